@@ -1,0 +1,3 @@
+module github.com/meterline/meterline/e2e
+
+go 1.26

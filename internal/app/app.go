@@ -1,0 +1,410 @@
+// Package app wires Meterline's services from configuration and runs them: one function per
+// subcommand of the meterline binary (and per single-service binary under services/). It is
+// the only place that knows which components a service is made of and in which order they
+// start and stop: storage first, then processors, then HTTP; on SIGTERM or SIGINT the reverse,
+// flushing what was accepted.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/meterline/meterline/internal/clickhouse"
+	"github.com/meterline/meterline/internal/collector"
+	"github.com/meterline/meterline/internal/kafka"
+	"github.com/meterline/meterline/internal/platform/config"
+	"github.com/meterline/meterline/internal/platform/logging"
+	"github.com/meterline/meterline/internal/platform/metrics"
+	"github.com/meterline/meterline/internal/platform/web"
+	"github.com/meterline/meterline/internal/rawsink"
+)
+
+// command is one subcommand.
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, e *env) error
+}
+
+var commands = []command{
+	{"dev", "run every service in one process (embedded Kafka unless METERLINE_KAFKA_BROKERS is set)", runDev},
+	{"collector", "run the usage collection API (POST/GET /v1/metering/collected/usage)", runCollector},
+	{"sink", "run the raw event sink (collected usage -> ClickHouse usage_events)", runSink},
+	{"migrate", "apply the ClickHouse schema migrations and exit", runMigrate},
+}
+
+// env is what every command gets.
+type env struct {
+	cfg config.Config
+	log *zap.Logger
+	reg *prometheus.Registry
+}
+
+// Main runs the meterline command line with args (without the program name) and returns the
+// process exit code: 0, 1 for a failure at run time, 2 for bad usage or configuration.
+func Main(args []string) int {
+	return main(args, os.Getenv, os.Stdout, os.Stderr)
+}
+
+// Service runs one named subcommand as its own program (services/<name>/main.go).
+func Service(name string) int {
+	return main(append([]string{name}, os.Args[1:]...), os.Getenv, os.Stdout, os.Stderr)
+}
+
+func main(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		return map[bool]int{true: 2, false: 0}[len(args) == 0]
+	}
+	var cmd *command
+	for i := range commands {
+		if commands[i].name == args[0] {
+			cmd = &commands[i]
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(stderr, "meterline: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	cfg, rest, err := config.Load("meterline "+cmd.name, args[1:], getenv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("unexpected arguments: %s", strings.Join(rest, " "))
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "meterline %s: %v\n", cmd.name, err)
+		return 2
+	}
+	log, err := logging.New(cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "meterline %s: %v\n", cmd.name, err)
+		return 2
+	}
+	defer log.Sync() //nolint:errcheck // stderr may not sync
+	log = log.With(zap.String("service", cmd.name))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := cmd.run(ctx, &env{cfg: cfg, log: log, reg: metrics.NewRegistry()}); err != nil {
+		log.Error("stopped with an error", zap.Error(err))
+		fmt.Fprintf(stderr, "meterline %s: %v\n", cmd.name, err)
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Meterline: usage metering and rating.\n\nUsage: meterline <command> [flags]\n\nCommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\n`meterline <command> --help` lists the command's settings (flags and METERLINE_* variables).")
+}
+
+// startupTimeout bounds how long a service waits for Kafka and ClickHouse to answer at start,
+// so that services started together with their dependencies (docker compose) come up.
+const startupTimeout = 60 * time.Second
+
+// retry calls fn until it succeeds, ctx ends or startupTimeout passes.
+func retry(ctx context.Context, log *zap.Logger, what string, fn func(context.Context) error) error {
+	deadline := time.Now().Add(startupTimeout)
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := fn(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		log.Warn("waiting for a dependency", zap.String("what", what), zap.Int("attempt", attempt), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", what, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// openClickHouse connects (creating the database) and applies or checks the schema.
+func openClickHouse(ctx context.Context, e *env, migrate bool) (clickhouse.Conn, error) {
+	var conn clickhouse.Conn
+	err := retry(ctx, e.log, "clickhouse "+e.cfg.ClickHouse.Addr, func(ctx context.Context) error {
+		c, err := clickhouse.Open(ctx, e.cfg.ClickHouse)
+		if err == nil {
+			conn = c
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if migrate {
+		err = clickhouse.Migrate(ctx, conn, e.log)
+	} else {
+		err = clickhouse.RequireSchema(ctx, conn)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// ensureTopics creates Meterline's topics through cl when they are missing.
+func ensureTopics(ctx context.Context, e *env, cl *kgo.Client) error {
+	return retry(ctx, e.log, "kafka topics", func(ctx context.Context) error {
+		return kafka.EnsureTopics(ctx, cl, e.cfg.Kafka, e.log)
+	})
+}
+
+// stack is the set of running components of a process, stopped in reverse order of start.
+type stack struct {
+	e       *env
+	stops   []func(context.Context)
+	errc    chan error
+	running int
+}
+
+func newStack(e *env) *stack { return &stack{e: e, errc: make(chan error, 8)} }
+
+// onStop registers fn to run at stop, before what was registered earlier.
+func (s *stack) onStop(fn func(context.Context)) { s.stops = append(s.stops, fn) }
+
+// goRun runs fn in the background; its error (or its end) stops the process.
+func (s *stack) goRun(name string, fn func() error) {
+	s.running++
+	go func() {
+		err := fn()
+		if err != nil {
+			err = fmt.Errorf("%s: %w", name, err)
+		}
+		s.errc <- err
+	}()
+}
+
+// wait blocks until ctx ends or a component ends, then stops everything in reverse order
+// within the shutdown timeout. It returns the first component error.
+func (s *stack) wait(ctx context.Context) error {
+	var first error
+	select {
+	case <-ctx.Done():
+		s.e.log.Info("stopping")
+	case first = <-s.errc:
+		s.running--
+		if first == nil {
+			first = errors.New("a component stopped unexpectedly")
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.e.cfg.ShutdownTimeout)
+	defer cancel()
+	for i := len(s.stops) - 1; i >= 0; i-- {
+		s.stops[i](sctx)
+	}
+	for ; s.running > 0; s.running-- {
+		select {
+		case err := <-s.errc:
+			if err != nil && first == nil {
+				first = err
+			}
+		case <-sctx.Done():
+			return errors.Join(first, errors.New("shutdown timed out"))
+		}
+	}
+	if first == nil {
+		s.e.log.Info("stopped")
+	}
+	return first
+}
+
+// serveHTTP starts the HTTP listener with mux plus /healthz, /readyz and /metrics.
+func serveHTTP(s *stack, mux *http.ServeMux, checks map[string]web.Check) error {
+	web.NewHealth(checks).Register(mux)
+	mux.Handle("GET /metrics", metrics.Handler(s.e.reg))
+	srv, err := web.Listen(s.e.cfg.HTTPAddr, mux)
+	if err != nil {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	s.e.log.Info("listening", zap.String("addr", "http://"+srv.Addr()))
+	s.goRun("http", srv.Serve)
+	s.onStop(func(ctx context.Context) {
+		if err := srv.Shutdown(ctx); err != nil {
+			s.e.log.Warn("http shutdown", zap.Error(err))
+		}
+	})
+	return nil
+}
+
+// components start the pieces the commands are made of.
+
+func startSink(ctx context.Context, s *stack, brokers []string, events *clickhouse.Events) (*rawsink.Sink, error) {
+	cfg := s.e.cfg
+	sink, err := rawsink.New(rawsink.Config{
+		Brokers:       brokers,
+		Topic:         kafka.TopicsFor(cfg.Kafka.TopicPrefix).Collected,
+		BatchSize:     cfg.Sink.BatchSize,
+		FlushInterval: cfg.Sink.FlushInterval,
+	}, events, s.e.log.Named("rawsink"), s.e.reg)
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	s.goRun("raw sink", func() error { defer close(done); return sink.Run(sctx) })
+	s.onStop(func(stopCtx context.Context) {
+		cancel() // the sink writes its open batch and commits before Run returns
+		select {
+		case <-done:
+		case <-stopCtx.Done():
+		}
+	})
+	return sink, nil
+}
+
+func startCollector(ctx context.Context, s *stack, brokers []string, events *clickhouse.Events, mux *http.ServeMux) (*kgo.Client, error) {
+	cfg := s.e.cfg
+	cl, err := kafka.NewClient(brokers, s.e.log)
+	if err != nil {
+		return nil, err
+	}
+	if err := ensureTopics(ctx, s.e, cl); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	pub := kafka.NewPublisher(cl, kafka.TopicsFor(cfg.Kafka.TopicPrefix).Collected)
+	c := collector.New(collector.Config{MaxBodyBytes: cfg.MaxBodyBytes, ProduceTimeout: cfg.Kafka.ProduceTimeout},
+		pub, events, s.e.log.Named("collector"), s.e.reg)
+	c.Register(mux)
+	// Registered before the HTTP server, so it runs after the server has drained its
+	// requests: every 201 given has its record acknowledged already; Flush is for safety.
+	s.onStop(func(ctx context.Context) {
+		if err := cl.Flush(ctx); err != nil {
+			s.e.log.Warn("kafka producer flush", zap.Error(err))
+		}
+		cl.Close()
+	})
+	return cl, nil
+}
+
+func readiness(cl *kgo.Client, conn clickhouse.Conn) map[string]web.Check {
+	return map[string]web.Check{
+		"kafka":      func(ctx context.Context) error { return kafka.Ping(ctx, cl) },
+		"clickhouse": func(ctx context.Context) error { return clickhouse.Ping(ctx, conn) },
+	}
+}
+
+func runDev(ctx context.Context, e *env) error {
+	brokers := e.cfg.Kafka.Brokers
+	s := newStack(e)
+	if len(brokers) == 0 {
+		if e.cfg.DevDataDir != "" {
+			if err := os.MkdirAll(e.cfg.DevDataDir, 0o755); err != nil {
+				return fmt.Errorf("embedded kafka data folder: %w", err)
+			}
+		}
+		emb, err := kafka.StartEmbedded(e.cfg.DevDataDir)
+		if err != nil {
+			return err
+		}
+		brokers = emb.Brokers()
+		e.log.Info("embedded kafka started", zap.Strings("brokers", brokers), zap.String("data", e.cfg.DevDataDir))
+		s.onStop(func(context.Context) { emb.Close() })
+	}
+	conn, err := openClickHouse(ctx, e, true)
+	if err != nil {
+		return err
+	}
+	s.onStop(func(context.Context) { conn.Close() })
+	events := clickhouse.NewEvents(conn)
+	mux := http.NewServeMux()
+	cl, err := startCollector(ctx, s, brokers, events, mux)
+	if err != nil {
+		return err
+	}
+	if _, err := startSink(ctx, s, brokers, events); err != nil {
+		return err
+	}
+	if err := serveHTTP(s, mux, readiness(cl, conn)); err != nil {
+		return err
+	}
+	return s.wait(ctx)
+}
+
+func runCollector(ctx context.Context, e *env) error {
+	if err := e.cfg.RequireBrokers(); err != nil {
+		return err
+	}
+	s := newStack(e)
+	conn, err := openClickHouse(ctx, e, false)
+	if err != nil {
+		return err
+	}
+	s.onStop(func(context.Context) { conn.Close() })
+	mux := http.NewServeMux()
+	cl, err := startCollector(ctx, s, e.cfg.Kafka.Brokers, clickhouse.NewEvents(conn), mux)
+	if err != nil {
+		return err
+	}
+	if err := serveHTTP(s, mux, readiness(cl, conn)); err != nil {
+		return err
+	}
+	return s.wait(ctx)
+}
+
+func runSink(ctx context.Context, e *env) error {
+	if err := e.cfg.RequireBrokers(); err != nil {
+		return err
+	}
+	s := newStack(e)
+	conn, err := openClickHouse(ctx, e, false)
+	if err != nil {
+		return err
+	}
+	s.onStop(func(context.Context) { conn.Close() })
+	admin, err := kafka.NewClient(e.cfg.Kafka.Brokers, e.log)
+	if err != nil {
+		return err
+	}
+	s.onStop(func(context.Context) { admin.Close() })
+	if err := ensureTopics(ctx, e, admin); err != nil {
+		return err
+	}
+	sink, err := startSink(ctx, s, e.cfg.Kafka.Brokers, clickhouse.NewEvents(conn))
+	if err != nil {
+		return err
+	}
+	if err := serveHTTP(s, http.NewServeMux(), readiness(sink.Client(), conn)); err != nil {
+		return err
+	}
+	return s.wait(ctx)
+}
+
+func runMigrate(ctx context.Context, e *env) error {
+	conn, err := openClickHouse(ctx, e, true)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	v, err := clickhouse.SchemaVersion(ctx, conn)
+	if err != nil {
+		return err
+	}
+	e.log.Info("clickhouse schema is up to date", zap.Uint32("version", v), zap.String("database", e.cfg.ClickHouse.Database))
+	return nil
+}

@@ -1,0 +1,329 @@
+// Package collector serves the Abacus usage collection API of seed 001:
+//
+//	POST /v1/metering/collected/usage                      submit a resource usage document
+//	GET  /v1/metering/collected/usage/{usage_document_id}  read a submitted document back
+//
+// A POST is answered 201 only once the document is durably in Kafka (acknowledged by all
+// in-sync replicas through the idempotent producer); when Kafka cannot take it the answer is
+// 503 and the client retries. A document that was accepted before is answered 409 with the
+// original's Location, so a client can tell; whether or not the collector recognises a
+// duplicate (after a restart it may not), it counts once downstream, because its id is a hash
+// of its content and every consumer deduplicates by id.
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"go.uber.org/zap"
+
+	"github.com/meterline/meterline/internal/clickhouse"
+	"github.com/meterline/meterline/internal/fault"
+	"github.com/meterline/meterline/internal/platform/web"
+	"github.com/meterline/meterline/internal/usage"
+	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
+)
+
+// Source is the source of documents collected over HTTP.
+const Source = "abacus-http"
+
+// Publisher publishes an event durably; it returns when Kafka has it.
+type Publisher interface {
+	Publish(ctx context.Context, ev *meterlinev1.UsageEvent) (stored time.Time, err error)
+}
+
+// Archive finds events the raw event sink has stored.
+type Archive interface {
+	Get(ctx context.Context, id string) (clickhouse.StoredEvent, error)
+	Existing(ctx context.Context, ids []string) (map[string]bool, error)
+}
+
+var _ Archive = (*clickhouse.Events)(nil)
+
+// Config configures the collector.
+type Config struct {
+	MaxBodyBytes   int64
+	ProduceTimeout time.Duration
+	// RecentDocuments is how many accepted documents the collector keeps in memory, so that a
+	// GET right after a POST finds the document before the sink has written it, and a
+	// resubmission is answered 409 without a query.
+	RecentDocuments int
+	// LookupTimeout bounds the ClickHouse look-up of a possible duplicate; past it the
+	// document is accepted and deduplicated downstream.
+	LookupTimeout time.Duration
+}
+
+// Collector is the collection API.
+type Collector struct {
+	cfg     Config
+	pub     Publisher
+	archive Archive
+	log     *zap.Logger
+	now     func() time.Time
+	recent  *recent
+	metrics metrics
+
+	mu       sync.Mutex
+	inflight map[string]*call
+}
+
+// call is a POST of a document under way; a concurrent POST of the same document waits for it.
+type call struct {
+	done chan struct{}
+	ok   bool
+}
+
+type metrics struct {
+	documents *prometheus.CounterVec
+	latency   prometheus.Histogram
+}
+
+// New returns a collector.
+func New(cfg Config, pub Publisher, archive Archive, log *zap.Logger, reg prometheus.Registerer) *Collector {
+	if cfg.RecentDocuments <= 0 {
+		cfg.RecentDocuments = 50000
+	}
+	if cfg.LookupTimeout <= 0 {
+		cfg.LookupTimeout = 2 * time.Second
+	}
+	f := promauto.With(reg)
+	return &Collector{
+		cfg:      cfg,
+		pub:      pub,
+		archive:  archive,
+		log:      log,
+		now:      time.Now,
+		recent:   newRecent(cfg.RecentDocuments),
+		inflight: make(map[string]*call),
+		metrics: metrics{
+			documents: f.NewCounterVec(prometheus.CounterOpts{
+				Name: "meterline_collector_documents_total",
+				Help: "Resource usage documents submitted, by result: accepted, duplicate, invalid, unavailable or error.",
+			}, []string{"result"}),
+			latency: f.NewHistogram(prometheus.HistogramOpts{
+				Name:    "meterline_collector_post_seconds",
+				Help:    "Time to answer a POST of a resource usage document.",
+				Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+			}),
+		},
+	}
+}
+
+// Register adds the collector's routes to mux.
+func (c *Collector) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/metering/collected/usage", c.post)
+	mux.HandleFunc("GET /v1/metering/collected/usage/{usage_document_id}", c.get)
+}
+
+const documentPath = "/v1/metering/collected/usage/"
+
+func (c *Collector) post(w http.ResponseWriter, r *http.Request) {
+	start := c.now()
+	defer func() { c.metrics.latency.Observe(time.Since(start).Seconds()) }()
+	id, err := c.collect(r)
+	if err != nil {
+		c.metrics.documents.WithLabelValues(resultOf(err)).Inc()
+		var fe *fault.Error
+		if errors.As(err, &fe) && fe.Kind == fault.KindConflict {
+			fe.Location = location(r, fe.Location)
+		}
+		web.WriteError(w, c.log, err)
+		return
+	}
+	c.metrics.documents.WithLabelValues("accepted").Inc()
+	loc := location(r, documentPath+id)
+	w.Header().Set("Location", loc)
+	web.WriteJSON(w, http.StatusCreated, map[string]string{"id": id, "location": loc})
+}
+
+func resultOf(err error) string {
+	switch fault.KindOf(err) {
+	case fault.KindConflict:
+		return "duplicate"
+	case fault.KindInvalid, fault.KindTooLarge, fault.KindUnsupportedMediaType:
+		return "invalid"
+	case fault.KindUnavailable:
+		return "unavailable"
+	default:
+		return "error"
+	}
+}
+
+// collect validates, deduplicates and publishes the document of r, returning its id.
+func (c *Collector) collect(r *http.Request) (string, error) {
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		return "", err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, c.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return "", &fault.Error{Kind: fault.KindTooLarge, Message: "request body too large",
+				Problems: []fault.Problem{{Reason: fmt.Sprintf("the body is larger than %d bytes", c.cfg.MaxBodyBytes)}}}
+		}
+		return "", fault.Invalid("unreadable request body", fault.Problem{Reason: err.Error()})
+	}
+	doc, err := usage.Parse(body)
+	if err != nil {
+		return "", err
+	}
+	id := doc.ID()
+
+	// One POST per id at a time: a concurrent POST of the same document waits for the first
+	// and is then a duplicate, or, if the first failed, tries itself.
+	cl, err := c.acquire(r.Context(), id)
+	if err != nil {
+		return "", err
+	}
+	ok := false
+	defer func() { c.release(id, cl, ok) }()
+
+	if c.storedBefore(r.Context(), id) {
+		ok = true
+		return "", duplicate(id)
+	}
+	ev := &meterlinev1.UsageEvent{Id: id, Source: Source, ReceivedMs: c.now().UnixMilli(), Document: doc.Proto()}
+	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.ProduceTimeout)
+	defer cancel()
+	stored, err := c.pub.Publish(ctx, ev)
+	if err != nil {
+		return "", fault.Unavailable(err, "usage could not be stored in Kafka; retry later")
+	}
+	ev.StoredMs = stored.UnixMilli()
+	c.recent.put(id, ev)
+	ok = true
+	return id, nil
+}
+
+// acquire makes this request the one storing id, waiting for another request storing it.
+func (c *Collector) acquire(ctx context.Context, id string) (*call, error) {
+	for {
+		c.mu.Lock()
+		if c.recent.get(id) != nil {
+			c.mu.Unlock()
+			return nil, duplicate(id)
+		}
+		other, busy := c.inflight[id]
+		if !busy {
+			cl := &call{done: make(chan struct{})}
+			c.inflight[id] = cl
+			c.mu.Unlock()
+			return cl, nil
+		}
+		c.mu.Unlock()
+		select {
+		case <-other.done:
+			if other.ok {
+				return nil, duplicate(id)
+			}
+		case <-ctx.Done():
+			return nil, fault.Unavailable(ctx.Err(), "request ended while an identical document was being stored")
+		}
+	}
+}
+
+// release ends the storing of id; ok tells waiting requests whether it is now stored.
+func (c *Collector) release(id string, cl *call, ok bool) {
+	c.mu.Lock()
+	delete(c.inflight, id)
+	c.mu.Unlock()
+	cl.ok = ok
+	close(cl.done)
+}
+
+// storedBefore asks the archive whether id was stored before. A failed look-up counts as
+// "no": the document is then published again and deduplicated downstream by id.
+func (c *Collector) storedBefore(ctx context.Context, id string) bool {
+	if c.archive == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
+	defer cancel()
+	found, err := c.archive.Existing(ctx, []string{id})
+	if err != nil {
+		c.log.Warn("duplicate look-up failed; accepting the document, downstream deduplicates it", zap.String("id", id), zap.Error(err))
+		return false
+	}
+	return found[id]
+}
+
+func duplicate(id string) error {
+	return fault.Conflict(documentPath+id, "usage document %s was already submitted", id)
+}
+
+func (c *Collector) get(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("usage_document_id")
+	if !usage.ValidID(id) {
+		web.WriteError(w, c.log, fault.Invalid("invalid usage document id", fault.Problem{
+			Field: "usage_document_id", Value: id, Reason: "is not a usage document id (<end in epoch ms>-<32 lowercase hex digits>)"}))
+		return
+	}
+	var (
+		doc              usage.Document
+		received, stored int64
+		err              error
+	)
+	if ev := c.recent.get(id); ev != nil {
+		doc, err = usage.FromProto(ev.GetDocument())
+		received, stored = ev.GetReceivedMs(), ev.GetStoredMs()
+	} else {
+		var se clickhouse.StoredEvent
+		se, err = c.archive.Get(r.Context(), id)
+		switch {
+		case errors.Is(err, clickhouse.ErrNoEvent):
+			err = fault.NotFound("usage document %s not found", id)
+		case err != nil:
+			err = fault.Unavailable(err, "usage documents cannot be read now; retry later")
+		}
+		doc, received, stored = se.Document, se.ReceivedMs, se.StoredMs
+	}
+	if err != nil {
+		web.WriteError(w, c.log, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Meterline-Usage-Id", id)
+	h.Set("Meterline-Received", strconv.FormatInt(received, 10))
+	h.Set("Meterline-Stored", strconv.FormatInt(stored, 10))
+	web.WriteJSON(w, http.StatusOK, doc)
+}
+
+// checkContentType accepts application/json (and application/<x>+json) in UTF-8.
+func checkContentType(ct string) error {
+	unsupported := func(reason string) error {
+		return &fault.Error{Kind: fault.KindUnsupportedMediaType, Message: "unsupported content type",
+			Problems: []fault.Problem{{Field: "Content-Type", Value: ct, Reason: reason}}}
+	}
+	if ct == "" {
+		return unsupported("is missing; send application/json")
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return unsupported("is not a media type; send application/json")
+	}
+	if mt != "application/json" && !(len(mt) > len("application/+json") && mt[:12] == "application/" && mt[len(mt)-5:] == "+json") {
+		return unsupported("must be application/json")
+	}
+	if cs, ok := params["charset"]; ok && cs != "utf-8" && cs != "UTF-8" {
+		return unsupported("charset must be utf-8")
+	}
+	return nil
+}
+
+// location makes path absolute for r's host, as Abacus' Location headers were.
+func location(r *http.Request, path string) string {
+	scheme := "http"
+	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + path
+}

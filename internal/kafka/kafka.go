@@ -1,0 +1,180 @@
+// Package kafka is Meterline's franz-go plumbing: clients, the embedded broker of
+// `meterline dev`, the topics Meterline owns and the codec of their payloads.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
+
+	"github.com/meterline/meterline/internal/platform/config"
+)
+
+// Topics names the topics Meterline owns. Names carry the payload's contract version, so a
+// breaking change of a payload means new topics, never a changed meaning of old ones.
+type Topics struct {
+	// Collected carries every accepted usage document as a meterline.v1.UsageEvent, keyed by
+	// organization id.
+	Collected string
+}
+
+// TopicsFor returns the topic names under prefix.
+func TopicsFor(prefix string) Topics {
+	return Topics{Collected: prefix + ".usage.collected.v1"}
+}
+
+// NewClient returns a client for brokers with Meterline's defaults: the idempotent producer
+// (franz-go's default), acknowledgements from all in-sync replicas, a logger, and opts.
+func NewClient(brokers []string, log *zap.Logger, opts ...kgo.Opt) (*kgo.Client, error) {
+	base := []kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.WithLogger(zapLogger{log.Named("kgo")}),
+		kgo.ProducerLinger(0),
+	}
+	cl, err := kgo.NewClient(append(base, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return cl, nil
+}
+
+// Ping checks that a broker answers.
+func Ping(ctx context.Context, cl *kgo.Client) error { return cl.Ping(ctx) }
+
+// EnsureTopics creates Meterline's topics when they are missing. An existing topic is left as
+// it is; a partition count other than the configured one is logged, since records keyed by
+// organization then land on other partitions than the configuration says.
+func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg config.Kafka, log *zap.Logger) error {
+	adm := kadm.NewClient(cl)
+	topics := TopicsFor(cfg.TopicPrefix)
+	specs := []struct {
+		name    string
+		configs map[string]*string
+	}{
+		{topics.Collected, map[string]*string{
+			"cleanup.policy": kadm.StringPtr("delete"),
+			"retention.ms":   kadm.StringPtr(strconv.FormatInt(cfg.Retention.Milliseconds(), 10)),
+		}},
+	}
+	for _, s := range specs {
+		resp, err := adm.CreateTopic(ctx, cfg.Partitions, cfg.Replication, s.configs, s.name)
+		switch {
+		case err == nil && resp.Err == nil:
+			log.Info("created topic", zap.String("topic", s.name), zap.Int32("partitions", cfg.Partitions))
+		case errors.Is(err, kerr.TopicAlreadyExists) || errors.Is(resp.Err, kerr.TopicAlreadyExists):
+			if err := checkPartitions(ctx, adm, s.name, cfg.Partitions, log); err != nil {
+				return err
+			}
+		case err != nil:
+			return fmt.Errorf("create topic %s: %w", s.name, err)
+		default:
+			return fmt.Errorf("create topic %s: %w", s.name, resp.Err)
+		}
+	}
+	return nil
+}
+
+func checkPartitions(ctx context.Context, adm *kadm.Client, topic string, want int32, log *zap.Logger) error {
+	md, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("describe topic %s: %w", topic, err)
+	}
+	if td, ok := md[topic]; ok && int32(len(td.Partitions)) != want {
+		log.Warn("topic has another partition count than configured",
+			zap.String("topic", topic), zap.Int("partitions", len(td.Partitions)), zap.Int32("configured", want))
+	}
+	return nil
+}
+
+// Embedded is the in-process broker of `meterline dev` (franz-go's kfake). With a data folder
+// its log survives a restart of dev; writes are synced before they are acknowledged.
+type Embedded struct {
+	cluster *kfake.Cluster
+}
+
+// StartEmbedded starts the embedded broker on a free port of 127.0.0.1, keeping its data in
+// dir ("" keeps it in memory only).
+func StartEmbedded(dir string) (*Embedded, error) {
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(0)}
+	if dir != "" {
+		opts = append(opts, kfake.DataDir(dir), kfake.SyncWrites())
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("embedded kafka: %w", err)
+	}
+	return &Embedded{cluster: c}, nil
+}
+
+// Brokers are the embedded broker's addresses.
+func (e *Embedded) Brokers() []string { return e.cluster.ListenAddrs() }
+
+// Close stops the embedded broker.
+func (e *Embedded) Close() { e.cluster.Close() }
+
+// zapLogger adapts zap to kgo.Logger.
+type zapLogger struct{ l *zap.Logger }
+
+func (z zapLogger) Level() kgo.LogLevel {
+	switch {
+	case z.l.Core().Enabled(zap.DebugLevel):
+		return kgo.LogLevelDebug
+	case z.l.Core().Enabled(zap.InfoLevel):
+		return kgo.LogLevelInfo
+	default:
+		return kgo.LogLevelWarn
+	}
+}
+
+func (z zapLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	fields := make([]zap.Field, 0, len(keyvals)/2)
+	for i := 0; i+1 < len(keyvals); i += 2 {
+		fields = append(fields, zap.Any(fmt.Sprint(keyvals[i]), keyvals[i+1]))
+	}
+	switch level {
+	case kgo.LogLevelError:
+		z.l.Error(msg, fields...)
+	case kgo.LogLevelWarn:
+		z.l.Warn(msg, fields...)
+	case kgo.LogLevelInfo:
+		z.l.Debug(msg, fields...) // kgo's info is chatty (every connection); keep it at debug
+	default:
+		z.l.Debug(msg, fields...)
+	}
+}
+
+// Publisher produces usage events to the collected-usage topic and waits for Kafka's
+// acknowledgement from all in-sync replicas.
+type Publisher struct {
+	cl    *kgo.Client
+	topic string
+}
+
+// NewPublisher returns a publisher to topic over cl.
+func NewPublisher(cl *kgo.Client, topic string) *Publisher { return &Publisher{cl: cl, topic: topic} }
+
+// Publish produces ev and returns the record's timestamp once Kafka has it durably. On error
+// (including ctx ending first) the event may or may not be in Kafka; a client retrying the
+// same document is then recognised by its id downstream, so it still counts once.
+func (p *Publisher) Publish(ctx context.Context, ev *meterlinev1.UsageEvent) (time.Time, error) {
+	rec, err := EventRecord(p.topic, ev)
+	if err != nil {
+		return time.Time{}, err
+	}
+	res := p.cl.ProduceSync(ctx, rec)
+	if err := res.FirstErr(); err != nil {
+		return time.Time{}, err
+	}
+	return rec.Timestamp, nil
+}

@@ -1,0 +1,284 @@
+// Package config reads Meterline's configuration. Every setting has one name in the
+// environment (METERLINE_HTTP_ADDR) and one flag (--http-addr), the same for every service and
+// subcommand; a flag wins over the environment, which wins over the default. A value that does
+// not parse, or a configuration that does not hold together, stops start-up with one message
+// that names the setting.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the configuration of every Meterline service.
+type Config struct {
+	HTTPAddr        string
+	ShutdownTimeout time.Duration
+	MaxBodyBytes    int64
+	LogLevel        string
+	LogFormat       string
+	// DevDataDir is where `meterline dev` keeps the embedded broker's log ("" keeps it in
+	// memory, lost on exit).
+	DevDataDir string
+
+	Kafka      Kafka
+	ClickHouse ClickHouse
+	Sink       Sink
+}
+
+// Kafka configures the Kafka clients and the topics Meterline creates.
+type Kafka struct {
+	// Brokers are the seed brokers. Empty means the embedded broker, which only `meterline dev`
+	// may use.
+	Brokers        []string
+	TopicPrefix    string
+	Partitions     int32
+	Replication    int16
+	Retention      time.Duration
+	ProduceTimeout time.Duration
+}
+
+// ClickHouse configures the ClickHouse connection.
+type ClickHouse struct {
+	Addr        string
+	Database    string
+	User        string
+	Password    string
+	DialTimeout time.Duration
+}
+
+// Sink configures the batching sinks into ClickHouse: a batch is written when it holds
+// BatchSize rows or when FlushInterval has passed since its first row, whichever comes first.
+type Sink struct {
+	BatchSize     int
+	FlushInterval time.Duration
+}
+
+// Default returns the configuration with every default applied.
+func Default() Config {
+	return Config{
+		HTTPAddr:        "127.0.0.1:8080",
+		ShutdownTimeout: 30 * time.Second,
+		MaxBodyBytes:    1 << 20,
+		LogLevel:        "info",
+		LogFormat:       "json",
+		DevDataDir:      ".meterline/dev/kafka",
+		Kafka: Kafka{
+			TopicPrefix:    "meterline",
+			Partitions:     12,
+			Replication:    -1,
+			Retention:      7 * 24 * time.Hour,
+			ProduceTimeout: 10 * time.Second,
+		},
+		ClickHouse: ClickHouse{
+			Addr:        "127.0.0.1:9000",
+			Database:    "meterline",
+			User:        "default",
+			DialTimeout: 5 * time.Second,
+		},
+		Sink: Sink{BatchSize: 10000, FlushInterval: time.Second},
+	}
+}
+
+// setting is one configuration value with its two names.
+type setting struct {
+	env, flag, usage string
+	set              func(string) error
+	show             func() string
+}
+
+func (c *Config) settings() []setting {
+	return []setting{
+		str(&c.HTTPAddr, "METERLINE_HTTP_ADDR", "http-addr", "address of the HTTP listener (every API, /healthz, /readyz, /metrics)"),
+		dur(&c.ShutdownTimeout, "METERLINE_SHUTDOWN_TIMEOUT", "shutdown-timeout", "how long a stop may take to drain and flush"),
+		i64(&c.MaxBodyBytes, "METERLINE_MAX_BODY_BYTES", "max-body-bytes", "largest request body accepted, in bytes"),
+		str(&c.LogLevel, "METERLINE_LOG_LEVEL", "log-level", "debug, info, warn or error"),
+		str(&c.LogFormat, "METERLINE_LOG_FORMAT", "log-format", "json or console"),
+		str(&c.DevDataDir, "METERLINE_DEV_DATA_DIR", "dev-data-dir", "folder of the embedded broker's data in `dev`; empty keeps it in memory"),
+		list(&c.Kafka.Brokers, "METERLINE_KAFKA_BROKERS", "kafka-brokers", "comma-separated Kafka seed brokers; empty in `dev` means the embedded broker"),
+		str(&c.Kafka.TopicPrefix, "METERLINE_TOPIC_PREFIX", "topic-prefix", "prefix of every topic name"),
+		i32(&c.Kafka.Partitions, "METERLINE_TOPIC_PARTITIONS", "topic-partitions", "partitions of the topics Meterline creates"),
+		i16(&c.Kafka.Replication, "METERLINE_TOPIC_REPLICATION", "topic-replication", "replication factor of the topics Meterline creates; -1 is the broker's default"),
+		dur(&c.Kafka.Retention, "METERLINE_TOPIC_RETENTION", "topic-retention", "retention of the collected-usage topic"),
+		dur(&c.Kafka.ProduceTimeout, "METERLINE_PRODUCE_TIMEOUT", "produce-timeout", "how long the collector waits for Kafka to acknowledge a document before answering 503"),
+		str(&c.ClickHouse.Addr, "METERLINE_CLICKHOUSE_ADDR", "clickhouse-addr", "ClickHouse native protocol address"),
+		str(&c.ClickHouse.Database, "METERLINE_CLICKHOUSE_DATABASE", "clickhouse-database", "ClickHouse database, created when missing"),
+		str(&c.ClickHouse.User, "METERLINE_CLICKHOUSE_USER", "clickhouse-user", "ClickHouse user"),
+		str(&c.ClickHouse.Password, "METERLINE_CLICKHOUSE_PASSWORD", "clickhouse-password", "ClickHouse password"),
+		dur(&c.ClickHouse.DialTimeout, "METERLINE_CLICKHOUSE_DIAL_TIMEOUT", "clickhouse-dial-timeout", "ClickHouse connect timeout"),
+		integer(&c.Sink.BatchSize, "METERLINE_SINK_BATCH_SIZE", "sink-batch-size", "rows a sink batch holds before it is written"),
+		dur(&c.Sink.FlushInterval, "METERLINE_SINK_FLUSH_INTERVAL", "sink-flush-interval", "longest a row waits in a sink batch"),
+	}
+}
+
+// Load reads the configuration from the environment (getenv) and then from args, which are
+// the flags of a subcommand. It returns the arguments left after the flags. A -h or --help
+// prints every setting to out and returns flag.ErrHelp.
+func Load(name string, args []string, getenv func(string) string, out io.Writer) (Config, []string, error) {
+	c := Default()
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	settings := c.settings()
+	for _, s := range settings {
+		if v := getenv(s.env); v != "" {
+			if err := s.set(v); err != nil {
+				return c, nil, fmt.Errorf("invalid configuration: %s=%q: %w", s.env, v, err)
+			}
+		}
+		fs.Func(s.flag, s.usage, s.set)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(out, name, settings)
+			return c, nil, err
+		}
+		return c, nil, fmt.Errorf("invalid configuration: %w (see `%s --help`)", err, name)
+	}
+	if err := c.Validate(); err != nil {
+		return c, nil, err
+	}
+	return c, fs.Args(), nil
+}
+
+func printUsage(out io.Writer, name string, settings []setting) {
+	fmt.Fprintf(out, "Usage: %s [flags]\n\nEvery flag can also be set by its environment variable.\n\n", name)
+	for _, s := range settings {
+		fmt.Fprintf(out, "  --%-26s %s\n      %s (default %q)\n", s.flag, s.env, s.usage, s.show())
+	}
+}
+
+var databaseName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var topicPrefix = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
+
+// Validate checks that the configuration holds together; its error names each bad setting.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(env, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", env, fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("METERLINE_HTTP_ADDR", "%q is not host:port", c.HTTPAddr)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("METERLINE_SHUTDOWN_TIMEOUT", "must be positive")
+	}
+	if c.MaxBodyBytes < 1024 {
+		bad("METERLINE_MAX_BODY_BYTES", "must be at least 1024")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("METERLINE_LOG_LEVEL", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		bad("METERLINE_LOG_FORMAT", "%q is not json or console", c.LogFormat)
+	}
+	for _, b := range c.Kafka.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			bad("METERLINE_KAFKA_BROKERS", "%q is not host:port", b)
+		}
+	}
+	if !topicPrefix.MatchString(c.Kafka.TopicPrefix) {
+		bad("METERLINE_TOPIC_PREFIX", "%q must be 1 to 100 of letters, digits, '.', '_' and '-'", c.Kafka.TopicPrefix)
+	}
+	if c.Kafka.Partitions < 1 {
+		bad("METERLINE_TOPIC_PARTITIONS", "must be at least 1")
+	}
+	if c.Kafka.Replication == 0 || c.Kafka.Replication < -1 {
+		bad("METERLINE_TOPIC_REPLICATION", "must be at least 1, or -1 for the broker's default")
+	}
+	if c.Kafka.Retention < time.Hour {
+		bad("METERLINE_TOPIC_RETENTION", "must be at least 1h")
+	}
+	if c.Kafka.ProduceTimeout <= 0 {
+		bad("METERLINE_PRODUCE_TIMEOUT", "must be positive")
+	}
+	if _, _, err := net.SplitHostPort(c.ClickHouse.Addr); err != nil {
+		bad("METERLINE_CLICKHOUSE_ADDR", "%q is not host:port", c.ClickHouse.Addr)
+	}
+	if !databaseName.MatchString(c.ClickHouse.Database) {
+		bad("METERLINE_CLICKHOUSE_DATABASE", "%q is not a plain identifier (letters, digits, '_')", c.ClickHouse.Database)
+	}
+	if c.ClickHouse.DialTimeout <= 0 {
+		bad("METERLINE_CLICKHOUSE_DIAL_TIMEOUT", "must be positive")
+	}
+	if c.Sink.BatchSize < 1 {
+		bad("METERLINE_SINK_BATCH_SIZE", "must be at least 1")
+	}
+	if c.Sink.FlushInterval <= 0 {
+		bad("METERLINE_SINK_FLUSH_INTERVAL", "must be positive")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// RequireBrokers fails unless Kafka brokers are configured: every service but `dev` needs them.
+func (c Config) RequireBrokers() error {
+	if len(c.Kafka.Brokers) == 0 {
+		return errors.New("invalid configuration: METERLINE_KAFKA_BROKERS: is required (only `meterline dev` has an embedded broker)")
+	}
+	return nil
+}
+
+func str(p *string, env, flag, usage string) setting {
+	return setting{env, flag, usage, func(v string) error { *p = strings.TrimSpace(v); return nil }, func() string { return *p }}
+}
+
+func list(p *[]string, env, flag, usage string) setting {
+	return setting{env, flag, usage, func(v string) error {
+		*p = nil
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				*p = append(*p, s)
+			}
+		}
+		return nil
+	}, func() string { return strings.Join(*p, ",") }}
+}
+
+func dur(p *time.Duration, env, flag, usage string) setting {
+	return setting{env, flag, usage, func(v string) error {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return errors.New("not a duration such as 500ms, 10s or 2h")
+		}
+		*p = d
+		return nil
+	}, func() string { return p.String() }}
+}
+
+func parseInt[T int | int16 | int32 | int64](p *T, bits int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, bits)
+		if err != nil {
+			return fmt.Errorf("not a whole number of at most %d bits", bits)
+		}
+		*p = T(n)
+		return nil
+	}
+}
+
+func integer(p *int, env, flag, usage string) setting {
+	return setting{env, flag, usage, parseInt(p, 64), func() string { return strconv.Itoa(*p) }}
+}
+
+func i16(p *int16, env, flag, usage string) setting {
+	return setting{env, flag, usage, parseInt(p, 16), func() string { return strconv.Itoa(int(*p)) }}
+}
+
+func i32(p *int32, env, flag, usage string) setting {
+	return setting{env, flag, usage, parseInt(p, 32), func() string { return strconv.Itoa(int(*p)) }}
+}
+
+func i64(p *int64, env, flag, usage string) setting {
+	return setting{env, flag, usage, parseInt(p, 64), func() string { return strconv.FormatInt(*p, 10) }}
+}

@@ -1,0 +1,169 @@
+// Package web holds what every Meterline HTTP API shares: JSON responses, the one mapping of
+// error kinds to HTTP statuses, the health endpoints and the server's start and stop.
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/meterline/meterline/internal/fault"
+)
+
+// ErrorBody is the JSON body of every error response: a message, the kind of error, and for
+// invalid input each problem (field, value, reason).
+type ErrorBody struct {
+	Error    string          `json:"error"`
+	Kind     string          `json:"kind"`
+	Problems []fault.Problem `json:"problems,omitempty"`
+	Location string          `json:"location,omitempty"`
+}
+
+// WriteJSON writes v as JSON with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client may be gone; nothing else to do
+}
+
+// Status returns the HTTP status for err's kind.
+func Status(err error) int {
+	switch fault.KindOf(err) {
+	case fault.KindInvalid:
+		return http.StatusBadRequest
+	case fault.KindNotFound:
+		return http.StatusNotFound
+	case fault.KindConflict:
+		return http.StatusConflict
+	case fault.KindTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case fault.KindUnsupportedMediaType:
+		return http.StatusUnsupportedMediaType
+	case fault.KindUnavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// WriteError answers with err's status and an ErrorBody. Internal errors are logged and their
+// text is not shown to the client; an unavailable dependency gets a Retry-After header.
+func WriteError(w http.ResponseWriter, log *zap.Logger, err error) {
+	status := Status(err)
+	body := ErrorBody{Error: err.Error(), Kind: fault.KindOf(err).String()}
+	var fe *fault.Error
+	if errors.As(err, &fe) {
+		body.Error = fe.Message
+		body.Problems = fe.Problems
+		body.Location = fe.Location
+		if fe.Location != "" {
+			w.Header().Set("Location", fe.Location)
+		}
+	}
+	switch status {
+	case http.StatusInternalServerError:
+		log.Error("internal error", zap.Error(err))
+		body.Error = "internal error"
+	case http.StatusServiceUnavailable:
+		log.Warn("dependency unavailable", zap.Error(err))
+		w.Header().Set("Retry-After", "1")
+	}
+	WriteJSON(w, status, body)
+}
+
+// Check is one readiness check: it returns nil when its dependency answers.
+type Check func(ctx context.Context) error
+
+// Health serves /healthz (the process runs) and /readyz (every check passes, each within 2s).
+type Health struct {
+	mu     sync.Mutex
+	checks map[string]Check
+}
+
+// NewHealth returns a Health with the given readiness checks.
+func NewHealth(checks map[string]Check) *Health { return &Health{checks: checks} }
+
+// Register adds routes for /healthz and /readyz to mux.
+func (h *Health) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", h.ready)
+}
+
+func (h *Health) ready(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	checks := h.checks
+	h.mu.Unlock()
+	type result struct{ name, err string }
+	results := make(chan result, len(checks))
+	for name, check := range checks {
+		go func() {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			res := result{name: name}
+			if err := check(ctx); err != nil {
+				res.err = err.Error()
+			}
+			results <- res
+		}()
+	}
+	status, body := http.StatusOK, map[string]any{}
+	states := map[string]string{}
+	for range checks {
+		res := <-results
+		if res.err != "" {
+			status = http.StatusServiceUnavailable
+			states[res.name] = res.err
+		} else {
+			states[res.name] = "ok"
+		}
+	}
+	body["checks"] = states
+	body["status"] = map[bool]string{true: "ready", false: "not ready"}[status == http.StatusOK]
+	WriteJSON(w, status, body)
+}
+
+// Server is an HTTP server that starts listening before Serve returns control, so a caller
+// knows the address is bound, and stops gracefully.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Listen binds addr for handler.
+func Listen(addr string, handler http.Handler) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		ln: ln,
+		srv: &http.Server{
+			Handler:           handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       60 * time.Second,
+			IdleTimeout:       120 * time.Second,
+		},
+	}, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve serves until Shutdown; it returns nil after a shutdown.
+func (s *Server) Serve() error {
+	if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections and waits for in-flight requests until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
