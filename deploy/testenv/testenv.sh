@@ -200,6 +200,9 @@ what=${2:-all}
 case "${1:-}" in
 start)
   mkdir -p "$data"
+  # Test binaries of several packages may start the environment at once: one at a time.
+  exec 9>"$data/.lock"
+  flock 9
   case $what in
   kafka) start_kafka ;;
   clickhouse) start_clickhouse ;;

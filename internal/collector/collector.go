@@ -275,6 +275,8 @@ func (c *Collector) get(w http.ResponseWriter, r *http.Request) {
 	if ev := c.recent.get(id); ev != nil {
 		doc, err = usage.FromProto(ev.GetDocument())
 		received, stored = ev.GetReceivedMs(), ev.GetStoredMs()
+	} else if c.archive == nil {
+		err = fault.NotFound("usage document %s not found", id)
 	} else {
 		var se clickhouse.StoredEvent
 		se, err = c.archive.Get(r.Context(), id)

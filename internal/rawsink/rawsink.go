@@ -105,7 +105,12 @@ func (s *Sink) Client() *kgo.Client { return s.cl }
 // group and returns. It returns an error only when it stopped without writing what it had
 // read; those records are read again by the next consumer.
 func (s *Sink) Run(ctx context.Context) error {
-	defer s.cl.Close()
+	defer func() {
+		// Leaving the group waits for rebalances to be allowed; whatever is still uncommitted
+		// is read again by the next owner of the partitions.
+		s.cl.AllowRebalance()
+		s.cl.Close()
+	}()
 	var (
 		batch  []clickhouse.EventRow
 		opened time.Time

@@ -76,7 +76,11 @@ func Parse(body []byte) (Document, error) {
 	if err != nil {
 		return Document{}, fmt.Errorf("resource usage schema: %w", err)
 	}
+	// A number such as 1e-9999999 is valid JSON but costs the schema validator seconds of
+	// big-number arithmetic (or fails it); no quantity or time of a document looks like that.
+	// Each is reported and replaced by 0, so the other checks still report everything else.
 	var problems []fault.Problem
+	raw, problems = extremeNumbers(raw, nil, problems)
 	if err := sch.Validate(raw); err != nil {
 		var ve *jsonschema.ValidationError
 		if !errors.As(err, &ve) {
@@ -129,6 +133,37 @@ func Parse(body []byte) (Document, error) {
 		return Document{}, fault.Invalid("invalid resource usage document", dedupe(problems)...)
 	}
 	return d, nil
+}
+
+// maxExponent bounds the decimal exponent of any number in a document.
+const maxExponent = 100
+
+// extremeNumbers reports every number in v whose exponent is beyond ±maxExponent and
+// returns v with each of them replaced by 0.
+func extremeNumbers(v any, path []string, out []fault.Problem) (any, []fault.Problem) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k], out = extremeNumbers(e, append(path, k), out)
+		}
+	case []any:
+		for i, e := range x {
+			x[i], out = extremeNumbers(e, append(path, strconv.Itoa(i)), out)
+		}
+	case json.Number:
+		s := strings.ToLower(string(x))
+		if i := strings.IndexByte(s, 'e'); i >= 0 {
+			exp, err := strconv.Atoi(s[i+1:])
+			if err != nil || exp > maxExponent || exp < -maxExponent {
+				reason := fmt.Sprintf("is too large (exponent beyond +%d)", maxExponent)
+				if strings.HasPrefix(s[i+1:], "-") {
+					reason = fmt.Sprintf("is too small (exponent beyond -%d)", maxExponent)
+				}
+				return json.Number("0"), append(out, fault.Problem{Field: fieldPath(path), Value: x, Reason: reason})
+			}
+		}
+	}
+	return v, out
 }
 
 // millis reads the epoch milliseconds of obj[name] when it is a number; a number that the
@@ -191,10 +226,11 @@ func fieldRank(f string) int {
 
 func itemIndex(f string) int {
 	_, rest, ok := strings.Cut(f, "[")
-	if !ok {
+	end := strings.IndexByte(rest, ']')
+	if !ok || end < 0 {
 		return -1
 	}
-	n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ']')])
+	n, _ := strconv.Atoi(rest[:end])
 	return n
 }
 

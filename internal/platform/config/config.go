@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -123,6 +124,10 @@ func (c *Config) settings() []setting {
 // prints every setting to out and returns flag.ErrHelp.
 func Load(name string, args []string, getenv func(string) string, out io.Writer) (Config, []string, error) {
 	c := Default()
+	if slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "--help" || a == "-help" }) {
+		printUsage(out, name)
+		return c, nil, flag.ErrHelp
+	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	settings := c.settings()
@@ -135,10 +140,6 @@ func Load(name string, args []string, getenv func(string) string, out io.Writer)
 		fs.Func(s.flag, s.usage, s.set)
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printUsage(out, name, settings)
-			return c, nil, err
-		}
 		return c, nil, fmt.Errorf("invalid configuration: %w (see `%s --help`)", err, name)
 	}
 	if err := c.Validate(); err != nil {
@@ -147,9 +148,12 @@ func Load(name string, args []string, getenv func(string) string, out io.Writer)
 	return c, fs.Args(), nil
 }
 
-func printUsage(out io.Writer, name string, settings []setting) {
+// printUsage lists every setting with its default (never the value in force, which may be a
+// secret taken from the environment).
+func printUsage(out io.Writer, name string) {
 	fmt.Fprintf(out, "Usage: %s [flags]\n\nEvery flag can also be set by its environment variable.\n\n", name)
-	for _, s := range settings {
+	d := Default()
+	for _, s := range d.settings() {
 		fmt.Fprintf(out, "  --%-26s %s\n      %s (default %q)\n", s.flag, s.env, s.usage, s.show())
 	}
 }
