@@ -159,7 +159,9 @@ func extremeNumbers(v any, path []string, out []fault.Problem) (any, []fault.Pro
 				if strings.HasPrefix(s[i+1:], "-") {
 					reason = fmt.Sprintf("is too small (exponent beyond -%d)", maxExponent)
 				}
-				return json.Number("0"), append(out, fault.Problem{Field: fieldPath(path), Value: x, Reason: reason})
+				// The value is echoed as a string: as a JSON number most clients could not
+				// even decode the error body.
+				return json.Number("0"), append(out, fault.Problem{Field: fieldPath(path), Value: string(x), Reason: reason})
 			}
 		}
 	}

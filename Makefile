@@ -1,0 +1,59 @@
+# Meterline. `make` lists the targets; every target's ## comment is its help line.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO        ?= go
+BIN       := bin
+TESTENV   := deploy/testenv/testenv.sh
+BUF       := github.com/bufbuild/buf/cmd/buf@v1.75.0
+# Go test flags; `make test GOTESTFLAGS=-v` for more detail.
+GOTESTFLAGS ?=
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "; print "Usage: make <target>\n"} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/meterline (all services) and bin/collector, bin/sink (one each)
+	$(GO) build -o $(BIN)/meterline ./services/meterline
+	$(GO) build -o $(BIN)/collector ./services/collector
+	$(GO) build -o $(BIN)/sink ./services/sink
+
+.PHONY: run
+run: build ## run everything in one process: embedded Kafka, local ClickHouse (installed and started if none runs)
+	@if [ -z "$${METERLINE_CLICKHOUSE_ADDR:-}" ]; then $(TESTENV) start clickhouse >/dev/null; fi
+	METERLINE_LOG_FORMAT=$${METERLINE_LOG_FORMAT:-console} $(BIN)/meterline dev
+
+.PHONY: test
+test: lint ## start the test environment (real Kafka and ClickHouse), run unit, integration and e2e tests
+	@mkdir -p $(BIN)
+	$(TESTENV) start all > $(BIN)/.testenv.env
+	set -a; source <(sed 's/^export METERLINE_/METERLINE_TEST_/' $(BIN)/.testenv.env); set +a; \
+	$(GO) test -count=1 -timeout 20m $(GOTESTFLAGS) ./... ./e2e/...
+
+.PHONY: test-unit
+test-unit: ## run the tests that need no Kafka or ClickHouse
+	$(GO) test -count=1 ./internal/usage/... ./internal/platform/... ./internal/collector/... ./internal/fault/...
+
+.PHONY: lint
+lint: ## go vet and gofmt
+	$(GO) vet ./... ./e2e/...
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+
+.PHONY: gen
+gen: ## regenerate the Go code of proto/ (buf and protoc-gen-go, both pinned)
+	$(GO) run $(BUF) generate
+	$(GO) run $(BUF) lint
+
+.PHONY: testenv-up
+testenv-up: ## start the test environment and print its addresses
+	$(TESTENV) start all
+
+.PHONY: testenv-down
+testenv-down: ## stop the test environment
+	$(TESTENV) stop all
+
+.PHONY: clean
+clean: ## remove build output and the dev data (not the test environment: see testenv-down)
+	rm -rf $(BIN) .meterline

@@ -1,0 +1,282 @@
+// Package e2e tests Meterline as a user meets it: the meterline binary, run as processes
+// against the real Kafka broker and ClickHouse server of the test environment
+// (deploy/testenv/testenv.sh), spoken to over HTTP and ClickHouse only. It imports none of
+// Meterline's packages.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+var (
+	binary   string // the meterline binary built for this run
+	kafkaBrk string
+	chAddr   string
+)
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..")
+}
+
+// TestMain builds meterline and starts the test environment once; a failure of either fails
+// the run (an e2e test never skips).
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "meterline-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "meterline")
+	build := exec.Command("go", "build", "-o", binary, "./services/meterline")
+	build.Dir = repoRoot()
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: build meterline:", err)
+		os.Exit(1)
+	}
+	kafkaBrk, chAddr = os.Getenv("METERLINE_TEST_KAFKA_BROKERS"), os.Getenv("METERLINE_TEST_CLICKHOUSE_ADDR")
+	if kafkaBrk == "" || chAddr == "" {
+		start := exec.Command("bash", filepath.Join(repoRoot(), "deploy", "testenv", "testenv.sh"), "start", "all")
+		start.Stderr = os.Stderr
+		out, err := start.Output()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: the test environment (real Kafka and ClickHouse) did not start:", err)
+			os.Exit(1)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			k, v, _ := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+			switch k {
+			case "METERLINE_KAFKA_BROKERS":
+				kafkaBrk = v
+			case "METERLINE_CLICKHOUSE_ADDR":
+				chAddr = v
+			}
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// stack is one test's isolated Meterline: its own topics, consumer groups' topics and
+// ClickHouse database on the shared broker and server.
+type stack struct {
+	t        *testing.T
+	prefix   string
+	database string
+	ch       driver.Conn
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1e12)
+	s := &stack{t: t, prefix: "mle2e" + suffix, database: "meterline_e2e_" + suffix}
+	conn, err := ch.Open(&ch.Options{Addr: []string{chAddr}, Auth: ch.Auth{Database: "default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ch = conn
+	t.Cleanup(func() {
+		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+s.database)
+		conn.Close()
+	})
+	return s
+}
+
+// env is the process environment of a meterline process of this stack.
+func (s *stack) env(httpAddr string, extra ...string) []string {
+	return append(append(os.Environ(),
+		"METERLINE_HTTP_ADDR="+httpAddr,
+		"METERLINE_KAFKA_BROKERS="+kafkaBrk,
+		"METERLINE_CLICKHOUSE_ADDR="+chAddr,
+		"METERLINE_CLICKHOUSE_DATABASE="+s.database,
+		"METERLINE_TOPIC_PREFIX="+s.prefix,
+		"METERLINE_TOPIC_PARTITIONS=3",
+		"METERLINE_SINK_FLUSH_INTERVAL=200ms",
+		"METERLINE_LOG_LEVEL=warn",
+	), extra...)
+}
+
+// proc is a running meterline process.
+type proc struct {
+	cmd  *exec.Cmd
+	addr string
+	done chan error
+	logs *bytes.Buffer
+}
+
+// start runs `meterline args...` and, for a service, waits until /readyz answers 200.
+func (s *stack) start(args []string, extra ...string) *proc {
+	s.t.Helper()
+	addr := freeAddr(s.t)
+	p := &proc{cmd: exec.Command(binary, args...), addr: addr, done: make(chan error, 1), logs: &bytes.Buffer{}}
+	p.cmd.Env = s.env(addr, extra...)
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, &lockedWriter{w: p.logs}
+	if err := p.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	s.t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if s.t.Failed() {
+			s.t.Logf("logs of meterline %s:\n%s", strings.Join(args, " "), p.logs.String())
+		}
+	})
+	if args[0] == "migrate" {
+		select {
+		case err := <-p.done:
+			if err != nil {
+				s.t.Fatalf("meterline migrate: %v\n%s", err, p.logs.String())
+			}
+		case <-time.After(2 * time.Minute):
+			s.t.Fatal("meterline migrate did not finish")
+		}
+		return p
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		select {
+		case err := <-p.done:
+			s.t.Fatalf("meterline %s exited before it was ready: %v\n%s", args[0], err, p.logs.String())
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("meterline %s not ready within 90s\n%s", args[0], p.logs.String())
+		}
+	}
+}
+
+// stop sends sig and waits for the process to end, returning its exit error.
+func (p *proc) stop(t *testing.T, sig syscall.Signal) error {
+	t.Helper()
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case err := <-p.done:
+		return err
+	case <-time.After(60 * time.Second):
+		t.Fatalf("meterline did not stop within 60s of %v", sig)
+		return nil
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// count returns the rows of usage_events matching where.
+func (s *stack) count(where string, args ...any) uint64 {
+	s.t.Helper()
+	var n uint64
+	q := "SELECT count() FROM " + s.database + ".usage_events"
+	if where != "" {
+		q += " WHERE " + where
+	}
+	if err := s.ch.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
+		s.t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// waitCount waits until count(where) reaches want, failing after 60s.
+func (s *stack) waitCount(want uint64, where string, args ...any) {
+	s.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		n := s.count(where, args...)
+		if n >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("usage_events has %d rows matching %q, want %d", n, where, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// response is an HTTP response with its body read.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var v map[string]any
+	if err := json.Unmarshal(r.body, &v); err != nil {
+		t.Fatalf("response body is not JSON (%v): %s", err, r.body)
+	}
+	return v
+}
+
+func do(t *testing.T, method, url, contentType string, body []byte) response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func post(t *testing.T, p *proc, body string) response {
+	t.Helper()
+	return do(t, http.MethodPost, "http://"+p.addr+"/v1/metering/collected/usage", "application/json", []byte(body))
+}
