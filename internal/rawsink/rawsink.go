@@ -79,6 +79,9 @@ func New(cfg Config, store Storage, log *zap.Logger, reg prometheus.Registerer) 
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// A crashed sink's partitions move to another member after this long (Kafka's
+		// default is 45s); the heartbeat stays well inside it.
+		kgo.SessionTimeout(15*time.Second),
 	)
 	if err != nil {
 		return nil, err
