@@ -36,6 +36,10 @@ test: lint ## start the test environment (real Kafka and ClickHouse), run unit, 
 test-unit: ## run the tests that need no Kafka or ClickHouse
 	$(GO) test -count=1 ./internal/usage/... ./internal/platform/... ./internal/collector/... ./internal/fault/...
 
+.PHONY: bench
+bench: ## run the benchmarks (figures and how to read them: docs/benchmarks.md)
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/...
+
 .PHONY: lint
 lint: ## go vet and gofmt
 	$(GO) vet ./... ./e2e/...

@@ -1,0 +1,258 @@
+package plans
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"strings"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+	"github.com/shopspring/decimal"
+)
+
+// Stage is one of the six formulas of Abacus' plans. Each takes its arguments in a fixed
+// order; the arrow form `(m) => ...` names them, a bare expression uses the canonical names.
+type Stage int
+
+// The stages, with their canonical argument names.
+const (
+	Meter      Stage = iota // meter(m)
+	Accumulate              // accumulate(a, qty, start, end, from, to)
+	Aggregate               // aggregate(a, prev, curr)
+	Summarize               // summarize(t, qty, from, to)
+	Rate                    // rate(p, qty)
+	Charge                  // charge(t, cost, from, to)
+)
+
+var stageNames = [...]string{"meter", "accumulate", "aggregate", "summarize", "rate", "charge"}
+
+func (s Stage) String() string { return stageNames[s] }
+
+// stageArgs are the canonical argument names of each stage, in order. They are also the
+// names of Env's fields.
+var stageArgs = [...][]string{
+	Meter:      {"m"},
+	Accumulate: {"a", "qty", "start", "end", "from", "to"},
+	Aggregate:  {"a", "prev", "curr"},
+	Summarize:  {"t", "qty", "from", "to"},
+	Rate:       {"p", "qty"},
+	Charge:     {"t", "cost", "from", "to"},
+}
+
+// Env is the environment a formula runs in: every argument any stage can have. Times (start,
+// end, from, to, t) are epoch milliseconds; quantities, prices and costs are decimals, maps of
+// them (time-based state) or nil.
+type Env struct {
+	M     map[string]any `expr:"m"`
+	A     any            `expr:"a"`
+	Qty   any            `expr:"qty"`
+	Start int64          `expr:"start"`
+	End   int64          `expr:"end"`
+	From  int64          `expr:"from"`
+	To    int64          `expr:"to"`
+	Prev  any            `expr:"prev"`
+	Curr  any            `expr:"curr"`
+	T     int64          `expr:"t"`
+	P     any            `expr:"p"`
+	Cost  any            `expr:"cost"`
+}
+
+// Limits of a formula: its size in syntax nodes. Formulas have no loops (expr-lang's builtins,
+// the only source of iteration, are disabled), so their size bounds their running time and
+// memory.
+const maxNodes = 400
+
+// Formula is a compiled formula.
+type Formula struct {
+	Source string // as written in the plan; "" for the default
+	Stage  Stage
+	// canonical is the body with arguments renamed to their canonical names and spaces
+	// removed; fast paths are chosen by it.
+	canonical string
+	program   *vm.Program
+	fast      fastPath
+}
+
+// FormulaError is a formula that does not compile, with where in its source.
+type FormulaError struct {
+	Stage   Stage
+	Source  string
+	Line    int
+	Column  int // 1-based, in Source
+	Message string
+}
+
+func (e *FormulaError) Error() string {
+	return fmt.Sprintf("%s formula %q: line %d, column %d: %s", e.Stage, e.Source, e.Line, e.Column, e.Message)
+}
+
+var arrow = regexp.MustCompile(`(?s)^\s*\(([^()]*)\)\s*=>\s*`)
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// CompileFormula compiles the source of a stage's formula. measures, when not nil, are the
+// names a meter formula may read from m; reading another is an error.
+func CompileFormula(stage Stage, source string, measures map[string]bool) (*Formula, error) {
+	f := &Formula{Source: source, Stage: stage}
+	body, offset := source, 0
+	rename := map[string]string{}
+	if m := arrow.FindStringSubmatchIndex(source); m != nil {
+		params := strings.Split(source[m[2]:m[3]], ",")
+		if len(params) == 1 && strings.TrimSpace(params[0]) == "" {
+			params = nil
+		}
+		if len(params) > len(stageArgs[stage]) {
+			return nil, &FormulaError{stage, source, 1, 1, fmt.Sprintf("takes at most %d arguments (%s)",
+				len(stageArgs[stage]), strings.Join(stageArgs[stage], ", "))}
+		}
+		for i, p := range params {
+			p = strings.TrimSpace(p)
+			if !identifier.MatchString(p) {
+				return nil, &FormulaError{stage, source, 1, 1, fmt.Sprintf("argument %q is not a name", p)}
+			}
+			rename[p] = stageArgs[stage][i]
+		}
+		body, offset = source[m[1]:], m[1]
+	}
+	allowed := map[string]bool{}
+	for _, a := range stageArgs[stage] {
+		allowed[a] = true
+	}
+	if len(rename) > 0 {
+		allowed = map[string]bool{}
+		for _, canon := range rename {
+			allowed[canon] = true
+		}
+	}
+	p := &patcher{rename: rename, allowed: allowed, measures: measures}
+	opts := []expr.Option{
+		expr.Env(Env{}),
+		expr.DisableAllBuiltins(),
+		expr.MaxNodes(maxNodes),
+		expr.Patch(p),
+	}
+	opts = append(opts, functions...)
+	prog, err := expr.Compile(body, opts...)
+	if err == nil && p.err != "" {
+		err = errors.New(p.err)
+	}
+	if err != nil {
+		fe := &FormulaError{Stage: stage, Source: source, Line: 1, Column: offset + 1, Message: err.Error()}
+		var ee *file.Error
+		if errors.As(err, &ee) {
+			fe.Line, fe.Column, fe.Message = ee.Line, ee.Column+1, ee.Message
+			if fe.Line <= 1 {
+				fe.Column += offset
+			}
+		}
+		if p.err != "" {
+			fe.Message = p.err
+			fe.Line, fe.Column = position(source, offset+p.errAt)
+		}
+		return nil, fe
+	}
+	f.program = prog
+	f.canonical = canonicalText(body, rename)
+	f.fast = recognize(stage, f.canonical)
+	return f, nil
+}
+
+// position is the 1-based line and column of byte offset off in s.
+func position(s string, off int) (line, column int) {
+	off = min(max(off, 0), len(s))
+	line = 1 + strings.Count(s[:off], "\n")
+	return line, off - strings.LastIndex(s[:off], "\n")
+}
+
+// canonicalText is body with arguments renamed and white space removed.
+func canonicalText(body string, rename map[string]string) string {
+	var b strings.Builder
+	for _, tok := range regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*|\S`).FindAllString(body, -1) {
+		if c, ok := rename[tok]; ok {
+			tok = c
+		}
+		b.WriteString(tok)
+	}
+	return b.String()
+}
+
+// patcher rewrites a formula's syntax tree before it is type-checked: arrow arguments get
+// their canonical names; arithmetic, comparisons and the JavaScript-style truthiness of
+// Abacus' formulas become calls of decimal-exact functions; number literals become decimals.
+type patcher struct {
+	rename   map[string]string
+	allowed  map[string]bool
+	measures map[string]bool
+
+	err   string
+	errAt int // offset in the body
+}
+
+func (p *patcher) fail(n ast.Node, format string, args ...any) {
+	if p.err == "" {
+		p.err = fmt.Sprintf(format, args...)
+		p.errAt = n.Location().From
+	}
+}
+
+var binaryFuncs = map[string]string{
+	"+": "_add", "-": "_sub", "*": "_mul", "/": "_div", "%": "_mod",
+	"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge", "==": "_eq", "!=": "_ne",
+	"||": "_or", "or": "_or", "&&": "_and", "and": "_and",
+}
+
+func call(name string, args ...ast.Node) ast.Node {
+	return &ast.CallNode{Callee: &ast.IdentifierNode{Value: name}, Arguments: args}
+}
+
+func (p *patcher) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.IdentifierNode:
+		if c, ok := p.rename[n.Value]; ok {
+			n.Value = c
+		} else if isArg(n.Value) && !p.allowed[n.Value] {
+			p.fail(n, "unknown name %s", n.Value)
+		}
+	case *ast.IntegerNode:
+		ast.Patch(node, &ast.ConstantNode{Value: decimal.NewFromInt(int64(n.Value))})
+	case *ast.FloatNode:
+		ast.Patch(node, &ast.ConstantNode{Value: decimal.NewFromFloat(n.Value)})
+	case *ast.BinaryNode:
+		if fn, ok := binaryFuncs[n.Operator]; ok {
+			ast.Patch(node, call(fn, n.Left, n.Right))
+		}
+	case *ast.UnaryNode:
+		switch n.Operator {
+		case "-":
+			ast.Patch(node, call("_neg", n.Node))
+		case "!", "not":
+			ast.Patch(node, call("_not", n.Node))
+		}
+	case *ast.ConditionalNode:
+		n.Cond = call("_truthy", n.Cond)
+	case *ast.MemberNode:
+		if id, ok := n.Node.(*ast.IdentifierNode); ok && id.Value == "m" && p.measures != nil {
+			if s, ok := n.Property.(*ast.StringNode); ok && !p.measures[s.Value] {
+				p.fail(n, "unknown measure %s (the plan's measures are %s)", s.Value, strings.Join(sortedKeys(p.measures), ", "))
+			}
+		}
+	}
+}
+
+func isArg(name string) bool {
+	for _, args := range stageArgs {
+		for _, a := range args {
+			if a == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func sortedKeys(m map[string]bool) []string {
+	return sortStrings(maps.Keys(m))
+}

@@ -1,0 +1,342 @@
+package plans
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/meterline/meterline/internal/fault"
+)
+
+// builtinSet compiles every built-in plan, failing the test on any error.
+type builtinSet struct {
+	metering map[string]*Metering
+	rating   map[string]*Rating
+	pricing  map[string]*Pricing
+}
+
+func compileBuiltin(t testing.TB) builtinSet {
+	t.Helper()
+	b, err := LoadBuiltin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := builtinSet{map[string]*Metering{}, map[string]*Rating{}, map[string]*Pricing{}}
+	for _, p := range b.Metering {
+		c, err := CompileMetering(p)
+		if err != nil {
+			t.Fatalf("built-in metering plan %s: %v", p.PlanID, err)
+		}
+		s.metering[p.PlanID] = c
+	}
+	for _, p := range b.Rating {
+		c, err := CompileRating(p)
+		if err != nil {
+			t.Fatalf("built-in rating plan %s: %v", p.PlanID, err)
+		}
+		s.rating[p.PlanID] = c
+	}
+	for _, p := range b.Pricing {
+		c, err := CompilePricing(p)
+		if err != nil {
+			t.Fatalf("built-in pricing plan %s: %v", p.PlanID, err)
+		}
+		s.pricing[p.PlanID] = c
+	}
+	for kind, byType := range b.Mappings {
+		for rt, byPlan := range byType {
+			for plan, id := range byPlan {
+				var ok bool
+				switch kind {
+				case "metering":
+					_, ok = s.metering[id]
+				case "rating":
+					_, ok = s.rating[id]
+				case "pricing":
+					_, ok = s.pricing[id]
+				}
+				if !ok {
+					t.Errorf("built-in %s mapping %s/%s names plan %s, which is not built in", kind, rt, plan, id)
+				}
+			}
+		}
+	}
+	return s
+}
+
+func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+// cells is a miniature of the pipeline: one window [from, to), instance cells accumulated,
+// the organization cell aggregated from the instances' changes, then rated.
+type cells struct {
+	t        *testing.T
+	m        *Metering
+	from, to int64
+	instance map[string]map[string]any // instance -> metric -> accumulated
+	org      map[string]any            // metric -> aggregated
+}
+
+func newCells(t *testing.T, m *Metering, from, to time.Time) *cells {
+	return &cells{t: t, m: m, from: from.UnixMilli(), to: to.UnixMilli(), instance: map[string]map[string]any{}, org: map[string]any{}}
+}
+
+func (c *cells) submit(instance string, start, end time.Time, measures map[string]any) {
+	c.t.Helper()
+	metered, err := c.m.MeterDocument(measures, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if c.instance[instance] == nil {
+		c.instance[instance] = map[string]any{}
+	}
+	for i, mm := range c.m.Metrics {
+		if metered[i] == nil {
+			continue
+		}
+		prev := c.instance[instance][mm.Name]
+		curr, err := c.m.Accumulate(mm, prev, metered[i], start.UnixMilli(), end.UnixMilli(), c.from, c.to)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		c.instance[instance][mm.Name] = curr
+		agg, err := c.m.Aggregate(mm, c.org[mm.Name], prev, curr)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		c.org[mm.Name] = agg
+	}
+}
+
+func wantDec(t *testing.T, what string, got any, want string) {
+	t.Helper()
+	g, ok := got.(decimal.Decimal)
+	if !ok || !g.Equal(d(want)) {
+		t.Errorf("%s = %v (%T), want %s", what, got, got, want)
+	}
+}
+
+var (
+	monthStart = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	monthEnd   = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+)
+
+func objectDoc() map[string]any {
+	return map[string]any{"storage": d("1073741824"), "light_api_calls": d("1000"), "heavy_api_calls": d("100")}
+}
+
+// TestObjectStorageFigures reproduces Abacus' object storage test: three documents for one
+// instance give storage 1 GB (the max), 3 thousand light calls, 300 heavy calls, and charges
+// 1 + 0.09 + 45 = 46.09 in the USA.
+func TestObjectStorageFigures(t *testing.T) {
+	s := compileBuiltin(t)
+	c := newCells(t, s.metering["basic-object-storage"], monthStart, monthEnd)
+	for i := range 3 {
+		at := monthStart.Add(time.Duration(i+1) * time.Hour)
+		c.submit("instance-1", at, at.Add(time.Second), objectDoc())
+	}
+	wantDec(t, "storage", c.org["storage"], "1")
+	wantDec(t, "thousand_light_api_calls", c.org["thousand_light_api_calls"], "3")
+	wantDec(t, "heavy_api_calls", c.org["heavy_api_calls"], "300")
+
+	r, p := s.rating["object-rating-plan"], s.pricing["object-pricing-basic"]
+	total := decimal.Zero
+	for metric, want := range map[string]string{"storage": "1", "thousand_light_api_calls": "0.09", "heavy_api_calls": "45"} {
+		price, ok := p.Price(metric, "USA")
+		if !ok {
+			t.Fatalf("no USA price for %s", metric)
+		}
+		cost, err := r.Rate(metric, price, c.org[metric])
+		if err != nil {
+			t.Fatal(err)
+		}
+		charge, err := r.Charge(metric, monthEnd.UnixMilli(), cost, c.from, c.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantDec(t, metric+" charge", charge, want)
+		total = total.Add(charge.(decimal.Decimal))
+	}
+	wantDec(t, "total charge", total, "46.09")
+}
+
+// TestObjectStorageInstances: storage is the max per instance, summed across instances.
+func TestObjectStorageInstances(t *testing.T) {
+	s := compileBuiltin(t)
+	c := newCells(t, s.metering["basic-object-storage"], monthStart, monthEnd)
+	for i := range 4 {
+		for j := range 4 {
+			at := monthStart.Add(time.Duration(i*4+j+1) * time.Minute)
+			c.submit(string(rune('a'+i)), at, at.Add(time.Second), objectDoc())
+		}
+	}
+	wantDec(t, "storage", c.org["storage"], "4")
+	wantDec(t, "thousand_light_api_calls", c.org["thousand_light_api_calls"], "16")
+	wantDec(t, "heavy_api_calls", c.org["heavy_api_calls"], "1600")
+}
+
+func memoryDoc(gb, instances, prevGB, prevInstances int64) map[string]any {
+	return map[string]any{
+		"current_instance_memory": decimal.NewFromInt(gb << 30), "current_running_instances": decimal.NewFromInt(instances),
+		"previous_instance_memory": decimal.NewFromInt(prevGB << 30), "previous_running_instances": decimal.NewFromInt(prevInstances),
+	}
+}
+
+// TestLinuxContainerGBHours: 2 GB x 1 instance for a whole day is 48 GB-hours for the day; at
+// noon, 24; usage of a month does not leak into the next.
+func TestLinuxContainerGBHours(t *testing.T) {
+	s := compileBuiltin(t)
+	m := s.metering["basic-linux-container"]
+	mem := m.Metric("memory")
+	day := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	next := day.Add(24 * time.Hour) // 2026-12-01: a new month
+
+	dayCell := newCells(t, m, day, next)
+	dayCell.submit("app-1", day, day, memoryDoc(2, 1, 0, 0))
+	monthCell := newCells(t, m, monthStart, monthEnd)
+	monthCell.submit("app-1", day, day, memoryDoc(2, 1, 0, 0))
+
+	for _, c := range []struct {
+		name     string
+		cells    *cells
+		at       time.Time
+		gbHours  string
+		currency string
+	}{
+		{"day cell, end of day", dayCell, next, "48", "0.00672"},
+		{"day cell, noon", dayCell, day.Add(12 * time.Hour), "24", "0.00336"},
+		{"month cell, read in the next month", monthCell, next.Add(10 * 24 * time.Hour), "48", "0.00672"},
+	} {
+		got, err := m.Summarize(mem, c.at.UnixMilli(), c.cells.org["memory"], c.cells.from, c.cells.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantDec(t, c.name+": GB-hours", got, c.gbHours)
+		// Rated at linux-pricing-basic's USA price 0.00014 per GB-hour.
+		r := s.rating["linux-rating-plan"]
+		price, _ := s.pricing["linux-pricing-basic"].Price("memory", "USA")
+		cost, err := r.Rate("memory", price, c.cells.org["memory"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		charge, err := r.Charge("memory", c.at.UnixMilli(), cost, c.cells.from, c.cells.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantDec(t, c.name+": charge", charge, c.currency)
+	}
+
+	// The December month cell has no usage until a document is submitted in December.
+	dec := newCells(t, m, monthEnd, monthEnd.AddDate(0, 1, 0))
+	dec.submit("app-1", day, day, memoryDoc(2, 1, 0, 0)) // November usage: outside December's window
+	got, err := m.Summarize(mem, monthEnd.Add(24*time.Hour).UnixMilli(), dec.org["memory"], dec.from, dec.to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDec(t, "December GB-hours from a November document", got, "0")
+	dec.submit("app-1", monthEnd, monthEnd, memoryDoc(2, 1, 0, 0))
+	got, err = m.Summarize(mem, monthEnd.Add(24*time.Hour).UnixMilli(), dec.org["memory"], dec.from, dec.to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDec(t, "December GB-hours after a December document, read a day in", got, "48")
+}
+
+// TestFormulaForms covers the arrow and bare forms, defaults, fast paths and decimal
+// arithmetic.
+func TestFormulaForms(t *testing.T) {
+	f := func(stage Stage, src string, env Env, want string, fast bool) {
+		t.Helper()
+		fm, err := CompileFormula(stage, src, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", src, err)
+		}
+		if fm.Fast() != fast {
+			t.Errorf("%q: fast path %v, want %v", src, fm.Fast(), fast)
+		}
+		got, err := fm.Eval(&env)
+		if err != nil {
+			t.Fatalf("%q: %v", src, err)
+		}
+		if want == "nil" {
+			if got != nil {
+				t.Errorf("%q = %v, want nil", src, got)
+			}
+			return
+		}
+		wantDec(t, src, got, want)
+	}
+	in := Env{A: d("2"), Qty: d("3"), Start: 5, End: 10, From: 0, To: 100}
+	f(Accumulate, defaultSource(Accumulate, ""), in, "5", true)
+	f(Accumulate, "(acc, q) => acc + q", in, "5", true)
+	f(Accumulate, "a + qty * 2", in, "8", false)
+	f(Accumulate, "(a, qty) => max(a, qty)", in, "3", true)
+	f(Accumulate, defaultSource(Accumulate, ""), Env{A: d("2"), Qty: d("3"), End: 100, From: 0, To: 100}, "2", true)
+	f(Accumulate, defaultSource(Accumulate, ""), Env{Qty: d("3"), End: 1, To: 100}, "3", true)
+	f(Accumulate, "(a, qty) => a ? a + qty : qty", Env{Qty: d("3")}, "3", false)
+	f(Aggregate, "a + curr - prev", Env{A: d("10"), Prev: d("4"), Curr: d("7")}, "13", true)
+	f(Rate, "(price, qty) => price * qty", Env{P: d("0.03"), Qty: d("3")}, "0.09", true)
+	f(Rate, "p * qty", Env{Qty: d("3")}, "0", true)
+	f(Meter, "(m) => m.storage / 1073741824", Env{M: map[string]any{"storage": d("536870912")}}, "0.5", false)
+	f(Meter, "m.storage", Env{M: map[string]any{}}, "nil", true)
+	f(Meter, "(m) => m.x / 3", Env{M: map[string]any{"x": d("1")}}, "0.333333333333333333333333", false)
+	f(Meter, "0.1 + 0.2", Env{}, "0.3", false)
+	f(Summarize, "(t, qty, from, to) => round(qty * 1.005, 2)", Env{Qty: d("1")}, "1.01", false)
+}
+
+// TestBadPlansAreRefused: each problem names plan, metric, formula and position.
+func TestBadPlansAreRefused(t *testing.T) {
+	_, err := CompileMetering(MeteringPlan{
+		PlanID:   "broken",
+		Measures: []Measure{{Name: "storage", Unit: "BYTE"}},
+		Metrics: []MeteringMetric{
+			{Name: "storage", Unit: "GB", Meter: "(m) => m.storage / "},
+			{Name: "calls", Unit: "CALL", Meter: "(m) => m.calls"},
+			{Name: "other", Unit: "X", Meter: "m.storage", Accumulate: "(a, qty) => a + start"},
+			{Name: "nodefault", Unit: "X"},
+		},
+	})
+	var fe *fault.Error
+	if !errors.As(err, &fe) || fe.Kind != fault.KindInvalid {
+		t.Fatalf("got %v, want an invalid-plan error", err)
+	}
+	want := map[string]string{
+		"metrics[0].meter":      "plan broken: metric storage: meter formula: line 1, column",
+		"metrics[1].meter":      "unknown measure calls",
+		"metrics[2].accumulate": "unknown name start",
+		"metrics[3].meter":      "no meter formula and no measure of its name",
+	}
+	for field, reason := range want {
+		found := false
+		for _, p := range fe.Problems {
+			if p.Field == field && strings.Contains(p.Reason, reason) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no problem %s containing %q in %v", field, reason, fe.Problems)
+		}
+	}
+	// The position points at the formula's source, arrow included.
+	_, err = CompileFormula(Meter, "(m) => m.calls", map[string]bool{"storage": true})
+	var ferr *FormulaError
+	if !errors.As(err, &ferr) || ferr.Column != 10 {
+		t.Errorf("unknown measure at column %v (%v), want 10, where calls starts", ferr, err)
+	}
+}
+
+// TestRuntimeErrorsAreTyped: a failing formula returns an *EvalError, never panics.
+func TestRuntimeErrorsAreTyped(t *testing.T) {
+	m, err := CompileMetering(MeteringPlan{PlanID: "p", Measures: []Measure{{Name: "x"}},
+		Metrics: []MeteringMetric{{Name: "x", Meter: "(m) => m.x / 0"}, {Name: "y", Meter: "(m) => m.x.deep"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.MeterDocument(map[string]any{"x": d("1")}, nil)
+	var ee *EvalError
+	if !errors.As(err, &ee) || ee.Plan != "p" || ee.Metric != "x" || ee.Stage != Meter {
+		t.Errorf("got %v, want an EvalError for plan p, metric x", err)
+	}
+}
