@@ -29,6 +29,7 @@ import (
 	"github.com/meterline/meterline/internal/platform/logging"
 	"github.com/meterline/meterline/internal/platform/metrics"
 	"github.com/meterline/meterline/internal/platform/web"
+	"github.com/meterline/meterline/internal/provisioning"
 	"github.com/meterline/meterline/internal/rawsink"
 )
 
@@ -42,6 +43,7 @@ var commands = []command{
 	{"dev", "run every service in one process (embedded Kafka unless METERLINE_KAFKA_BROKERS is set)", runDev},
 	{"collector", "run the usage collection API (POST/GET /v1/metering/collected/usage)", runCollector},
 	{"sink", "run the raw event sink (collected usage -> ClickHouse usage_events)", runSink},
+	{"provisioning", "run the provisioning API (plans, mappings, accounts, plan-id look-ups)", runProvisioning},
 	{"migrate", "apply the ClickHouse schema migrations and exit", runMigrate},
 }
 
@@ -67,6 +69,9 @@ func main(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
 		return map[bool]int{true: 2, false: 0}[len(args) == 0]
+	}
+	if args[0] == "plans" {
+		return plansCommand(args[1:], getenv, stdout, stderr)
 	}
 	var cmd *command
 	for i := range commands {
@@ -113,6 +118,7 @@ func usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintf(w, "  %-10s %s\n", "plans", "plans apply -f DIR: load a folder of plan, mapping and account documents through the API")
 	fmt.Fprintln(w, "\n`meterline <command> --help` lists the command's settings (flags and METERLINE_* variables).")
 }
 
@@ -302,6 +308,31 @@ func startCollector(ctx context.Context, s *stack, brokers []string, events *cli
 	return cl, nil
 }
 
+// startProvisioning loads the provisioning state from its topic (and, with builtin, the
+// built-in sample plans) and serves its API on mux.
+func startProvisioning(ctx context.Context, s *stack, brokers []string, mux *http.ServeMux, builtin bool) (*provisioning.Store, error) {
+	log := s.e.log.Named("provisioning")
+	var store *provisioning.Store
+	err := retry(ctx, s.e.log, "provisioning state", func(ctx context.Context) error {
+		st, err := provisioning.OpenStore(ctx, brokers, kafka.TopicsFor(s.e.cfg.Kafka.TopicPrefix).Provisioning, log)
+		store = st
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.onStop(func(context.Context) { store.Close() })
+	api := provisioning.NewAPI(store.Catalog, store, log)
+	if builtin {
+		if err := api.LoadBuiltin(ctx); err != nil {
+			return nil, fmt.Errorf("built-in plans: %w", err)
+		}
+		log.Info("built-in sample plans loaded")
+	}
+	api.Register(mux)
+	return store, nil
+}
+
 func readiness(cl *kgo.Client, conn clickhouse.Conn) map[string]web.Check {
 	return map[string]web.Check{
 		"kafka":      func(ctx context.Context) error { return kafka.Ping(ctx, cl) },
@@ -337,10 +368,37 @@ func runDev(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	if _, err := startProvisioning(ctx, s, brokers, mux, true); err != nil {
+		return err
+	}
 	if _, err := startSink(ctx, s, brokers, events); err != nil {
 		return err
 	}
 	if err := serveHTTP(s, mux, readiness(cl, conn)); err != nil {
+		return err
+	}
+	return s.wait(ctx)
+}
+
+func runProvisioning(ctx context.Context, e *env) error {
+	if err := e.cfg.RequireBrokers(); err != nil {
+		return err
+	}
+	s := newStack(e)
+	admin, err := kafka.NewClient(e.cfg.Kafka.Brokers, e.log)
+	if err != nil {
+		return err
+	}
+	s.onStop(func(context.Context) { admin.Close() })
+	if err := ensureTopics(ctx, e, admin); err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	if _, err := startProvisioning(ctx, s, e.cfg.Kafka.Brokers, mux, false); err != nil {
+		return err
+	}
+	checks := map[string]web.Check{"kafka": func(ctx context.Context) error { return kafka.Ping(ctx, admin) }}
+	if err := serveHTTP(s, mux, checks); err != nil {
 		return err
 	}
 	return s.wait(ctx)

@@ -26,11 +26,15 @@ type Topics struct {
 	// Collected carries every accepted usage document as a meterline.v1.UsageEvent, keyed by
 	// organization id.
 	Collected string
+	// Provisioning carries plans, mappings, accounts and resource types as JSON documents,
+	// keyed by what they are ("metering_plan/<id>", ...); compacted, one partition so that
+	// every reader applies them in one order.
+	Provisioning string
 }
 
 // TopicsFor returns the topic names under prefix.
 func TopicsFor(prefix string) Topics {
-	return Topics{Collected: prefix + ".usage.collected.v1"}
+	return Topics{Collected: prefix + ".usage.collected.v1", Provisioning: prefix + ".provisioning.v1"}
 }
 
 // NewClient returns a client for brokers with Meterline's defaults: the idempotent producer
@@ -59,21 +63,25 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg config.Kafka, log *za
 	adm := kadm.NewClient(cl)
 	topics := TopicsFor(cfg.TopicPrefix)
 	specs := []struct {
-		name    string
-		configs map[string]*string
+		name       string
+		partitions int32
+		configs    map[string]*string
 	}{
-		{topics.Collected, map[string]*string{
+		{topics.Collected, cfg.Partitions, map[string]*string{
 			"cleanup.policy": kadm.StringPtr("delete"),
 			"retention.ms":   kadm.StringPtr(strconv.FormatInt(cfg.Retention.Milliseconds(), 10)),
 		}},
+		{topics.Provisioning, 1, map[string]*string{
+			"cleanup.policy": kadm.StringPtr("compact"),
+		}},
 	}
 	for _, s := range specs {
-		resp, err := adm.CreateTopic(ctx, cfg.Partitions, cfg.Replication, s.configs, s.name)
+		resp, err := adm.CreateTopic(ctx, s.partitions, cfg.Replication, s.configs, s.name)
 		switch {
 		case err == nil && resp.Err == nil:
-			log.Info("created topic", zap.String("topic", s.name), zap.Int32("partitions", cfg.Partitions))
+			log.Info("created topic", zap.String("topic", s.name), zap.Int32("partitions", s.partitions))
 		case errors.Is(err, kerr.TopicAlreadyExists) || errors.Is(resp.Err, kerr.TopicAlreadyExists):
-			if err := checkPartitions(ctx, adm, s.name, cfg.Partitions, log); err != nil {
+			if err := checkPartitions(ctx, adm, s.name, s.partitions, log); err != nil {
 				return err
 			}
 		case err != nil:

@@ -83,6 +83,15 @@ type Price struct {
 	Price   decimal.Decimal `json:"price"`
 }
 
+// MarshalJSON writes the price as a JSON number, as plans are written.
+func (p Price) MarshalJSON() ([]byte, error) {
+	country, err := json.Marshal(p.Country)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(`{"country":` + string(country) + `,"price":` + p.Price.String() + `}`), nil
+}
+
 // PricingMetric is a metric of a pricing plan.
 type PricingMetric struct {
 	Name   string  `json:"name"`

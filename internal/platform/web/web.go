@@ -29,7 +29,9 @@ type ErrorBody struct {
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v) // the client may be gone; nothing else to do
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // formulas such as (m) => m.x must read as written
+	_ = enc.Encode(v)        // the client may be gone; nothing else to do
 }
 
 // Status returns the HTTP status for err's kind.

@@ -1,0 +1,452 @@
+package provisioning
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+
+	"go.uber.org/zap"
+
+	"github.com/meterline/meterline/internal/fault"
+	"github.com/meterline/meterline/internal/plans"
+	"github.com/meterline/meterline/internal/platform/web"
+)
+
+// Writer durably writes a record and returns once the catalog reading it has applied it.
+type Writer interface {
+	Put(ctx context.Context, r Record) error
+}
+
+var _ Writer = (*Store)(nil)
+
+// API serves the provisioning endpoints of seed 001 (plans, plan-id look-ups, resource types)
+// and Meterline's own (creating plans, mappings and accounts).
+type API struct {
+	cat *Catalog
+	w   Writer
+	log *zap.Logger
+}
+
+// NewAPI returns the API over a catalog and the writer that feeds it.
+func NewAPI(cat *Catalog, w Writer, log *zap.Logger) *API { return &API{cat: cat, w: w, log: log} }
+
+// Register adds the routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	for _, kind := range []string{KindMetering, KindRating, KindPricing} {
+		mux.HandleFunc("GET /v1/"+kind+"/plans", a.listPlans(kind))
+		mux.HandleFunc("GET /v1/"+kind+"/plans/{plan_id}", a.getPlan(kind))
+		mux.HandleFunc("POST /v1/"+kind+"/plans", a.putPlan(kind))
+		mux.HandleFunc("PUT /v1/"+kind+"/plans/{plan_id}", a.putPlan(kind))
+		mux.HandleFunc("GET /v1/"+kind+"/organizations/{organization_id}/resource_types/{resource_type}/plans/{plan_id}/time/{time}/"+kind+"_plan/id", a.lookup(kind))
+	}
+	mux.HandleFunc("GET /v1/provisioning/resources/{resource_id}/type", a.getResourceType)
+	mux.HandleFunc("PUT /v1/provisioning/resources/{resource_id}/type", a.putResourceType)
+	mux.HandleFunc("POST /v1/provisioning/resources/{resource_id}/type", a.putResourceType)
+	mux.HandleFunc("GET /v1/provisioning/mappings", a.listMappings)
+	mux.HandleFunc("POST /v1/provisioning/mappings", a.postMapping)
+	mux.HandleFunc("GET /v1/accounts", func(w http.ResponseWriter, _ *http.Request) { web.WriteJSON(w, http.StatusOK, a.cat.Accounts()) })
+	mux.HandleFunc("GET /v1/accounts/{account_id}", a.getAccount)
+	mux.HandleFunc("POST /v1/accounts", a.putAccount)
+	mux.HandleFunc("PUT /v1/accounts/{account_id}", a.putAccount)
+	mux.HandleFunc("GET /v1/organizations/{organization_id}/account", a.getOrgAccount)
+}
+
+const maxDocument = 1 << 20
+
+// decode reads a JSON document strictly: unknown fields and trailing data are errors.
+func decode(r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxDocument))
+	if err != nil {
+		return &fault.Error{Kind: fault.KindTooLarge, Message: "request body too large",
+			Problems: []fault.Problem{{Reason: fmt.Sprintf("the body is larger than %d bytes", maxDocument)}}}
+	}
+	return decodeBytes(body, v)
+}
+
+func decodeBytes(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return fault.Invalid("invalid document", fault.Problem{Field: te.Field, Reason: "must be " + te.Type.String() + ", not " + te.Value})
+		}
+		return fault.Invalid("invalid document", fault.Problem{Reason: "malformed JSON: " + err.Error()})
+	}
+	if dec.More() {
+		return fault.Invalid("invalid document", fault.Problem{Reason: "malformed JSON: data after the document"})
+	}
+	return nil
+}
+
+// Kinds of plan document, as the API and the topic take them.
+func newPlanDoc(kind string) any {
+	switch kind {
+	case KindMetering:
+		return &plans.MeteringPlan{}
+	case KindRating:
+		return &plans.RatingPlan{}
+	default:
+		return &plans.PricingPlan{}
+	}
+}
+
+func planID(doc any) string {
+	switch p := doc.(type) {
+	case *plans.MeteringPlan:
+		return p.PlanID
+	case *plans.RatingPlan:
+		return p.PlanID
+	case *plans.PricingPlan:
+		return p.PlanID
+	}
+	return ""
+}
+
+func compile(doc any) error {
+	var err error
+	switch p := doc.(type) {
+	case *plans.MeteringPlan:
+		_, err = plans.CompileMetering(*p)
+	case *plans.RatingPlan:
+		_, err = plans.CompileRating(*p)
+	case *plans.PricingPlan:
+		_, err = plans.CompilePricing(*p)
+	}
+	return err
+}
+
+func planKey(kind, id string) string {
+	switch kind {
+	case KindMetering:
+		return meteringKey(id)
+	case KindRating:
+		return ratingKey(id)
+	default:
+		return pricingKey(id)
+	}
+}
+
+// PutPlan validates and stores a plan document of kind. It returns created false when an
+// identical plan is stored already. Plans are immutable: a different document under an
+// existing plan id is a conflict, since usage already rated by the old one must stay
+// reproducible; a change is a new plan id, mapped with an effective date.
+func (a *API) PutPlan(ctx context.Context, kind string, doc any) (created bool, err error) {
+	if err := compile(doc); err != nil {
+		return false, err
+	}
+	id := planID(doc)
+	value, err := json.Marshal(doc)
+	if err != nil {
+		return false, err
+	}
+	if old, ok := a.cat.planDoc(kind, id); ok {
+		oldValue, _ := json.Marshal(old)
+		if bytes.Equal(oldValue, value) {
+			return false, nil
+		}
+		return false, fault.Conflict("/v1/"+kind+"/plans/"+id,
+			"%s plan %s exists with other content; plans are immutable: submit the change under a new plan_id and map it with an effective_from", kind, id)
+	}
+	if err := a.w.Put(ctx, Record{Key: planKey(kind, id), Value: value}); err != nil {
+		return false, fault.Unavailable(err, "the plan could not be stored; retry later")
+	}
+	return true, nil
+}
+
+func (a *API) putPlan(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		doc := newPlanDoc(kind)
+		if err := decode(r, doc); err != nil {
+			web.WriteError(w, a.log, err)
+			return
+		}
+		if id := r.PathValue("plan_id"); id != "" && id != planID(doc) {
+			web.WriteError(w, a.log, fault.Invalid("invalid plan", fault.Problem{Field: "plan_id", Value: planID(doc),
+				Reason: fmt.Sprintf("differs from the plan id of the URL (%s)", id)}))
+			return
+		}
+		created, err := a.PutPlan(r.Context(), kind, doc)
+		if err != nil {
+			web.WriteError(w, a.log, err)
+			return
+		}
+		loc := "/v1/" + kind + "/plans/" + planID(doc)
+		w.Header().Set("Location", loc)
+		status := http.StatusOK
+		if created {
+			status = http.StatusCreated
+		}
+		web.WriteJSON(w, status, doc)
+	}
+}
+
+func (a *API) listPlans(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		docs := a.cat.planDocs(kind)
+		if docs == nil {
+			docs = []any{}
+		}
+		web.WriteJSON(w, http.StatusOK, docs)
+	}
+}
+
+func (a *API) getPlan(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		doc, ok := a.cat.planDoc(kind, r.PathValue("plan_id"))
+		if !ok {
+			web.WriteError(w, a.log, fault.NotFound("%s plan %s not found", kind, r.PathValue("plan_id")))
+			return
+		}
+		web.WriteJSON(w, http.StatusOK, doc)
+	}
+}
+
+func writeText(w http.ResponseWriter, s string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, s)
+}
+
+// parseTime reads a time of the API: epoch milliseconds.
+func parseTime(field, s string) (int64, error) {
+	t, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || t < 0 {
+		return 0, fault.Invalid("invalid time", fault.Problem{Field: field, Value: s, Reason: "must be epoch milliseconds (a whole number, not negative)"})
+	}
+	return t, nil
+}
+
+func (a *API) lookup(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		t, err := parseTime("time", r.PathValue("time"))
+		if err != nil {
+			web.WriteError(w, a.log, err)
+			return
+		}
+		org, rt, plan := r.PathValue("organization_id"), r.PathValue("resource_type"), r.PathValue("plan_id")
+		id, ok := a.cat.Lookup(kind, org, rt, plan, t)
+		if !ok {
+			web.WriteError(w, a.log, fault.NotFound("no %s plan is mapped for organization %s, resource type %s, plan %s at %d", kind, org, rt, plan, t))
+			return
+		}
+		writeText(w, id)
+	}
+}
+
+func (a *API) getResourceType(w http.ResponseWriter, r *http.Request) {
+	t, ok := a.cat.ResourceType(r.PathValue("resource_id"))
+	if !ok {
+		web.WriteError(w, a.log, fault.NotFound("resource %s has no resource type", r.PathValue("resource_id")))
+		return
+	}
+	writeText(w, t)
+}
+
+// PutResourceType stores the resource type of a resource id.
+func (a *API) PutResourceType(ctx context.Context, t ResourceType) error {
+	if t.ResourceID == "" || t.ResourceType == "" || len(t.ResourceID) > 256 || len(t.ResourceType) > 256 {
+		return fault.Invalid("invalid resource type", fault.Problem{Field: "resource_type", Value: t.ResourceType, Reason: "resource id and type must be 1 to 256 characters"})
+	}
+	if old, ok := a.cat.ResourceType(t.ResourceID); ok && old == t.ResourceType {
+		return nil
+	}
+	value, _ := json.Marshal(t)
+	if err := a.w.Put(ctx, Record{Key: resourceKey(t.ResourceID), Value: value}); err != nil {
+		return fault.Unavailable(err, "the resource type could not be stored; retry later")
+	}
+	return nil
+}
+
+func (a *API) putResourceType(w http.ResponseWriter, r *http.Request) {
+	var t ResourceType
+	if err := decode(r, &t); err != nil {
+		web.WriteError(w, a.log, err)
+		return
+	}
+	if t.ResourceID == "" {
+		t.ResourceID = r.PathValue("resource_id")
+	}
+	if t.ResourceID != r.PathValue("resource_id") {
+		web.WriteError(w, a.log, fault.Invalid("invalid resource type", fault.Problem{Field: "resource_id", Value: t.ResourceID, Reason: "differs from the resource id of the URL"}))
+		return
+	}
+	if err := a.PutResourceType(r.Context(), t); err != nil {
+		web.WriteError(w, a.log, err)
+		return
+	}
+	web.WriteJSON(w, http.StatusOK, t)
+}
+
+func (a *API) listMappings(w http.ResponseWriter, r *http.Request) {
+	var out []Mapping
+	for _, kind := range []string{KindMetering, KindRating, KindPricing} {
+		if k := r.URL.Query().Get("kind"); k == "" || k == kind {
+			out = append(out, a.cat.Mappings(kind)...)
+		}
+	}
+	if out == nil {
+		out = []Mapping{}
+	}
+	web.WriteJSON(w, http.StatusOK, out)
+}
+
+// PutMapping validates and stores a mapping; storing the same mapping again changes nothing.
+func (a *API) PutMapping(ctx context.Context, m Mapping) (created bool, err error) {
+	if err := a.cat.validateMapping(m); err != nil {
+		return false, err
+	}
+	if id, ok := a.cat.Lookup(m.Kind, m.OrganizationID, m.ResourceType, m.PlanID, m.EffectiveFrom); ok && id == m.Plan {
+		for _, x := range a.cat.Mappings(m.Kind) {
+			if x == m {
+				return false, nil
+			}
+		}
+	}
+	value, _ := json.Marshal(m)
+	if err := a.w.Put(ctx, Record{Key: mappingKey(m), Value: value}); err != nil {
+		return false, fault.Unavailable(err, "the mapping could not be stored; retry later")
+	}
+	return true, nil
+}
+
+func (a *API) postMapping(w http.ResponseWriter, r *http.Request) {
+	var m Mapping
+	if err := decode(r, &m); err != nil {
+		web.WriteError(w, a.log, err)
+		return
+	}
+	created, err := a.PutMapping(r.Context(), m)
+	if err != nil {
+		web.WriteError(w, a.log, err)
+		return
+	}
+	web.WriteJSON(w, map[bool]int{true: http.StatusCreated, false: http.StatusOK}[created], m)
+}
+
+var currencyCode = regexp.MustCompile(`^[A-Z]{3}$`)
+
+// PutAccount validates and stores an account (accounts are mutable: the latest wins). It
+// returns created false when the account was stored already, changed or not.
+func (a *API) PutAccount(ctx context.Context, acct Account) (created bool, err error) {
+	var ps []fault.Problem
+	if acct.AccountID == "" || len(acct.AccountID) > 256 {
+		ps = append(ps, fault.Problem{Field: "account_id", Value: acct.AccountID, Reason: "must be 1 to 256 characters"})
+	}
+	if acct.PricingCountry == "" {
+		ps = append(ps, fault.Problem{Field: "pricing_country", Value: acct.PricingCountry, Reason: "is required (the country of the pricing plans' prices, such as USA)"})
+	}
+	if !currencyCode.MatchString(acct.Currency) {
+		ps = append(ps, fault.Problem{Field: "currency", Value: acct.Currency, Reason: "must be an ISO 4217 code such as USD"})
+	}
+	for i, o := range acct.Organizations {
+		field := fmt.Sprintf("organizations[%d]", i)
+		if o == "" {
+			ps = append(ps, fault.Problem{Field: field, Value: o, Reason: "must not be empty"})
+		} else if slices.Index(acct.Organizations, o) != i {
+			ps = append(ps, fault.Problem{Field: field, Value: o, Reason: "is listed twice"})
+		} else if other, ok := a.cat.AccountOf(o); ok && other.AccountID != acct.AccountID {
+			ps = append(ps, fault.Problem{Field: field, Value: o, Reason: "belongs to account " + other.AccountID})
+		}
+	}
+	if len(ps) > 0 {
+		return false, fault.Invalid("invalid account", ps...)
+	}
+	old, existed := a.cat.Account(acct.AccountID)
+	if existed && accountsEqual(old, acct) {
+		return false, nil
+	}
+	value, _ := json.Marshal(acct)
+	if err := a.w.Put(ctx, Record{Key: accountKey(acct.AccountID), Value: value}); err != nil {
+		return false, fault.Unavailable(err, "the account could not be stored; retry later")
+	}
+	return !existed, nil
+}
+
+func accountsEqual(a, b Account) bool {
+	return a.AccountID == b.AccountID && a.Name == b.Name && a.PricingCountry == b.PricingCountry &&
+		a.Currency == b.Currency && slices.Equal(a.Organizations, b.Organizations)
+}
+
+func (a *API) putAccount(w http.ResponseWriter, r *http.Request) {
+	var acct Account
+	if err := decode(r, &acct); err != nil {
+		web.WriteError(w, a.log, err)
+		return
+	}
+	if id := r.PathValue("account_id"); id != "" {
+		if acct.AccountID == "" {
+			acct.AccountID = id
+		}
+		if acct.AccountID != id {
+			web.WriteError(w, a.log, fault.Invalid("invalid account", fault.Problem{Field: "account_id", Value: acct.AccountID, Reason: "differs from the account id of the URL"}))
+			return
+		}
+	}
+	created, err := a.PutAccount(r.Context(), acct)
+	if err != nil {
+		web.WriteError(w, a.log, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/accounts/"+acct.AccountID)
+	web.WriteJSON(w, map[bool]int{true: http.StatusCreated, false: http.StatusOK}[created], acct)
+}
+
+func (a *API) getAccount(w http.ResponseWriter, r *http.Request) {
+	acct, ok := a.cat.Account(r.PathValue("account_id"))
+	if !ok {
+		web.WriteError(w, a.log, fault.NotFound("account %s not found", r.PathValue("account_id")))
+		return
+	}
+	web.WriteJSON(w, http.StatusOK, acct)
+}
+
+func (a *API) getOrgAccount(w http.ResponseWriter, r *http.Request) {
+	acct, _ := a.cat.AccountOf(r.PathValue("organization_id"))
+	web.WriteJSON(w, http.StatusOK, acct)
+}
+
+// LoadBuiltin stores the built-in sample plans, their mappings (effective from time 0) and
+// the resource types of their resources, skipping what is stored already.
+func (a *API) LoadBuiltin(ctx context.Context) error {
+	b, err := plans.LoadBuiltin()
+	if err != nil {
+		return err
+	}
+	for i := range b.Metering {
+		if _, err := a.PutPlan(ctx, KindMetering, &b.Metering[i]); err != nil && fault.KindOf(err) != fault.KindConflict {
+			return fmt.Errorf("built-in metering plan %s: %w", b.Metering[i].PlanID, err)
+		}
+	}
+	for i := range b.Rating {
+		if _, err := a.PutPlan(ctx, KindRating, &b.Rating[i]); err != nil && fault.KindOf(err) != fault.KindConflict {
+			return fmt.Errorf("built-in rating plan %s: %w", b.Rating[i].PlanID, err)
+		}
+	}
+	for i := range b.Pricing {
+		if _, err := a.PutPlan(ctx, KindPricing, &b.Pricing[i]); err != nil && fault.KindOf(err) != fault.KindConflict {
+			return fmt.Errorf("built-in pricing plan %s: %w", b.Pricing[i].PlanID, err)
+		}
+	}
+	for _, kind := range []string{KindMetering, KindRating, KindPricing} {
+		for _, rt := range sortedIDs(b.Mappings[kind]) {
+			if err := a.PutResourceType(ctx, ResourceType{ResourceID: rt, ResourceType: rt}); err != nil {
+				return err
+			}
+			for _, plan := range sortedIDs(b.Mappings[kind][rt]) {
+				m := Mapping{Kind: kind, ResourceType: rt, PlanID: plan, Plan: b.Mappings[kind][rt][plan]}
+				if _, err := a.PutMapping(ctx, m); err != nil {
+					return fmt.Errorf("built-in %s mapping %s/%s: %w", kind, rt, plan, err)
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,398 @@
+// Package provisioning keeps what Meterline knows about the things it meters: metering,
+// rating and pricing plans (compiled when submitted), the effective-dated mappings that pick a
+// plan for an organization, resource type and plan id at a time, the resource types of
+// resource ids, and accounts (their organizations, pricing country and currency).
+//
+// The state is a compacted Kafka topic (<prefix>.provisioning.v1): every process that needs
+// it reads the topic to its end at start and keeps following it, so a new plan or mapping
+// reaches every running processor without a restart, and a restart loses none. A write over
+// the HTTP API returns once this process has read its own record back (read your writes).
+package provisioning
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/meterline/meterline/internal/fault"
+	"github.com/meterline/meterline/internal/plans"
+)
+
+// Kinds of plan.
+const (
+	KindMetering = "metering"
+	KindRating   = "rating"
+	KindPricing  = "pricing"
+)
+
+// Mapping picks the plan of a kind for usage of a resource type and plan id whose end is at or
+// after EffectiveFrom, for one organization or (OrganizationID "") for all of them.
+type Mapping struct {
+	Kind           string `json:"kind"`
+	ResourceType   string `json:"resource_type"`
+	PlanID         string `json:"plan_id"`
+	OrganizationID string `json:"organization_id,omitempty"`
+	EffectiveFrom  int64  `json:"effective_from"`
+	Plan           string `json:"plan"` // the metering, rating or pricing plan id
+}
+
+// Account owns organizations; pricing uses its country, charges its currency.
+type Account struct {
+	AccountID      string   `json:"account_id"`
+	Name           string   `json:"name"`
+	Organizations  []string `json:"organizations"`
+	PricingCountry string   `json:"pricing_country"`
+	Currency       string   `json:"currency"`
+}
+
+// ResourceType maps a resource id to its resource type.
+type ResourceType struct {
+	ResourceID   string `json:"resource_id"`
+	ResourceType string `json:"resource_type"`
+}
+
+// DefaultAccount is the account of an organization no account names: Abacus priced such
+// usage in the USA.
+var DefaultAccount = Account{AccountID: "", Name: "default", PricingCountry: "USA", Currency: "USD"}
+
+// Record is one entry of the provisioning topic: its key says what it is, its value is the
+// JSON document.
+type Record struct {
+	Key   string
+	Value []byte
+}
+
+// Keys of records.
+func meteringKey(id string) string { return "metering_plan/" + id }
+func ratingKey(id string) string   { return "rating_plan/" + id }
+func pricingKey(id string) string  { return "pricing_plan/" + id }
+func accountKey(id string) string  { return "account/" + id }
+func resourceKey(id string) string { return "resource_type/" + id }
+func mappingKey(m Mapping) string {
+	org := m.OrganizationID
+	if org == "" {
+		org = "*"
+	}
+	return "mapping/" + m.Kind + "/" + org + "/" + m.ResourceType + "/" + m.PlanID + "/" + strconv.FormatInt(m.EffectiveFrom, 10)
+}
+
+// Catalog is the provisioning state, built by applying records in topic order.
+type Catalog struct {
+	mu       sync.RWMutex
+	metering map[string]*plans.Metering
+	rating   map[string]*plans.Rating
+	pricing  map[string]*plans.Pricing
+	mappings map[string][]Mapping // by kind/resource_type/plan_id, sorted by EffectiveFrom
+	accounts map[string]Account
+	orgs     map[string]string // organization -> account id
+	types    map[string]string // resource id -> resource type
+}
+
+// NewCatalog returns an empty catalog.
+func NewCatalog() *Catalog {
+	return &Catalog{
+		metering: map[string]*plans.Metering{}, rating: map[string]*plans.Rating{}, pricing: map[string]*plans.Pricing{},
+		mappings: map[string][]Mapping{}, accounts: map[string]Account{}, orgs: map[string]string{}, types: map[string]string{},
+	}
+}
+
+// Apply adds a record read from the topic. A record that does not decode or compile (which
+// the API never writes) is returned as an error and left out.
+func (c *Catalog) Apply(r Record) error {
+	kind, _, _ := cut(r.Key)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch kind {
+	case "metering_plan":
+		var p plans.MeteringPlan
+		if err := json.Unmarshal(r.Value, &p); err != nil {
+			return fmt.Errorf("record %s: %w", r.Key, err)
+		}
+		m, err := plans.CompileMetering(p)
+		if err != nil {
+			return fmt.Errorf("record %s: %w", r.Key, err)
+		}
+		c.metering[p.PlanID] = m
+	case "rating_plan":
+		var p plans.RatingPlan
+		if err := json.Unmarshal(r.Value, &p); err != nil {
+			return fmt.Errorf("record %s: %w", r.Key, err)
+		}
+		m, err := plans.CompileRating(p)
+		if err != nil {
+			return fmt.Errorf("record %s: %w", r.Key, err)
+		}
+		c.rating[p.PlanID] = m
+	case "pricing_plan":
+		var p plans.PricingPlan
+		if err := json.Unmarshal(r.Value, &p); err != nil {
+			return fmt.Errorf("record %s: %w", r.Key, err)
+		}
+		m, err := plans.CompilePricing(p)
+		if err != nil {
+			return fmt.Errorf("record %s: %w", r.Key, err)
+		}
+		c.pricing[p.PlanID] = m
+	case "mapping":
+		var m Mapping
+		if err := json.Unmarshal(r.Value, &m); err != nil {
+			return fmt.Errorf("record %s: %w", r.Key, err)
+		}
+		k := m.Kind + "/" + m.ResourceType + "/" + m.PlanID
+		list := slices.DeleteFunc(c.mappings[k], func(x Mapping) bool { return mappingKey(x) == mappingKey(m) })
+		list = append(list, m)
+		slices.SortFunc(list, func(a, b Mapping) int { return cmp.Compare(a.EffectiveFrom, b.EffectiveFrom) })
+		c.mappings[k] = list
+	case "account":
+		var a Account
+		if err := json.Unmarshal(r.Value, &a); err != nil {
+			return fmt.Errorf("record %s: %w", r.Key, err)
+		}
+		if old, ok := c.accounts[a.AccountID]; ok {
+			for _, o := range old.Organizations {
+				delete(c.orgs, o)
+			}
+		}
+		c.accounts[a.AccountID] = a
+		for _, o := range a.Organizations {
+			c.orgs[o] = a.AccountID
+		}
+	case "resource_type":
+		var t ResourceType
+		if err := json.Unmarshal(r.Value, &t); err != nil {
+			return fmt.Errorf("record %s: %w", r.Key, err)
+		}
+		c.types[t.ResourceID] = t.ResourceType
+	default:
+		return fmt.Errorf("record %s: unknown kind", r.Key)
+	}
+	return nil
+}
+
+func cut(key string) (kind, rest string, ok bool) {
+	for i := 0; i < len(key); i++ {
+		if key[i] == '/' {
+			return key[:i], key[i+1:], true
+		}
+	}
+	return key, "", false
+}
+
+// MeteringPlan returns a compiled metering plan.
+func (c *Catalog) MeteringPlan(id string) (*plans.Metering, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	p, ok := c.metering[id]
+	return p, ok
+}
+
+// RatingPlan returns a compiled rating plan.
+func (c *Catalog) RatingPlan(id string) (*plans.Rating, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	p, ok := c.rating[id]
+	return p, ok
+}
+
+// PricingPlan returns a pricing plan.
+func (c *Catalog) PricingPlan(id string) (*plans.Pricing, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	p, ok := c.pricing[id]
+	return p, ok
+}
+
+// planDocs lists the documents of one kind, by plan id.
+func (c *Catalog) planDocs(kind string) []any {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []any
+	switch kind {
+	case KindMetering:
+		for _, id := range sortedIDs(c.metering) {
+			out = append(out, c.metering[id].Plan)
+		}
+	case KindRating:
+		for _, id := range sortedIDs(c.rating) {
+			out = append(out, c.rating[id].Plan)
+		}
+	case KindPricing:
+		for _, id := range sortedIDs(c.pricing) {
+			out = append(out, c.pricing[id].Plan)
+		}
+	}
+	return out
+}
+
+func sortedIDs[V any](m map[string]V) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// planDoc returns the document of a plan of kind.
+func (c *Catalog) planDoc(kind, id string) (any, bool) {
+	switch kind {
+	case KindMetering:
+		p, ok := c.MeteringPlan(id)
+		if ok {
+			return p.Plan, true
+		}
+	case KindRating:
+		p, ok := c.RatingPlan(id)
+		if ok {
+			return p.Plan, true
+		}
+	case KindPricing:
+		p, ok := c.PricingPlan(id)
+		if ok {
+			return p.Plan, true
+		}
+	}
+	return nil, false
+}
+
+// Lookup returns the plan id of kind for usage of organization org, resource type rt and plan
+// id plan whose end is at time t (epoch ms): among the mappings in effect at t (effective_from
+// at or before t), the latest one made for org, else the latest one made for every
+// organization.
+func (c *Catalog) Lookup(kind, org, rt, plan string, t int64) (string, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var global, own *Mapping
+	list := c.mappings[kind+"/"+rt+"/"+plan]
+	for i := range list {
+		m := &list[i]
+		if m.EffectiveFrom > t {
+			break
+		}
+		switch m.OrganizationID {
+		case "":
+			global = m
+		case org:
+			own = m
+		}
+	}
+	if own != nil {
+		return own.Plan, true
+	}
+	if global != nil {
+		return global.Plan, true
+	}
+	return "", false
+}
+
+// Mappings lists the mappings of kind.
+func (c *Catalog) Mappings(kind string) []Mapping {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []Mapping
+	for _, k := range sortedIDs(c.mappings) {
+		for _, m := range c.mappings[k] {
+			if m.Kind == kind {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// ResourceType returns the resource type of a resource id.
+func (c *Catalog) ResourceType(resourceID string) (string, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	t, ok := c.types[resourceID]
+	return t, ok
+}
+
+// Account returns an account by id.
+func (c *Catalog) Account(id string) (Account, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	a, ok := c.accounts[id]
+	return a, ok
+}
+
+// Accounts lists every account.
+func (c *Catalog) Accounts() []Account {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]Account, 0, len(c.accounts))
+	for _, id := range sortedIDs(c.accounts) {
+		out = append(out, c.accounts[id])
+	}
+	return out
+}
+
+// AccountOf returns the account of an organization, or DefaultAccount with found false.
+func (c *Catalog) AccountOf(org string) (Account, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if id, ok := c.orgs[org]; ok {
+		return c.accounts[id], true
+	}
+	return DefaultAccount, false
+}
+
+// Price returns the price of metric for org's account country under pricing plan id.
+func (c *Catalog) Price(pricingPlan, metric, org string) (decimal.Decimal, bool) {
+	p, ok := c.PricingPlan(pricingPlan)
+	if !ok {
+		return decimal.Decimal{}, false
+	}
+	acct, _ := c.AccountOf(org)
+	return p.Price(metric, acct.PricingCountry)
+}
+
+// validateMapping checks a mapping against the catalog: its plan exists, and the metering,
+// rating and pricing plans it then joins at its effective time fit together.
+func (c *Catalog) validateMapping(m Mapping) error {
+	var ps []fault.Problem
+	bad := func(field string, v any, format string, args ...any) {
+		ps = append(ps, fault.Problem{Field: field, Value: v, Reason: fmt.Sprintf(format, args...)})
+	}
+	switch m.Kind {
+	case KindMetering, KindRating, KindPricing:
+	default:
+		bad("kind", m.Kind, "must be metering, rating or pricing")
+	}
+	for field, v := range map[string]string{"resource_type": m.ResourceType, "plan_id": m.PlanID, "plan": m.Plan} {
+		if v == "" || len(v) > 256 {
+			bad(field, v, "must be 1 to 256 characters")
+		}
+	}
+	if m.EffectiveFrom < 0 {
+		bad("effective_from", m.EffectiveFrom, "must be epoch milliseconds, not negative")
+	}
+	if len(ps) > 0 {
+		return fault.Invalid("invalid mapping", ps...)
+	}
+	if _, ok := c.planDoc(m.Kind, m.Plan); !ok {
+		return fault.Invalid("invalid mapping", fault.Problem{Field: "plan", Value: m.Plan,
+			Reason: fmt.Sprintf("there is no %s plan %s", m.Kind, m.Plan)})
+	}
+	at := func(kind string) string {
+		if kind == m.Kind {
+			return m.Plan
+		}
+		id, _ := c.Lookup(kind, m.OrganizationID, m.ResourceType, m.PlanID, m.EffectiveFrom)
+		return id
+	}
+	meter, _ := c.MeteringPlan(at(KindMetering))
+	rate, _ := c.RatingPlan(at(KindRating))
+	price, _ := c.PricingPlan(at(KindPricing))
+	if meter != nil && rate != nil {
+		if err := plans.CheckConsistent(meter, rate, price); err != nil {
+			return err
+		}
+	}
+	return nil
+}
