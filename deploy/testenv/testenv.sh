@@ -84,7 +84,8 @@ start_clickhouse() {
   cp "$here/clickhouse/users.xml" "$dir/etc/users.xml"
   say "starting ClickHouse ($(ch_bin)) with data in $dir"
   (cd "$dir" || exit 1
-    nohup "$(ch_bin)" --config-file="$dir/etc/config.xml" </dev/null >"$dir/log/stdout.log" 2>&1 &
+    # 9>&-: the server must not inherit the start lock (see below), or it holds it forever.
+    nohup "$(ch_bin)" --config-file="$dir/etc/config.xml" </dev/null >"$dir/log/stdout.log" 2>&1 9>&- &
     echo $! >"$dir/pid")
   wait_until 60 "ClickHouse on 127.0.0.1:$ch_port" ch_ready || {
     tail -n 30 "$dir/log/clickhouse-server.err.log" "$dir/log/stdout.log" >&2 2>/dev/null || true
@@ -157,7 +158,7 @@ EOF
   fi
   : >"$dir/log/server.log"
   say "starting Kafka $kafka_version with data in $dir"
-  (exec_java=exec kafka_java kafka.Kafka "$dir/server.properties" </dev/null >"$dir/log/stdout.log" 2>&1 &
+  (exec_java=exec kafka_java kafka.Kafka "$dir/server.properties" </dev/null >"$dir/log/stdout.log" 2>&1 9>&- &
     echo $! >"$dir/pid")
   wait_until 120 "Kafka on 127.0.0.1:$kafka_port" kafka_ready || {
     tail -n 30 "$dir/log/server.log" "$dir/log/stdout.log" >&2 2>/dev/null || true

@@ -340,3 +340,27 @@ func TestRuntimeErrorsAreTyped(t *testing.T) {
 		t.Errorf("got %v, want an EvalError for plan p, metric x", err)
 	}
 }
+
+// TestConsistency: a rating plan fits a metering plan only when it rates metered metrics and
+// every rated metric has a price.
+func TestConsistency(t *testing.T) {
+	s := compileBuiltin(t)
+	m, r := s.metering["basic-object-storage"], s.rating["object-rating-plan"]
+	if err := CheckConsistent(m, r, s.pricing["object-pricing-basic"]); err != nil {
+		t.Errorf("the sample object storage plans do not fit: %v", err)
+	}
+	noHeavy, err := CompilePricing(PricingPlan{PlanID: "cheap", Metrics: []PricingMetric{
+		{Name: "storage", Prices: []Price{{Country: "USA", Price: d("1")}}},
+		{Name: "thousand_light_api_calls", Prices: []Price{{Country: "USA", Price: d("0.03")}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = CheckConsistent(m, r, noHeavy)
+	if err == nil || !strings.Contains(err.Error(), "heavy_api_calls has no price in pricing plan cheap") {
+		t.Errorf("a pricing plan without a price for a rated metric: %v", err)
+	}
+	if err := CheckConsistent(s.metering["basic-linux-container"], r, nil); err == nil {
+		t.Error("object storage rating fits the linux container metering plan?")
+	}
+}
