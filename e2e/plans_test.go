@@ -90,4 +90,11 @@ func TestPlansThroughDev(t *testing.T) {
 	if after := lookup(from); after != "storage-v2" {
 		t.Errorf("after a restart the mapping gives %q", after)
 	}
+
+	// Usage of an organization that an account owns carries the account.
+	doc := strings.Replace(sample, "us-south:54257f98-83f0-4eca-ae04-9ea35277a538", "org-acme", 1)
+	if r := post(t, dev, doc); r.status != 201 {
+		t.Fatalf("POST: %d %s", r.status, r.body)
+	}
+	s.waitCount(1, "organization_id = 'org-acme' AND account_id = 'acme'")
 }

@@ -173,6 +173,16 @@ func openClickHouse(ctx context.Context, e *env, migrate bool) (clickhouse.Conn,
 	return conn, nil
 }
 
+// ensureTopicsAt creates Meterline's topics on brokers when they are missing.
+func ensureTopicsAt(ctx context.Context, s *stack, brokers []string) error {
+	admin, err := kafka.NewClient(brokers, s.e.log)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	return ensureTopics(ctx, s.e, admin)
+}
+
 // ensureTopics creates Meterline's topics through cl when they are missing.
 func ensureTopics(ctx context.Context, e *env, cl *kgo.Client) error {
 	return retry(ctx, e.log, "kafka topics", func(ctx context.Context) error {
@@ -283,7 +293,7 @@ func startSink(ctx context.Context, s *stack, brokers []string, events *clickhou
 	return sink, nil
 }
 
-func startCollector(ctx context.Context, s *stack, brokers []string, events *clickhouse.Events, mux *http.ServeMux) (*kgo.Client, error) {
+func startCollector(ctx context.Context, s *stack, brokers []string, events *clickhouse.Events, accounts collector.Accounts, mux *http.ServeMux) (*kgo.Client, error) {
 	cfg := s.e.cfg
 	cl, err := kafka.NewClient(brokers, s.e.log)
 	if err != nil {
@@ -295,7 +305,7 @@ func startCollector(ctx context.Context, s *stack, brokers []string, events *cli
 	}
 	pub := kafka.NewPublisher(cl, kafka.TopicsFor(cfg.Kafka.TopicPrefix).Collected)
 	c := collector.New(collector.Config{MaxBodyBytes: cfg.MaxBodyBytes, ProduceTimeout: cfg.Kafka.ProduceTimeout},
-		pub, events, s.e.log.Named("collector"), s.e.reg)
+		pub, events, accounts, s.e.log.Named("collector"), s.e.reg)
 	c.Register(mux)
 	// Registered before the HTTP server, so it runs after the server has drained its
 	// requests: every 201 given has its record acknowledged already; Flush is for safety.
@@ -309,7 +319,7 @@ func startCollector(ctx context.Context, s *stack, brokers []string, events *cli
 }
 
 // startProvisioning loads the provisioning state from its topic (and, with builtin, the
-// built-in sample plans) and serves its API on mux.
+// built-in sample plans) and, when mux is not nil, serves its API on it.
 func startProvisioning(ctx context.Context, s *stack, brokers []string, mux *http.ServeMux, builtin bool) (*provisioning.Store, error) {
 	log := s.e.log.Named("provisioning")
 	var store *provisioning.Store
@@ -329,7 +339,9 @@ func startProvisioning(ctx context.Context, s *stack, brokers []string, mux *htt
 		}
 		log.Info("built-in sample plans loaded")
 	}
-	api.Register(mux)
+	if mux != nil {
+		api.Register(mux)
+	}
 	return store, nil
 }
 
@@ -364,11 +376,15 @@ func runDev(ctx context.Context, e *env) error {
 	s.onStop(func(context.Context) { conn.Close() })
 	events := clickhouse.NewEvents(conn)
 	mux := http.NewServeMux()
-	cl, err := startCollector(ctx, s, brokers, events, mux)
+	if err := ensureTopicsAt(ctx, s, brokers); err != nil {
+		return err
+	}
+	store, err := startProvisioning(ctx, s, brokers, mux, true)
 	if err != nil {
 		return err
 	}
-	if _, err := startProvisioning(ctx, s, brokers, mux, true); err != nil {
+	cl, err := startCollector(ctx, s, brokers, events, store, mux)
+	if err != nil {
 		return err
 	}
 	if _, err := startSink(ctx, s, brokers, events); err != nil {
@@ -415,7 +431,14 @@ func runCollector(ctx context.Context, e *env) error {
 	}
 	s.onStop(func(context.Context) { conn.Close() })
 	mux := http.NewServeMux()
-	cl, err := startCollector(ctx, s, e.cfg.Kafka.Brokers, clickhouse.NewEvents(conn), mux)
+	if err := ensureTopicsAt(ctx, s, e.cfg.Kafka.Brokers); err != nil {
+		return err
+	}
+	store, err := startProvisioning(ctx, s, e.cfg.Kafka.Brokers, nil, false)
+	if err != nil {
+		return err
+	}
+	cl, err := startCollector(ctx, s, e.cfg.Kafka.Brokers, clickhouse.NewEvents(conn), store, mux)
 	if err != nil {
 		return err
 	}
@@ -435,12 +458,7 @@ func runSink(ctx context.Context, e *env) error {
 		return err
 	}
 	s.onStop(func(context.Context) { conn.Close() })
-	admin, err := kafka.NewClient(e.cfg.Kafka.Brokers, e.log)
-	if err != nil {
-		return err
-	}
-	s.onStop(func(context.Context) { admin.Close() })
-	if err := ensureTopics(ctx, e, admin); err != nil {
+	if err := ensureTopicsAt(ctx, s, e.cfg.Kafka.Brokers); err != nil {
 		return err
 	}
 	sink, err := startSink(ctx, s, e.cfg.Kafka.Brokers, clickhouse.NewEvents(conn))

@@ -49,6 +49,11 @@ type Archive interface {
 
 var _ Archive = (*clickhouse.Events)(nil)
 
+// Accounts tells which account owns an organization ("" for none known).
+type Accounts interface {
+	AccountID(organization string) string
+}
+
 // Config configures the collector.
 type Config struct {
 	MaxBodyBytes   int64
@@ -64,13 +69,14 @@ type Config struct {
 
 // Collector is the collection API.
 type Collector struct {
-	cfg     Config
-	pub     Publisher
-	archive Archive
-	log     *zap.Logger
-	now     func() time.Time
-	recent  *recent
-	metrics metrics
+	cfg      Config
+	pub      Publisher
+	archive  Archive
+	accounts Accounts
+	log      *zap.Logger
+	now      func() time.Time
+	recent   *recent
+	metrics  metrics
 
 	mu       sync.Mutex
 	inflight map[string]*call
@@ -88,7 +94,8 @@ type metrics struct {
 }
 
 // New returns a collector.
-func New(cfg Config, pub Publisher, archive Archive, log *zap.Logger, reg prometheus.Registerer) *Collector {
+// accounts may be nil: events then carry no account.
+func New(cfg Config, pub Publisher, archive Archive, accounts Accounts, log *zap.Logger, reg prometheus.Registerer) *Collector {
 	if cfg.RecentDocuments <= 0 {
 		cfg.RecentDocuments = 50000
 	}
@@ -100,6 +107,7 @@ func New(cfg Config, pub Publisher, archive Archive, log *zap.Logger, reg promet
 		cfg:      cfg,
 		pub:      pub,
 		archive:  archive,
+		accounts: accounts,
 		log:      log,
 		now:      time.Now,
 		recent:   newRecent(cfg.RecentDocuments),
@@ -192,6 +200,9 @@ func (c *Collector) collect(r *http.Request) (string, error) {
 		return "", duplicate(id)
 	}
 	ev := &meterlinev1.UsageEvent{Id: id, Source: Source, ReceivedMs: c.now().UnixMilli(), Document: doc.Proto()}
+	if c.accounts != nil {
+		ev.AccountId = c.accounts.AccountID(doc.OrganizationID)
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.ProduceTimeout)
 	defer cancel()
 	stored, err := c.pub.Publish(ctx, ev)

@@ -144,7 +144,7 @@ func newServer(t *testing.T, cfg collector.Config, pub collector.Publisher, arch
 	}
 	reg := prometheus.NewRegistry()
 	mux := http.NewServeMux()
-	collector.New(cfg, pub, archive, zap.NewNop(), reg).Register(mux)
+	collector.New(cfg, pub, archive, nil, zap.NewNop(), reg).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return server{srv, reg}

@@ -2,28 +2,37 @@ package plans
 
 import (
 	"fmt"
-	"strings"
+	"regexp"
+	"sync"
 
-	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
 	"github.com/shopspring/decimal"
 )
 
 // fastPath names a formula that plain Go computes without running the expr program: the
 // defaults of Abacus and the few forms nearly every plan uses. A fast path gives exactly the
-// program's result; on operands it does not handle (maps, say) it runs the program instead.
+// program's result, down to the representation of the decimal's coefficient; on operands it
+// does not handle (maps, booleans, numbers that are not decimals) it runs the program instead.
 type fastPath uint8
 
 const (
-	fastNone     fastPath = iota
-	fastMeasure           // m.<measure>
-	fastSumInWin          // end < from || end >= to ? a : a + qty   (default accumulate)
-	fastMaxInWin          // end < from || end >= to ? a : max(a, qty)
-	fastSum               // a + qty
-	fastMax               // max(a, qty)
-	fastDelta             // a + curr - prev                          (default aggregate)
-	fastProduct           // p * qty                                  (default rate)
-	fastQty               // qty                                      (default summarize)
-	fastCost              // cost                                     (default charge)
+	fastNone           fastPath = iota
+	fastMeasure                 // m.<measure>
+	fastMeasureOr0              // m.<measure> || 0
+	fastMeasureOr0Div           // (m.<measure> || 0) / <integer>
+	fastSumInWin                // end < from || end >= to ? a : a + qty   (default accumulate)
+	fastMaxInWin                // end < from || end >= to ? a : max(a, qty)
+	fastSum                     // a + qty
+	fastMax                     // max(a, qty)
+	fastDelta                   // a + curr - prev                          (default aggregate)
+	fastDeltaPrevFirst          // a - prev + curr
+	fastDeltaOr0                // (a || 0) + curr - (prev || 0)
+	fastProduct                 // p * qty                                  (default rate)
+	fastProductOr0              // (p || 0) * qty
+	fastQtyProductOr0           // qty * (p || 0)
+	fastQty                     // qty                                      (default summarize)
+	fastCost                    // cost                                     (default charge)
+	fastCostOr0                 // cost ? cost : 0
 )
 
 var fastForms = map[Stage]map[string]fastPath{
@@ -33,10 +42,23 @@ var fastForms = map[Stage]map[string]fastPath{
 		"a+qty":                          fastSum,
 		"max(a,qty)":                     fastMax,
 	},
-	Aggregate: {"a+curr-prev": fastDelta, "a-prev+curr": fastDelta},
-	Rate:      {"p*qty": fastProduct, "qty*p": fastProduct},
+	Aggregate: {"a+curr-prev": fastDelta, "a-prev+curr": fastDeltaPrevFirst, "(a||0)+curr-(prev||0)": fastDeltaOr0},
+	Rate:      {"p*qty": fastProduct, "qty*p": fastProduct, "(p||0)*qty": fastProductOr0, "qty*(p||0)": fastQtyProductOr0},
 	Summarize: {"qty": fastQty},
-	Charge:    {"cost": fastCost},
+	Charge:    {"cost": fastCost, "cost?cost:0": fastCostOr0},
+}
+
+// meterForms are the meter formulas that read one measure. The measure's name and the divisor
+// are taken from the compiled program when the formula runs (see measure), not from the
+// canonical text: canonicalText also renames a property that has an argument's name, as in
+// (storage) => storage.storage.
+var meterForms = []struct {
+	re   *regexp.Regexp
+	fast fastPath
+}{
+	{regexp.MustCompile(`^m\.[A-Za-z_][A-Za-z0-9_]*$`), fastMeasure},
+	{regexp.MustCompile(`^m\.[A-Za-z_][A-Za-z0-9_]*\|\|0$`), fastMeasureOr0},
+	{regexp.MustCompile(`^\(m\.[A-Za-z_][A-Za-z0-9_]*\|\|0\)/[0-9]+$`), fastMeasureOr0Div},
 }
 
 // defaultSource is the formula Abacus used when a plan omits one.
@@ -58,8 +80,13 @@ func defaultSource(stage Stage, metric string) string {
 }
 
 func recognize(stage Stage, canonical string) fastPath {
-	if stage == Meter && strings.HasPrefix(canonical, "m.") && identifier.MatchString(canonical[2:]) {
-		return fastMeasure
+	if stage == Meter {
+		for _, f := range meterForms {
+			if f.re.MatchString(canonical) {
+				return f.fast
+			}
+		}
+		return fastNone
 	}
 	return fastForms[stage][canonical]
 }
@@ -78,48 +105,196 @@ func dec(v any) (decimal.Decimal, bool) {
 	return decimal.Decimal{}, false
 }
 
-// Eval runs the formula in env. The result is normalized: a decimal, a map of them, or nil.
-func (f *Formula) Eval(env *Env) (any, error) {
-	switch f.fast {
-	case fastMeasure:
-		return env.M[f.canonical[2:]], nil
-	case fastSumInWin, fastMaxInWin:
-		if env.End < env.From || env.End >= env.To {
-			return env.A, nil
-		}
-		if v, ok := f.combine(env.A, env.Qty); ok {
-			return v, nil
-		}
-	case fastSum, fastMax:
-		if v, ok := f.combine(env.A, env.Qty); ok {
-			return v, nil
-		}
-	case fastDelta:
-		a, ok1 := dec(env.A)
-		c, ok2 := dec(env.Curr)
-		p, ok3 := dec(env.Prev)
-		if ok1 && ok2 && ok3 {
-			return a.Add(c).Sub(p), nil
-		}
-	case fastProduct:
-		p, ok1 := dec(env.P)
-		q, ok2 := dec(env.Qty)
-		if ok1 && ok2 {
-			return p.Mul(q), nil
-		}
-	case fastQty:
-		return env.Qty, nil
-	case fastCost:
-		return env.Cost, nil
-	}
-	out, err := expr.Run(f.program, env)
-	if err != nil {
-		return nil, err
-	}
-	return Normalize(out)
+// zeroLiteral is the value of the literal 0 in a formula, boxed once: the patcher compiles it
+// to decimal.NewFromInt(0).
+var zeroLiteral any = decimal.NewFromInt(0)
+
+// operand is a decimal in a fast path's arithmetic with, when it has one, the boxed value it
+// came from: a result that equals an operand exactly is returned as that box, which saves the
+// allocation of boxing it again.
+type operand struct {
+	d   decimal.Decimal
+	box any // d as an interface value, or nil
 }
 
-// combine is a + qty or max(a, qty) on decimals and nil.
+// value is o as a formula value.
+func (o operand) value() any {
+	if o.box != nil {
+		return o.box
+	}
+	return o.d
+}
+
+// operandOf is v as an operand: a decimal, or nil as decimal.Zero.
+func operandOf(v any) (operand, bool) {
+	switch x := v.(type) {
+	case decimal.Decimal:
+		return operand{x, v}, true
+	case nil:
+		return operand{d: decimal.Zero}, true
+	}
+	return operand{}, false
+}
+
+// orZero is the formula `v || 0` as an operand: v when it is a decimal other than 0, else the
+// literal 0.
+func orZero(v any) (operand, bool) {
+	switch x := v.(type) {
+	case decimal.Decimal:
+		if !x.IsZero() {
+			return operand{x, v}, true
+		}
+	case nil:
+	default:
+		return operand{}, false
+	}
+	return operand{zeroLiteral.(decimal.Decimal), zeroLiteral}, true
+}
+
+// keeps reports whether x.Add(y) or x.Sub(y) is x to the last detail (coefficient, its
+// representation and exponent): y is 0 at an exponent no smaller than x's, so Add rescales y to
+// x's exponent and adds nothing. x must not be 0, whose coefficient Add would turn from nil
+// into an empty big.Int.
+func keeps(x, y operand) bool {
+	return x.box != nil && y.d.IsZero() && y.d.Exponent() >= x.d.Exponent() && !x.d.IsZero()
+}
+
+// plus is x + y as Decimal.Add computes it.
+func plus(x, y operand) operand {
+	switch {
+	case keeps(x, y):
+		return x
+	case keeps(y, x):
+		return y
+	}
+	return operand{d: x.d.Add(y.d)}
+}
+
+// minus is x - y as Decimal.Sub computes it.
+func minus(x, y operand) operand {
+	if keeps(x, y) {
+		return x
+	}
+	return operand{d: x.d.Sub(y.d)}
+}
+
+// delta is a + curr - prev as the formula computes it: (a + curr) - prev, or with prevFirst
+// (a - prev) + curr. When curr and prev are the same number at the same exponent (the
+// instance's cell did not change), the result is a at its own exponent if that is no larger
+// than theirs, and a's box is returned.
+func delta(a, curr, prev operand, prevFirst bool) any {
+	c, p := curr.d, prev.d
+	if c.Exponent() == p.Exponent() && c.Cmp(p) == 0 && a.d.Exponent() <= c.Exponent() && a.box != nil && !a.d.IsZero() {
+		return a.box
+	}
+	if prevFirst {
+		return plus(minus(a, prev), curr).value()
+	}
+	return minus(plus(a, curr), prev).value()
+}
+
+// Eval runs the formula in env. The result is normalized: a decimal, a map of them, or nil.
+// A result may be one of env's values (a cell returned unchanged), never env.M, the document's
+// measures, which its caller owns; formula values are never modified.
+func (f *Formula) Eval(env *Env) (any, error) {
+	if v, ok := f.evalFast(env); ok {
+		return v, nil
+	}
+	return f.run(env)
+}
+
+// evalFast runs the fast path; ok is false when there is none for the formula or its operands.
+func (f *Formula) evalFast(env *Env) (v any, ok bool) {
+	switch f.fast {
+	case fastMeasure, fastMeasureOr0, fastMeasureOr0Div:
+		return f.measure(env.M)
+	case fastSumInWin, fastMaxInWin:
+		if env.End < env.From || env.End >= env.To {
+			return env.A, normalized(env.A, env.M)
+		}
+		return f.combine(env.A, env.Qty)
+	case fastSum, fastMax:
+		return f.combine(env.A, env.Qty)
+	case fastDelta, fastDeltaPrevFirst, fastDeltaOr0:
+		var a, p operand
+		var ok1, ok3 bool
+		if f.fast != fastDeltaOr0 {
+			a, ok1 = operandOf(env.A)
+			p, ok3 = operandOf(env.Prev)
+		} else {
+			a, ok1 = orZero(env.A)
+			p, ok3 = orZero(env.Prev)
+		}
+		c, ok2 := operandOf(env.Curr)
+		if ok1 && ok2 && ok3 {
+			return delta(a, c, p, f.fast == fastDeltaPrevFirst), true
+		}
+	case fastProduct, fastProductOr0, fastQtyProductOr0:
+		var p decimal.Decimal
+		var ok1 bool
+		if f.fast == fastProduct {
+			p, ok1 = dec(env.P)
+		} else {
+			var o operand
+			o, ok1 = orZero(env.P)
+			p = o.d
+		}
+		q, ok2 := dec(env.Qty)
+		if ok1 && ok2 {
+			if f.fast == fastQtyProductOr0 {
+				return q.Mul(p), true
+			}
+			return p.Mul(q), true
+		}
+	case fastQty:
+		return env.Qty, normalized(env.Qty, env.M)
+	case fastCost:
+		return env.Cost, normalized(env.Cost, env.M)
+	case fastCostOr0:
+		if o, ok := orZero(env.Cost); ok {
+			return o.value(), true
+		}
+	}
+	return nil, false
+}
+
+// measure runs a meter fast path. The program of each form starts with the constants m's
+// field and the measure's name; the divisor is its last constant. A program laid out otherwise
+// (another expr version) runs instead.
+func (f *Formula) measure(m map[string]any) (any, bool) {
+	c := f.program.Constants
+	if len(c) < 2 {
+		return nil, false
+	}
+	name, ok := c[1].(string)
+	if !ok {
+		return nil, false
+	}
+	v := m[name]
+	switch f.fast {
+	case fastMeasure:
+		switch v.(type) {
+		case nil, decimal.Decimal:
+			return v, len(c) == 2
+		}
+	case fastMeasureOr0:
+		if o, ok := orZero(v); ok && len(c) == 3 {
+			return o.value(), true
+		}
+	case fastMeasureOr0Div:
+		n, ok := c[len(c)-1].(decimal.Decimal)
+		if !ok || n.IsZero() || len(c) != 4 {
+			return nil, false // a division by zero is the program's to report
+		}
+		if x, ok := orZero(v); ok {
+			return x.d.DivRound(n, DivisionScale), true
+		}
+	}
+	return nil, false
+}
+
+// combine is a + qty or max(a, qty) on decimals and nil. max returns the larger operand's own
+// value, as the program's max does.
 func (f *Formula) combine(a, qty any) (any, bool) {
 	if f.fast == fastMaxInWin || f.fast == fastMax {
 		if a == nil {
@@ -136,16 +311,45 @@ func (f *Formula) combine(a, qty any) (any, bool) {
 			return nil, false
 		}
 		if y.GreaterThan(x) {
-			return y, true
+			return qty, true
 		}
-		return x, true
+		return a, true
 	}
-	x, ok1 := dec(a)
-	y, ok2 := dec(qty)
+	x, ok1 := operandOf(a)
+	y, ok2 := operandOf(qty)
 	if !ok1 || !ok2 {
 		return nil, false
 	}
-	return x.Add(y), true
+	return plus(x, y).value(), true
+}
+
+// runner is a VM and an environment for running a program, pooled: running a program then
+// allocates neither, and the caller's Env stays on its stack.
+type runner struct {
+	vm  vm.VM
+	env Env
+}
+
+var runners = sync.Pool{New: func() any { return new(runner) }}
+
+// run runs the program in a copy of env and normalizes its result.
+func (f *Formula) run(env *Env) (any, error) {
+	r := runners.Get().(*runner)
+	r.env = *env
+	out, err := r.vm.Run(f.program, &r.env)
+	// A pooled runner keeps no usage alive: the environment, the let variables and the stack
+	// slots the run used are cleared.
+	r.env = Env{}
+	clear(r.vm.Variables)
+	clear(r.vm.Stack[:cap(r.vm.Stack)])
+	runners.Put(r)
+	if err != nil {
+		return nil, err
+	}
+	if normalized(out, env.M) {
+		return out, nil
+	}
+	return Normalize(out)
 }
 
 // EvalError is a formula that failed at run time: the usage it was evaluated for is rejected

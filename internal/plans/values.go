@@ -1,9 +1,11 @@
 package plans
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"iter"
+	"reflect"
 	"slices"
 
 	"github.com/expr-lang/expr"
@@ -68,8 +70,71 @@ func arith(name string, f func(a, b decimal.Decimal) (decimal.Decimal, error)) e
 	}, new(func(any, any) any))
 }
 
+// additive is _add (a + b) or, with sub, _sub (a - b). Arithmetic on times (int64 epoch
+// milliseconds) is done in int64 when that gives exactly the decimal Add or Sub would: see
+// integers; the result must not overflow, and must not be 0, whose coefficient Add and Sub
+// leave as an empty big.Int where decimal.NewFromInt leaves none.
+func additive(name string, sub bool) expr.Option {
+	return expr.Function(name, func(args ...any) (any, error) {
+		if x, y, ok := integers(args[0], args[1]); ok {
+			r, overflow := x+y, false
+			if sub {
+				r = x - y
+				overflow = (x^y)&(x^r) < 0
+			} else {
+				overflow = (x^r)&(y^r) < 0
+			}
+			if !overflow && r != 0 {
+				return decimal.NewFromInt(r), nil
+			}
+		}
+		a, err := num(args[0])
+		if err != nil {
+			return nil, err
+		}
+		b, err := num(args[1])
+		if err != nil {
+			return nil, err
+		}
+		if sub {
+			return a.Sub(b), nil
+		}
+		return a.Add(b), nil
+	}, new(func(any, any) any))
+}
+
+// integers returns a and b as int64 when at least one of them is an int64 (a time) and the
+// other is one too or a decimal at exponent 0 with at most 18 digits: their sum, difference
+// and order are then those of the decimals num makes of them, which are at exponent 0 too.
+// Formulas of time-based metrics compute with times (to - start, since > start); this spares
+// converting each time to a decimal.
+func integers(a, b any) (x, y int64, ok bool) {
+	x, okx := a.(int64)
+	y, oky := b.(int64)
+	switch {
+	case okx && oky:
+		return x, y, true
+	case okx:
+		y, oky = smallInt(b)
+	case oky:
+		x, okx = smallInt(a)
+	}
+	return x, y, okx && oky
+}
+
+// smallInt is v's coefficient when v is a decimal at exponent 0 with at most 18 digits.
+func smallInt(v any) (int64, bool) {
+	if d, ok := v.(decimal.Decimal); ok && d.Exponent() == 0 && d.NumDigits() <= 18 {
+		return d.CoefficientInt64(), true
+	}
+	return 0, false
+}
+
 func compare(name string, f func(c int) bool) expr.Option {
 	return expr.Function(name, func(args ...any) (any, error) {
+		if x, y, ok := integers(args[0], args[1]); ok {
+			return f(cmp.Compare(x, y)), nil
+		}
 		a, err := num(args[0])
 		if err != nil {
 			return nil, err
@@ -164,8 +229,8 @@ var errDivZero = errors.New("division by zero")
 
 // functions are the operators and functions every formula is compiled with.
 var functions = []expr.Option{
-	arith("_add", func(a, b decimal.Decimal) (decimal.Decimal, error) { return a.Add(b), nil }),
-	arith("_sub", func(a, b decimal.Decimal) (decimal.Decimal, error) { return a.Sub(b), nil }),
+	additive("_add", false),
+	additive("_sub", true),
 	arith("_mul", func(a, b decimal.Decimal) (decimal.Decimal, error) { return a.Mul(b), nil }),
 	arith("_div", func(a, b decimal.Decimal) (decimal.Decimal, error) {
 		if b.IsZero() {
@@ -243,6 +308,27 @@ func Normalize(v any) (any, error) {
 	default:
 		return nil, fmt.Errorf("a formula returned %T, not a number, a map or nil", v)
 	}
+}
+
+// normalized reports whether v is in Meterline's value model already, so that Normalize would
+// return an equal copy of it, and is not (and holds not) the map measures, which a formula may
+// return but whose owner may reuse it. Eval returns such a result as it is.
+func normalized(v any, measures map[string]any) bool {
+	switch x := v.(type) {
+	case nil, decimal.Decimal, bool, string:
+		return true
+	case map[string]any:
+		if reflect.ValueOf(x).UnsafePointer() == reflect.ValueOf(measures).UnsafePointer() {
+			return false
+		}
+		for _, e := range x {
+			if !normalized(e, measures) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 func sortStrings(seq iter.Seq[string]) []string {

@@ -342,6 +342,13 @@ func (c *Catalog) AccountOf(org string) (Account, bool) {
 	return DefaultAccount, false
 }
 
+// AccountID returns the id of the account owning org, "" when no account names it.
+func (c *Catalog) AccountID(org string) string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.orgs[org]
+}
+
 // Price returns the price of metric for org's account country under pricing plan id.
 func (c *Catalog) Price(pricingPlan, metric, org string) (decimal.Decimal, bool) {
 	p, ok := c.PricingPlan(pricingPlan)
