@@ -1,0 +1,175 @@
+package metering
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"go.uber.org/zap"
+
+	"github.com/meterline/meterline/internal/plans"
+	"github.com/meterline/meterline/internal/provisioning"
+	"github.com/meterline/meterline/internal/usage"
+)
+
+// catalogWriter applies records straight to a catalog, standing in for the Kafka topic.
+type catalogWriter struct{ c *provisioning.Catalog }
+
+func (w catalogWriter) Put(_ context.Context, r provisioning.Record) error { return w.c.Apply(r) }
+
+func builtinCatalog(t *testing.T) *provisioning.Catalog {
+	t.Helper()
+	c := provisioning.NewCatalog()
+	if err := provisioning.NewAPI(c, catalogWriter{c}, zap.NewNop()).LoadBuiltin(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func objectDoc(instance string, end int64) *usage.Document {
+	return &usage.Document{Start: end, End: end, OrganizationID: "org", SpaceID: "space", ConsumerID: "app:1",
+		ResourceID: "object-storage", PlanID: "basic", ResourceInstanceID: instance,
+		MeasuredUsage: []usage.Measure{
+			{Measure: "storage", Quantity: decimal.NewFromInt(1073741824)},
+			{Measure: "light_api_calls", Quantity: decimal.NewFromInt(1000)},
+			{Measure: "heavy_api_calls", Quantity: decimal.NewFromInt(100)},
+		}}
+}
+
+func orgCell(metric string, l Level, at int64, plan string) CellKey {
+	from, _ := l.Period(at)
+	return CellKey{Scope: ScopeOrganization, Org: "org", Resource: "object-storage", Plan: plan, Metric: metric, Level: l, From: from}
+}
+
+// TestProcessObjectStorage runs Abacus' object storage figures through the processor: three
+// documents of one instance, then the same for three more instances.
+func TestProcessObjectStorage(t *testing.T) {
+	p := &Processor{Plans: builtinCatalog(t), Acceptance: DefaultAcceptance}
+	state := MapState{}
+	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
+	plan := PlanKey("basic", "basic-object-storage", "object-rating-plan", "object-pricing-basic")
+	var last []Update
+	for i := range 3 {
+		var err error
+		last, err = p.Process(objectDoc("i1", now-int64(i+1)*1000), now, state)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		metric, qty, cost string
+	}{{"storage", "1", "1"}, {"thousand_light_api_calls", "3", "0.09"}, {"heavy_api_calls", "300", "45"}} {
+		for l := Level(0); l < Levels; l++ {
+			if l < Hour {
+				continue // the three documents are in different seconds and one minute
+			}
+			k := orgCell(c.metric, l, now-1000, plan)
+			if v := state.Get(k); !equalDec(v, c.qty) {
+				t.Errorf("%s %s org quantity = %v, want %s", c.metric, l, v, c.qty)
+			}
+			if v := state.Get(k.resourceLevel()); !equalDec(v, c.qty) {
+				t.Errorf("%s %s org resource-level quantity = %v, want %s", c.metric, l, v, c.qty)
+			}
+		}
+		for _, u := range last {
+			if u.Key == orgCell(c.metric, Month, now, plan) && !equalDec(u.Cost, c.cost) {
+				t.Errorf("%s month cost = %v, want %s", c.metric, u.Cost, c.cost)
+			}
+		}
+	}
+	for _, inst := range []string{"i2", "i3", "i4"} {
+		for i := range 4 {
+			if _, err := p.Process(objectDoc(inst, now-int64(i+1)*1000), now, state); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := p.Process(objectDoc("i1", now-4000), now, state); err != nil { // i1's fourth document
+		t.Fatal(err)
+	}
+	for metric, want := range map[string]string{"storage": "4", "thousand_light_api_calls": "16", "heavy_api_calls": "1600"} {
+		if v := state.Get(orgCell(metric, Month, now, plan)); !equalDec(v, want) {
+			t.Errorf("4 instances x 4 documents: %s = %v, want %s", metric, v, want)
+		}
+	}
+}
+
+func (k CellKey) resourceLevel() CellKey { k.Plan = ""; return k }
+
+func equalDec(v any, want string) bool {
+	d, ok := v.(decimal.Decimal)
+	return ok && d.Equal(decimal.RequireFromString(want))
+}
+
+// TestProcessRejects: late, future and unplanned usage is rejected with its reason and leaves
+// the state untouched; so does a failing formula.
+func TestProcessRejects(t *testing.T) {
+	cat := builtinCatalog(t)
+	p := &Processor{Plans: cat, Acceptance: DefaultAcceptance}
+	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
+	f := func(name string, doc *usage.Document, want error) {
+		t.Helper()
+		state := MapState{}
+		_, err := p.Process(doc, now, state)
+		if !errors.Is(err, want) {
+			t.Errorf("%s: got %v, want %v", name, err, want)
+		}
+		var r *Rejection
+		if errors.As(err, &r) && r.Reason == "" {
+			t.Errorf("%s: rejection without a reason", name)
+		}
+		if len(state) != 0 {
+			t.Errorf("%s: state changed: %d cells", name, len(state))
+		}
+	}
+	f("beyond the slack", objectDoc("i", now-49*3600*1000), ErrTooLate)
+	f("from the future", objectDoc("i", now+3600*1000), ErrFuture)
+	unknown := objectDoc("i", now)
+	unknown.ResourceID = "no-such-resource"
+	f("unknown resource", unknown, ErrNoPlan)
+	noPlan := objectDoc("i", now)
+	noPlan.PlanID = "gold"
+	f("unmapped plan", noPlan, ErrNoPlan)
+
+	bad := plans.MeteringPlan{PlanID: "divides-by-zero", Measures: []plans.Measure{{Name: "storage"}},
+		Metrics: []plans.MeteringMetric{{Name: "storage", Accumulate: "a + qty / 0"}}}
+	api := provisioning.NewAPI(cat, catalogWriter{cat}, zap.NewNop())
+	if _, err := api.PutPlan(context.Background(), provisioning.KindMetering, &bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.PutResourceType(context.Background(), provisioning.ResourceType{ResourceID: "div", ResourceType: "div"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.PutMapping(context.Background(), provisioning.Mapping{Kind: provisioning.KindMetering, ResourceType: "div", PlanID: "basic", Plan: "divides-by-zero"}); err != nil {
+		t.Fatal(err)
+	}
+	div := objectDoc("i", now)
+	div.ResourceID = "div"
+	var ee *plans.EvalError
+	state := MapState{}
+	if _, err := p.Process(div, now, state); !errors.As(err, &ee) || ee.Plan != "divides-by-zero" || len(state) != 0 {
+		t.Errorf("failing formula: %v (state %d cells), want an EvalError and no state change", err, len(state))
+	}
+}
+
+// TestLateUsageLandsInItsOwnPeriod: usage within the slack but from yesterday changes
+// yesterday's day cell, never today's.
+func TestLateUsageLandsInItsOwnPeriod(t *testing.T) {
+	p := &Processor{Plans: builtinCatalog(t), Acceptance: DefaultAcceptance}
+	now := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC).UnixMilli()
+	yesterday := now - 2*3600*1000 // 2026-11-30T23:00Z: last month too
+	state := MapState{}
+	updates, err := p.Process(objectDoc("i", yesterday), now, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nowDay, _ := Day.Period(now)
+	nowMonth, _ := Month.Period(now)
+	for _, u := range updates {
+		if (u.Key.Level == Day && u.Key.From == nowDay) || (u.Key.Level == Month && u.Key.From == nowMonth) {
+			t.Errorf("late usage changed the current period: %+v", u.Key)
+		}
+	}
+}
