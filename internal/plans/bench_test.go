@@ -221,9 +221,10 @@ func BenchmarkRateExprProductOr0(b *testing.B) {
 	benchFormula(b, Rate, "((p || 0) * qty)", false, benchRateEnv)
 }
 
-// The benchmarks above rest on the fast paths and the program runs giving exactly the results
-// the programs gave before; these tests check that to the last detail (reflect.DeepEqual of the
-// decimals: coefficient, its representation, exponent) over operands of every kind.
+// The benchmarks above compare fast paths with programs that must give the same results, and
+// programs whose arithmetic on times must give what decimal arithmetic gives. These tests check
+// both to the last detail (reflect.DeepEqual of the decimals: coefficient, its representation,
+// exponent) over operands of every kind.
 
 // benchOperands are formula values of every kind a fast path meets or refuses.
 func benchOperands() []any {
@@ -233,6 +234,7 @@ func benchOperands() []any {
 		map[string]any{"x": d("1")}}
 }
 
+// TestFastPathsMatchPrograms: every fast form gives what its program gives, or runs it.
 func TestFastPathsMatchPrograms(t *testing.T) {
 	ops := benchOperands()
 	check := func(stage Stage, src string, envs []Env) {

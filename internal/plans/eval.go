@@ -3,6 +3,7 @@ package plans
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"sync"
 
 	"github.com/expr-lang/expr/vm"
@@ -48,10 +49,7 @@ var fastForms = map[Stage]map[string]fastPath{
 	Charge:    {"cost": fastCost, "cost?cost:0": fastCostOr0},
 }
 
-// meterForms are the meter formulas that read one measure. The measure's name and the divisor
-// are taken from the compiled program when the formula runs (see measure), not from the
-// canonical text: canonicalText also renames a property that has an argument's name, as in
-// (storage) => storage.storage.
+// meterForms are the meter formulas that read one measure.
 var meterForms = []struct {
 	re   *regexp.Regexp
 	fast fastPath
@@ -207,7 +205,7 @@ func (f *Formula) Eval(env *Env) (any, error) {
 func (f *Formula) evalFast(env *Env) (v any, ok bool) {
 	switch f.fast {
 	case fastMeasure, fastMeasureOr0, fastMeasureOr0Div:
-		return f.measure(env.M)
+		return f.meter(env.M)
 	case fastSumInWin, fastMaxInWin:
 		if env.End < env.From || env.End >= env.To {
 			return env.A, normalized(env.A, env.M)
@@ -258,36 +256,36 @@ func (f *Formula) evalFast(env *Env) (v any, ok bool) {
 	return nil, false
 }
 
-// measure runs a meter fast path. The program of each form starts with the constants m's
-// field and the measure's name; the divisor is its last constant. A program laid out otherwise
-// (another expr version) runs instead.
-func (f *Formula) measure(m map[string]any) (any, bool) {
-	c := f.program.Constants
-	if len(c) < 2 {
-		return nil, false
+// meterOperands reads the measure and the divisor of a meter fast path's canonical text.
+func meterOperands(canonical string) (measure string, divisor decimal.Decimal) {
+	rest := strings.TrimPrefix(strings.TrimPrefix(canonical, "("), "m.")
+	end := strings.IndexAny(rest, "|)")
+	if end < 0 {
+		return rest, decimal.Zero
 	}
-	name, ok := c[1].(string)
-	if !ok {
-		return nil, false
+	measure = rest[:end]
+	if _, d, ok := strings.Cut(rest, "/"); ok {
+		divisor, _ = decimal.NewFromString(d)
 	}
-	v := m[name]
+	return measure, divisor
+}
+
+// meter runs a meter fast path.
+func (f *Formula) meter(m map[string]any) (any, bool) {
+	v := m[f.measure]
 	switch f.fast {
 	case fastMeasure:
 		switch v.(type) {
 		case nil, decimal.Decimal:
-			return v, len(c) == 2
+			return v, true
 		}
 	case fastMeasureOr0:
-		if o, ok := orZero(v); ok && len(c) == 3 {
+		if o, ok := orZero(v); ok {
 			return o.value(), true
 		}
 	case fastMeasureOr0Div:
-		n, ok := c[len(c)-1].(decimal.Decimal)
-		if !ok || n.IsZero() || len(c) != 4 {
-			return nil, false // a division by zero is the program's to report
-		}
 		if x, ok := orZero(v); ok {
-			return x.d.DivRound(n, DivisionScale), true
+			return x.d.DivRound(f.divisor, DivisionScale), true
 		}
 	}
 	return nil, false

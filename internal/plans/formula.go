@@ -75,6 +75,10 @@ type Formula struct {
 	canonical string
 	program   *vm.Program
 	fast      fastPath
+	// measure and divisor are the operands of the meter fast paths (m.<measure> and
+	// (m.<measure> || 0) / <divisor>).
+	measure string
+	divisor decimal.Decimal
 }
 
 // FormulaError is a formula that does not compile, with where in its source.
@@ -157,6 +161,12 @@ func CompileFormula(stage Stage, source string, measures map[string]bool) (*Form
 	f.program = prog
 	f.canonical = canonicalText(body, rename)
 	f.fast = recognize(stage, f.canonical)
+	if f.fast == fastMeasure || f.fast == fastMeasureOr0 || f.fast == fastMeasureOr0Div {
+		f.measure, f.divisor = meterOperands(f.canonical)
+		if f.fast == fastMeasureOr0Div && f.divisor.IsZero() {
+			f.fast = fastNone // a division by zero is the program's to report
+		}
+	}
 	return f, nil
 }
 
@@ -167,14 +177,20 @@ func position(s string, off int) (line, column int) {
 	return line, off - strings.LastIndex(s[:off], "\n")
 }
 
-// canonicalText is body with arguments renamed and white space removed.
+var token = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*|\S`)
+
+// canonicalText is body with arguments renamed and white space removed. A name after a dot
+// or ?. is a field, not an argument: in (storage) => storage.storage only the first is
+// renamed, giving m.storage.
 func canonicalText(body string, rename map[string]string) string {
 	var b strings.Builder
-	for _, tok := range regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*|\S`).FindAllString(body, -1) {
-		if c, ok := rename[tok]; ok {
+	prev := ""
+	for _, tok := range token.FindAllString(body, -1) {
+		if c, ok := rename[tok]; ok && prev != "." {
 			tok = c
 		}
 		b.WriteString(tok)
+		prev = tok
 	}
 	return b.String()
 }

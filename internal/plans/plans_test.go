@@ -364,3 +364,16 @@ func TestConsistency(t *testing.T) {
 		t.Error("object storage rating fits the linux container metering plan?")
 	}
 }
+
+// TestArgumentNamedLikeAField: renaming an argument leaves fields of the same name alone.
+func TestArgumentNamedLikeAField(t *testing.T) {
+	f, err := CompileFormula(Meter, "(storage) => storage.storage", map[string]bool{"storage": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.Eval(&Env{M: map[string]any{"storage": d("7"), "m": d("1")}})
+	if err != nil || !f.Fast() {
+		t.Fatalf("got %v, %v (fast %v)", got, err, f.Fast())
+	}
+	wantDec(t, "(storage) => storage.storage", got, "7")
+}
