@@ -109,8 +109,8 @@ func TestDevCollectsIntoClickHouse(t *testing.T) {
 	bad("end before start", 400, "application/json", edit(`"end": 1396421451000`, `"end": 1396421449000`), problem{"end", "before start"})
 	bad("several problems at once", 400, "application/json", edit(`"plan_id": "basic",`, `"plan_id": 7, "x": 1,`),
 		problem{"plan_id", "must be string"}, problem{"x", "not a field"})
-	bad("wrong content type", 415, "text/plain", sample, problem{"Content-Type", "application/json"})
-	bad("oversized body", 413, "application/json", `{"pad": "`+strings.Repeat("x", 2<<20)+`"}`, problem{"", "larger than"})
+	bad("wrong content type", 400, "text/plain", sample, problem{"Content-Type", "application/json"})
+	bad("oversized body", 400, "application/json", `{"pad": "`+strings.Repeat("x", 2<<20)+`"}`, problem{"", "larger than"})
 
 	if r := do(t, http.MethodGet, "http://"+dev.addr+"/v1/metering/collected/usage/1-00000000000000000000000000000000", "", nil); r.status != 404 {
 		t.Errorf("GET of an unknown document: %d %s, want 404", r.status, r.body)

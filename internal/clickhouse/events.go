@@ -79,36 +79,63 @@ func (e *Events) Insert(ctx context.Context, rows []EventRow) error {
 	return nil
 }
 
-// Existing returns which of ids are already in the table. The ids' end times bound the
-// partitions searched, so the query reads only the months the ids belong to.
-func (e *Events) Existing(ctx context.Context, ids []string) (map[string]bool, error) {
+// EventRef names a stored event: its organization and id.
+type EventRef struct {
+	Org string
+	ID  string
+}
+
+// existingChunk is how many events one look-up query names: their ids are in the query's
+// text, which ClickHouse limits (max_query_size, 256 KiB by default).
+const existingChunk = 1000
+
+// Existing returns the ids of refs that are already in the table. Each query filters on the
+// organizations (the first key column) and on the partitions the ids' end times name, so it
+// reads only the granules that can hold them.
+func (e *Events) Existing(ctx context.Context, refs []EventRef) (map[string]bool, error) {
 	found := make(map[string]bool)
-	if len(ids) == 0 {
-		return found, nil
+	for len(refs) > 0 {
+		n := min(len(refs), existingChunk)
+		if err := e.existing(ctx, refs[:n], found); err != nil {
+			return nil, err
+		}
+		refs = refs[n:]
 	}
+	return found, nil
+}
+
+func (e *Events) existing(ctx context.Context, refs []EventRef, found map[string]bool) error {
 	lo, hi := int64(usage.MaxMillis), int64(0)
-	for _, id := range ids {
-		end, ok := usage.EndOfID(id)
+	orgs, ids := map[string]bool{}, make([]any, 0, len(refs))
+	for _, r := range refs {
+		end, ok := usage.EndOfID(r.ID)
 		if !ok {
-			return nil, fmt.Errorf("usage_events: malformed id %q", id)
+			return fmt.Errorf("usage_events: malformed id %q", r.ID)
 		}
 		lo, hi = min(lo, end), max(hi, end)
+		orgs[r.Org] = true
+		ids = append(ids, r.ID)
+	}
+	orgList := make([]any, 0, len(orgs))
+	for o := range orgs {
+		orgList = append(orgList, o)
 	}
 	rows, err := e.conn.Query(ctx, `SELECT DISTINCT id FROM usage_events
-WHERE event_time >= toDateTime(?, 'UTC') AND event_time <= toDateTime(?, 'UTC') AND id IN ?`,
-		lo/1000, hi/1000, groupSet(ids))
+WHERE event_time >= toDateTime(?, 'UTC') AND event_time <= toDateTime(?, 'UTC')
+  AND organization_id IN ? AND id IN ?`,
+		lo/1000, hi/1000, ch.GroupSet{Value: orgList}, ch.GroupSet{Value: ids})
 	if err != nil {
-		return nil, fmt.Errorf("usage_events: look up ids: %w", err)
+		return fmt.Errorf("usage_events: look up ids: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("usage_events: look up ids: %w", err)
+			return fmt.Errorf("usage_events: look up ids: %w", err)
 		}
 		found[id] = true
 	}
-	return found, rows.Err()
+	return rows.Err()
 }
 
 // ErrNoEvent is returned by Get for an id the table does not hold.
@@ -161,15 +188,6 @@ func (e *Events) Count(ctx context.Context, where string, final bool, args ...an
 		return 0, fmt.Errorf("usage_events: count: %w", err)
 	}
 	return n, nil
-}
-
-// groupSet renders ids as the tuple ('a', 'b') that IN takes on every ClickHouse version.
-func groupSet(ids []string) ch.GroupSet {
-	vals := make([]any, len(ids))
-	for i, id := range ids {
-		vals[i] = id
-	}
-	return ch.GroupSet{Value: vals}
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -44,7 +44,7 @@ type Publisher interface {
 // Archive finds events the raw event sink has stored.
 type Archive interface {
 	Get(ctx context.Context, id string) (clickhouse.StoredEvent, error)
-	Existing(ctx context.Context, ids []string) (map[string]bool, error)
+	Existing(ctx context.Context, refs []clickhouse.EventRef) (map[string]bool, error)
 }
 
 var _ Archive = (*clickhouse.Events)(nil)
@@ -195,7 +195,7 @@ func (c *Collector) collect(r *http.Request) (string, error) {
 	ok := false
 	defer func() { c.release(id, cl, ok) }()
 
-	if c.storedBefore(r.Context(), id) {
+	if c.storedBefore(r.Context(), doc.OrganizationID, id) {
 		ok = true
 		return "", duplicate(id)
 	}
@@ -253,13 +253,13 @@ func (c *Collector) release(id string, cl *call, ok bool) {
 
 // storedBefore asks the archive whether id was stored before. A failed look-up counts as
 // "no": the document is then published again and deduplicated downstream by id.
-func (c *Collector) storedBefore(ctx context.Context, id string) bool {
+func (c *Collector) storedBefore(ctx context.Context, org, id string) bool {
 	if c.archive == nil {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
 	defer cancel()
-	found, err := c.archive.Existing(ctx, []string{id})
+	found, err := c.archive.Existing(ctx, []clickhouse.EventRef{{Org: org, ID: id}})
 	if err != nil {
 		c.log.Warn("duplicate look-up failed; accepting the document, downstream deduplicates it", zap.String("id", id), zap.Error(err))
 		return false

@@ -116,7 +116,11 @@ func (a *fakeArchive) Get(_ context.Context, id string) (clickhouse.StoredEvent,
 	return ev, nil
 }
 
-func (a *fakeArchive) Existing(_ context.Context, ids []string) (map[string]bool, error) {
+func (a *fakeArchive) Existing(_ context.Context, refs []clickhouse.EventRef) (map[string]bool, error) {
+	ids := make([]string, len(refs))
+	for i, r := range refs {
+		ids[i] = r.ID
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.existingErr != nil {
@@ -530,13 +534,13 @@ func TestContentType(t *testing.T) {
 			}
 		})
 	}
-	f("", http.StatusUnsupportedMediaType) // no Content-Type header
-	f("text/plain", http.StatusUnsupportedMediaType)
-	f("application/x-www-form-urlencoded", http.StatusUnsupportedMediaType)
-	f("application/xml", http.StatusUnsupportedMediaType)
-	f("application/json; charset=iso-8859-1", http.StatusUnsupportedMediaType)
-	f("application/json;;", http.StatusUnsupportedMediaType)
-	f("application/+json", http.StatusUnsupportedMediaType)
+	f("", http.StatusBadRequest) // no Content-Type header
+	f("text/plain", http.StatusBadRequest)
+	f("application/x-www-form-urlencoded", http.StatusBadRequest)
+	f("application/xml", http.StatusBadRequest)
+	f("application/json; charset=iso-8859-1", http.StatusBadRequest)
+	f("application/json;;", http.StatusBadRequest)
+	f("application/+json", http.StatusBadRequest)
 	f("application/json", http.StatusCreated)
 	f("application/json; charset=utf-8", http.StatusCreated)
 	f("Application/JSON; charset=UTF-8", http.StatusCreated)
@@ -549,7 +553,7 @@ func TestBodySize(t *testing.T) {
 	pub := &fakePublisher{}
 	s := newServer(t, collector.Config{MaxBodyBytes: maxBody}, pub, &fakeArchive{})
 	r := s.post(t, pad(maxBody+1))
-	b := checkError(t, r, http.StatusRequestEntityTooLarge, "too_large")
+	b := checkError(t, r, http.StatusBadRequest, "too_large")
 	if len(b.Problems) != 1 || !strings.Contains(b.Problems[0].Reason, strconv.Itoa(maxBody)) {
 		t.Errorf("problems %+v, want one naming the limit %d", b.Problems, maxBody)
 	}

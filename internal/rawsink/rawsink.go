@@ -29,8 +29,8 @@ import (
 
 // Storage is where the sink writes.
 type Storage interface {
-	// Existing returns which of ids are stored already.
-	Existing(ctx context.Context, ids []string) (map[string]bool, error)
+	// Existing returns the ids of refs that are stored already.
+	Existing(ctx context.Context, refs []clickhouse.EventRef) (map[string]bool, error)
 	// Insert writes rows atomically: all of them or none.
 	Insert(ctx context.Context, rows []clickhouse.EventRow) error
 }
@@ -206,19 +206,19 @@ func (s *Sink) write(ctx context.Context, batch []clickhouse.EventRow) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	ids := make([]string, 0, len(batch))
+	refs := make([]clickhouse.EventRef, 0, len(batch))
 	seen := make(map[string]bool, len(batch))
 	for _, r := range batch {
 		if !seen[r.Event.Id] {
 			seen[r.Event.Id] = true
-			ids = append(ids, r.Event.Id)
+			refs = append(refs, clickhouse.EventRef{Org: r.Event.GetDocument().GetOrganizationId(), ID: r.Event.Id})
 		}
 	}
-	stored, err := s.store.Existing(ctx, ids)
+	stored, err := s.store.Existing(ctx, refs)
 	if err != nil {
 		return err
 	}
-	rows := make([]clickhouse.EventRow, 0, len(ids))
+	rows := make([]clickhouse.EventRow, 0, len(refs))
 	for _, r := range batch {
 		if stored[r.Event.Id] {
 			continue

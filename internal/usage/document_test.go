@@ -114,7 +114,7 @@ func TestValidID(t *testing.T) {
 	}
 	f(sampleID, 1396421451000, true)
 	f("0-"+hash, 0, true)
-	f("253402300799999-"+hash, MaxMillis, true)
+	f("4294967295999-"+hash, MaxMillis, true)
 	f("9223372036854775807-"+hash, 9223372036854775807, true)
 
 	f("", 0, false)

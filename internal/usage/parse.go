@@ -366,8 +366,9 @@ func parseQuantity(n json.Number) (decimal.Decimal, string) {
 	return q.Truncate(QuantityScale), ""
 }
 
-// MaxMillis is the last millisecond of the year 9999, the latest time a document may name.
-const MaxMillis = 253402300799999
+// MaxMillis is the latest time a document may name: the last millisecond ClickHouse's
+// DateTime holds (2106-02-07T06:28:15.999Z), the type of the event tables' time columns.
+const MaxMillis = 4294967295999
 
 // parseMillis turns a JSON number into epoch milliseconds, or says why it cannot be one.
 func parseMillis(n json.Number) (int64, string) {
@@ -376,7 +377,7 @@ func parseMillis(n json.Number) (int64, string) {
 	case err != nil || !d.IsInteger():
 		return 0, "must be a whole number of milliseconds since the epoch"
 	case d.Sign() < 0 || d.GreaterThan(decimal.NewFromInt(MaxMillis)):
-		return 0, fmt.Sprintf("must be between 0 and %d (epoch milliseconds up to the year 9999)", int64(MaxMillis))
+		return 0, fmt.Sprintf("must be between 0 and %d (epoch milliseconds up to 2106-02-07T06:28:15.999Z)", int64(MaxMillis))
 	}
 	return d.IntPart(), ""
 }

@@ -127,7 +127,7 @@ func TestParseValid(t *testing.T) {
 			t.Errorf("start %d, end %d", d.Start, d.End)
 		}
 	})
-	f("zero start and last millisecond of 9999", map[string]string{"start": "0", "end": strconv.FormatInt(MaxMillis, 10)}, func(t *testing.T, d Document) {
+	f("zero start and the last millisecond a document may name", map[string]string{"start": "0", "end": strconv.FormatInt(MaxMillis, 10)}, func(t *testing.T, d Document) {
 		if d.Start != 0 || d.End != MaxMillis {
 			t.Errorf("start %d, end %d", d.Start, d.End)
 		}
@@ -268,11 +268,11 @@ func TestParseInvalid(t *testing.T) {
 
 	// Times.
 	f("end before start", edit(t, map[string]string{"end": "1396421449999"}), problem{"end", "end (1396421449999) is before start (1396421450000)"})
-	f("start beyond 9999", edit(t, map[string]string{"start": strconv.FormatInt(MaxMillis+1, 10), "end": strconv.FormatInt(MaxMillis+2, 10)}),
-		problem{"start", "up to the year 9999"}, problem{"end", "up to the year 9999"})
-	f("end beyond 9999", edit(t, map[string]string{"end": "1e20"}), problem{"end", "up to the year 9999"})
+	f("start beyond 2106", edit(t, map[string]string{"start": strconv.FormatInt(MaxMillis+1, 10), "end": strconv.FormatInt(MaxMillis+2, 10)}),
+		problem{"start", "up to 2106-02-07"}, problem{"end", "up to 2106-02-07"})
+	f("end beyond 2106", edit(t, map[string]string{"end": "1e20"}), problem{"end", "up to 2106-02-07"})
 	f("start 1.5", edit(t, map[string]string{"start": "1.5"}), problem{"start", "must be a whole number of milliseconds"})
-	f("negative start", edit(t, map[string]string{"start": "-1"}), problem{"start", "must be between 0 and 253402300799999"})
+	f("negative start", edit(t, map[string]string{"start": "-1"}), problem{"start", "must be between 0 and 4294967295999"})
 
 	// Measures.
 	f("empty measured_usage", edit(t, map[string]string{"measured_usage": `[]`}), problem{"measured_usage", "must have at least 1 item"})

@@ -43,10 +43,10 @@ func Status(err error) int {
 		return http.StatusNotFound
 	case fault.KindConflict:
 		return http.StatusConflict
-	case fault.KindTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case fault.KindUnsupportedMediaType:
-		return http.StatusUnsupportedMediaType
+	case fault.KindTooLarge, fault.KindUnsupportedMediaType:
+		// Bad input, answered 400 like every other as the collection API asks; the body's
+		// kind (too_large, unsupported_media_type) tells them apart.
+		return http.StatusBadRequest
 	case fault.KindUnavailable:
 		return http.StatusServiceUnavailable
 	default:
