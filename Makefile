@@ -15,10 +15,11 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "; print "Usage: make <target>\n"} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## build bin/meterline (all services) and bin/collector, bin/sink (one each)
+build: ## build bin/meterline (all services) and bin/collector, bin/sink, bin/provisioning (one each)
 	$(GO) build -o $(BIN)/meterline ./services/meterline
 	$(GO) build -o $(BIN)/collector ./services/collector
 	$(GO) build -o $(BIN)/sink ./services/sink
+	$(GO) build -o $(BIN)/provisioning ./services/provisioning
 
 .PHONY: run
 run: build ## run everything in one process: embedded Kafka, local ClickHouse (installed and started if none runs)
@@ -34,7 +35,8 @@ test: lint ## start the test environment (real Kafka and ClickHouse), run unit, 
 
 .PHONY: test-unit
 test-unit: ## run the tests that need no Kafka or ClickHouse
-	$(GO) test -count=1 ./internal/usage/... ./internal/platform/... ./internal/collector/... ./internal/fault/...
+	$(GO) test -count=1 ./internal/usage/... ./internal/platform/... ./internal/collector/... ./internal/fault/... \
+		./internal/plans/... ./internal/metering/...
 
 .PHONY: bench
 bench: ## run the benchmarks (figures and how to read them: docs/benchmarks.md)

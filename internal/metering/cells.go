@@ -105,8 +105,18 @@ type Processor struct {
 }
 
 // Process applies a document processed at now (epoch ms) to state and returns the cells it
-// changed. On a *Rejection or *plans.EvalError nothing was written to state.
+// changed. On a *Rejection or *plans.EvalError (naming the document) nothing was written to
+// state.
 func (p *Processor) Process(doc *usage.Document, now int64, state State) ([]Update, error) {
+	updates, err := p.process(doc, now, state)
+	var ee *plans.EvalError
+	if errors.As(err, &ee) {
+		ee.Document = doc.ID()
+	}
+	return updates, err
+}
+
+func (p *Processor) process(doc *usage.Document, now int64, state State) ([]Update, error) {
 	if err := p.Acceptance.Accept(doc.End, now); err != nil {
 		return nil, reject(err, "%v", err)
 	}

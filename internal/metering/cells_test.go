@@ -149,7 +149,7 @@ func TestProcessRejects(t *testing.T) {
 	div.ResourceID = "div"
 	var ee *plans.EvalError
 	state := MapState{}
-	if _, err := p.Process(div, now, state); !errors.As(err, &ee) || ee.Plan != "divides-by-zero" || len(state) != 0 {
+	if _, err := p.Process(div, now, state); !errors.As(err, &ee) || ee.Plan != "divides-by-zero" || ee.Document != div.ID() || len(state) != 0 {
 		t.Errorf("failing formula: %v (state %d cells), want an EvalError and no state change", err, len(state))
 	}
 }

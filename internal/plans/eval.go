@@ -353,14 +353,19 @@ func (f *Formula) run(env *Env) (any, error) {
 // EvalError is a formula that failed at run time: the usage it was evaluated for is rejected
 // with this reason.
 type EvalError struct {
-	Plan   string
-	Metric string
-	Stage  Stage
-	Err    error
+	Plan     string
+	Metric   string
+	Stage    Stage
+	Document string // the id of the usage document, where the caller knows it
+	Err      error
 }
 
 func (e *EvalError) Error() string {
-	return fmt.Sprintf("plan %s, metric %s: %s formula failed: %v", e.Plan, e.Metric, e.Stage, e.Err)
+	doc := ""
+	if e.Document != "" {
+		doc = "document " + e.Document + ": "
+	}
+	return fmt.Sprintf("%splan %s, metric %s: %s formula failed: %v", doc, e.Plan, e.Metric, e.Stage, e.Err)
 }
 
 func (e *EvalError) Unwrap() error { return e.Err }

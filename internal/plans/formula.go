@@ -131,7 +131,7 @@ func CompileFormula(stage Stage, source string, measures map[string]bool) (*Form
 			allowed[canon] = true
 		}
 	}
-	p := &patcher{rename: rename, allowed: allowed, measures: measures}
+	p := &patcher{rename: rename, allowed: allowed, measures: measures, body: body}
 	opts := []expr.Option{
 		expr.Env(Env{}),
 		expr.DisableAllBuiltins(),
@@ -147,10 +147,9 @@ func CompileFormula(stage Stage, source string, measures map[string]bool) (*Form
 		fe := &FormulaError{Stage: stage, Source: source, Line: 1, Column: offset + 1, Message: err.Error()}
 		var ee *file.Error
 		if errors.As(err, &ee) {
-			fe.Line, fe.Column, fe.Message = ee.Line, ee.Column+1, ee.Message
-			if fe.Line <= 1 {
-				fe.Column += offset
-			}
+			// The error's offset is in the body; the position is reported in the source.
+			fe.Message = ee.Message
+			fe.Line, fe.Column = position(source, offset+ee.From)
 		}
 		if p.err != "" {
 			fe.Message = p.err
@@ -203,6 +202,7 @@ type patcher struct {
 	allowed  map[string]bool
 	measures map[string]bool
 
+	body  string // the formula's body, for the literal text of numbers
 	err   string
 	errAt int // offset in the body
 }
@@ -235,7 +235,12 @@ func (p *patcher) Visit(node *ast.Node) {
 	case *ast.IntegerNode:
 		ast.Patch(node, &ast.ConstantNode{Value: decimal.NewFromInt(int64(n.Value))})
 	case *ast.FloatNode:
-		ast.Patch(node, &ast.ConstantNode{Value: decimal.NewFromFloat(n.Value)})
+		// The literal as written: a float64 would have kept only about 17 digits of it.
+		d, err := decimal.NewFromString(literal(p.body, n.Location()))
+		if err != nil {
+			d = decimal.NewFromFloat(n.Value)
+		}
+		ast.Patch(node, &ast.ConstantNode{Value: d})
 	case *ast.BinaryNode:
 		if fn, ok := binaryFuncs[n.Operator]; ok {
 			ast.Patch(node, call(fn, n.Left, n.Right))
@@ -256,6 +261,15 @@ func (p *patcher) Visit(node *ast.Node) {
 			}
 		}
 	}
+}
+
+// literal is the text of a number literal at loc in body ("" when loc does not fit it).
+func literal(body string, loc file.Location) string {
+	from, to := loc.From, loc.To
+	if from < 0 || to > len(body) || from >= to {
+		return ""
+	}
+	return strings.ReplaceAll(body[from:to], "_", "")
 }
 
 func isArg(name string) bool {

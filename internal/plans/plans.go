@@ -9,7 +9,9 @@
 package plans
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/shopspring/decimal"
@@ -36,7 +38,10 @@ func (m *Measure) UnmarshalJSON(b []byte) error {
 		Unit  string `json:"unit"`
 		Units string `json:"units"`
 	}
-	if err := json.Unmarshal(b, &raw); err != nil {
+	// Strict like the document around it: an unknown field of a measure is an error too.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
 		return err
 	}
 	m.Name, m.Unit = raw.Name, raw.Unit
@@ -171,7 +176,11 @@ func (ps *problems) formula(field, metric string, stage Stage, src string, measu
 	}
 	f, err := CompileFormula(stage, source, measures)
 	if err != nil {
-		fe := err.(*FormulaError)
+		var fe *FormulaError
+		if !errors.As(err, &fe) {
+			ps.add(field, src, "metric %s: %s formula: %v", metric, stage, err)
+			return nil
+		}
 		if src == "" {
 			ps.add(field, nil, "metric %s: the default %s formula (%s) does not apply: %s", metric, stage, source, fe.Message)
 		} else {

@@ -2,6 +2,7 @@ package plans
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -376,4 +377,40 @@ func TestArgumentNamedLikeAField(t *testing.T) {
 		t.Fatalf("got %v, %v (fast %v)", got, err, f.Fast())
 	}
 	wantDec(t, "(storage) => storage.storage", got, "7")
+}
+
+// TestFormulasAreBounded: numbers cannot grow without bound, so no formula runs unbounded.
+func TestFormulasAreBounded(t *testing.T) {
+	squares := "let v0 = 9.9; "
+	for i := 1; i < 40; i++ {
+		squares += fmt.Sprintf("let v%d = v%d * v%d; ", i, i-1, i-1)
+	}
+	for _, src := range []string{squares + "v39", "round(qty, 100000000)", "round(qty, -100000000)", "qty / 0.0000000000000000000001 / 0.0000000000000000000001 / 0.0000000000000000000001 / 0.0000000000000000000001 / 0.0000000000000000000001 / 0.0000000000000000000001 / 0.0000000000000000000001"} {
+		f, err := CompileFormula(Summarize, src, nil)
+		if err != nil {
+			t.Fatalf("%.40s...: %v", src, err)
+		}
+		if _, err := f.Eval(&Env{Qty: d("3")}); err == nil {
+			t.Errorf("%.60s... ran to the end; want an error for a number too large", src)
+		}
+	}
+}
+
+// TestPositionsAndLiterals: error positions count from the formula's source, whatever line
+// they are on; number literals keep every digit.
+func TestPositionsAndLiterals(t *testing.T) {
+	_, err := CompileFormula(Meter, "(m) =>\n  m.storage *", map[string]bool{"storage": true})
+	var fe *FormulaError
+	if !errors.As(err, &fe) || fe.Line != 2 {
+		t.Errorf("error after a newline: %v, want it on line 2", err)
+	}
+	f, err := CompileFormula(Summarize, "qty * 0.123456789012345678901", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.Eval(&Env{Qty: d("1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDec(t, "literal with 21 decimals", got, "0.123456789012345678901")
 }

@@ -227,16 +227,34 @@ func unary(name string, f func(decimal.Decimal) decimal.Decimal) expr.Option {
 
 var errDivZero = errors.New("division by zero")
 
+// Size limits of a formula's numbers. Only multiplication and division can make a number
+// grow fast (squaring doubles its digits), so their results are checked: with the limit on a
+// formula's size this bounds the time and memory a formula can use.
+const (
+	maxDigitsBits = 512 // about 154 decimal digits
+	maxExponent   = 200
+)
+
+var errTooLarge = errors.New("a number grew beyond 154 digits or an exponent of ±200")
+
+// bounded returns d, or errTooLarge when d is beyond the size limits.
+func bounded(d decimal.Decimal) (decimal.Decimal, error) {
+	if e := d.Exponent(); e > maxExponent || e < -maxExponent || d.Coefficient().BitLen() > maxDigitsBits {
+		return decimal.Zero, errTooLarge
+	}
+	return d, nil
+}
+
 // functions are the operators and functions every formula is compiled with.
 var functions = []expr.Option{
 	additive("_add", false),
 	additive("_sub", true),
-	arith("_mul", func(a, b decimal.Decimal) (decimal.Decimal, error) { return a.Mul(b), nil }),
+	arith("_mul", func(a, b decimal.Decimal) (decimal.Decimal, error) { return bounded(a.Mul(b)) }),
 	arith("_div", func(a, b decimal.Decimal) (decimal.Decimal, error) {
 		if b.IsZero() {
 			return decimal.Zero, errDivZero
 		}
-		return a.DivRound(b, DivisionScale), nil
+		return bounded(a.DivRound(b, DivisionScale))
 	}),
 	arith("_mod", func(a, b decimal.Decimal) (decimal.Decimal, error) {
 		if b.IsZero() {
@@ -278,6 +296,9 @@ var functions = []expr.Option{
 			p, err := num(args[1])
 			if err != nil {
 				return nil, err
+			}
+			if p.Abs().GreaterThan(decimal.NewFromInt(DivisionScale)) {
+				return nil, fmt.Errorf("round: %v places is beyond ±%d", p, DivisionScale)
 			}
 			places = int32(p.IntPart())
 		}
