@@ -132,3 +132,39 @@ func TestDevCollectsIntoClickHouse(t *testing.T) {
 		t.Errorf("usage_events has %d rows, want exactly the one document", n)
 	}
 }
+
+// TestDevWithEmbeddedBroker is `make run`'s stack: meterline dev with its embedded Kafka
+// (no METERLINE_KAFKA_BROKERS) and the test ClickHouse. A posted document reads back and
+// lands in ClickHouse; after a restart on the same data folder it is still found, and posting
+// it again is a duplicate.
+func TestDevWithEmbeddedBroker(t *testing.T) {
+	s := newStack(t)
+	embedded := []string{"METERLINE_KAFKA_BROKERS=", "METERLINE_DEV_DATA_DIR=" + t.TempDir()}
+	dev := s.start([]string{"dev"}, embedded...)
+	created := post(t, dev, sample)
+	if created.status != http.StatusCreated {
+		t.Fatalf("POST sample: %d %s", created.status, created.body)
+	}
+	id := created.header.Get("Location")[strings.LastIndex(created.header.Get("Location"), "/")+1:]
+	if r := do(t, http.MethodGet, "http://"+dev.addr+"/v1/metering/collected/usage/"+id, "", nil); r.status != http.StatusOK {
+		t.Fatalf("GET: %d %s", r.status, r.body)
+	}
+	s.waitCount(1, "id = ?", id)
+	if r := do(t, http.MethodGet, "http://"+dev.addr+"/v1/metering/plans/basic-object-storage", "", nil); r.status != http.StatusOK {
+		t.Errorf("the sample plans are not served: %d", r.status)
+	}
+	if err := dev.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+
+	dev = s.start([]string{"dev"}, embedded...)
+	if r := do(t, http.MethodGet, "http://"+dev.addr+"/v1/metering/collected/usage/"+id, "", nil); r.status != http.StatusOK {
+		t.Errorf("GET after a restart: %d %s", r.status, r.body)
+	}
+	if r := post(t, dev, sample); r.status != http.StatusConflict {
+		t.Errorf("POST of the same document after a restart: %d %s, want 409", r.status, r.body)
+	}
+	if n := s.count(""); n != 1 {
+		t.Errorf("usage_events has %d rows, want 1", n)
+	}
+}

@@ -43,8 +43,10 @@ const insertEvents = `INSERT INTO usage_events (id, source, account_id, organiza
 consumer_id, resource_id, plan_id, resource_instance_id, dedup_id, start_ms, end_ms,
 measured_usage.measure, measured_usage.quantity, received_ms, stored_ms, kafka_partition, kafka_offset)`
 
-// Insert writes rows in one INSERT. It is all or nothing: on error no row of the batch is
-// visible (a ClickHouse INSERT of one block is atomic).
+// Insert writes rows in one INSERT. ClickHouse writes one part per month partition the rows
+// fall in; each part appears whole or not at all, so a failed INSERT may have written some
+// months of the batch. A retry writes them again, which the caller's duplicate look-up (or
+// FINAL, on the ReplacingMergeTree) turns into one row per event.
 func (e *Events) Insert(ctx context.Context, rows []EventRow) error {
 	if len(rows) == 0 {
 		return nil

@@ -414,3 +414,14 @@ func TestPositionsAndLiterals(t *testing.T) {
 	}
 	wantDec(t, "literal with 21 decimals", got, "0.123456789012345678901")
 }
+
+func TestRound(t *testing.T) {
+	wantDec(t, "Round(1/3)", Round(d("0.333333333333333333333333")), "0.333333333333")
+	wantDec(t, "Round half to even", Round(d("0.0000000000005")), "0")
+	wantDec(t, "Round half to even", Round(d("0.0000000000015")), "0.000000000002")
+	m := Round(map[string]any{"consumed": d("1.00000000000049"), "since": int64(5)}).(map[string]any)
+	wantDec(t, "Round of a map entry", m["consumed"], "1")
+	if m["since"] != int64(5) {
+		t.Errorf("Round changed a time: %v", m["since"])
+	}
+}

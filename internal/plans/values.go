@@ -308,6 +308,27 @@ var functions = []expr.Option{
 	extreme("min", func(c int) bool { return c < 0 }),
 }
 
+// StoredScale is the number of decimal places of stored quantities, costs and charges.
+const StoredScale = 12
+
+// Round rounds a formula value to StoredScale places, half to even, the one rounding values
+// get when they leave the formulas for a table or a topic. Maps are rounded entry by entry;
+// other values are returned as they are.
+func Round(v any) any {
+	switch x := v.(type) {
+	case decimal.Decimal:
+		return x.RoundBank(StoredScale)
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = Round(e)
+		}
+		return out
+	default:
+		return v
+	}
+}
+
 // Normalize turns a formula's result into Meterline's value model: numbers become decimals,
 // maps are normalized entry by entry, nil stays nil.
 func Normalize(v any) (any, error) {

@@ -132,7 +132,8 @@ type UsageDocument struct {
 	End            int64  `protobuf:"varint,2,opt,name=end,proto3" json:"end,omitempty"`
 	OrganizationId string `protobuf:"bytes,3,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
 	SpaceId        string `protobuf:"bytes,4,opt,name=space_id,json=spaceId,proto3" json:"space_id,omitempty"`
-	// consumer_id is "UNKNOWN" when the document named none, as in Abacus.
+	// consumer_id is "" when the document named none; its usage is metered under the consumer
+	// "UNKNOWN", as in Abacus.
 	ConsumerId         string     `protobuf:"bytes,5,opt,name=consumer_id,json=consumerId,proto3" json:"consumer_id,omitempty"`
 	ResourceId         string     `protobuf:"bytes,6,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
 	PlanId             string     `protobuf:"bytes,7,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
