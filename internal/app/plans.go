@@ -19,7 +19,10 @@ import (
 // plansCommand is `meterline plans apply -f DIR`: it sends every plan, mapping, resource type
 // and account document of a folder to a running Meterline's provisioning API, in an order
 // that satisfies their references (plans, then resource types and mappings, then accounts).
-// Applying the same folder twice changes nothing. A document is recognized by where it is:
+// Applying the same folder twice changes nothing. It prints a line per document: created (the
+// API answered 201), applied (200: it was stored already, or for an account or resource type
+// it was updated) or failed (with the API's answer, such as a 409 for a plan id or mapping slot
+// that holds another document: plans and mappings are immutable). A document is recognized by where it is:
 //
 //	metering/*.json, rating/*.json, pricing/*.json  plans of that kind (one or an array)
 //	mappings/*.json                                 Meterline mappings (one or an array)
@@ -59,18 +62,21 @@ func plansCommand(args []string, getenv func(string) string, stdout, stderr io.W
 	client := &http.Client{Timeout: 30 * time.Second}
 	failed := 0
 	for _, d := range docs {
+		// 201 means the API created the document; 200 that it was there already, the same
+		// (plans, mappings, unchanged accounts and resource types) or now changed (accounts and
+		// resource types, which may change), so it says "applied" rather than "unchanged".
 		status, body, err := send(client, strings.TrimSuffix(*url, "/")+d.path, d.body)
 		switch {
 		case err != nil:
 			failed++
-			fmt.Fprintf(stdout, "failed     %s %s: %v\n", d.what, d.source, err)
+			fmt.Fprintf(stdout, "%-10s %s %s: %v\n", "failed", d.what, d.source, err)
 		case status == http.StatusCreated:
-			fmt.Fprintf(stdout, "created    %s\n", d.what)
+			fmt.Fprintf(stdout, "%-10s %s\n", "created", d.what)
 		case status == http.StatusOK:
-			fmt.Fprintf(stdout, "unchanged  %s\n", d.what)
+			fmt.Fprintf(stdout, "%-10s %s\n", "applied", d.what)
 		default:
 			failed++
-			fmt.Fprintf(stdout, "failed     %s (%s): %d %s\n", d.what, d.source, status, strings.TrimSpace(string(body)))
+			fmt.Fprintf(stdout, "%-10s %s (%s): %d %s\n", "failed", d.what, d.source, status, strings.TrimSpace(string(body)))
 		}
 	}
 	fmt.Fprintf(stdout, "%d documents, %d failed\n", len(docs), failed)

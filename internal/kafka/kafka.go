@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -27,8 +29,8 @@ type Topics struct {
 	// organization id.
 	Collected string
 	// Provisioning carries plans, mappings, accounts and resource types as JSON documents,
-	// keyed by what they are ("metering_plan/<id>", ...); compacted, one partition so that
-	// every reader applies them in one order.
+	// keyed by what they are ("metering_plan/<id>/<digest>", ...); compacted, one partition so
+	// that every reader applies them in one order.
 	Provisioning string
 }
 
@@ -56,22 +58,22 @@ func NewClient(brokers []string, log *zap.Logger, opts ...kgo.Opt) (*kgo.Client,
 // Ping checks that a broker answers.
 func Ping(ctx context.Context, cl *kgo.Client) error { return cl.Ping(ctx) }
 
-// EnsureTopics creates Meterline's topics when they are missing. An existing topic is left as
-// it is; a partition count other than the configured one is logged, since records keyed by
-// organization then land on other partitions than the configuration says.
+// EnsureTopics creates Meterline's topics when they are missing, and checks the ones that
+// exist. The collected-usage topic is left as it is; a partition count other than the
+// configured one is logged, since records keyed by organization then land on other partitions
+// than the configuration says. The provisioning topic is refused (an error) unless it has one
+// partition and cleanup.policy compact: with more partitions readers would apply plans and
+// mappings in different orders, and with deletion the first versions that decide them would
+// age out.
 func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg config.Kafka, log *zap.Logger) error {
 	adm := kadm.NewClient(cl)
 	topics := TopicsFor(cfg.TopicPrefix)
-	specs := []struct {
-		name       string
-		partitions int32
-		configs    map[string]*string
-	}{
-		{topics.Collected, cfg.Partitions, map[string]*string{
+	specs := []topicSpec{
+		{name: topics.Collected, partitions: cfg.Partitions, configs: map[string]*string{
 			"cleanup.policy": kadm.StringPtr("delete"),
 			"retention.ms":   kadm.StringPtr(strconv.FormatInt(cfg.Retention.Milliseconds(), 10)),
 		}},
-		{topics.Provisioning, 1, map[string]*string{
+		{name: topics.Provisioning, partitions: 1, strict: true, configs: map[string]*string{
 			"cleanup.policy": kadm.StringPtr("compact"),
 		}},
 	}
@@ -81,7 +83,7 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg config.Kafka, log *za
 		case err == nil && resp.Err == nil:
 			log.Info("created topic", zap.String("topic", s.name), zap.Int32("partitions", s.partitions))
 		case errors.Is(err, kerr.TopicAlreadyExists) || errors.Is(resp.Err, kerr.TopicAlreadyExists):
-			if err := checkPartitions(ctx, adm, s.name, s.partitions, log); err != nil {
+			if err := checkTopic(ctx, adm, s, log); err != nil {
 				return err
 			}
 		case err != nil:
@@ -93,14 +95,58 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg config.Kafka, log *za
 	return nil
 }
 
-func checkPartitions(ctx context.Context, adm *kadm.Client, topic string, want int32, log *zap.Logger) error {
-	md, err := adm.ListTopics(ctx, topic)
+// topicSpec is a topic Meterline creates. An existing strict topic must have its partition
+// count and configs; for another one, a different partition count is only logged.
+type topicSpec struct {
+	name       string
+	partitions int32
+	configs    map[string]*string
+	strict     bool
+}
+
+// checkTopic checks an existing topic against its spec.
+func checkTopic(ctx context.Context, adm *kadm.Client, s topicSpec, log *zap.Logger) error {
+	md, err := adm.ListTopics(ctx, s.name)
 	if err != nil {
-		return fmt.Errorf("describe topic %s: %w", topic, err)
+		return fmt.Errorf("describe topic %s: %w", s.name, err)
 	}
-	if td, ok := md[topic]; ok && int32(len(td.Partitions)) != want {
+	td, ok := md[s.name]
+	switch {
+	case s.strict && !ok:
+		return fmt.Errorf("describe topic %s: the broker does not describe it", s.name)
+	case s.strict && td.Err != nil:
+		return fmt.Errorf("describe topic %s: %w", s.name, td.Err)
+	case ok && int32(len(td.Partitions)) != s.partitions && s.strict:
+		return fmt.Errorf("topic %s has %d partitions; Meterline needs %d (partitions cannot be removed: copy its records to a new topic, or use another topic prefix)",
+			s.name, len(td.Partitions), s.partitions)
+	case ok && int32(len(td.Partitions)) != s.partitions:
 		log.Warn("topic has another partition count than configured",
-			zap.String("topic", topic), zap.Int("partitions", len(td.Partitions)), zap.Int32("configured", want))
+			zap.String("topic", s.name), zap.Int("partitions", len(td.Partitions)), zap.Int32("configured", s.partitions))
+	}
+	if !s.strict {
+		return nil
+	}
+	rcs, err := adm.DescribeTopicConfigs(ctx, s.name)
+	if err != nil {
+		return fmt.Errorf("describe the configs of topic %s: %w", s.name, err)
+	}
+	rc, err := rcs.On(s.name, nil)
+	if err == nil {
+		err = rc.Err
+	}
+	if err != nil {
+		return fmt.Errorf("describe the configs of topic %s: %w", s.name, err)
+	}
+	for _, key := range slices.Sorted(maps.Keys(s.configs)) {
+		want := *s.configs[key]
+		i := slices.IndexFunc(rc.Configs, func(c kadm.Config) bool { return c.Key == key })
+		if i < 0 {
+			return fmt.Errorf("topic %s: the broker does not report its %s; Meterline needs %s", s.name, key, want)
+		}
+		if got := rc.Configs[i].MaybeValue(); got != want {
+			return fmt.Errorf("topic %s has %s %q; Meterline needs %q (kafka-configs --alter --add-config %s=%s)",
+				s.name, key, got, want, key, want)
+		}
 	}
 	return nil
 }

@@ -88,8 +88,11 @@ func reject(err error, format string, args ...any) *Rejection {
 	return &Rejection{Reason: fmt.Sprintf(format, args...), Err: err}
 }
 
-// ErrNoPlan is the cause of a rejection for want of a plan or resource type.
-var ErrNoPlan = errors.New("no plan")
+// Causes of rejections for want of provisioning.
+var (
+	ErrNoPlan  = errors.New("no plan")
+	ErrNoPrice = errors.New("no price")
+)
 
 // Update is a cell's new value, and its cost where the cell is rated.
 type Update struct {
@@ -201,9 +204,19 @@ func (p *Processor) process(doc *usage.Document, now int64, state State) ([]Upda
 			continue
 		}
 		if rating != nil && u.Key.Plan != "" {
-			var price any // nil when the metric has no price in the organization's country
-			if pr, ok := p.Plans.Price(ids[2], u.Key.Metric, doc.OrganizationID); ok {
-				price = pr
+			// Without a pricing plan usage is rated at no price (nil), as in Abacus; with one,
+			// a metric it does not price in the organization's country would be charged
+			// nothing silently, so the document is rejected instead.
+			var price any
+			if ids[2] != "" {
+				pr, ok := p.Plans.Price(ids[2], u.Key.Metric, doc.OrganizationID)
+				if !ok && rating.Metrics[u.Key.Metric] != nil {
+					return nil, reject(ErrNoPrice, "pricing plan %s has no price for metric %s in the country of organization %s",
+						ids[2], u.Key.Metric, doc.OrganizationID)
+				}
+				if ok {
+					price = pr
+				}
 			}
 			cost, err := rating.Rate(u.Key.Metric, price, u.Value)
 			if err != nil {

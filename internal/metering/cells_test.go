@@ -139,7 +139,7 @@ func TestProcessRejects(t *testing.T) {
 	if _, err := api.PutPlan(context.Background(), provisioning.KindMetering, &bad); err != nil {
 		t.Fatal(err)
 	}
-	if err := api.PutResourceType(context.Background(), provisioning.ResourceType{ResourceID: "div", ResourceType: "div"}); err != nil {
+	if _, err := api.PutResourceType(context.Background(), provisioning.ResourceType{ResourceID: "div", ResourceType: "div"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := api.PutMapping(context.Background(), provisioning.Mapping{Kind: provisioning.KindMetering, ResourceType: "div", PlanID: "basic", Plan: "divides-by-zero"}); err != nil {
@@ -171,5 +171,22 @@ func TestLateUsageLandsInItsOwnPeriod(t *testing.T) {
 		if (u.Key.Level == Day && u.Key.From == nowDay) || (u.Key.Level == Month && u.Key.From == nowMonth) {
 			t.Errorf("late usage changed the current period: %+v", u.Key)
 		}
+	}
+}
+
+// TestNoPriceInCountry: an organization whose account's country the pricing plan does not
+// price is rejected, not charged nothing.
+func TestNoPriceInCountry(t *testing.T) {
+	cat := builtinCatalog(t)
+	api := provisioning.NewAPI(cat, catalogWriter{cat}, zap.NewNop())
+	if _, err := api.PutAccount(context.Background(), provisioning.Account{AccountID: "far", Organizations: []string{"org"},
+		PricingCountry: "NZL", Currency: "NZD"}); err != nil {
+		t.Fatal(err)
+	}
+	p := &Processor{Plans: cat, Acceptance: DefaultAcceptance}
+	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
+	state := MapState{}
+	if _, err := p.Process(objectDoc("i", now), now, state); !errors.Is(err, ErrNoPrice) || len(state) != 0 {
+		t.Errorf("got %v with %d cells, want ErrNoPrice and no change", err, len(state))
 	}
 }

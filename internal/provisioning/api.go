@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -60,15 +62,26 @@ func (a *API) Register(mux *http.ServeMux) {
 
 const maxDocument = 1 << 20
 
-// decode reads a JSON document strictly: unknown fields and trailing data are errors.
+// decode reads a JSON document strictly: unknown fields and trailing data are errors. A body
+// over maxDocument bytes is too large; a body that cannot be read otherwise (the client went
+// away, a broken chunked encoding) is invalid input.
 func decode(r *http.Request, v any) error {
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxDocument))
-	if err != nil {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
 		return &fault.Error{Kind: fault.KindTooLarge, Message: "request body too large",
-			Problems: []fault.Problem{{Reason: fmt.Sprintf("the body is larger than %d bytes", maxDocument)}}}
+			Problems: []fault.Problem{{Reason: fmt.Sprintf("the body is larger than %d bytes", tooLarge.Limit)}}}
+	case err != nil:
+		return fault.Invalid("invalid document", fault.Problem{Reason: "the body could not be read: " + err.Error()})
 	}
 	return decodeBytes(body, v)
 }
+
+// unknownField is the start of encoding/json's message for a field the document's type does
+// not have (with DisallowUnknownFields): `json: unknown field "x"`. The package has no typed
+// error for it.
+const unknownField = "json: unknown field "
 
 func decodeBytes(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -77,6 +90,11 @@ func decodeBytes(body []byte, v any) error {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			return fault.Invalid("invalid document", fault.Problem{Field: te.Field, Reason: "must be " + te.Type.String() + ", not " + te.Value})
+		}
+		if quoted, ok := strings.CutPrefix(err.Error(), unknownField); ok {
+			if field, uerr := strconv.Unquote(quoted); uerr == nil {
+				return fault.Invalid("invalid document", fault.Problem{Field: field, Reason: "is not a field of this document"})
+			}
 		}
 		return fault.Invalid("invalid document", fault.Problem{Reason: "malformed JSON: " + err.Error()})
 	}
@@ -123,21 +141,15 @@ func compile(doc any) error {
 	return err
 }
 
-func planKey(kind, id string) string {
-	switch kind {
-	case KindMetering:
-		return meteringKey(id)
-	case KindRating:
-		return ratingKey(id)
-	default:
-		return pricingKey(id)
-	}
-}
-
 // PutPlan validates and stores a plan document of kind. It returns created false when an
 // identical plan is stored already. Plans are immutable: a different document under an
 // existing plan id is a conflict, since usage already rated by the old one must stay
 // reproducible; a change is a new plan id, mapped with an effective date.
+//
+// Two writers may race to create one plan id with different documents. Both records reach
+// the topic (their keys differ, see planKey), and every reader keeps the first (see
+// Catalog.Apply); so once its record is read back, the writer whose document is not the one
+// kept answers the conflict too.
 func (a *API) PutPlan(ctx context.Context, kind string, doc any) (created bool, err error) {
 	if err := compile(doc); err != nil {
 		return false, err
@@ -147,18 +159,44 @@ func (a *API) PutPlan(ctx context.Context, kind string, doc any) (created bool, 
 	if err != nil {
 		return false, err
 	}
-	if old, ok := a.cat.planDoc(kind, id); ok {
-		oldValue, _ := json.Marshal(old)
-		if bytes.Equal(oldValue, value) {
-			return false, nil
-		}
-		return false, fault.Conflict("/v1/"+kind+"/plans/"+id,
-			"%s plan %s exists with other content; plans are immutable: submit the change under a new plan_id and map it with an effective_from", kind, id)
+	conflict := fault.Conflict("/v1/"+kind+"/plans/"+id,
+		"%s plan %s exists with other content; plans are immutable: submit the change under a new plan_id and map it with an effective_from", kind, id)
+	found, same, err := a.storedPlan(kind, id, value)
+	switch {
+	case err != nil:
+		return false, err
+	case found && same:
+		return false, nil
+	case found:
+		return false, conflict
 	}
-	if err := a.w.Put(ctx, Record{Key: planKey(kind, id), Value: value}); err != nil {
+	if err := a.w.Put(ctx, Record{Key: planKey(kind, id, value), Value: value}); err != nil {
 		return false, fault.Unavailable(err, "the plan could not be stored; retry later")
 	}
+	found, same, err = a.storedPlan(kind, id, value)
+	switch {
+	case err != nil:
+		return false, err
+	case !found: // the catalog refused a plan the API compiled: a bug, logged by the store
+		return false, fmt.Errorf("%s plan %s was written but not applied", kind, id)
+	case !same:
+		return false, conflict
+	}
 	return true, nil
+}
+
+// storedPlan reports whether a plan of kind is stored under id, and whether its canonical
+// JSON is value.
+func (a *API) storedPlan(kind, id string, value []byte) (found, same bool, err error) {
+	old, ok := a.cat.planDoc(kind, id)
+	if !ok {
+		return false, false, nil
+	}
+	oldValue, err := json.Marshal(old)
+	if err != nil {
+		return true, false, err
+	}
+	return true, bytes.Equal(oldValue, value), nil
 }
 
 func (a *API) putPlan(kind string) http.HandlerFunc {
@@ -250,19 +288,22 @@ func (a *API) getResourceType(w http.ResponseWriter, r *http.Request) {
 	writeText(w, t)
 }
 
-// PutResourceType stores the resource type of a resource id.
-func (a *API) PutResourceType(ctx context.Context, t ResourceType) error {
+// PutResourceType stores the resource type of a resource id (resource types may change: the
+// latest wins). It returns created false when the resource id had a resource type already,
+// the same or another.
+func (a *API) PutResourceType(ctx context.Context, t ResourceType) (created bool, err error) {
 	if t.ResourceID == "" || t.ResourceType == "" || len(t.ResourceID) > 256 || len(t.ResourceType) > 256 {
-		return fault.Invalid("invalid resource type", fault.Problem{Field: "resource_type", Value: t.ResourceType, Reason: "resource id and type must be 1 to 256 characters"})
+		return false, fault.Invalid("invalid resource type", fault.Problem{Field: "resource_type", Value: t.ResourceType, Reason: "resource id and type must be 1 to 256 characters"})
 	}
-	if old, ok := a.cat.ResourceType(t.ResourceID); ok && old == t.ResourceType {
-		return nil
+	old, existed := a.cat.ResourceType(t.ResourceID)
+	if existed && old == t.ResourceType {
+		return false, nil
 	}
 	value, _ := json.Marshal(t)
 	if err := a.w.Put(ctx, Record{Key: resourceKey(t.ResourceID), Value: value}); err != nil {
-		return fault.Unavailable(err, "the resource type could not be stored; retry later")
+		return false, fault.Unavailable(err, "the resource type could not be stored; retry later")
 	}
-	return nil
+	return !existed, nil
 }
 
 func (a *API) putResourceType(w http.ResponseWriter, r *http.Request) {
@@ -278,11 +319,12 @@ func (a *API) putResourceType(w http.ResponseWriter, r *http.Request) {
 		web.WriteError(w, a.log, fault.Invalid("invalid resource type", fault.Problem{Field: "resource_id", Value: t.ResourceID, Reason: "differs from the resource id of the URL"}))
 		return
 	}
-	if err := a.PutResourceType(r.Context(), t); err != nil {
+	created, err := a.PutResourceType(r.Context(), t)
+	if err != nil {
 		web.WriteError(w, a.log, err)
 		return
 	}
-	web.WriteJSON(w, http.StatusOK, t)
+	web.WriteJSON(w, map[bool]int{true: http.StatusCreated, false: http.StatusOK}[created], t)
 }
 
 func (a *API) listMappings(w http.ResponseWriter, r *http.Request) {
@@ -298,21 +340,35 @@ func (a *API) listMappings(w http.ResponseWriter, r *http.Request) {
 	web.WriteJSON(w, http.StatusOK, out)
 }
 
-// PutMapping validates and stores a mapping; storing the same mapping again changes nothing.
+// PutMapping validates and stores a mapping; storing the same mapping again changes nothing
+// (created false). Mappings are immutable: a mapping to another plan in a slot that is mapped
+// already (one kind, organization or all of them, resource type, plan id and effective_from)
+// is a conflict, also when another writer stored it first while this one was writing (see
+// PutPlan); a change is a new mapping with a later effective_from.
 func (a *API) PutMapping(ctx context.Context, m Mapping) (created bool, err error) {
 	if err := a.cat.validateMapping(m); err != nil {
 		return false, err
 	}
-	if id, ok := a.cat.Lookup(m.Kind, m.OrganizationID, m.ResourceType, m.PlanID, m.EffectiveFrom); ok && id == m.Plan {
-		for _, x := range a.cat.Mappings(m.Kind) {
-			if x == m {
-				return false, nil
-			}
+	conflict := func(first Mapping) error {
+		return fault.Conflict("/v1/provisioning/mappings?kind="+url.QueryEscape(m.Kind),
+			"%s is mapped to %s already; mappings are immutable: map the change with a later effective_from", slotName(m), first.Plan)
+	}
+	if first, ok := a.cat.mappingAt(m); ok {
+		if first.Plan == m.Plan {
+			return false, nil
 		}
+		return false, conflict(first)
 	}
 	value, _ := json.Marshal(m)
 	if err := a.w.Put(ctx, Record{Key: mappingKey(m), Value: value}); err != nil {
 		return false, fault.Unavailable(err, "the mapping could not be stored; retry later")
+	}
+	first, ok := a.cat.mappingAt(m)
+	switch {
+	case !ok: // the catalog refused a mapping the API validated: a bug, logged by the store
+		return false, fmt.Errorf("%s was written but not applied", slotName(m))
+	case first.Plan != m.Plan:
+		return false, conflict(first)
 	}
 	return true, nil
 }
@@ -414,35 +470,52 @@ func (a *API) getOrgAccount(w http.ResponseWriter, r *http.Request) {
 }
 
 // LoadBuiltin stores the built-in sample plans, their mappings (effective from time 0) and
-// the resource types of their resources, skipping what is stored already.
+// the resource types of their resources. It writes each only where nothing is stored yet: a
+// plan id, mapping slot or resource id that has anything stored (a user's own plan, mapping
+// or resource type included) is left as it is, so running it at every start never reverts a
+// change. A built-in that another writer stores first while this runs is left to it too.
 func (a *API) LoadBuiltin(ctx context.Context) error {
 	b, err := plans.LoadBuiltin()
 	if err != nil {
 		return err
 	}
+	putPlan := func(kind string, doc any) error {
+		if _, ok := a.cat.planDoc(kind, planID(doc)); ok {
+			return nil
+		}
+		if _, err := a.PutPlan(ctx, kind, doc); err != nil && fault.KindOf(err) != fault.KindConflict {
+			return fmt.Errorf("built-in %s plan %s: %w", kind, planID(doc), err)
+		}
+		return nil
+	}
 	for i := range b.Metering {
-		if _, err := a.PutPlan(ctx, KindMetering, &b.Metering[i]); err != nil && fault.KindOf(err) != fault.KindConflict {
-			return fmt.Errorf("built-in metering plan %s: %w", b.Metering[i].PlanID, err)
+		if err := putPlan(KindMetering, &b.Metering[i]); err != nil {
+			return err
 		}
 	}
 	for i := range b.Rating {
-		if _, err := a.PutPlan(ctx, KindRating, &b.Rating[i]); err != nil && fault.KindOf(err) != fault.KindConflict {
-			return fmt.Errorf("built-in rating plan %s: %w", b.Rating[i].PlanID, err)
+		if err := putPlan(KindRating, &b.Rating[i]); err != nil {
+			return err
 		}
 	}
 	for i := range b.Pricing {
-		if _, err := a.PutPlan(ctx, KindPricing, &b.Pricing[i]); err != nil && fault.KindOf(err) != fault.KindConflict {
-			return fmt.Errorf("built-in pricing plan %s: %w", b.Pricing[i].PlanID, err)
+		if err := putPlan(KindPricing, &b.Pricing[i]); err != nil {
+			return err
 		}
 	}
 	for _, kind := range []string{KindMetering, KindRating, KindPricing} {
 		for _, rt := range sortedIDs(b.Mappings[kind]) {
-			if err := a.PutResourceType(ctx, ResourceType{ResourceID: rt, ResourceType: rt}); err != nil {
-				return err
+			if _, ok := a.cat.ResourceType(rt); !ok {
+				if _, err := a.PutResourceType(ctx, ResourceType{ResourceID: rt, ResourceType: rt}); err != nil {
+					return fmt.Errorf("built-in resource type %s: %w", rt, err)
+				}
 			}
 			for _, plan := range sortedIDs(b.Mappings[kind][rt]) {
 				m := Mapping{Kind: kind, ResourceType: rt, PlanID: plan, Plan: b.Mappings[kind][rt][plan]}
-				if _, err := a.PutMapping(ctx, m); err != nil {
+				if _, ok := a.cat.mappingAt(m); ok {
+					continue
+				}
+				if _, err := a.PutMapping(ctx, m); err != nil && fault.KindOf(err) != fault.KindConflict {
 					return fmt.Errorf("built-in %s mapping %s/%s: %w", kind, rt, plan, err)
 				}
 			}

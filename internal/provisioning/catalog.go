@@ -10,11 +10,17 @@
 package provisioning
 
 import (
+	"bytes"
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/shopspring/decimal"
@@ -62,23 +68,49 @@ var DefaultAccount = Account{AccountID: "", Name: "default", PricingCountry: "US
 
 // Record is one entry of the provisioning topic: its key says what it is, its value is the
 // JSON document.
+//
+// The topic is compacted, so two records keep each other only when their keys differ. Plans
+// and mappings are immutable, and their keys name their content: a plan's key carries a digest
+// of its canonical JSON, a mapping's key its target plan. Compaction then keeps every version
+// ever written, and every reader, applying them in topic order, picks the same first one (see
+// Catalog.Apply). Accounts and resource types may change: their key is their id, and the
+// latest record wins.
 type Record struct {
 	Key   string
 	Value []byte
 }
 
 // Keys of records.
-func meteringKey(id string) string { return "metering_plan/" + id }
-func ratingKey(id string) string   { return "rating_plan/" + id }
-func pricingKey(id string) string  { return "pricing_plan/" + id }
 func accountKey(id string) string  { return "account/" + id }
 func resourceKey(id string) string { return "resource_type/" + id }
+
+// planKey is the key of a plan of kind whose canonical JSON (encoding/json's encoding of the
+// plan document) is value: "<kind>_plan/<plan id>/<first 16 hex digits of its SHA-256>". A
+// plan id holding "/" stays unambiguous, since the digest is always the last 16 characters.
+func planKey(kind, id string, value []byte) string {
+	sum := sha256.Sum256(value)
+	return kind + "_plan/" + id + "/" + hex.EncodeToString(sum[:8])
+}
+
+// mappingKey is the key of a mapping: "mapping/<kind>/<organization or *>/<resource
+// type>/<plan id>/<effective from>/<plan>", each part path-escaped (and an organization
+// named "*" written %2A) so that no two mappings share a key.
 func mappingKey(m Mapping) string {
-	org := m.OrganizationID
-	if org == "" {
-		org = "*"
+	org := "*"
+	if m.OrganizationID != "" {
+		org = keyPart(m.OrganizationID)
 	}
-	return "mapping/" + m.Kind + "/" + org + "/" + m.ResourceType + "/" + m.PlanID + "/" + strconv.FormatInt(m.EffectiveFrom, 10)
+	return "mapping/" + keyPart(m.Kind) + "/" + org + "/" + keyPart(m.ResourceType) + "/" + keyPart(m.PlanID) + "/" +
+		strconv.FormatInt(m.EffectiveFrom, 10) + "/" + keyPart(m.Plan)
+}
+
+func keyPart(s string) string { return strings.ReplaceAll(url.PathEscape(s), "*", "%2A") }
+
+// sameSlot reports whether a and b map one slot: one kind, organization (or all of them),
+// resource type, plan id and effective time. A slot maps to one plan, the first written.
+func sameSlot(a, b Mapping) bool {
+	return a.Kind == b.Kind && a.OrganizationID == b.OrganizationID && a.ResourceType == b.ResourceType &&
+		a.PlanID == b.PlanID && a.EffectiveFrom == b.EffectiveFrom
 }
 
 // Catalog is the provisioning state, built by applying records in topic order.
@@ -103,6 +135,12 @@ func NewCatalog() *Catalog {
 
 // Apply adds a record read from the topic. A record that does not decode or compile (which
 // the API never writes) is returned as an error and left out.
+//
+// Plans and mappings are immutable, and the first version in topic order wins: a plan whose
+// id is known, or a mapping whose slot (see sameSlot) is known, changes nothing. It is
+// returned as an error when its content differs (two writers raced, and the API answered the
+// later one 409), and is nil when it is the same again (a retried or repeated write).
+// Accounts and resource types are replaced by their latest record.
 func (c *Catalog) Apply(r Record) error {
 	kind, _, _ := cut(r.Key)
 	c.mu.Lock()
@@ -112,6 +150,9 @@ func (c *Catalog) Apply(r Record) error {
 		var p plans.MeteringPlan
 		if err := json.Unmarshal(r.Value, &p); err != nil {
 			return fmt.Errorf("record %s: %w", r.Key, err)
+		}
+		if first, ok := c.metering[p.PlanID]; ok {
+			return laterVersion(r.Key, KindMetering, p.PlanID, first.Plan, p)
 		}
 		m, err := plans.CompileMetering(p)
 		if err != nil {
@@ -123,6 +164,9 @@ func (c *Catalog) Apply(r Record) error {
 		if err := json.Unmarshal(r.Value, &p); err != nil {
 			return fmt.Errorf("record %s: %w", r.Key, err)
 		}
+		if first, ok := c.rating[p.PlanID]; ok {
+			return laterVersion(r.Key, KindRating, p.PlanID, first.Plan, p)
+		}
 		m, err := plans.CompileRating(p)
 		if err != nil {
 			return fmt.Errorf("record %s: %w", r.Key, err)
@@ -132,6 +176,9 @@ func (c *Catalog) Apply(r Record) error {
 		var p plans.PricingPlan
 		if err := json.Unmarshal(r.Value, &p); err != nil {
 			return fmt.Errorf("record %s: %w", r.Key, err)
+		}
+		if first, ok := c.pricing[p.PlanID]; ok {
+			return laterVersion(r.Key, KindPricing, p.PlanID, first.Plan, p)
 		}
 		m, err := plans.CompilePricing(p)
 		if err != nil {
@@ -144,9 +191,15 @@ func (c *Catalog) Apply(r Record) error {
 			return fmt.Errorf("record %s: %w", r.Key, err)
 		}
 		k := m.Kind + "/" + m.ResourceType + "/" + m.PlanID
-		list := slices.DeleteFunc(c.mappings[k], func(x Mapping) bool { return mappingKey(x) == mappingKey(m) })
+		list := c.mappings[k]
+		if i := slices.IndexFunc(list, func(x Mapping) bool { return sameSlot(x, m) }); i >= 0 {
+			if list[i].Plan == m.Plan {
+				return nil
+			}
+			return fmt.Errorf("record %s: %w: %s is mapped to %s already", r.Key, errLaterVersion, slotName(m), list[i].Plan)
+		}
 		list = append(list, m)
-		slices.SortFunc(list, func(a, b Mapping) int { return cmp.Compare(a.EffectiveFrom, b.EffectiveFrom) })
+		slices.SortStableFunc(list, func(a, b Mapping) int { return cmp.Compare(a.EffectiveFrom, b.EffectiveFrom) })
 		c.mappings[k] = list
 	case "account":
 		var a Account
@@ -172,6 +225,34 @@ func (c *Catalog) Apply(r Record) error {
 		return fmt.Errorf("record %s: unknown kind", r.Key)
 	}
 	return nil
+}
+
+// laterVersion judges a plan record whose plan id has a version already: nil when it is that
+// version again (the same canonical JSON: encoding/json's encoding of the document), else an
+// error saying it is ignored.
+func laterVersion(key, kind, id string, first, next any) error {
+	a, errA := json.Marshal(first)
+	b, errB := json.Marshal(next)
+	if err := errors.Join(errA, errB); err != nil {
+		return fmt.Errorf("record %s: %w", key, err)
+	}
+	if bytes.Equal(a, b) {
+		return nil
+	}
+	return fmt.Errorf("record %s: %w: %s plan %s has another version already (%s)", key, errLaterVersion, kind, id, planKey(kind, id, a))
+}
+
+// errLaterVersion marks a plan or mapping record that Apply ignores since another version came
+// first: two writers raced, and the API answered the later one 409.
+var errLaterVersion = errors.New("ignored: plans and mappings are immutable, and the first version wins")
+
+// slotName names a mapping's slot for messages.
+func slotName(m Mapping) string {
+	org := "every organization"
+	if m.OrganizationID != "" {
+		org = "organization " + m.OrganizationID
+	}
+	return fmt.Sprintf("the %s plan of %s, resource type %s, plan id %s from %d", m.Kind, org, m.ResourceType, m.PlanID, m.EffectiveFrom)
 }
 
 func cut(key string) (kind, rest string, ok bool) {
@@ -303,6 +384,18 @@ func (c *Catalog) Mappings(kind string) []Mapping {
 		}
 	}
 	return out
+}
+
+// mappingAt returns the mapping stored in m's slot (see sameSlot), whatever its plan.
+func (c *Catalog) mappingAt(m Mapping) (Mapping, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, x := range c.mappings[m.Kind+"/"+m.ResourceType+"/"+m.PlanID] {
+		if sameSlot(x, m) {
+			return x, true
+		}
+	}
+	return Mapping{}, false
 }
 
 // ResourceType returns the resource type of a resource id.

@@ -72,7 +72,10 @@ func (s *Store) follow() {
 		})
 		fetches.EachRecord(func(r *kgo.Record) {
 			if r.Value != nil { // a tombstone deletes nothing: provisioning history is kept
-				if err := s.Apply(Record{Key: string(r.Key), Value: r.Value}); err != nil {
+				switch err := s.Apply(Record{Key: string(r.Key), Value: r.Value}); {
+				case errors.Is(err, errLaterVersion): // a writer lost a race and was answered 409
+					s.log.Warn("ignoring a later version of a plan or mapping", zap.Int64("offset", r.Offset), zap.Error(err))
+				case err != nil:
 					s.log.Error("skipping a provisioning record", zap.Int64("offset", r.Offset), zap.Error(err))
 				}
 			}
