@@ -25,10 +25,12 @@ import (
 	"github.com/meterline/meterline/internal/clickhouse"
 	"github.com/meterline/meterline/internal/collector"
 	"github.com/meterline/meterline/internal/kafka"
+	"github.com/meterline/meterline/internal/metering"
 	"github.com/meterline/meterline/internal/platform/config"
 	"github.com/meterline/meterline/internal/platform/logging"
 	"github.com/meterline/meterline/internal/platform/metrics"
 	"github.com/meterline/meterline/internal/platform/web"
+	"github.com/meterline/meterline/internal/processor"
 	"github.com/meterline/meterline/internal/provisioning"
 	"github.com/meterline/meterline/internal/rawsink"
 )
@@ -43,6 +45,7 @@ var commands = []command{
 	{"dev", "run every service in one process (embedded Kafka unless METERLINE_KAFKA_BROKERS is set)", runDev},
 	{"collector", "run the usage collection API (POST/GET /v1/metering/collected/usage)", runCollector},
 	{"sink", "run the raw event sink (collected usage -> ClickHouse usage_events)", runSink},
+	{"processor", "run the metering processor (collected usage -> window cells, rated and rejected usage)", runProcessor},
 	{"provisioning", "run the provisioning API (plans, mappings, accounts, plan-id look-ups)", runProvisioning},
 	{"migrate", "apply the ClickHouse schema migrations and exit", runMigrate},
 }
@@ -345,6 +348,54 @@ func startProvisioning(ctx context.Context, s *stack, brokers []string, mux *htt
 	return store, nil
 }
 
+// startProcessor starts the metering processor over the provisioning state in store.
+func startProcessor(ctx context.Context, s *stack, brokers []string, store *provisioning.Store) (*processor.Service, error) {
+	cfg := s.e.cfg
+	proc, err := processor.New(processor.Config{
+		Brokers:         brokers,
+		Topics:          kafka.TopicsFor(cfg.Kafka.TopicPrefix),
+		TransactionalID: cfg.ProcessorID,
+		Acceptance:      metering.DefaultAcceptance,
+	}, store, store, s.e.log.Named("processor"), s.e.reg)
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	s.goRun("processor", func() error { defer close(done); return proc.Run(pctx) })
+	s.onStop(func(stopCtx context.Context) {
+		cancel() // the processor ends its open transaction before Run returns
+		select {
+		case <-done:
+		case <-stopCtx.Done():
+		}
+	})
+	return proc, nil
+}
+
+func runProcessor(ctx context.Context, e *env) error {
+	if err := e.cfg.RequireBrokers(); err != nil {
+		return err
+	}
+	s := newStack(e)
+	if err := ensureTopicsAt(ctx, s, e.cfg.Kafka.Brokers); err != nil {
+		return err
+	}
+	store, err := startProvisioning(ctx, s, e.cfg.Kafka.Brokers, nil, false)
+	if err != nil {
+		return err
+	}
+	proc, err := startProcessor(ctx, s, e.cfg.Kafka.Brokers, store)
+	if err != nil {
+		return err
+	}
+	checks := map[string]web.Check{"kafka": func(ctx context.Context) error { return kafka.Ping(ctx, proc.Client()) }}
+	if err := serveHTTP(s, http.NewServeMux(), checks); err != nil {
+		return err
+	}
+	return s.wait(ctx)
+}
+
 func readiness(cl *kgo.Client, conn clickhouse.Conn) map[string]web.Check {
 	return map[string]web.Check{
 		"kafka":      func(ctx context.Context) error { return kafka.Ping(ctx, cl) },
@@ -388,6 +439,9 @@ func runDev(ctx context.Context, e *env) error {
 		return err
 	}
 	if _, err := startSink(ctx, s, brokers, events); err != nil {
+		return err
+	}
+	if _, err := startProcessor(ctx, s, brokers, store); err != nil {
 		return err
 	}
 	if err := serveHTTP(s, mux, readiness(cl, conn)); err != nil {

@@ -32,11 +32,26 @@ type Topics struct {
 	// keyed by what they are ("metering_plan/<id>/<digest>", ...); compacted, one partition so
 	// that every reader applies them in one order.
 	Provisioning string
+	// Rejected carries the documents the metering processor did not count, as
+	// meterline.v1.RejectedUsage with the reason, keyed by organization id.
+	Rejected string
+	// Rated carries the changed window cells of each processor transaction, as
+	// meterline.v1.RatedUsage, keyed by organization id: the contract of billing exporters.
+	Rated string
+	// Changelog is the metering processor's state: cells ("c/...") and the ids of counted
+	// documents ("d/<id>"); compacted, co-partitioned with Collected.
+	Changelog string
 }
 
 // TopicsFor returns the topic names under prefix.
 func TopicsFor(prefix string) Topics {
-	return Topics{Collected: prefix + ".usage.collected.v1", Provisioning: prefix + ".provisioning.v1"}
+	return Topics{
+		Collected:    prefix + ".usage.collected.v1",
+		Provisioning: prefix + ".provisioning.v1",
+		Rejected:     prefix + ".usage.rejected.v1",
+		Rated:        prefix + ".usage.rated.v1",
+		Changelog:    prefix + ".metering.changelog.v1",
+	}
 }
 
 // NewClient returns a client for brokers with Meterline's defaults: the idempotent producer
@@ -45,7 +60,7 @@ func NewClient(brokers []string, log *zap.Logger, opts ...kgo.Opt) (*kgo.Client,
 	base := []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.WithLogger(zapLogger{log.Named("kgo")}),
+		kgo.WithLogger(Logger(log)),
 		kgo.ProducerLinger(0),
 	}
 	cl, err := kgo.NewClient(append(base, opts...)...)
@@ -74,6 +89,19 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg config.Kafka, log *za
 			"retention.ms":   kadm.StringPtr(strconv.FormatInt(cfg.Retention.Milliseconds(), 10)),
 		}},
 		{name: topics.Provisioning, partitions: 1, strict: true, configs: map[string]*string{
+			"cleanup.policy": kadm.StringPtr("compact"),
+		}},
+		{name: topics.Rejected, partitions: cfg.Partitions, configs: map[string]*string{
+			"cleanup.policy": kadm.StringPtr("delete"),
+			"retention.ms":   kadm.StringPtr(strconv.FormatInt(cfg.Retention.Milliseconds(), 10)),
+		}},
+		{name: topics.Rated, partitions: cfg.Partitions, configs: map[string]*string{
+			"cleanup.policy": kadm.StringPtr("delete"),
+			"retention.ms":   kadm.StringPtr(strconv.FormatInt(cfg.Retention.Milliseconds(), 10)),
+		}},
+		// Co-partitioned with the collected topic: the processor writes the state of input
+		// partition p to partition p.
+		{name: topics.Changelog, partitions: cfg.Partitions, strict: true, configs: map[string]*string{
 			"cleanup.policy": kadm.StringPtr("compact"),
 		}},
 	}
@@ -176,6 +204,9 @@ func (e *Embedded) Brokers() []string { return e.cluster.ListenAddrs() }
 
 // Close stops the embedded broker.
 func (e *Embedded) Close() { e.cluster.Close() }
+
+// Logger adapts a zap logger to kgo's.
+func Logger(log *zap.Logger) kgo.Logger { return zapLogger{log.Named("kgo")} }
 
 // zapLogger adapts zap to kgo.Logger.
 type zapLogger struct{ l *zap.Logger }

@@ -435,6 +435,12 @@ func (c *Catalog) AccountOf(org string) (Account, bool) {
 	return DefaultAccount, false
 }
 
+// Currency returns the currency of org's account (DefaultAccount's when none names it).
+func (c *Catalog) Currency(org string) string {
+	a, _ := c.AccountOf(org)
+	return a.Currency
+}
+
 // AccountID returns the id of the account owning org, "" when no account names it.
 func (c *Catalog) AccountID(org string) string {
 	c.mu.RLock()

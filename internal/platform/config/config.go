@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -25,6 +26,10 @@ type Config struct {
 	MaxBodyBytes    int64
 	LogLevel        string
 	LogFormat       string
+	// ProcessorID names this metering processor instance: its Kafka transactional id. It must
+	// be unique among running instances and stable across restarts of one (so that a
+	// restarted instance fences its own unfinished transactions).
+	ProcessorID string
 	// DevDataDir is where `meterline dev` keeps the embedded broker's log ("" keeps it in
 	// memory, lost on exit).
 	DevDataDir string
@@ -71,6 +76,7 @@ func Default() Config {
 		LogLevel:        "info",
 		LogFormat:       "json",
 		DevDataDir:      ".meterline/dev/kafka",
+		ProcessorID:     defaultProcessorID(),
 		Kafka: Kafka{
 			TopicPrefix:    "meterline",
 			Partitions:     12,
@@ -102,6 +108,7 @@ func (c *Config) settings() []setting {
 		i64(&c.MaxBodyBytes, "METERLINE_MAX_BODY_BYTES", "max-body-bytes", "largest request body accepted, in bytes"),
 		str(&c.LogLevel, "METERLINE_LOG_LEVEL", "log-level", "debug, info, warn or error"),
 		str(&c.LogFormat, "METERLINE_LOG_FORMAT", "log-format", "json or console"),
+		str(&c.ProcessorID, "METERLINE_PROCESSOR_ID", "processor-id", "this metering processor's Kafka transactional id: unique per instance, stable across its restarts"),
 		str(&c.DevDataDir, "METERLINE_DEV_DATA_DIR", "dev-data-dir", "folder of the embedded broker's data in `dev`; empty keeps it in memory"),
 		list(&c.Kafka.Brokers, "METERLINE_KAFKA_BROKERS", "kafka-brokers", "comma-separated Kafka seed brokers; empty in `dev` means the embedded broker"),
 		str(&c.Kafka.TopicPrefix, "METERLINE_TOPIC_PREFIX", "topic-prefix", "prefix of every topic name"),
@@ -213,6 +220,9 @@ func (c Config) Validate() error {
 	if c.ClickHouse.DialTimeout <= 0 {
 		bad("METERLINE_CLICKHOUSE_DIAL_TIMEOUT", "must be positive")
 	}
+	if c.ProcessorID == "" || len(c.ProcessorID) > 200 {
+		bad("METERLINE_PROCESSOR_ID", "must be 1 to 200 characters")
+	}
 	if c.Sink.BatchSize < 1 {
 		bad("METERLINE_SINK_BATCH_SIZE", "must be at least 1")
 	}
@@ -223,6 +233,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+func defaultProcessorID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return "meterline-processor-" + host
 }
 
 // RequireBrokers fails unless Kafka brokers are configured: every service but `dev` needs them.

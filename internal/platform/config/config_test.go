@@ -24,6 +24,7 @@ var names = []string{
 	"METERLINE_LOG_LEVEL",
 	"METERLINE_LOG_FORMAT",
 	"METERLINE_DEV_DATA_DIR",
+	"METERLINE_PROCESSOR_ID",
 	"METERLINE_KAFKA_BROKERS",
 	"METERLINE_TOPIC_PREFIX",
 	"METERLINE_TOPIC_PARTITIONS",
@@ -54,6 +55,7 @@ func TestLoadDefaults(t *testing.T) {
 		LogLevel:        "info",
 		LogFormat:       "json",
 		DevDataDir:      ".meterline/dev/kafka",
+		ProcessorID:     defaultProcessorID(),
 		Kafka: Kafka{
 			TopicPrefix:    "meterline",
 			Partitions:     12,

@@ -1,0 +1,116 @@
+package metering
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/shopspring/decimal"
+
+	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
+)
+
+// ValueProto encodes a cell value (a decimal, a map of values, nil) for the topics; times in
+// maps (int64) become decimals. It returns nil for nil.
+func ValueProto(v any) (*meterlinev1.Value, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case decimal.Decimal:
+		return &meterlinev1.Value{Kind: &meterlinev1.Value_Decimal{Decimal: x.String()}}, nil
+	case int64:
+		return &meterlinev1.Value{Kind: &meterlinev1.Value_Decimal{Decimal: strconv.FormatInt(x, 10)}}, nil
+	case map[string]any:
+		m := &meterlinev1.MapValue{Fields: make(map[string]*meterlinev1.Value, len(x))}
+		for k, e := range x {
+			ev, err := ValueProto(e)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			if ev != nil {
+				m.Fields[k] = ev
+			}
+		}
+		return &meterlinev1.Value{Kind: &meterlinev1.Value_Map{Map: m}}, nil
+	default:
+		return nil, fmt.Errorf("a cell value of type %T cannot be encoded", v)
+	}
+}
+
+// ValueFromProto decodes a value of the topics.
+func ValueFromProto(p *meterlinev1.Value) (any, error) {
+	switch k := p.GetKind().(type) {
+	case nil:
+		return nil, nil
+	case *meterlinev1.Value_Decimal:
+		return decimal.NewFromString(k.Decimal)
+	case *meterlinev1.Value_Map:
+		out := make(map[string]any, len(k.Map.GetFields()))
+		for name, e := range k.Map.GetFields() {
+			v, err := ValueFromProto(e)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			out[name] = v
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("unknown value kind %T", k)
+	}
+}
+
+// Key encodes a cell key as a string: "c/<scope>/<org>/<space>/<consumer>/<instance>/
+// <resource>/<plan>/<metric>/<level>/<from>", every id path-escaped.
+func (k CellKey) String() string {
+	var b strings.Builder
+	b.WriteString("c/")
+	b.WriteString(k.Scope.String())
+	for _, s := range [...]string{k.Org, k.Space, k.Consumer, k.Instance, k.Resource, k.Plan, k.Metric} {
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(s))
+	}
+	b.WriteByte('/')
+	b.WriteString(k.Level.String())
+	b.WriteByte('/')
+	b.WriteString(strconv.FormatInt(k.From, 10))
+	return b.String()
+}
+
+var errBadKey = errors.New("not a cell key")
+
+// ParseCellKey decodes CellKey.String.
+func ParseCellKey(s string) (CellKey, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) != 11 || parts[0] != "c" {
+		return CellKey{}, fmt.Errorf("%w: %q", errBadKey, s)
+	}
+	var k CellKey
+	scope := -1
+	for i, n := range scopeNames {
+		if n == parts[1] {
+			scope = i
+		}
+	}
+	level := -1
+	for i, n := range levelNames {
+		if n == parts[9] {
+			level = i
+		}
+	}
+	from, err := strconv.ParseInt(parts[10], 10, 64)
+	if scope < 0 || level < 0 || err != nil {
+		return CellKey{}, fmt.Errorf("%w: %q", errBadKey, s)
+	}
+	k.Scope, k.Level, k.From = Scope(scope), Level(level), from
+	ids := []*string{&k.Org, &k.Space, &k.Consumer, &k.Instance, &k.Resource, &k.Plan, &k.Metric}
+	for i, p := range ids {
+		v, err := url.PathUnescape(parts[2+i])
+		if err != nil {
+			return CellKey{}, fmt.Errorf("%w: %q", errBadKey, s)
+		}
+		*p = v
+	}
+	return k, nil
+}

@@ -1,0 +1,459 @@
+// Package processor runs the metering processor on Kafka with exactly-once semantics: it
+// consumes the collected-usage topic in a consumer group and, in one Kafka transaction per
+// poll, produces the changed window cells to a compacted changelog topic, their rated values
+// to the rated-usage topic and the rejected documents (with their reasons) to the
+// rejected-usage topic, and commits the consumed offsets.
+//
+// The processor's state (the cells, and the ids of the documents it has counted) lives in the
+// changelog, co-partitioned with the input: records of input partition p go to changelog
+// partition p. When a partition is assigned, its state is rebuilt by reading its changelog
+// partition to the end before any of its input is processed. A crash at any point aborts the
+// open transaction; the next owner of the partition rebuilds the state of the last committed
+// transaction and reprocesses from its offsets, so no document counts twice or is lost.
+//
+// Decisions replay the same way: the "processing time" a document is judged by (too late,
+// from the future) is its stored time, the time Kafka took it, not the wall clock.
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meterline/meterline/internal/kafka"
+	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/plans"
+	"github.com/meterline/meterline/internal/usage"
+	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
+)
+
+// Group is the consumer group of the metering processor.
+const Group = "meterline-processor"
+
+// Accounts tells the account and currency of an organization.
+type Accounts interface {
+	AccountID(org string) string
+	Currency(org string) string
+}
+
+// Config configures the processor.
+type Config struct {
+	Brokers         []string
+	Topics          kafka.Topics
+	Group           string
+	TransactionalID string // unique per processor instance
+	Acceptance      metering.Acceptance
+	// MaxPollRecords bounds the documents of one transaction.
+	MaxPollRecords int
+}
+
+// Service is a running metering processor.
+type Service struct {
+	cfg      Config
+	sess     *kgo.GroupTransactSession
+	proc     *metering.Processor
+	accounts Accounts
+	log      *zap.Logger
+	metrics  metrics
+
+	mu     sync.Mutex
+	states map[int32]*partState
+
+	// afterProduce, when set (by tests), runs after a transaction's records are produced and
+	// before it ends; an error from it stops the service there, as a crash would.
+	afterProduce func() error
+}
+
+// partState is the state of one input partition.
+type partState struct {
+	cells metering.MapState
+	seen  map[string]bool // ids of documents counted
+}
+
+type metrics struct {
+	processed, duplicates prometheus.Counter
+	rejected              *prometheus.CounterVec
+	aborted               prometheus.Counter
+}
+
+// New returns a processor; Run starts it.
+func New(cfg Config, p metering.Plans, accounts Accounts, log *zap.Logger, reg prometheus.Registerer) (*Service, error) {
+	if cfg.Group == "" {
+		cfg.Group = Group
+	}
+	if cfg.MaxPollRecords <= 0 {
+		cfg.MaxPollRecords = 5000
+	}
+	s := &Service{cfg: cfg, proc: &metering.Processor{Plans: p, Acceptance: cfg.Acceptance}, accounts: accounts,
+		log: log, states: map[int32]*partState{}}
+	f := promauto.With(reg)
+	s.metrics = metrics{
+		processed: f.NewCounter(prometheus.CounterOpts{Name: "meterline_processor_documents_total",
+			Help: "Usage documents counted by the metering processor (in committed transactions or not)."}),
+		duplicates: f.NewCounter(prometheus.CounterOpts{Name: "meterline_processor_duplicates_total",
+			Help: "Usage documents skipped because their id was counted before."}),
+		rejected: f.NewCounterVec(prometheus.CounterOpts{Name: "meterline_processor_rejected_total",
+			Help: "Usage documents rejected by the metering processor, by reason code."}, []string{"code"}),
+		aborted: f.NewCounter(prometheus.CounterOpts{Name: "meterline_processor_aborted_transactions_total",
+			Help: "Transactions aborted (rebalances, failures); their input is processed again."}),
+	}
+	sess, err := kgo.NewGroupTransactSession(
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.WithLogger(kafka.Logger(log)),
+		kgo.TransactionalID(cfg.TransactionalID),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topics.Collected),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.SessionTimeout(15*time.Second),
+		kgo.OnPartitionsAssigned(s.assigned),
+		kgo.OnPartitionsRevoked(s.dropped),
+		kgo.OnPartitionsLost(s.dropped),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("processor: %w", err)
+	}
+	s.sess = sess
+	return s, nil
+}
+
+// Client is the processor's Kafka client (for readiness checks).
+func (s *Service) Client() *kgo.Client { return s.sess.Client() }
+
+// assigned rebuilds the state of newly assigned partitions from the changelog.
+func (s *Service) assigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	for _, p := range assigned[s.cfg.Topics.Collected] {
+		st, err := s.restore(ctx, p)
+		if err != nil {
+			// Without its state the partition cannot be processed; leaving the group makes
+			// another member (or this one, on its next join) try again.
+			s.log.Error("restoring a partition's state failed; leaving the group", zap.Int32("partition", p), zap.Error(err))
+			go cl.LeaveGroup()
+			return
+		}
+		s.mu.Lock()
+		s.states[p] = st
+		s.mu.Unlock()
+	}
+}
+
+func (s *Service) dropped(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range lost[s.cfg.Topics.Collected] {
+		delete(s.states, p)
+	}
+}
+
+// restore reads changelog partition p to its end.
+func (s *Service) restore(ctx context.Context, p int32) (*partState, error) {
+	st := &partState{cells: metering.MapState{}, seen: map[string]bool{}}
+	// Control records (transaction markers) are kept so that the read position is known to
+	// reach the end offset, which a marker may hold.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.cfg.Brokers...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Topics.Changelog: {p: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, s.cfg.Topics.Changelog)
+	if err != nil {
+		return nil, err
+	}
+	end, ok := ends.Lookup(s.cfg.Topics.Changelog, p)
+	if !ok || end.Err != nil {
+		return nil, fmt.Errorf("changelog partition %d: end offset unknown: %v", p, end.Err)
+	}
+	start := time.Now()
+	n := 0
+	for next := int64(0); next < end.Offset; {
+		fetches := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var ferr error
+		fetches.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil {
+			return nil, ferr
+		}
+		var rerr error
+		fetches.EachRecord(func(r *kgo.Record) {
+			next = r.Offset + 1
+			if rerr == nil && !r.Attrs.IsControl() {
+				rerr = st.apply(r)
+				n++
+			}
+		})
+		if rerr != nil {
+			return nil, rerr
+		}
+	}
+	s.log.Info("restored partition state", zap.Int32("partition", p), zap.Int("records", n),
+		zap.Int("cells", len(st.cells)), zap.Int("documents", len(st.seen)), zap.Duration("took", time.Since(start)))
+	return st, nil
+}
+
+// apply loads one changelog record into the state.
+func (st *partState) apply(r *kgo.Record) error {
+	key := string(r.Key)
+	if id, ok := cutPrefix(key, "d/"); ok {
+		if r.Value == nil {
+			delete(st.seen, id)
+		} else {
+			st.seen[id] = true
+		}
+		return nil
+	}
+	k, err := metering.ParseCellKey(key)
+	if err != nil {
+		return err
+	}
+	if r.Value == nil {
+		delete(st.cells, k)
+		return nil
+	}
+	var pv meterlinev1.Value
+	if err := proto.Unmarshal(r.Value, &pv); err != nil {
+		return fmt.Errorf("changelog %s: %w", key, err)
+	}
+	v, err := metering.ValueFromProto(&pv)
+	if err != nil {
+		return fmt.Errorf("changelog %s: %w", key, err)
+	}
+	st.cells[k] = v
+	return nil
+}
+
+func cutPrefix(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
+		return s[len(prefix):], true
+	}
+	return s, false
+}
+
+// overlay is a transaction's view of a partition's state: reads fall through to the state,
+// writes stay in the overlay until the transaction commits.
+type overlay struct {
+	base    *partState
+	cells   metering.MapState
+	seen    map[string]bool
+	costs   map[metering.CellKey]any // latest cost of each rated cell touched
+	touched []metering.CellKey
+}
+
+func (o *overlay) Get(k metering.CellKey) any {
+	if v, ok := o.cells[k]; ok {
+		return v
+	}
+	return o.base.cells[k]
+}
+
+func (o *overlay) Set(k metering.CellKey, v any) {
+	if _, ok := o.cells[k]; !ok {
+		o.touched = append(o.touched, k)
+	}
+	o.cells[k] = v
+}
+
+func (o *overlay) counted(id string) bool { return o.seen[id] || o.base.seen[id] }
+
+func (o *overlay) commit() {
+	for k, v := range o.cells {
+		o.base.cells[k] = v
+	}
+	for id := range o.seen {
+		o.base.seen[id] = true
+	}
+}
+
+// Run processes until ctx ends or the session fails. On return the open transaction has been
+// ended (committed when ctx ended between polls, else aborted).
+func (s *Service) Run(ctx context.Context) error {
+	defer s.sess.Close()
+	for {
+		fetches := s.sess.PollRecords(ctx, s.cfg.MaxPollRecords)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			s.log.Warn("fetch", zap.String("topic", t), zap.Int32("partition", p), zap.Error(err))
+		})
+		if fetches.NumRecords() == 0 {
+			continue
+		}
+		if err := s.sess.Begin(); err != nil {
+			return fmt.Errorf("processor: begin transaction: %w", err)
+		}
+		overlays, err := s.transact(ctx, fetches)
+		if err != nil {
+			_, _ = s.sess.End(context.WithoutCancel(ctx), kgo.TryAbort)
+			return err
+		}
+		if s.afterProduce != nil {
+			if err := s.afterProduce(); err != nil {
+				return err // as a crash: the transaction is never ended, Close aborts it
+			}
+		}
+		committed, err := s.sess.End(ctx, kgo.TryCommit)
+		if err != nil {
+			return fmt.Errorf("processor: end transaction: %w", err)
+		}
+		if !committed {
+			s.metrics.aborted.Inc()
+			continue // the state of reassigned partitions is rebuilt from the changelog
+		}
+		s.mu.Lock()
+		for p, o := range overlays {
+			if s.states[p] == o.base { // still ours
+				o.commit()
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// transact processes a poll's records inside the open transaction.
+func (s *Service) transact(ctx context.Context, fetches kgo.Fetches) (map[int32]*overlay, error) {
+	overlays := map[int32]*overlay{}
+	var ferr error
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if ferr != nil || len(fp.Records) == 0 {
+			return
+		}
+		s.mu.Lock()
+		st := s.states[fp.Partition]
+		s.mu.Unlock()
+		if st == nil {
+			ferr = fmt.Errorf("processor: no state for partition %d", fp.Partition)
+			return
+		}
+		o := &overlay{base: st, cells: metering.MapState{}, seen: map[string]bool{}, costs: map[metering.CellKey]any{}}
+		overlays[fp.Partition] = o
+		ferr = s.processPartition(ctx, fp.Partition, fp.Records, o)
+	})
+	return overlays, ferr
+}
+
+func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.Record, o *overlay) error {
+	var ev meterlinev1.UsageEvent
+	produce := func(topic string, key, value []byte) {
+		s.sess.Produce(ctx, &kgo.Record{Topic: topic, Partition: p, Key: key, Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				s.log.Error("producing in a transaction failed; it will abort", zap.String("topic", topic), zap.Error(err))
+			}
+		})
+	}
+	for _, r := range records {
+		if err := kafka.DecodeEvent(r, &ev); err != nil {
+			s.log.Error("skipping a record that is not a usage event", zap.Error(err))
+			continue
+		}
+		if o.counted(ev.Id) {
+			s.metrics.duplicates.Inc()
+			continue
+		}
+		doc, err := usage.FromProto(ev.Document)
+		if err != nil {
+			return err
+		}
+		now := ev.StoredMs
+		updates, err := s.proc.Process(&doc, now, o)
+		if err != nil {
+			code := reasonCode(err)
+			if code == "" {
+				return fmt.Errorf("processor: document %s: %w", ev.Id, err)
+			}
+			s.metrics.rejected.WithLabelValues(code).Inc()
+			value, merr := proto.Marshal(&meterlinev1.RejectedUsage{Event: proto.Clone(&ev).(*meterlinev1.UsageEvent),
+				Reason: err.Error(), Code: code, ProcessedMs: now})
+			if merr != nil {
+				return merr
+			}
+			produce(s.cfg.Topics.Rejected, []byte(doc.OrganizationID), value)
+			o.seen[ev.Id] = true // a rejection is final: the same document is not judged again
+			produce(s.cfg.Topics.Changelog, []byte("d/"+ev.Id), []byte(strconv.FormatInt(doc.End, 10)))
+			continue
+		}
+		s.metrics.processed.Inc()
+		for _, u := range updates {
+			if u.Cost != nil {
+				o.costs[u.Key] = u.Cost
+			}
+		}
+		o.seen[ev.Id] = true
+		produce(s.cfg.Topics.Changelog, []byte("d/"+ev.Id), []byte(strconv.FormatInt(doc.End, 10)))
+	}
+	// Coalesced: each touched cell once, with its value at the end of the transaction.
+	processed := time.Now().UnixMilli()
+	for _, k := range o.touched {
+		v := o.cells[k]
+		pv, err := metering.ValueProto(v)
+		if err != nil {
+			return err
+		}
+		value, err := proto.Marshal(pv)
+		if err != nil {
+			return err
+		}
+		produce(s.cfg.Topics.Changelog, []byte(k.String()), value)
+		rated, err := s.rated(k, v, o.costs[k], processed)
+		if err != nil {
+			return err
+		}
+		produce(s.cfg.Topics.Rated, []byte(k.Org), rated)
+	}
+	return nil
+}
+
+// rated encodes a cell for the rated-usage topic.
+func (s *Service) rated(k metering.CellKey, v, cost any, processed int64) ([]byte, error) {
+	_, to := k.Level.Period(k.From)
+	q, err := metering.ValueProto(plans.Round(v))
+	if err != nil {
+		return nil, err
+	}
+	ru := &meterlinev1.RatedUsage{OrganizationId: k.Org, SpaceId: k.Space, ConsumerId: k.Consumer,
+		ResourceInstanceId: k.Instance, ResourceId: k.Resource, Plan: k.Plan, Metric: k.Metric,
+		Scope: k.Scope.String(), Level: k.Level.String(), PeriodStartMs: k.From, PeriodEndMs: to,
+		Quantity: q, ProcessedMs: processed}
+	if s.accounts != nil {
+		ru.AccountId, ru.Currency = s.accounts.AccountID(k.Org), s.accounts.Currency(k.Org)
+	}
+	if cost != nil {
+		if ru.Cost, err = metering.ValueProto(plans.Round(cost)); err != nil {
+			return nil, err
+		}
+	}
+	return proto.Marshal(ru)
+}
+
+// reasonCode classifies a rejection; "" for an error that is not one.
+func reasonCode(err error) string {
+	var ee *plans.EvalError
+	switch {
+	case errors.Is(err, metering.ErrTooLate):
+		return "too_late"
+	case errors.Is(err, metering.ErrFuture):
+		return "future"
+	case errors.Is(err, metering.ErrNoPlan):
+		return "no_plan"
+	case errors.Is(err, metering.ErrNoPrice):
+		return "no_price"
+	case errors.As(err, &ee):
+		return "formula_error"
+	}
+	return ""
+}

@@ -1,0 +1,228 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meterline/meterline/internal/kafka"
+	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/provisioning"
+	"github.com/meterline/meterline/internal/testenv"
+	"github.com/meterline/meterline/internal/usage"
+	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
+)
+
+type catalogWriter struct{ c *provisioning.Catalog }
+
+func (w catalogWriter) Put(_ context.Context, r provisioning.Record) error { return w.c.Apply(r) }
+
+var errCrash = errors.New("simulated crash before the transaction ends")
+
+func objectDoc(org, instance string, end int64) usage.Document {
+	return usage.Document{Start: end, End: end, OrganizationID: org, SpaceID: "space", ConsumerID: "app:1",
+		ResourceID: "object-storage", PlanID: "basic", ResourceInstanceID: instance,
+		MeasuredUsage: []usage.Measure{
+			{Measure: "storage", Quantity: decimal.NewFromInt(1073741824)},
+			{Measure: "light_api_calls", Quantity: decimal.NewFromInt(1000)},
+			{Measure: "heavy_api_calls", Quantity: decimal.NewFromInt(100)},
+		}}
+}
+
+// TestExactlyOnceThroughKafka runs the processor on the real broker. It "crashes" the first
+// instance after it produced a transaction's records but before the transaction ended; a
+// second instance rebuilds the state from the changelog and finishes. Every document counts
+// once (duplicates published too), rejections carry their reasons, and the rated cells
+// reproduce Abacus' object storage figures.
+func TestExactlyOnceThroughKafka(t *testing.T) {
+	cfg := testenv.Get(t).Config(t)
+	testenv.DeleteTopicsWithPrefix(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cl := testenv.Kafka(t, cfg)
+	if err := kafka.EnsureTopics(ctx, cl, cfg.Kafka, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	topics := kafka.TopicsFor(cfg.Kafka.TopicPrefix)
+	pub := kafka.NewPublisher(cl, topics.Collected)
+	now := time.Now().UnixMilli()
+	var docs []usage.Document
+	for i := range 3 {
+		docs = append(docs, objectDoc("org-a", "i1", now-int64(i+1)*1000))
+	}
+	for _, inst := range []string{"i1", "i2", "i3", "i4"} {
+		for i := range 4 {
+			docs = append(docs, objectDoc("org-b", inst, now-int64(i+1)*1000))
+		}
+	}
+	docs = append(docs, docs[:5]...) // published twice: count once
+	late := objectDoc("org-a", "i9", now-3*24*3600*1000)
+	unplanned := objectDoc("org-a", "i9", now-500)
+	unplanned.PlanID = "gold"
+	docs = append(docs, late, unplanned)
+	for _, d := range docs {
+		if _, err := pub.Publish(ctx, &meterlinev1.UsageEvent{Id: d.ID(), Source: "test", Document: d.Proto()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cat := provisioning.NewCatalog()
+	if err := provisioning.NewAPI(cat, catalogWriter{cat}, zap.NewNop()).LoadBuiltin(ctx); err != nil {
+		t.Fatal(err)
+	}
+	group := testenv.Name("processor")
+	newService := func() *Service {
+		s, err := New(Config{Brokers: cfg.Kafka.Brokers, Topics: topics, Group: group, TransactionalID: group,
+			Acceptance: metering.DefaultAcceptance, MaxPollRecords: 4}, cat, cat, zaptest.NewLogger(t), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	first := newService()
+	txns := 0
+	first.afterProduce = func() error {
+		if txns++; txns == 3 {
+			return errCrash
+		}
+		return nil
+	}
+	if err := first.Run(ctx); !errors.Is(err, errCrash) {
+		t.Fatalf("first processor: %v, want the simulated crash", err)
+	}
+
+	second := newService()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- second.Run(runCtx) }()
+	adm := kadm.NewClient(cl)
+	for {
+		lags, err := adm.Lag(ctx, group)
+		if err == nil {
+			if l, ok := lags[group]; ok && l.Error() == nil && l.Lag.Total() == 0 && len(l.Lag) > 0 {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the processor did not catch up")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("second processor: %v", err)
+	}
+
+	// The committed state, as a restore reads it.
+	state := metering.MapState{}
+	seen := map[string]bool{}
+	for p := range cfg.Kafka.Partitions {
+		st, err := second.restore(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range st.cells {
+			state[k] = v
+		}
+		for id := range st.seen {
+			seen[id] = true
+		}
+	}
+	if len(seen) != 21 {
+		t.Errorf("%d documents counted or rejected, want the 21 distinct ones", len(seen))
+	}
+	plan := metering.PlanKey("basic", "basic-object-storage", "object-rating-plan", "object-pricing-basic")
+	month, _ := metering.Month.Period(now - 1000)
+	for _, c := range []struct{ org, metric, want string }{
+		{"org-a", "storage", "1"}, {"org-a", "thousand_light_api_calls", "3"}, {"org-a", "heavy_api_calls", "300"},
+		{"org-b", "storage", "4"}, {"org-b", "thousand_light_api_calls", "16"}, {"org-b", "heavy_api_calls", "1600"},
+	} {
+		k := metering.CellKey{Scope: metering.ScopeOrganization, Org: c.org, Resource: "object-storage", Plan: plan,
+			Metric: c.metric, Level: metering.Month, From: month}
+		if v, ok := state[k].(decimal.Decimal); !ok || !v.Equal(decimal.RequireFromString(c.want)) {
+			t.Errorf("%s %s this month = %v, want %s", c.org, c.metric, state[k], c.want)
+		}
+	}
+
+	// The newest rated value of org-a's monthly plan cells charges 46.09.
+	costs := map[string]decimal.Decimal{}
+	readAll(t, ctx, cfg.Kafka.Brokers, topics.Rated, func(r *kgo.Record) {
+		var ru meterlinev1.RatedUsage
+		if err := proto.Unmarshal(r.Value, &ru); err != nil {
+			t.Fatal(err)
+		}
+		if ru.OrganizationId == "org-a" && ru.Scope == "organization" && ru.Level == "month" && ru.Plan == plan && ru.Cost != nil {
+			costs[ru.Metric] = decimal.RequireFromString(ru.Cost.GetDecimal())
+		}
+		if ru.Currency != "USD" {
+			t.Errorf("rated usage in %q, want USD", ru.Currency)
+		}
+	})
+	total := decimal.Zero
+	for _, c := range costs {
+		total = total.Add(c)
+	}
+	if !total.Equal(decimal.RequireFromString("46.09")) {
+		t.Errorf("org-a's month charges %v (%v), want 46.09", total, costs)
+	}
+
+	codes := map[string]int{}
+	readAll(t, ctx, cfg.Kafka.Brokers, topics.Rejected, func(r *kgo.Record) {
+		var ru meterlinev1.RejectedUsage
+		if err := proto.Unmarshal(r.Value, &ru); err != nil {
+			t.Fatal(err)
+		}
+		if ru.Reason == "" {
+			t.Errorf("rejection of %s without a reason", ru.Event.GetId())
+		}
+		codes[ru.Code]++
+	})
+	if fmt.Sprint(codes) != "map[no_plan:1 too_late:1]" {
+		t.Errorf("rejections %v, want one too_late and one no_plan", codes)
+	}
+}
+
+// readAll reads every committed record of topic.
+func readAll(t *testing.T, ctx context.Context, brokers []string, topic string, fn func(*kgo.Record)) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			want[o.Partition] = o.Offset
+		}
+	})
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for len(want) > 0 {
+		fetches := cl.PollFetches(pctx)
+		if pctx.Err() != nil {
+			t.Fatalf("reading %s: %d partitions not read to their end", topic, len(want))
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			fn(r)
+			if r.Offset+2 >= want[r.Partition] { // the last record, before the commit marker
+				delete(want, r.Partition)
+			}
+		})
+	}
+}
