@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/cellsink"
 	"github.com/meterline/meterline/internal/clickhouse"
 	"github.com/meterline/meterline/internal/collector"
 	"github.com/meterline/meterline/internal/kafka"
@@ -44,7 +45,7 @@ type command struct {
 var commands = []command{
 	{"dev", "run every service in one process (embedded Kafka unless METERLINE_KAFKA_BROKERS is set)", runDev},
 	{"collector", "run the usage collection API (POST/GET /v1/metering/collected/usage)", runCollector},
-	{"sink", "run the raw event sink (collected usage -> ClickHouse usage_events)", runSink},
+	{"sink", "run the sinks (collected usage -> ClickHouse usage_events, rated cells -> usage_cells)", runSink},
 	{"processor", "run the metering processor (collected usage -> window cells, rated and rejected usage)", runProcessor},
 	{"provisioning", "run the provisioning API (plans, mappings, accounts, plan-id look-ups)", runProvisioning},
 	{"migrate", "apply the ClickHouse schema migrations and exit", runMigrate},
@@ -272,28 +273,44 @@ func serveHTTP(s *stack, mux *http.ServeMux, checks map[string]web.Check) error 
 
 // components start the pieces the commands are made of.
 
-func startSink(ctx context.Context, s *stack, brokers []string, events *clickhouse.Events) (*rawsink.Sink, error) {
-	cfg := s.e.cfg
-	sink, err := rawsink.New(rawsink.Config{
-		Brokers:       brokers,
-		Topic:         kafka.TopicsFor(cfg.Kafka.TopicPrefix).Collected,
-		BatchSize:     cfg.Sink.BatchSize,
-		FlushInterval: cfg.Sink.FlushInterval,
-	}, events, s.e.log.Named("rawsink"), s.e.reg)
-	if err != nil {
-		return nil, err
-	}
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+// runUntilStopped runs a processor-like component in the background; at stop it cancels the
+// component's context and waits for run to return (a sink writes and commits its open batch,
+// the processor ends its transaction).
+func runUntilStopped(ctx context.Context, s *stack, name string, run func(context.Context) error) {
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
-	s.goRun("raw sink", func() error { defer close(done); return sink.Run(sctx) })
+	s.goRun(name, func() error { defer close(done); return run(rctx) })
 	s.onStop(func(stopCtx context.Context) {
-		cancel() // the sink writes its open batch and commits before Run returns
+		cancel()
 		select {
 		case <-done:
 		case <-stopCtx.Done():
 		}
 	})
-	return sink, nil
+}
+
+// startSinks starts the raw event sink (usage_events) and the cell sink (usage_cells).
+func startSinks(ctx context.Context, s *stack, brokers []string, conn clickhouse.Conn) (*rawsink.Sink, error) {
+	cfg := s.e.cfg
+	topics := kafka.TopicsFor(cfg.Kafka.TopicPrefix)
+	raw, err := rawsink.New(rawsink.Config{
+		Brokers:       brokers,
+		Topic:         topics.Collected,
+		BatchSize:     cfg.Sink.BatchSize,
+		FlushInterval: cfg.Sink.FlushInterval,
+	}, clickhouse.NewEvents(conn), s.e.log.Named("rawsink"), s.e.reg)
+	if err != nil {
+		return nil, err
+	}
+	cells, err := cellsink.New(brokers, topics.Rated, cfg.Sink.BatchSize, cfg.Sink.FlushInterval,
+		clickhouse.NewCells(conn), s.e.log.Named("cellsink"), s.e.reg)
+	if err != nil {
+		raw.Client().Close()
+		return nil, err
+	}
+	runUntilStopped(ctx, s, "raw sink", raw.Run)
+	runUntilStopped(ctx, s, "cell sink", cells.Run)
+	return raw, nil
 }
 
 func startCollector(ctx context.Context, s *stack, brokers []string, events *clickhouse.Events, accounts collector.Accounts, mux *http.ServeMux) (*kgo.Client, error) {
@@ -360,16 +377,7 @@ func startProcessor(ctx context.Context, s *stack, brokers []string, store *prov
 	if err != nil {
 		return nil, err
 	}
-	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	s.goRun("processor", func() error { defer close(done); return proc.Run(pctx) })
-	s.onStop(func(stopCtx context.Context) {
-		cancel() // the processor ends its open transaction before Run returns
-		select {
-		case <-done:
-		case <-stopCtx.Done():
-		}
-	})
+	runUntilStopped(ctx, s, "processor", proc.Run)
 	return proc, nil
 }
 
@@ -438,7 +446,7 @@ func runDev(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	if _, err := startSink(ctx, s, brokers, events); err != nil {
+	if _, err := startSinks(ctx, s, brokers, conn); err != nil {
 		return err
 	}
 	if _, err := startProcessor(ctx, s, brokers, store); err != nil {
@@ -515,7 +523,7 @@ func runSink(ctx context.Context, e *env) error {
 	if err := ensureTopicsAt(ctx, s, e.cfg.Kafka.Brokers); err != nil {
 		return err
 	}
-	sink, err := startSink(ctx, s, e.cfg.Kafka.Brokers, clickhouse.NewEvents(conn))
+	sink, err := startSinks(ctx, s, e.cfg.Kafka.Brokers, conn)
 	if err != nil {
 		return err
 	}
