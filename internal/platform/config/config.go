@@ -109,7 +109,7 @@ func (c *Config) settings() []setting {
 		str(&c.LogLevel, "METERLINE_LOG_LEVEL", "log-level", "debug, info, warn or error"),
 		str(&c.LogFormat, "METERLINE_LOG_FORMAT", "log-format", "json or console"),
 		str(&c.ProcessorID, "METERLINE_PROCESSOR_ID", "processor-id", "this metering processor's Kafka transactional id: unique per instance, stable across its restarts"),
-		str(&c.DevDataDir, "METERLINE_DEV_DATA_DIR", "dev-data-dir", "folder of the embedded broker's data in `dev`; empty keeps it in memory"),
+		str(&c.DevDataDir, "METERLINE_DEV_DATA_DIR", "dev-data-dir", "folder of the embedded broker's data in `dev`; the flag set empty (--dev-data-dir=) keeps it in memory"),
 		list(&c.Kafka.Brokers, "METERLINE_KAFKA_BROKERS", "kafka-brokers", "comma-separated Kafka seed brokers; empty in `dev` means the embedded broker"),
 		str(&c.Kafka.TopicPrefix, "METERLINE_TOPIC_PREFIX", "topic-prefix", "prefix of every topic name"),
 		i32(&c.Kafka.Partitions, "METERLINE_TOPIC_PARTITIONS", "topic-partitions", "partitions of the topics Meterline creates"),
