@@ -55,10 +55,37 @@ GROUP BY metric ORDER BY metric`
 		}
 		rows.Close()
 		if got == want {
-			return
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("monthly organization cells: %q, want %q", got, want)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+
+	// A document older than the slack is accepted by the collector, rejected by the
+	// processor, and its GET then says so and why.
+	end := now - 3*24*3600*1000
+	late := fmt.Sprintf(`{"start":%d,"end":%d,"organization_id":"org-os","space_id":"space","resource_id":"object-storage",
+"plan_id":"basic","resource_instance_id":"instance-1","measured_usage":[{"measure":"storage","quantity":1}]}`, end, end)
+	r := post(t, dev, late)
+	if r.status != http.StatusCreated {
+		t.Fatalf("POST of a late document: %d %s", r.status, r.body)
+	}
+	loc := r.header.Get("Location")
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		g := do(t, http.MethodGet, loc, "", nil)
+		if g.status == http.StatusOK && g.header.Get("Meterline-Rejected") == "too_late" {
+			body := g.json(t)
+			rej, _ := body["rejected"].(map[string]any)
+			if rej == nil || !strings.Contains(fmt.Sprint(rej["reason"]), "slack") || body["organization_id"] != "org-os" {
+				t.Errorf("GET of a rejected document: %s, want the document and why", g.body)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET of a late document never said it was rejected: %d %v %s", g.status, g.header, g.body)
 		}
 		time.Sleep(300 * time.Millisecond)
 	}

@@ -22,7 +22,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
-	"github.com/meterline/meterline/internal/cellsink"
 	"github.com/meterline/meterline/internal/clickhouse"
 	"github.com/meterline/meterline/internal/collector"
 	"github.com/meterline/meterline/internal/kafka"
@@ -34,6 +33,7 @@ import (
 	"github.com/meterline/meterline/internal/processor"
 	"github.com/meterline/meterline/internal/provisioning"
 	"github.com/meterline/meterline/internal/rawsink"
+	"github.com/meterline/meterline/internal/sinks"
 )
 
 // command is one subcommand.
@@ -45,7 +45,7 @@ type command struct {
 var commands = []command{
 	{"dev", "run every service in one process (embedded Kafka unless METERLINE_KAFKA_BROKERS is set)", runDev},
 	{"collector", "run the usage collection API (POST/GET /v1/metering/collected/usage)", runCollector},
-	{"sink", "run the sinks (collected usage -> ClickHouse usage_events, rated cells -> usage_cells)", runSink},
+	{"sink", "run the sinks (collected usage -> usage_events, rated cells -> usage_cells, rejections -> usage_rejections)", runSink},
 	{"processor", "run the metering processor (collected usage -> window cells, rated and rejected usage)", runProcessor},
 	{"provisioning", "run the provisioning API (plans, mappings, accounts, plan-id look-ups)", runProvisioning},
 	{"migrate", "apply the ClickHouse schema migrations and exit", runMigrate},
@@ -289,7 +289,8 @@ func runUntilStopped(ctx context.Context, s *stack, name string, run func(contex
 	})
 }
 
-// startSinks starts the raw event sink (usage_events) and the cell sink (usage_cells).
+// startSinks starts the raw event sink (usage_events), the cell sink (usage_cells) and the
+// rejection sink (usage_rejections).
 func startSinks(ctx context.Context, s *stack, brokers []string, conn clickhouse.Conn) (*rawsink.Sink, error) {
 	cfg := s.e.cfg
 	topics := kafka.TopicsFor(cfg.Kafka.TopicPrefix)
@@ -302,18 +303,27 @@ func startSinks(ctx context.Context, s *stack, brokers []string, conn clickhouse
 	if err != nil {
 		return nil, err
 	}
-	cells, err := cellsink.New(brokers, topics.Rated, cfg.Sink.BatchSize, cfg.Sink.FlushInterval,
-		clickhouse.NewCells(conn), s.e.log.Named("cellsink"), s.e.reg)
+	sinkCfg := func(topic string) sinks.Config {
+		return sinks.Config{Brokers: brokers, Topic: topic, BatchSize: cfg.Sink.BatchSize, FlushInterval: cfg.Sink.FlushInterval}
+	}
+	cells, err := sinks.Cells(sinkCfg(topics.Rated), clickhouse.NewCells(conn).Insert, s.e.log.Named("cellsink"), s.e.reg)
 	if err != nil {
 		raw.Client().Close()
 		return nil, err
 	}
+	rejections, err := sinks.Rejections(sinkCfg(topics.Rejected), clickhouse.NewRejections(conn).Insert, s.e.log.Named("rejectionsink"), s.e.reg)
+	if err != nil {
+		raw.Client().Close()
+		cells.Client().Close()
+		return nil, err
+	}
 	runUntilStopped(ctx, s, "raw sink", raw.Run)
 	runUntilStopped(ctx, s, "cell sink", cells.Run)
+	runUntilStopped(ctx, s, "rejection sink", rejections.Run)
 	return raw, nil
 }
 
-func startCollector(ctx context.Context, s *stack, brokers []string, events *clickhouse.Events, accounts collector.Accounts, mux *http.ServeMux) (*kgo.Client, error) {
+func startCollector(ctx context.Context, s *stack, brokers []string, conn clickhouse.Conn, accounts collector.Accounts, mux *http.ServeMux) (*kgo.Client, error) {
 	cfg := s.e.cfg
 	cl, err := kafka.NewClient(brokers, s.e.log)
 	if err != nil {
@@ -325,7 +335,8 @@ func startCollector(ctx context.Context, s *stack, brokers []string, events *cli
 	}
 	pub := kafka.NewPublisher(cl, kafka.TopicsFor(cfg.Kafka.TopicPrefix).Collected)
 	c := collector.New(collector.Config{MaxBodyBytes: cfg.MaxBodyBytes, ProduceTimeout: cfg.Kafka.ProduceTimeout},
-		pub, events, accounts, s.e.log.Named("collector"), s.e.reg)
+		pub, clickhouse.Archive{Events: clickhouse.NewEvents(conn), Rejections: clickhouse.NewRejections(conn)},
+		accounts, s.e.log.Named("collector"), s.e.reg)
 	c.Register(mux)
 	// Registered before the HTTP server, so it runs after the server has drained its
 	// requests: every 201 given has its record acknowledged already; Flush is for safety.
@@ -433,7 +444,6 @@ func runDev(ctx context.Context, e *env) error {
 		return err
 	}
 	s.onStop(func(context.Context) { conn.Close() })
-	events := clickhouse.NewEvents(conn)
 	mux := http.NewServeMux()
 	if err := ensureTopicsAt(ctx, s, brokers); err != nil {
 		return err
@@ -442,7 +452,7 @@ func runDev(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	cl, err := startCollector(ctx, s, brokers, events, store, mux)
+	cl, err := startCollector(ctx, s, brokers, conn, store, mux)
 	if err != nil {
 		return err
 	}
@@ -500,7 +510,7 @@ func runCollector(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	cl, err := startCollector(ctx, s, e.cfg.Kafka.Brokers, clickhouse.NewEvents(conn), store, mux)
+	cl, err := startCollector(ctx, s, e.cfg.Kafka.Brokers, conn, store, mux)
 	if err != nil {
 		return err
 	}

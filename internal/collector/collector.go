@@ -13,6 +13,7 @@ package collector
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -41,13 +42,15 @@ type Publisher interface {
 	Publish(ctx context.Context, ev *meterlinev1.UsageEvent) (stored time.Time, err error)
 }
 
-// Archive finds events the raw event sink has stored.
+// Archive finds events the raw event sink has stored, and why the metering processor
+// rejected a document (clickhouse.ErrNotRejected when it did not, or not yet).
 type Archive interface {
 	Get(ctx context.Context, id string) (clickhouse.StoredEvent, error)
 	Existing(ctx context.Context, refs []clickhouse.EventRef) (map[string]bool, error)
+	Rejection(ctx context.Context, org, id string) (clickhouse.Rejection, error)
 }
 
-var _ Archive = (*clickhouse.Events)(nil)
+var _ Archive = clickhouse.Archive{}
 
 // Accounts tells which account owns an organization ("" for none known).
 type Accounts interface {
@@ -307,7 +310,47 @@ func (c *Collector) get(w http.ResponseWriter, r *http.Request) {
 	h.Set("Meterline-Usage-Id", id)
 	h.Set("Meterline-Received", strconv.FormatInt(received, 10))
 	h.Set("Meterline-Stored", strconv.FormatInt(stored, 10))
+	if rj, ok := c.rejection(r.Context(), doc.OrganizationID, id); ok {
+		// A rejected document reads back with why it was not counted.
+		h.Set("Meterline-Rejected", rj.Code)
+		web.WriteJSON(w, http.StatusOK, rejectedDocument{Document: doc, Rejected: rj})
+		return
+	}
 	web.WriteJSON(w, http.StatusOK, doc)
+}
+
+// rejectedDocument is a document as submitted with a "rejected" member after its fields.
+type rejectedDocument struct {
+	Document usage.Document
+	Rejected clickhouse.Rejection
+}
+
+func (d rejectedDocument) MarshalJSON() ([]byte, error) {
+	doc, err := d.Document.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	rj, err := json.Marshal(d.Rejected)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(append(doc[:len(doc)-1], `,"rejected":`...), rj...), '}'), nil
+}
+
+// rejection looks up whether the processor rejected a document; a failed look-up is logged
+// and answered as "not rejected", since the document itself was found.
+func (c *Collector) rejection(ctx context.Context, org, id string) (clickhouse.Rejection, bool) {
+	if c.archive == nil {
+		return clickhouse.Rejection{}, false
+	}
+	rj, err := c.archive.Rejection(ctx, org, id)
+	if err != nil {
+		if !errors.Is(err, clickhouse.ErrNotRejected) {
+			c.log.Warn("rejection look-up failed", zap.String("id", id), zap.Error(err))
+		}
+		return clickhouse.Rejection{}, false
+	}
+	return rj, true
 }
 
 // checkContentType accepts application/json (and application/<x>+json) in UTF-8.

@@ -102,6 +102,10 @@ type fakeArchive struct {
 
 var _ collector.Archive = (*fakeArchive)(nil)
 
+func (a *fakeArchive) Rejection(context.Context, string, string) (clickhouse.Rejection, error) {
+	return clickhouse.Rejection{}, clickhouse.ErrNotRejected
+}
+
 func (a *fakeArchive) Get(_ context.Context, id string) (clickhouse.StoredEvent, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
