@@ -383,7 +383,7 @@ func startProcessor(ctx context.Context, s *stack, brokers []string, store *prov
 		Brokers:         brokers,
 		Topics:          kafka.TopicsFor(cfg.Kafka.TopicPrefix),
 		TransactionalID: cfg.ProcessorID,
-		Acceptance:      metering.DefaultAcceptance,
+		Acceptance:      metering.Acceptance{Slack: cfg.Metering.Slack, Future: cfg.Metering.Future},
 	}, store, store, s.e.log.Named("processor"), s.e.reg)
 	if err != nil {
 		return nil, err

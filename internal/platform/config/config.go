@@ -37,6 +37,16 @@ type Config struct {
 	Kafka      Kafka
 	ClickHouse ClickHouse
 	Sink       Sink
+	Metering   Metering
+}
+
+// Metering configures the metering processor's time rules.
+type Metering struct {
+	// Slack is how late usage may arrive: usage that ended longer before Kafka took it is
+	// rejected as too late.
+	Slack time.Duration
+	// Future is how far after Kafka took it usage may end (clock skew).
+	Future time.Duration
 }
 
 // Kafka configures the Kafka clients and the topics Meterline creates.
@@ -90,7 +100,8 @@ func Default() Config {
 			User:        "default",
 			DialTimeout: 5 * time.Second,
 		},
-		Sink: Sink{BatchSize: 10000, FlushInterval: time.Second},
+		Sink:     Sink{BatchSize: 10000, FlushInterval: time.Second},
+		Metering: Metering{Slack: 48 * time.Hour, Future: time.Minute},
 	}
 }
 
@@ -121,6 +132,8 @@ func (c *Config) settings() []setting {
 		str(&c.ClickHouse.User, "METERLINE_CLICKHOUSE_USER", "clickhouse-user", "ClickHouse user"),
 		str(&c.ClickHouse.Password, "METERLINE_CLICKHOUSE_PASSWORD", "clickhouse-password", "ClickHouse password"),
 		dur(&c.ClickHouse.DialTimeout, "METERLINE_CLICKHOUSE_DIAL_TIMEOUT", "clickhouse-dial-timeout", "ClickHouse connect timeout"),
+		dur(&c.Metering.Slack, "METERLINE_SLACK", "slack", "how late usage may arrive (its end before the time Kafka took it); older usage is rejected as too late"),
+		dur(&c.Metering.Future, "METERLINE_FUTURE", "future", "how far in the future usage may end (clock skew); later usage is rejected"),
 		integer(&c.Sink.BatchSize, "METERLINE_SINK_BATCH_SIZE", "sink-batch-size", "rows a sink batch holds before it is written"),
 		dur(&c.Sink.FlushInterval, "METERLINE_SINK_FLUSH_INTERVAL", "sink-flush-interval", "longest a row waits in a sink batch"),
 	}
@@ -228,6 +241,12 @@ func (c Config) Validate() error {
 	}
 	if c.Sink.FlushInterval <= 0 {
 		bad("METERLINE_SINK_FLUSH_INTERVAL", "must be positive")
+	}
+	if c.Metering.Slack <= 0 {
+		bad("METERLINE_SLACK", "must be positive")
+	}
+	if c.Metering.Future < 0 {
+		bad("METERLINE_FUTURE", "must not be negative")
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))

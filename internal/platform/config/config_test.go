@@ -25,6 +25,8 @@ var names = []string{
 	"METERLINE_LOG_FORMAT",
 	"METERLINE_DEV_DATA_DIR",
 	"METERLINE_PROCESSOR_ID",
+	"METERLINE_SLACK",
+	"METERLINE_FUTURE",
 	"METERLINE_KAFKA_BROKERS",
 	"METERLINE_TOPIC_PREFIX",
 	"METERLINE_TOPIC_PARTITIONS",
@@ -69,7 +71,8 @@ func TestLoadDefaults(t *testing.T) {
 			User:        "default",
 			DialTimeout: 5 * time.Second,
 		},
-		Sink: Sink{BatchSize: 10000, FlushInterval: time.Second},
+		Metering: Metering{Slack: 48 * time.Hour, Future: time.Minute},
+		Sink:     Sink{BatchSize: 10000, FlushInterval: time.Second},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load with nothing set\n got %+v\nwant %+v", c, want)
@@ -226,6 +229,9 @@ func TestValidate(t *testing.T) {
 	f("dial timeout -1s", func(c *Config) { c.ClickHouse.DialTimeout = -time.Second }, "METERLINE_CLICKHOUSE_DIAL_TIMEOUT")
 	f("batch size 0", func(c *Config) { c.Sink.BatchSize = 0 }, "METERLINE_SINK_BATCH_SIZE")
 	f("flush interval 0", func(c *Config) { c.Sink.FlushInterval = 0 }, "METERLINE_SINK_FLUSH_INTERVAL")
+	f("slack 0", func(c *Config) { c.Metering.Slack = 0 }, "METERLINE_SLACK")
+	f("future -1s", func(c *Config) { c.Metering.Future = -time.Second }, "METERLINE_FUTURE")
+	f("empty processor id", func(c *Config) { c.ProcessorID = "" }, "METERLINE_PROCESSOR_ID")
 	f("every mistake at once", func(c *Config) {
 		c.HTTPAddr = "x"
 		c.ClickHouse.Database = "x-y"
