@@ -202,7 +202,7 @@ type stack struct {
 	running int
 }
 
-func newStack(e *env) *stack { return &stack{e: e, errc: make(chan error, 8)} }
+func newStack(e *env) *stack { return &stack{e: e, errc: make(chan error, 16)} }
 
 // onStop registers fn to run at stop, before what was registered earlier.
 func (s *stack) onStop(fn func(context.Context)) { s.stops = append(s.stops, fn) }
