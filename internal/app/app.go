@@ -329,10 +329,6 @@ func startCollector(ctx context.Context, s *stack, brokers []string, conn clickh
 	if err != nil {
 		return nil, err
 	}
-	if err := ensureTopics(ctx, s.e, cl); err != nil {
-		cl.Close()
-		return nil, err
-	}
 	pub := kafka.NewPublisher(cl, kafka.TopicsFor(cfg.Kafka.TopicPrefix).Collected)
 	c := collector.New(collector.Config{MaxBodyBytes: cfg.MaxBodyBytes, ProduceTimeout: cfg.Kafka.ProduceTimeout},
 		pub, clickhouse.Archive{Events: clickhouse.NewEvents(conn), Rejections: clickhouse.NewRejections(conn)},

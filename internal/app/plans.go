@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -134,10 +135,10 @@ func documentsOf(path, folder string, raw []byte) ([]document, error) {
 			return nil, fmt.Errorf("not an Abacus mapping file: %w", err)
 		}
 		var out []document
-		for _, rt := range sortedKeysOf(abacus) {
+		for _, rt := range slices.Sorted(maps.Keys(abacus)) {
 			rtype, _ := json.Marshal(map[string]string{"resource_id": rt, "resource_type": rt})
 			out = append(out, document{1, "resource type " + rt, path, "/v1/provisioning/resources/" + rt + "/type", rtype})
-			for _, plan := range sortedKeysOf(abacus[rt]) {
+			for _, plan := range slices.Sorted(maps.Keys(abacus[rt])) {
 				m, _ := json.Marshal(map[string]any{"kind": kind, "resource_type": rt, "plan_id": plan, "plan": abacus[rt][plan], "effective_from": 0})
 				out = append(out, document{2, fmt.Sprintf("%s mapping %s/%s -> %s", kind, rt, plan, abacus[rt][plan]), path, "/v1/provisioning/mappings", m})
 			}
@@ -184,13 +185,4 @@ func documentsOf(path, folder string, raw []byte) ([]document, error) {
 		out = append(out, document{0, kind + " plan " + probe.PlanID, path, "/v1/" + kind + "/plans", it})
 	}
 	return out, nil
-}
-
-func sortedKeysOf[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -175,8 +175,7 @@ FROM usage_events WHERE event_time = toDateTime(?, 'UTC') AND id = ? LIMIT 1`, e
 	return s, nil
 }
 
-// Count returns the number of rows, exact (FINAL) when final is true. Tests and the e2e
-// checks use it.
+// Count returns the number of rows, exact (FINAL) when final is true (tests use it).
 func (e *Events) Count(ctx context.Context, where string, final bool, args ...any) (uint64, error) {
 	q := "SELECT count() FROM usage_events"
 	if final {

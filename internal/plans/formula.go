@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/expr-lang/expr"
@@ -257,7 +258,7 @@ func (p *patcher) Visit(node *ast.Node) {
 	case *ast.MemberNode:
 		if id, ok := n.Node.(*ast.IdentifierNode); ok && id.Value == "m" && p.measures != nil {
 			if s, ok := n.Property.(*ast.StringNode); ok && !p.measures[s.Value] {
-				p.fail(n, "unknown measure %s (the plan's measures are %s)", s.Value, strings.Join(sortedKeys(p.measures), ", "))
+				p.fail(n, "unknown measure %s (the plan's measures are %s)", s.Value, strings.Join(slices.Sorted(maps.Keys(p.measures)), ", "))
 			}
 		}
 	}
@@ -281,8 +282,4 @@ func isArg(name string) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys(m map[string]bool) []string {
-	return sortStrings(maps.Keys(m))
 }

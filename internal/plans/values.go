@@ -4,9 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"iter"
 	"reflect"
-	"slices"
 
 	"github.com/expr-lang/expr"
 	"github.com/shopspring/decimal"
@@ -371,8 +369,4 @@ func normalized(v any, measures map[string]any) bool {
 		return true
 	}
 	return false
-}
-
-func sortStrings(seq iter.Seq[string]) []string {
-	return slices.Sorted(seq)
 }

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -209,7 +210,7 @@ func (s *Service) restore(ctx context.Context, p int32) (*partState, error) {
 // apply loads one changelog record into the state.
 func (st *partState) apply(r *kgo.Record) error {
 	key := string(r.Key)
-	if id, ok := cutPrefix(key, "d/"); ok {
+	if id, ok := strings.CutPrefix(key, "d/"); ok {
 		if r.Value == nil {
 			delete(st.seen, id)
 		} else {
@@ -235,13 +236,6 @@ func (st *partState) apply(r *kgo.Record) error {
 	}
 	st.cells[k] = v
 	return nil
-}
-
-func cutPrefix(s, prefix string) (string, bool) {
-	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
-		return s[len(prefix):], true
-	}
-	return s, false
 }
 
 // overlay is a transaction's view of a partition's state: reads fall through to the state,

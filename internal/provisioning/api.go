@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -504,13 +505,13 @@ func (a *API) LoadBuiltin(ctx context.Context) error {
 		}
 	}
 	for _, kind := range []string{KindMetering, KindRating, KindPricing} {
-		for _, rt := range sortedIDs(b.Mappings[kind]) {
+		for _, rt := range slices.Sorted(maps.Keys(b.Mappings[kind])) {
 			if _, ok := a.cat.ResourceType(rt); !ok {
 				if _, err := a.PutResourceType(ctx, ResourceType{ResourceID: rt, ResourceType: rt}); err != nil {
 					return fmt.Errorf("built-in resource type %s: %w", rt, err)
 				}
 			}
-			for _, plan := range sortedIDs(b.Mappings[kind][rt]) {
+			for _, plan := range slices.Sorted(maps.Keys(b.Mappings[kind][rt])) {
 				m := Mapping{Kind: kind, ResourceType: rt, PlanID: plan, Plan: b.Mappings[kind][rt][plan]}
 				if _, ok := a.cat.mappingAt(m); ok {
 					continue

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -295,28 +296,19 @@ func (c *Catalog) planDocs(kind string) []any {
 	var out []any
 	switch kind {
 	case KindMetering:
-		for _, id := range sortedIDs(c.metering) {
+		for _, id := range slices.Sorted(maps.Keys(c.metering)) {
 			out = append(out, c.metering[id].Plan)
 		}
 	case KindRating:
-		for _, id := range sortedIDs(c.rating) {
+		for _, id := range slices.Sorted(maps.Keys(c.rating)) {
 			out = append(out, c.rating[id].Plan)
 		}
 	case KindPricing:
-		for _, id := range sortedIDs(c.pricing) {
+		for _, id := range slices.Sorted(maps.Keys(c.pricing)) {
 			out = append(out, c.pricing[id].Plan)
 		}
 	}
 	return out
-}
-
-func sortedIDs[V any](m map[string]V) []string {
-	ids := make([]string, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
 }
 
 // planDoc returns the document of a plan of kind.
@@ -376,7 +368,7 @@ func (c *Catalog) Mappings(kind string) []Mapping {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	var out []Mapping
-	for _, k := range sortedIDs(c.mappings) {
+	for _, k := range slices.Sorted(maps.Keys(c.mappings)) {
 		for _, m := range c.mappings[k] {
 			if m.Kind == kind {
 				out = append(out, m)
@@ -419,7 +411,7 @@ func (c *Catalog) Accounts() []Account {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	out := make([]Account, 0, len(c.accounts))
-	for _, id := range sortedIDs(c.accounts) {
+	for _, id := range slices.Sorted(maps.Keys(c.accounts)) {
 		out = append(out, c.accounts[id])
 	}
 	return out

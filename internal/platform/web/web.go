@@ -8,7 +8,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -84,7 +83,6 @@ type Check func(ctx context.Context) error
 
 // Health serves /healthz (the process runs) and /readyz (every check passes, each within 2s).
 type Health struct {
-	mu     sync.Mutex
 	checks map[string]Check
 }
 
@@ -100,9 +98,7 @@ func (h *Health) Register(mux *http.ServeMux) {
 }
 
 func (h *Health) ready(w http.ResponseWriter, r *http.Request) {
-	h.mu.Lock()
 	checks := h.checks
-	h.mu.Unlock()
 	type result struct{ name, err string }
 	results := make(chan result, len(checks))
 	for name, check := range checks {
