@@ -2,7 +2,10 @@ module github.com/meterline/meterline/e2e
 
 go 1.26.0
 
-require github.com/ClickHouse/clickhouse-go/v2 v2.51.0
+require (
+	github.com/ClickHouse/clickhouse-go/v2 v2.51.0
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
+)
 
 require (
 	github.com/ClickHouse/ch-go v0.75.0 // indirect
@@ -19,4 +22,5 @@ require (
 	go.opentelemetry.io/otel v1.47.0 // indirect
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.14.0 // indirect
 )

@@ -33,6 +33,7 @@ import (
 	"github.com/meterline/meterline/internal/processor"
 	"github.com/meterline/meterline/internal/provisioning"
 	"github.com/meterline/meterline/internal/rawsink"
+	"github.com/meterline/meterline/internal/report"
 	"github.com/meterline/meterline/internal/sinks"
 )
 
@@ -47,6 +48,7 @@ var commands = []command{
 	{"collector", "run the usage collection API (POST/GET /v1/metering/collected/usage)", runCollector},
 	{"sink", "run the sinks (collected usage -> usage_events, rated cells -> usage_cells, rejections -> usage_rejections)", runSink},
 	{"processor", "run the metering processor (collected usage -> window cells, rated and rejected usage)", runProcessor},
+	{"reporting", "run the usage reports API (organization and resource instance reports, GraphQL)", runReporting},
 	{"provisioning", "run the provisioning API (plans, mappings, accounts, plan-id look-ups)", runProvisioning},
 	{"migrate", "apply the ClickHouse schema migrations and exit", runMigrate},
 }
@@ -458,7 +460,61 @@ func runDev(ctx context.Context, e *env) error {
 	if _, err := startProcessor(ctx, s, brokers, store); err != nil {
 		return err
 	}
+	if err := startReporting(s, conn, store, mux); err != nil {
+		return err
+	}
 	if err := serveHTTP(s, mux, readiness(cl, conn)); err != nil {
+		return err
+	}
+	return s.wait(ctx)
+}
+
+// clickHouseService starts what a service on Kafka and ClickHouse needs: the stack, its
+// ClickHouse connection (closed at stop) and the topics.
+func clickHouseService(ctx context.Context, e *env) (*stack, clickhouse.Conn, error) {
+	if err := e.cfg.RequireBrokers(); err != nil {
+		return nil, nil, err
+	}
+	s := newStack(e)
+	conn, err := openClickHouse(ctx, e, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.onStop(func(context.Context) { conn.Close() })
+	if err := ensureTopicsAt(ctx, s, e.cfg.Kafka.Brokers); err != nil {
+		return nil, nil, err
+	}
+	return s, conn, nil
+}
+
+// startReporting serves the reports from usage_cells, with the plans' formulas of store.
+func startReporting(s *stack, conn clickhouse.Conn, store *provisioning.Store, mux *http.ServeMux) error {
+	cfg := s.e.cfg
+	r := &report.Reporter{Store: report.NewClickHouseStore(conn), Plans: store.Catalog,
+		Slots: metering.Slots(cfg.Metering.ReportSlots), Future: cfg.Metering.Future}
+	g, err := report.NewGraphQL(r, store.Catalog)
+	if err != nil {
+		return err
+	}
+	report.NewAPI(r, g, cfg.MaxBodyBytes, s.e.log.Named("reporting")).Register(mux)
+	return nil
+}
+
+func runReporting(ctx context.Context, e *env) error {
+	s, conn, err := clickHouseService(ctx, e)
+	if err != nil {
+		return err
+	}
+	store, err := startProvisioning(ctx, s, e.cfg.Kafka.Brokers, nil, false)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	if err := startReporting(s, conn, store, mux); err != nil {
+		return err
+	}
+	checks := map[string]web.Check{"clickhouse": func(ctx context.Context) error { return clickhouse.Ping(ctx, conn) }}
+	if err := serveHTTP(s, mux, checks); err != nil {
 		return err
 	}
 	return s.wait(ctx)
@@ -489,19 +545,11 @@ func runProvisioning(ctx context.Context, e *env) error {
 }
 
 func runCollector(ctx context.Context, e *env) error {
-	if err := e.cfg.RequireBrokers(); err != nil {
-		return err
-	}
-	s := newStack(e)
-	conn, err := openClickHouse(ctx, e, false)
+	s, conn, err := clickHouseService(ctx, e)
 	if err != nil {
 		return err
 	}
-	s.onStop(func(context.Context) { conn.Close() })
 	mux := http.NewServeMux()
-	if err := ensureTopicsAt(ctx, s, e.cfg.Kafka.Brokers); err != nil {
-		return err
-	}
 	store, err := startProvisioning(ctx, s, e.cfg.Kafka.Brokers, nil, false)
 	if err != nil {
 		return err
@@ -517,16 +565,8 @@ func runCollector(ctx context.Context, e *env) error {
 }
 
 func runSink(ctx context.Context, e *env) error {
-	if err := e.cfg.RequireBrokers(); err != nil {
-		return err
-	}
-	s := newStack(e)
-	conn, err := openClickHouse(ctx, e, false)
+	s, conn, err := clickHouseService(ctx, e)
 	if err != nil {
-		return err
-	}
-	s.onStop(func(context.Context) { conn.Close() })
-	if err := ensureTopicsAt(ctx, s, e.cfg.Kafka.Brokers); err != nil {
 		return err
 	}
 	sink, err := startSinks(ctx, s, e.cfg.Kafka.Brokers, conn)

@@ -47,6 +47,9 @@ type Metering struct {
 	Slack time.Duration
 	// Future is how far after Kafka took it usage may end (clock skew).
 	Future time.Duration
+	// ReportSlots is how many periods a report shows per level [second, minute, hour, day,
+	// month]: slot 0 holds the report's time, slot 1 the period before, and so on.
+	ReportSlots [5]int
 }
 
 // Kafka configures the Kafka clients and the topics Meterline creates.
@@ -101,7 +104,7 @@ func Default() Config {
 			DialTimeout: 5 * time.Second,
 		},
 		Sink:     Sink{BatchSize: 10000, FlushInterval: time.Second},
-		Metering: Metering{Slack: 48 * time.Hour, Future: time.Minute},
+		Metering: Metering{Slack: 48 * time.Hour, Future: time.Minute, ReportSlots: [5]int{1, 1, 1, 2, 2}},
 	}
 }
 
@@ -134,6 +137,7 @@ func (c *Config) settings() []setting {
 		dur(&c.ClickHouse.DialTimeout, "METERLINE_CLICKHOUSE_DIAL_TIMEOUT", "clickhouse-dial-timeout", "ClickHouse connect timeout"),
 		dur(&c.Metering.Slack, "METERLINE_SLACK", "slack", "how late usage may arrive (its end before the time Kafka took it); older usage is rejected as too late"),
 		dur(&c.Metering.Future, "METERLINE_FUTURE", "future", "how far in the future usage may end (clock skew); later usage is rejected"),
+		slots(&c.Metering.ReportSlots, "METERLINE_REPORT_SLOTS", "report-slots", "periods a report shows per level: second,minute,hour,day,month"),
 		integer(&c.Sink.BatchSize, "METERLINE_SINK_BATCH_SIZE", "sink-batch-size", "rows a sink batch holds before it is written"),
 		dur(&c.Sink.FlushInterval, "METERLINE_SINK_FLUSH_INTERVAL", "sink-flush-interval", "longest a row waits in a sink batch"),
 	}
@@ -248,6 +252,12 @@ func (c Config) Validate() error {
 	if c.Metering.Future < 0 {
 		bad("METERLINE_FUTURE", "must not be negative")
 	}
+	for _, n := range c.Metering.ReportSlots {
+		if n < 1 || n > 100 {
+			bad("METERLINE_REPORT_SLOTS", "each level shows 1 to 100 periods, not %d", n)
+			break
+		}
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
 	}
@@ -284,6 +294,23 @@ func list(p *[]string, env, flag, usage string) setting {
 		}
 		return nil
 	}, func() string { return strings.Join(*p, ",") }}
+}
+
+func slots(p *[5]int, env, flag, usage string) setting {
+	return setting{env, flag, usage, func(v string) error {
+		parts := strings.Split(v, ",")
+		if len(parts) != len(p) {
+			return fmt.Errorf("not %d comma-separated counts such as 1,1,1,2,2", len(p))
+		}
+		for i, s := range parts {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil {
+				return fmt.Errorf("%q is not a whole number", s)
+			}
+			p[i] = n
+		}
+		return nil
+	}, func() string { return strings.Trim(strings.Join(strings.Fields(fmt.Sprint(*p)), ","), "[]") }}
 }
 
 func dur(p *time.Duration, env, flag, usage string) setting {

@@ -26,6 +26,7 @@ var names = []string{
 	"METERLINE_DEV_DATA_DIR",
 	"METERLINE_PROCESSOR_ID",
 	"METERLINE_SLACK",
+	"METERLINE_REPORT_SLOTS",
 	"METERLINE_FUTURE",
 	"METERLINE_KAFKA_BROKERS",
 	"METERLINE_TOPIC_PREFIX",
@@ -71,7 +72,7 @@ func TestLoadDefaults(t *testing.T) {
 			User:        "default",
 			DialTimeout: 5 * time.Second,
 		},
-		Metering: Metering{Slack: 48 * time.Hour, Future: time.Minute},
+		Metering: Metering{Slack: 48 * time.Hour, Future: time.Minute, ReportSlots: [5]int{1, 1, 1, 2, 2}},
 		Sink:     Sink{BatchSize: 10000, FlushInterval: time.Second},
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -121,6 +122,8 @@ func TestLoad(t *testing.T) {
 		"METERLINE_CLICKHOUSE_USER": "u", "METERLINE_CLICKHOUSE_PASSWORD": "p"}, []string{"--clickhouse-user=v"},
 		func(c Config) any { return c.ClickHouse }, ClickHouse{Addr: "ch:9000", Database: "usage_2", User: "v", Password: "p", DialTimeout: 5 * time.Second})
 	f("dev data dir emptied by flag", map[string]string{"METERLINE_DEV_DATA_DIR": "/data"}, []string{"--dev-data-dir="}, func(c Config) any { return c.DevDataDir }, "")
+	f("report slots", map[string]string{"METERLINE_REPORT_SLOTS": "1, 2,3,4,12"}, nil,
+		func(c Config) any { return c.Metering.ReportSlots }, [5]int{1, 2, 3, 4, 12})
 	f("log", map[string]string{"METERLINE_LOG_LEVEL": "debug", "METERLINE_LOG_FORMAT": "console"}, nil,
 		func(c Config) any { return [2]string{c.LogLevel, c.LogFormat} }, [2]string{"debug", "console"})
 
@@ -172,6 +175,8 @@ func TestLoadErrors(t *testing.T) {
 	f("batch size abc", map[string]string{"METERLINE_SINK_BATCH_SIZE": "abc"}, nil, "METERLINE_SINK_BATCH_SIZE")
 	f("replication over int16", map[string]string{"METERLINE_TOPIC_REPLICATION": "40000"}, nil, "METERLINE_TOPIC_REPLICATION")
 	f("partitions over int32", map[string]string{"METERLINE_TOPIC_PARTITIONS": "3000000000"}, nil, "METERLINE_TOPIC_PARTITIONS")
+	f("four report slots", map[string]string{"METERLINE_REPORT_SLOTS": "1,1,2,2"}, nil, "METERLINE_REPORT_SLOTS")
+	f("report slots over 100", map[string]string{"METERLINE_REPORT_SLOTS": "1,1,1,2,101"}, nil, "METERLINE_REPORT_SLOTS")
 	f("duration without unit", map[string]string{"METERLINE_SHUTDOWN_TIMEOUT": "30"}, nil, "METERLINE_SHUTDOWN_TIMEOUT")
 	f("valid values that do not hold", map[string]string{"METERLINE_LOG_LEVEL": "loud", "METERLINE_TOPIC_PARTITIONS": "0"}, nil,
 		"METERLINE_LOG_LEVEL", "METERLINE_TOPIC_PARTITIONS")
@@ -230,6 +235,7 @@ func TestValidate(t *testing.T) {
 	f("batch size 0", func(c *Config) { c.Sink.BatchSize = 0 }, "METERLINE_SINK_BATCH_SIZE")
 	f("flush interval 0", func(c *Config) { c.Sink.FlushInterval = 0 }, "METERLINE_SINK_FLUSH_INTERVAL")
 	f("slack 0", func(c *Config) { c.Metering.Slack = 0 }, "METERLINE_SLACK")
+	f("no day slot", func(c *Config) { c.Metering.ReportSlots[3] = 0 }, "METERLINE_REPORT_SLOTS")
 	f("future -1s", func(c *Config) { c.Metering.Future = -time.Second }, "METERLINE_FUTURE")
 	f("empty processor id", func(c *Config) { c.ProcessorID = "" }, "METERLINE_PROCESSOR_ID")
 	f("every mistake at once", func(c *Config) {

@@ -34,8 +34,11 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // Status returns the HTTP status for err's kind.
-func Status(err error) int {
-	switch fault.KindOf(err) {
+func Status(err error) int { return StatusOf(fault.KindOf(err)) }
+
+// StatusOf returns the HTTP status for an error kind.
+func StatusOf(k fault.Kind) int {
+	switch k {
 	case fault.KindInvalid:
 		return http.StatusBadRequest
 	case fault.KindNotFound:

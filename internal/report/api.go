@@ -1,0 +1,107 @@
+package report
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/meterline/meterline/internal/fault"
+	"github.com/meterline/meterline/internal/platform/web"
+)
+
+// API serves the reports over HTTP:
+//
+//	GET  /v1/metering/organizations/:organization_id/aggregated/usage[/:time]
+//	GET  /v1/metering/organizations/:organization_id/resource_instances/:resource_instance_id/consumers/:consumer_id/plans/:plan_id/metering_plans/:metering_plan_id/rating_plans/:rating_plan_id/pricing_plans/:pricing_plan_id/aggregated/usage[/:time]
+//	GET  /v1/metering/aggregated/usage/graph/:query
+//	POST /v1/metering/aggregated/usage/graph   (a GraphQL request in JSON)
+//
+// Without :time a report is of the present. An unknown organization or instance (no usage in
+// the report's windows) is 404, a bad time 400, both with a JSON error body.
+type API struct {
+	r       *Reporter
+	graphql *GraphQL
+	log     *zap.Logger
+	maxBody int64
+}
+
+// NewAPI returns the reports' API; maxBody bounds a GraphQL POST body.
+func NewAPI(r *Reporter, g *GraphQL, maxBody int64, log *zap.Logger) *API {
+	return &API{r: r, graphql: g, log: log, maxBody: maxBody}
+}
+
+const instancePath = "/v1/metering/organizations/{org}/resource_instances/{instance}/consumers/{consumer}/plans/{plan}" +
+	"/metering_plans/{metering}/rating_plans/{rating}/pricing_plans/{pricing}/aggregated/usage"
+
+// Register adds the API's routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/metering/organizations/{org}/aggregated/usage", a.organization)
+	mux.HandleFunc("GET /v1/metering/organizations/{org}/aggregated/usage/{time}", a.organization)
+	mux.HandleFunc("GET "+instancePath, a.instance)
+	mux.HandleFunc("GET "+instancePath+"/{time}", a.instance)
+	mux.HandleFunc("GET /v1/metering/aggregated/usage/graph/{query...}", a.graphGet)
+	mux.HandleFunc("POST /v1/metering/aggregated/usage/graph", a.graphPost)
+}
+
+func (a *API) organization(w http.ResponseWriter, req *http.Request) {
+	t, err := a.r.ParseTime(req.PathValue("time"))
+	if err != nil {
+		web.WriteError(w, a.log, err)
+		return
+	}
+	rep, err := a.r.Organization(req.Context(), req.PathValue("org"), t, AllScopes)
+	if err != nil {
+		web.WriteError(w, a.log, err)
+		return
+	}
+	web.WriteJSON(w, http.StatusOK, rep)
+}
+
+func (a *API) instance(w http.ResponseWriter, req *http.Request) {
+	t, err := a.r.ParseTime(req.PathValue("time"))
+	if err != nil {
+		web.WriteError(w, a.log, err)
+		return
+	}
+	k := InstanceKey{Org: req.PathValue("org"), Instance: req.PathValue("instance"), Consumer: req.PathValue("consumer"),
+		PlanIDs: PlanIDs{PlanID: req.PathValue("plan"), MeteringPlanID: req.PathValue("metering"),
+			RatingPlanID: req.PathValue("rating"), PricingPlanID: req.PathValue("pricing")}}
+	rep, err := a.r.Instance(req.Context(), k, t)
+	if err != nil {
+		web.WriteError(w, a.log, err)
+		return
+	}
+	web.WriteJSON(w, http.StatusOK, rep)
+}
+
+func (a *API) graphGet(w http.ResponseWriter, req *http.Request) {
+	a.graph(w, req, Request{Query: req.PathValue("query")})
+}
+
+func (a *API) graphPost(w http.ResponseWriter, req *http.Request) {
+	var gr Request
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, a.maxBody))
+	if err == nil {
+		err = json.Unmarshal(body, &gr)
+	}
+	if err != nil {
+		web.WriteError(w, a.log, fault.Invalid("invalid GraphQL request",
+			fault.Problem{Reason: "the body is not a JSON GraphQL request {query, operationName, variables}: " + err.Error()}))
+		return
+	}
+	a.graph(w, req, gr)
+}
+
+func (a *API) graph(w http.ResponseWriter, req *http.Request, gr Request) {
+	resp := a.graphql.Execute(req.Context(), gr)
+	status := http.StatusOK
+	if len(resp.Errors) > 0 {
+		status = web.StatusOf(resp.Kind)
+		if resp.Kind == fault.KindInternal {
+			a.log.Error("graphql query failed", zap.String("query", gr.Query), zap.Error(resp.Errors))
+		}
+	}
+	web.WriteJSON(w, status, resp)
+}

@@ -1,0 +1,124 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/shopspring/decimal"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/meterline/meterline/internal/clickhouse"
+	"github.com/meterline/meterline/internal/metering"
+	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
+)
+
+// ClickHouseStore is the Store of the ClickHouse table usage_cells.
+type ClickHouseStore struct {
+	conn clickhouse.Conn
+}
+
+var _ Store = (*ClickHouseStore)(nil)
+
+// NewClickHouseStore returns the Store over conn.
+func NewClickHouseStore(conn clickhouse.Conn) *ClickHouseStore { return &ClickHouseStore{conn: conn} }
+
+// Cells returns the cells q selects, each with the value of its row with the greatest
+// processed_ms <= q.AsOf. Decimals are read as text so that a NULL (a map value) takes no
+// part in argMax's choice of row.
+func (r *ClickHouseStore) Cells(ctx context.Context, q Query) ([]Cell, error) {
+	var (
+		sb   strings.Builder
+		args = []any{q.Org, q.AsOf}
+	)
+	sb.WriteString(`SELECT scope, space_id, consumer_id, resource_instance_id, resource_id, plan, metric, level, period_start_ms,
+  argMax(ifNull(toString(quantity), ''), processed_ms), argMax(quantity_json, processed_ms),
+  argMax(ifNull(toString(cost), ''), processed_ms), argMax(cost_json, processed_ms), max(processed_ms)
+FROM usage_cells
+WHERE organization_id = ? AND processed_ms <= ?`)
+	// Scopes, levels and period starts are ours, not the caller's text: written inline, they
+	// let the primary key (organization_id, level, period_start_ms, scope, ...) narrow the read.
+	if len(q.Scopes) > 0 {
+		sb.WriteString(" AND scope IN (")
+		for i, s := range q.Scopes {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("'" + s.String() + "'")
+		}
+		sb.WriteString(")")
+	}
+	if len(q.Periods) > 0 {
+		sb.WriteString(" AND (level, period_start_ms) IN (")
+		for i, p := range q.Periods {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("('" + p.Level.String() + "', " + strconv.FormatInt(p.From, 10) + ")")
+		}
+		sb.WriteString(")")
+	}
+	if q.Instance != "" {
+		sb.WriteString(" AND resource_instance_id = ? AND consumer_id = ?")
+		args = append(args, q.Instance, q.Consumer)
+	}
+	switch {
+	case q.Plan != "":
+		sb.WriteString(" AND plan = ?")
+		args = append(args, q.Plan)
+	case q.PlanID != "":
+		// Plan keys are "<plan_id>/<metering>/<rating>/<pricing>"; '0' follows '/'.
+		sb.WriteString(" AND plan >= ? AND plan < ?")
+		args = append(args, q.PlanID+"/", q.PlanID+"0")
+	}
+	sb.WriteString("\nGROUP BY scope, space_id, consumer_id, resource_instance_id, resource_id, plan, metric, level, period_start_ms")
+	rows, err := r.conn.Query(ctx, sb.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("usage_cells: read cells of %s: %w", q.Org, err)
+	}
+	defer rows.Close()
+	var out []Cell
+	for rows.Next() {
+		var (
+			c                 Cell
+			scope, level      string
+			qty, qj, cost, cj string
+		)
+		if err := rows.Scan(&scope, &c.Space, &c.Consumer, &c.Instance, &c.Resource, &c.Plan, &c.Metric, &level,
+			&c.From, &qty, &qj, &cost, &cj, &c.Processed); err != nil {
+			return nil, fmt.Errorf("usage_cells: read cells of %s: %w", q.Org, err)
+		}
+		var ok bool
+		if c.Scope, ok = metering.ParseScope(scope); !ok {
+			return nil, fmt.Errorf("usage_cells: unknown scope %q", scope)
+		}
+		if c.Level, ok = metering.ParseLevel(level); !ok {
+			return nil, fmt.Errorf("usage_cells: unknown level %q", level)
+		}
+		if c.Quantity, err = cellValue(qty, qj); err != nil {
+			return nil, fmt.Errorf("usage_cells: quantity of a cell of %s: %w", q.Org, err)
+		}
+		if c.Cost, err = cellValue(cost, cj); err != nil {
+			return nil, fmt.Errorf("usage_cells: cost of a cell of %s: %w", q.Org, err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// cellValue reads a value from its Decimal column's text and its JSON column.
+func cellValue(dec, js string) (any, error) {
+	switch {
+	case dec != "":
+		return decimal.NewFromString(dec)
+	case js != "":
+		var m meterlinev1.MapValue
+		if err := protojson.Unmarshal([]byte(js), &m); err != nil {
+			return nil, err
+		}
+		return metering.ValueFromProto(&meterlinev1.Value{Kind: &meterlinev1.Value_Map{Map: &m}})
+	default:
+		return nil, nil
+	}
+}
