@@ -99,8 +99,10 @@ func (a *API) graph(w http.ResponseWriter, req *http.Request, gr Request) {
 	status := http.StatusOK
 	if len(resp.Errors) > 0 {
 		status = web.StatusOf(resp.Kind)
-		if resp.Kind == fault.KindInternal {
-			a.log.Error("graphql query failed", zap.String("query", gr.Query), zap.Error(resp.Errors))
+		for _, e := range resp.Errors {
+			if e.Err != nil && fault.KindOf(e.Err) == fault.KindInternal {
+				a.log.Error("graphql query failed", zap.String("query", gr.Query), zap.Error(e.Err))
+			}
 		}
 	}
 	web.WriteJSON(w, status, resp)

@@ -88,6 +88,7 @@ func (g *GraphQL) Execute(ctx context.Context, req Request) *Response {
 		v, err := ex.root(ctx, f)
 		if err != nil {
 			ge := gqlerror.ErrorPosf(f.Position, "%s", message(err))
+			ge.Err = err // for the server's log; clients see message(err)
 			ge.Path = ast.Path{ast.PathName(f.Alias)}
 			ge.Extensions = map[string]any{"code": fault.KindOf(err).String()}
 			resp.Errors = append(resp.Errors, ge)

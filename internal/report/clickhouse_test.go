@@ -1,0 +1,107 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/meterline/meterline/internal/clickhouse"
+	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/testenv"
+	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
+)
+
+// ratedRow is a usage_cells row as the cell sink writes it.
+func ratedRow(t *testing.T, c Cell, org string, offset int64) clickhouse.CellRow {
+	t.Helper()
+	q, err := metering.ValueProto(c.Quantity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cost, err := metering.ValueProto(c.Cost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, to := c.Level.Period(c.From)
+	return clickhouse.CellRow{Offset: offset, Cell: &meterlinev1.RatedUsage{OrganizationId: org, SpaceId: c.Space,
+		ConsumerId: c.Consumer, ResourceInstanceId: c.Instance, ResourceId: c.Resource, Plan: c.Plan, Metric: c.Metric,
+		Scope: c.Scope.String(), Level: c.Level.String(), PeriodStartMs: c.From, PeriodEndMs: to, Quantity: q, Cost: cost,
+		ProcessedMs: c.Processed}}
+}
+
+// TestClickHouseStore reads usage_cells of the real ClickHouse as of a time: each cell's
+// latest version processed by then, decimals and maps, only the organization, scopes, periods
+// and plans asked for.
+func TestClickHouseStore(t *testing.T) {
+	cfg := testenv.Get(t).Config(t)
+	conn := testenv.ClickHouse(t, cfg)
+	ctx := context.Background()
+	day, _ := metering.Day.Period(at)
+	month, _ := metering.Month.Period(at)
+	two := decimal.NewFromInt(2)
+	cell := func(scope metering.Scope, plan string, l metering.Level, from, processed int64, q any) Cell {
+		c := Cell{Scope: scope, Space: "s", Resource: "r", Plan: plan, Metric: "m", Level: l, From: from, Quantity: q, Processed: processed}
+		if scope <= metering.ScopeConsumer {
+			c.Consumer = "app:1"
+		}
+		if scope == metering.ScopeInstance {
+			c.Instance = "i1"
+		}
+		if plan != "" {
+			c.Cost = decimal.RequireFromString("0.5")
+		}
+		return c
+	}
+	memory := map[string]any{"consuming": two, "consumed": decimal.RequireFromString("123.000000000001")}
+	var rows []clickhouse.CellRow
+	for i, c := range []Cell{
+		cell(metering.ScopeOrganization, "", metering.Day, day, at-100, decimal.NewFromInt(1)),
+		cell(metering.ScopeOrganization, "", metering.Day, day, at+100, decimal.NewFromInt(5)), // after the report's time
+		cell(metering.ScopeOrganization, "p/m/r/x", metering.Day, day, at-100, decimal.NewFromInt(1)),
+		cell(metering.ScopeOrganization, "", metering.Month, month, at-200, decimal.NewFromInt(1)),
+		cell(metering.ScopeOrganization, "", metering.Month, month, at-100, memory),
+		cell(metering.ScopeOrganization, "", metering.Hour, day, at-100, decimal.NewFromInt(7)), // a period not asked for
+		cell(metering.ScopeInstance, "p/m/r/x", metering.Day, day, at-100, two),
+		cell(metering.ScopeInstance, "pp/m/r/x", metering.Day, day, at-100, two),
+	} {
+		rows = append(rows, ratedRow(t, c, "o", int64(i)))
+		rows = append(rows, ratedRow(t, c, "other", int64(i)))
+	}
+	if err := clickhouse.NewCells(conn).Insert(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	st := NewClickHouseStore(conn)
+	read := func(q Query) map[string]string {
+		t.Helper()
+		cells, err := st.Cells(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, c := range cells {
+			out[fmt.Sprintf("%s/%s/%s/%s", c.Scope, c.Plan, c.Level, c.Instance)] = fmt.Sprint(c.Quantity, " ", c.Cost, " ", c.Processed)
+		}
+		return out
+	}
+	periods := []Period{{metering.Day, day}, {metering.Month, month}}
+	got := read(Query{Org: "o", AsOf: at, Scopes: []metering.Scope{metering.ScopeOrganization}, Periods: periods})
+	want := map[string]string{
+		"organization//day/":        "1 <nil> " + fmt.Sprint(at-100),
+		"organization/p/m/r/x/day/": "1 0.5 " + fmt.Sprint(at-100),
+		"organization//month/":      "map[consumed:123.000000000001 consuming:2] <nil> " + fmt.Sprint(at-100),
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("as of the report's time\n got %v\nwant %v", got, want)
+	}
+	got = read(Query{Org: "o", AsOf: at + 100, Scopes: []metering.Scope{metering.ScopeOrganization}, Periods: periods[:1]})
+	if got["organization//day/"] != "5 <nil> "+fmt.Sprint(at+100) || len(got) != 2 {
+		t.Errorf("as of later: %v, want the later version", got)
+	}
+	got = read(Query{Org: "o", AsOf: at, Scopes: []metering.Scope{metering.ScopeInstance}, Periods: periods,
+		Instance: "i1", Consumer: "app:1", PlanID: "p"})
+	if len(got) != 1 || got["instance/p/m/r/x/day/i1"] == "" {
+		t.Errorf("plan id p: %v, want only plan p's cell (not pp's)", got)
+	}
+}
