@@ -15,12 +15,13 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "; print "Usage: make <target>\n"} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## build bin/meterline (all services) and bin/collector, bin/sink, bin/provisioning, bin/processor (one each)
+build: ## build bin/meterline (all services) and bin/collector, bin/sink, bin/provisioning, bin/processor, bin/reporting (one each)
 	$(GO) build -o $(BIN)/meterline ./services/meterline
 	$(GO) build -o $(BIN)/collector ./services/collector
 	$(GO) build -o $(BIN)/sink ./services/sink
 	$(GO) build -o $(BIN)/provisioning ./services/provisioning
 	$(GO) build -o $(BIN)/processor ./services/processor
+	$(GO) build -o $(BIN)/reporting ./services/reporting
 
 .PHONY: run
 run: build ## run everything in one process: embedded Kafka, local ClickHouse (installed and started if none runs)

@@ -14,7 +14,7 @@ import (
 )
 
 // ratedRow is a usage_cells row as the cell sink writes it.
-func ratedRow(t *testing.T, c Cell, org string, offset int64) clickhouse.CellRow {
+func ratedRow(t testing.TB, c Cell, org string, offset int64) clickhouse.CellRow {
 	t.Helper()
 	q, err := metering.ValueProto(c.Quantity)
 	if err != nil {

@@ -25,10 +25,13 @@ type builtin struct {
 	rating   map[string]*plans.Rating
 }
 
-func (b builtin) MeteringPlan(id string) (*plans.Metering, bool) { m, ok := b.metering[id]; return m, ok }
-func (b builtin) RatingPlan(id string) (*plans.Rating, bool)     { r, ok := b.rating[id]; return r, ok }
+func (b builtin) MeteringPlan(id string) (*plans.Metering, bool) {
+	m, ok := b.metering[id]
+	return m, ok
+}
+func (b builtin) RatingPlan(id string) (*plans.Rating, bool) { r, ok := b.rating[id]; return r, ok }
 
-func builtinPlans(t *testing.T) builtin {
+func builtinPlans(t testing.TB) builtin {
 	t.Helper()
 	src, err := plans.LoadBuiltin()
 	if err != nil {
@@ -59,10 +62,10 @@ type memStore struct {
 func (m *memStore) Cells(_ context.Context, q Query) ([]Cell, error) {
 	m.queries = append(m.queries, q)
 	type key struct {
-		scope                                            metering.Scope
+		scope                                             metering.Scope
 		space, consumer, instance, resource, plan, metric string
-		level                                            metering.Level
-		from                                             int64
+		level                                             metering.Level
+		from                                              int64
 	}
 	latest := map[key]Cell{}
 	for _, c := range m.cells {

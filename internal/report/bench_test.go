@@ -1,0 +1,189 @@
+package report
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"go.uber.org/zap"
+
+	"github.com/meterline/meterline/internal/clickhouse"
+	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/testenv"
+)
+
+// The benchmark organization: 10,000 resource instances of object storage in 1,000 consumers
+// of 10 spaces, with usage in the current second, minute, hour, day and month. Every cell
+// above the instances has three committed versions (as after three transactions that changed
+// it), so reads pick the latest of several rows, as they do in production.
+const (
+	benchSpaces    = 10
+	benchConsumers = 1000
+	benchInstances = 10000
+	benchVersions  = 3
+)
+
+var (
+	benchOnce  sync.Once
+	benchStore *ClickHouseStore
+	benchErr   error
+)
+
+// benchReporter fills the database meterline_bench_reports of the real test server, once
+// per run (Go calls a benchmark several times); it is left for the next run to replace.
+func benchReporter(b *testing.B) *Reporter {
+	b.Helper()
+	cfg := testenv.Get(b).Config(b)
+	benchOnce.Do(func() {
+		ctx := context.Background()
+		cfg.ClickHouse.Database = "meterline_bench_reports"
+		conn, err := clickhouse.Open(ctx, cfg.ClickHouse)
+		if err == nil {
+			err = conn.Exec(ctx, "DROP TABLE IF EXISTS usage_cells")
+		}
+		if err == nil {
+			err = conn.Exec(ctx, "DROP TABLE IF EXISTS schema_migrations")
+		}
+		if err == nil {
+			err = clickhouse.Migrate(ctx, conn, zap.NewNop())
+		}
+		if err == nil {
+			err = fillBench(b, conn)
+		}
+		benchErr, benchStore = err, NewClickHouseStore(conn)
+	})
+	if benchErr != nil {
+		b.Fatal(benchErr)
+	}
+	return &Reporter{Store: benchStore, Plans: builtinPlans(b), Slots: metering.DefaultSlots,
+		Future: time.Minute, Now: func() time.Time { return time.UnixMilli(at + 1000) }}
+}
+
+func fillBench(b testing.TB, conn clickhouse.Conn) error {
+	ctx := context.Background()
+	cells := clickhouse.NewCells(conn)
+	var rows []clickhouse.CellRow
+	flush := func() error {
+		err := cells.Insert(ctx, rows)
+		rows = rows[:0]
+		return err
+	}
+	add := func(c Cell, versions int) error {
+		for v := range versions {
+			c.Processed = at - int64(versions-v)*100
+			rows = append(rows, ratedRow(b, c, "bench-org", int64(len(rows))))
+		}
+		if len(rows) >= 50000 {
+			return flush()
+		}
+		return nil
+	}
+	qty := map[string]decimal.Decimal{"storage": decimal.NewFromInt(1), "thousand_light_api_calls": decimal.NewFromInt(3),
+		"heavy_api_calls": decimal.NewFromInt(300)}
+	for l := metering.Level(0); l < metering.Levels; l++ {
+		from, _ := l.Period(at)
+		for _, metric := range []string{"storage", "thousand_light_api_calls", "heavy_api_calls"} {
+			for _, plan := range []string{objectKey, ""} {
+				base := Cell{Resource: "object-storage", Plan: plan, Metric: metric, Level: l, From: from, Quantity: qty[metric]}
+				if plan != "" {
+					base.Cost = qty[metric].Mul(decimal.RequireFromString(objectPrices[metric]))
+				}
+				for i := range benchInstances {
+					if plan == "" {
+						break // instances have plan cells only
+					}
+					c := base
+					c.Scope, c.Space = metering.ScopeInstance, fmt.Sprint("space-", i%benchSpaces)
+					c.Consumer, c.Instance = fmt.Sprint("app:", i%benchConsumers), fmt.Sprint("instance-", i)
+					if err := add(c, 1); err != nil {
+						return err
+					}
+				}
+				for i := range benchConsumers {
+					c := base
+					c.Scope, c.Space, c.Consumer = metering.ScopeConsumer, fmt.Sprint("space-", i%benchSpaces), fmt.Sprint("app:", i)
+					if err := add(c, benchVersions); err != nil {
+						return err
+					}
+				}
+				for i := range benchSpaces {
+					c := base
+					c.Scope, c.Space = metering.ScopeSpace, fmt.Sprint("space-", i)
+					if err := add(c, benchVersions); err != nil {
+						return err
+					}
+				}
+				c := base
+				c.Scope = metering.ScopeOrganization
+				if err := add(c, benchVersions); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	return conn.Exec(ctx, "OPTIMIZE TABLE usage_cells FINAL")
+}
+
+// latencies reports the median and the 99th percentile of the iterations' durations.
+func latencies(b *testing.B, run func() error) {
+	b.Helper()
+	var d []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		if err := run(); err != nil {
+			b.Fatal(err)
+		}
+		d = append(d, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(d)
+	ms := func(q float64) float64 { return float64(d[int(q*float64(len(d)-1))]) / 1e6 }
+	b.ReportMetric(ms(0.5), "p50-ms")
+	b.ReportMetric(ms(0.99), "p99-ms")
+}
+
+// BenchmarkOrganizationReport is the full usage summary report of the benchmark organization
+// (1,000 consumers, 10,000 instances) read from the real ClickHouse and written as JSON, as
+// GET /v1/metering/organizations/:org/aggregated/usage/:time answers it.
+func BenchmarkOrganizationReport(b *testing.B) {
+	r := benchReporter(b)
+	latencies(b, func() error {
+		rep, err := r.Organization(context.Background(), "bench-org", at, AllScopes)
+		if err != nil {
+			return err
+		}
+		if n := len(rep.Spaces); n != benchSpaces {
+			return fmt.Errorf("%d spaces, want %d", n, benchSpaces)
+		}
+		_, err = json.Marshal(rep)
+		return err
+	})
+}
+
+// BenchmarkGraphQLOrganization is a GraphQL query of the benchmark organization's own usage
+// by resource and metric (seed 001's first example query).
+func BenchmarkGraphQLOrganization(b *testing.B) {
+	g, err := NewGraphQL(benchReporter(b), fakeAccounts{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := Request{Query: fmt.Sprintf(`{ organization(organization_id: "bench-org", time: %d) { organization_id,
+resources { resource_id, aggregated_usage { metric, windows { quantity, summary, charge } } } } }`, at)}
+	latencies(b, func() error {
+		resp := g.Execute(context.Background(), q)
+		if len(resp.Errors) > 0 {
+			return resp.Errors
+		}
+		_, err := json.Marshal(resp)
+		return err
+	})
+}
