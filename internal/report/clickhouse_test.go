@@ -69,6 +69,9 @@ func TestClickHouseStore(t *testing.T) {
 		rows = append(rows, ratedRow(t, c, "o", int64(i)))
 		rows = append(rows, ratedRow(t, c, "other", int64(i)))
 	}
+	// Two transactions in one millisecond: the later record of the rated topic wins.
+	rows = append(rows, ratedRow(t, cell(metering.ScopeSpace, "", metering.Day, day, at-50, decimal.NewFromInt(3)), "o", 100),
+		ratedRow(t, cell(metering.ScopeSpace, "", metering.Day, day, at-50, decimal.NewFromInt(4)), "o", 101))
 	if err := clickhouse.NewCells(conn).Insert(ctx, rows); err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +101,10 @@ func TestClickHouseStore(t *testing.T) {
 	got = read(Query{Org: "o", AsOf: at + 100, Scopes: []metering.Scope{metering.ScopeOrganization}, Periods: periods[:1]})
 	if got["organization//day/"] != "5 <nil> "+fmt.Sprint(at+100) || len(got) != 2 {
 		t.Errorf("as of later: %v, want the later version", got)
+	}
+	got = read(Query{Org: "o", AsOf: at, Scopes: []metering.Scope{metering.ScopeSpace}, Periods: periods})
+	if got["space//day/"] != "4 <nil> "+fmt.Sprint(at-50) {
+		t.Errorf("two versions processed in the same millisecond: %v, want the later record's 4", got)
 	}
 	got = read(Query{Org: "o", AsOf: at, Scopes: []metering.Scope{metering.ScopeInstance}, Periods: periods,
 		Instance: "i1", Consumer: "app:1", PlanID: "p"})
