@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -43,6 +44,10 @@ func NewGraphQL(r *Reporter, accounts Accounts) (*GraphQL, error) {
 	}
 	return &GraphQL{r: r, accounts: accounts, schema: s}, nil
 }
+
+// MaxOrganizations bounds the organizations one organizations or account query reports, so
+// that one request cannot read without end.
+const MaxOrganizations = 100
 
 // Request is a GraphQL request.
 type Request struct {
@@ -197,6 +202,10 @@ func (ex *execution) root(ctx context.Context, f *ast.Field) (any, error) {
 				}
 			}
 		}
+		if len(orgs) > MaxOrganizations {
+			return nil, fault.Invalid("too many organizations", fault.Problem{Field: f.Name, Value: len(orgs),
+				Reason: fmt.Sprintf("a query reports at most %d organizations", MaxOrganizations)})
+		}
 		// Organizations without usage in the report's windows are left out, not errors.
 		var reps []any
 		for _, org := range orgs {
@@ -228,9 +237,11 @@ func (ex *execution) time(v any) (int64, error) {
 	case nil:
 		return ex.g.r.ParseTime("")
 	case int64:
-		return ex.g.r.ParseTime(fmt.Sprint(x))
-	case float64, json.Number:
-		return ex.g.r.ParseTime(fmt.Sprint(x))
+		return ex.g.r.ParseTime(strconv.FormatInt(x, 10))
+	case float64:
+		return ex.g.r.ParseTime(strconv.FormatFloat(x, 'f', -1, 64))
+	case json.Number:
+		return ex.g.r.ParseTime(x.String())
 	default:
 		return 0, fault.Invalid("invalid report time", fault.Problem{Field: "time", Value: fmt.Sprint(v), Reason: "not epoch milliseconds"})
 	}

@@ -211,7 +211,7 @@ func (b builder) resource(id string, cells []*Cell) (*Resource, error) {
 			if !ok {
 				continue
 			}
-			q, err := jsonValue(c.Quantity)
+			q, err := quantity(c)
 			if err != nil {
 				return nil, err
 			}
@@ -307,7 +307,7 @@ func (b builder) metrics(ids PlanIDs, cells []*Cell, into Windows, sums map[stri
 
 // planWindow is a plan-level slot: quantity, summary, cost (0 when unrated) and charge.
 func planWindow(c *Cell, summary, charge any) (*Window, decimal.Decimal, decimal.Decimal, error) {
-	q, err := jsonValue(c.Quantity)
+	q, err := quantity(c)
 	if err != nil {
 		return nil, decimal.Zero, decimal.Zero, err
 	}
@@ -327,4 +327,13 @@ func planWindow(c *Cell, summary, charge any) (*Window, decimal.Decimal, decimal
 		return nil, decimal.Zero, decimal.Zero, fmt.Errorf("charge: %w", err)
 	}
 	return &Window{Quantity: q, Summary: Number(sd), Cost: cost, Charge: Number(cd)}, sd, cd, nil
+}
+
+// quantity is a cell's quantity for a report; a cell whose formula left it nil shows 0.
+func quantity(c *Cell) (any, error) {
+	q, err := jsonValue(c.Quantity)
+	if q == nil && err == nil {
+		q = Number(decimal.Zero)
+	}
+	return q, err
 }

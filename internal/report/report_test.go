@@ -374,6 +374,13 @@ fragment ids on OrganizationReport { id, resources { resource_id, plans { plan_i
 	f(fmt.Sprintf(`{ resource_instance(organization_id: "o", consumer_id: "app:1", resource_instance_id: "i1", plan_id: "basic", time: %d) { resource_id accumulated_usage { metric windows { cost } } } }`, at),
 		`{"data":{"resource_instance":{"resource_id":"object-storage","accumulated_usage":[{"metric":"storage","windows":[[null],[null],[null],[{"cost":1},null],[{"cost":1},null]]},{"metric":"thousand_light_api_calls","windows":[[null],[null],[null],[{"cost":0.09},null],[{"cost":0.09},null]]},{"metric":"heavy_api_calls","windows":[[null],[null],[null],[{"cost":45},null],[{"cost":45},null]]}]}}}`)
 
+	// A time in JSON variables, beyond GraphQL's 32-bit Int.
+	resp := g.Execute(context.Background(), Request{Query: `query ($t: Int) { organization(organization_id: "o", time: $t) { end } }`,
+		Variables: map[string]any{"t": float64(at)}})
+	if b, _ := json.Marshal(resp); string(b) != fmt.Sprintf(`{"data":{"organization":{"end":%d}}}`, at) {
+		t.Errorf("time in a variable: %s", b)
+	}
+
 	for _, c := range []struct {
 		query string
 		kind  fault.Kind
@@ -384,6 +391,7 @@ fragment ids on OrganizationReport { id, resources { resource_id, plans { plan_i
 		{`{ organization(organization_id: "o") { nonsense } }`, fault.KindInvalid, `Cannot query field \"nonsense\"`},
 		{`{ organization(organization_id: "o" { id } }`, fault.KindInvalid, `"locations"`},
 		{`{ account(account_id: "none") { id } }`, fault.KindNotFound, "no account none"},
+		{`{ organizations(organization_ids: [` + strings.Repeat(`"o",`, MaxOrganizations+1) + `]) { id } }`, fault.KindInvalid, "at most 100"},
 	} {
 		got, kind := run(c.query)
 		if kind != c.kind || !strings.Contains(got, c.want) || !strings.Contains(got, `"errors"`) {
