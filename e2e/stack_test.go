@@ -1,7 +1,7 @@
 // Package e2e tests Meterline as a user meets it: the meterline binary, run as processes
 // against the real Kafka broker and ClickHouse server of the test environment
-// (deploy/testenv/testenv.sh), spoken to over HTTP and ClickHouse only. It imports none of
-// Meterline's packages.
+// (deploy/testenv/testenv.sh), spoken to over HTTP, Kafka and ClickHouse only. Of Meterline's
+// packages it imports only the public pkg/ ones, as outside programs do.
 package e2e
 
 import (
