@@ -108,7 +108,14 @@ func TestUsageReports(t *testing.T) {
 		}
 		return monthCharge(t, r.json(t)) == "46.09", string(r.body)
 	})
+	if r := do(t, http.MethodGet, orgURL, "", nil); r.header.Get("Meterline-Settled") != "false" {
+		t.Errorf("a report of the present says Meterline-Settled %q, want false", r.header.Get("Meterline-Settled"))
+	}
+	time.Sleep(6500 * time.Millisecond) // past the settle delay (flush interval 200ms + 5s)
 	first := do(t, http.MethodGet, fmt.Sprintf("%s/%d", orgURL, asOf), "", nil)
+	if first.header.Get("Meterline-Settled") != "true" {
+		t.Errorf("a report of %d ms ago says Meterline-Settled %q, want true", time.Now().UnixMilli()-asOf, first.header.Get("Meterline-Settled"))
+	}
 	validate(t, schema(t, "usage-summary-report.schema.json"), first.body)
 	rep := first.json(t)
 	if rep["organization_id"] != org || path(t, rep, "end") != float64(asOf) {

@@ -491,7 +491,10 @@ func clickHouseService(ctx context.Context, e *env) (*stack, clickhouse.Conn, er
 func startReporting(s *stack, conn clickhouse.Conn, store *provisioning.Store, mux *http.ServeMux) error {
 	cfg := s.e.cfg
 	r := &report.Reporter{Store: report.NewClickHouseStore(conn), Plans: store.Catalog,
-		Slots: metering.Slots(cfg.Metering.ReportSlots), Future: cfg.Metering.Future}
+		Slots: metering.Slots(cfg.Metering.ReportSlots), Future: cfg.Metering.Future,
+		// A transaction's cells reach ClickHouse within the cell sink's flush interval (its
+		// batch) plus the write; 5s more covers the transaction and a slow write.
+		Settle: cfg.Sink.FlushInterval + 5*time.Second}
 	g, err := report.NewGraphQL(r, store.Catalog)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 
 	"go.uber.org/zap"
 
@@ -56,6 +57,7 @@ func (a *API) organization(w http.ResponseWriter, req *http.Request) {
 		web.WriteError(w, a.log, err)
 		return
 	}
+	a.settled(w, t)
 	web.WriteJSON(w, http.StatusOK, rep)
 }
 
@@ -73,7 +75,17 @@ func (a *API) instance(w http.ResponseWriter, req *http.Request) {
 		web.WriteError(w, a.log, err)
 		return
 	}
+	a.settled(w, t)
 	web.WriteJSON(w, http.StatusOK, rep)
+}
+
+// SettledHeader says whether a report can still change: "true" when its time is older than
+// the pipeline's settle delay, "false" when cells processed by then may still be on their way
+// to ClickHouse.
+const SettledHeader = "Meterline-Settled"
+
+func (a *API) settled(w http.ResponseWriter, t int64) {
+	w.Header().Set(SettledHeader, strconv.FormatBool(a.r.Settled(t)))
 }
 
 func (a *API) graphGet(w http.ResponseWriter, req *http.Request) {

@@ -80,8 +80,15 @@ type Reporter struct {
 	// Future is how far after the present a report's time may be; a report for a later time
 	// could still change, so it is refused.
 	Future time.Duration
+	// Settle is how long after a time the cells processed by then are surely in ClickHouse
+	// (the processor's transaction and the cell sink's flush); a report of a later time may
+	// still grow and is marked unsettled.
+	Settle time.Duration
 	Now    func() time.Time
 }
+
+// Settled reports whether a report of time t can no longer change.
+func (r *Reporter) Settled(t int64) bool { return t <= r.now()-r.Settle.Milliseconds() }
 
 func (r *Reporter) now() int64 {
 	if r.Now != nil {
