@@ -188,6 +188,12 @@ func TestUsageReports(t *testing.T) {
 		t.Errorf("the report of %d changed after late usage arrived:\nbefore %s\nafter  %s", asOf, first.body, again.body)
 	}
 
+	// The requests are counted, by report and status.
+	if m := do(t, http.MethodGet, base+"/metrics", "", nil); !strings.Contains(string(m.body), `meterline_report_requests_total{report="organization",status="200"}`) ||
+		!strings.Contains(string(m.body), `meterline_report_requests_total{report="graphql",status="400"} 1`) {
+		t.Errorf("/metrics lacks the report requests")
+	}
+
 	// Unknown organization: 404; bad time: 400 naming the field; both JSON.
 	r := do(t, http.MethodGet, base+"/v1/metering/organizations/nobody/aggregated/usage", "", nil)
 	if r.status != http.StatusNotFound || r.json(t)["kind"] != "not_found" {

@@ -499,7 +499,7 @@ func startReporting(s *stack, conn clickhouse.Conn, store *provisioning.Store, m
 	if err != nil {
 		return err
 	}
-	report.NewAPI(r, g, cfg.MaxBodyBytes, s.e.log.Named("reporting")).Register(mux)
+	report.NewAPI(r, g, cfg.MaxBodyBytes, s.e.log.Named("reporting"), s.e.reg).Register(mux)
 	return nil
 }
 

@@ -5,7 +5,10 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"go.uber.org/zap"
 
 	"github.com/meterline/meterline/internal/fault"
@@ -22,15 +25,46 @@ import (
 // Without :time a report is of the present. An unknown organization or instance (no usage in
 // the report's windows) is 404, a bad time 400, both with a JSON error body.
 type API struct {
-	r       *Reporter
-	graphql *GraphQL
-	log     *zap.Logger
-	maxBody int64
+	r        *Reporter
+	graphql  *GraphQL
+	log      *zap.Logger
+	maxBody  int64
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
 }
 
 // NewAPI returns the reports' API; maxBody bounds a GraphQL POST body.
-func NewAPI(r *Reporter, g *GraphQL, maxBody int64, log *zap.Logger) *API {
-	return &API{r: r, graphql: g, log: log, maxBody: maxBody}
+func NewAPI(r *Reporter, g *GraphQL, maxBody int64, log *zap.Logger, reg prometheus.Registerer) *API {
+	f := promauto.With(reg)
+	return &API{r: r, graphql: g, log: log, maxBody: maxBody,
+		requests: f.NewCounterVec(prometheus.CounterOpts{Name: "meterline_report_requests_total",
+			Help: "Report requests by report (organization, instance, graphql) and HTTP status."}, []string{"report", "status"}),
+		latency: f.NewHistogramVec(prometheus.HistogramOpts{Name: "meterline_report_seconds",
+			Help: "Time to answer a report request, by report.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)},
+			[]string{"report"}),
+	}
+}
+
+// statusWriter remembers the status a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// measured counts and times a report handler.
+func (a *API) measured(report string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h(sw, req)
+		a.requests.WithLabelValues(report, strconv.Itoa(sw.status)).Inc()
+		a.latency.WithLabelValues(report).Observe(time.Since(start).Seconds())
+	}
 }
 
 const instancePath = "/v1/metering/organizations/{org}/resource_instances/{instance}/consumers/{consumer}/plans/{plan}" +
@@ -38,12 +72,13 @@ const instancePath = "/v1/metering/organizations/{org}/resource_instances/{insta
 
 // Register adds the API's routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/metering/organizations/{org}/aggregated/usage", a.organization)
-	mux.HandleFunc("GET /v1/metering/organizations/{org}/aggregated/usage/{time}", a.organization)
-	mux.HandleFunc("GET "+instancePath, a.instance)
-	mux.HandleFunc("GET "+instancePath+"/{time}", a.instance)
-	mux.HandleFunc("GET /v1/metering/aggregated/usage/graph/{query...}", a.graphGet)
-	mux.HandleFunc("POST /v1/metering/aggregated/usage/graph", a.graphPost)
+	org, inst := a.measured("organization", a.organization), a.measured("instance", a.instance)
+	mux.HandleFunc("GET /v1/metering/organizations/{org}/aggregated/usage", org)
+	mux.HandleFunc("GET /v1/metering/organizations/{org}/aggregated/usage/{time}", org)
+	mux.HandleFunc("GET "+instancePath, inst)
+	mux.HandleFunc("GET "+instancePath+"/{time}", inst)
+	mux.HandleFunc("GET /v1/metering/aggregated/usage/graph/{query...}", a.measured("graphql", a.graphGet))
+	mux.HandleFunc("POST /v1/metering/aggregated/usage/graph", a.measured("graphql", a.graphPost))
 }
 
 func (a *API) organization(w http.ResponseWriter, req *http.Request) {
