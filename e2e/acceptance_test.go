@@ -52,10 +52,11 @@ func TestAcceptance(t *testing.T) {
 	}
 	mustPost(strings.Replace(dup, `"resource_id"`, `"dedup_id":"second","resource_id"`, 1))
 
-	// Linux container memory. month is the start of this month; the app of "boundary" starts
-	// at noon on the last day of the previous month, runs into this month, where a document at
-	// the month's start restarts its count, and stops at noon on the month's first day.
-	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	// Linux container memory. month is the start of last month (so that every document is in
+	// the past, whatever today is); the app of "boundary" starts at noon on the last day of the
+	// month before it, runs into it, where a document at the month's start restarts its count,
+	// and stops at noon on the month's first day.
+	month := time.Date(now.Year(), now.Month()-1, 1, 0, 0, 0, 0, time.UTC)
 	wholeDay := month.AddDate(0, 0, -5)
 	mustPost(memoryDoc("linux-day", wholeDay, 2, 1, 0, 0))
 	lastNoon := month.Add(-12 * time.Hour)
@@ -118,8 +119,8 @@ func TestAcceptance(t *testing.T) {
 		{"linux-day", 3, daySlot(wholeDay) - 1, "none"},
 		{"linux-boundary", 3, daySlot(lastNoon), "24"},
 		{"linux-boundary", 3, daySlot(month), "24"},
-		{"linux-boundary", 4, 1, "24"}, // last month: noon to midnight of its last day
-		{"linux-boundary", 4, 0, "24"}, // this month: midnight to noon of its first day
+		{"linux-boundary", 4, 2, "24"}, // the month before: noon to midnight of its last day
+		{"linux-boundary", 4, 1, "24"}, // last month: midnight to noon of its first day
 	} {
 		if got := summary(c.org, c.level, c.slot); got != c.want {
 			t.Errorf("%s memory GB-hours at level %d slot %d = %s, want %s", c.org, c.level, c.slot, got, c.want)

@@ -102,9 +102,16 @@ func (a *API) instance(w http.ResponseWriter, req *http.Request) {
 		web.WriteError(w, a.log, err)
 		return
 	}
+	// A path segment cannot be empty: "-" names no plan (usage metered without a rating or a
+	// pricing plan).
+	id := func(name string) string {
+		if v := req.PathValue(name); v != "-" {
+			return v
+		}
+		return ""
+	}
 	k := InstanceKey{Org: req.PathValue("org"), Instance: req.PathValue("instance"), Consumer: req.PathValue("consumer"),
-		PlanIDs: PlanIDs{PlanID: req.PathValue("plan"), MeteringPlanID: req.PathValue("metering"),
-			RatingPlanID: req.PathValue("rating"), PricingPlanID: req.PathValue("pricing")}}
+		PlanIDs: PlanIDs{PlanID: id("plan"), MeteringPlanID: id("metering"), RatingPlanID: id("rating"), PricingPlanID: id("pricing")}}
 	rep, err := a.r.Instance(req.Context(), k, t)
 	if err != nil {
 		web.WriteError(w, a.log, err)

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/meterline/meterline/internal/clickhouse"
+	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/metering"
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
 )
@@ -78,7 +79,7 @@ WHERE organization_id = ? AND processed_ms <= ?`)
 	sb.WriteString("\nGROUP BY scope, space_id, consumer_id, resource_instance_id, resource_id, plan, metric, level, period_start_ms")
 	rows, err := r.conn.Query(ctx, sb.String(), args...)
 	if err != nil {
-		return nil, fmt.Errorf("usage_cells: read cells of %s: %w", q.Org, err)
+		return nil, fault.Unavailable(err, "usage_cells: read cells of %s", q.Org)
 	}
 	defer rows.Close()
 	var out []Cell
@@ -90,7 +91,7 @@ WHERE organization_id = ? AND processed_ms <= ?`)
 		)
 		if err := rows.Scan(&scope, &c.Space, &c.Consumer, &c.Instance, &c.Resource, &c.Plan, &c.Metric, &level,
 			&c.From, &qty, &qj, &cost, &cj, &c.Processed); err != nil {
-			return nil, fmt.Errorf("usage_cells: read cells of %s: %w", q.Org, err)
+			return nil, fault.Unavailable(err, "usage_cells: read cells of %s", q.Org)
 		}
 		var ok bool
 		if c.Scope, ok = metering.ParseScope(scope); !ok {
@@ -107,7 +108,10 @@ WHERE organization_id = ? AND processed_ms <= ?`)
 		}
 		out = append(out, c)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fault.Unavailable(err, "usage_cells: read cells of %s", q.Org)
+	}
+	return out, nil
 }
 
 // cellValue reads a value from its Decimal column's text and its JSON column.

@@ -45,8 +45,8 @@ func NewGraphQL(r *Reporter, accounts Accounts) (*GraphQL, error) {
 	return &GraphQL{r: r, accounts: accounts, schema: s}, nil
 }
 
-// MaxOrganizations bounds the organizations one organizations or account query reports, so
-// that one request cannot read without end.
+// MaxOrganizations bounds the organization reports one query builds (over all its root
+// fields), so that one request cannot read without end.
 const MaxOrganizations = 100
 
 // Request is a GraphQL request.
@@ -121,31 +121,59 @@ func message(err error) string {
 }
 
 type execution struct {
-	g    *GraphQL
-	doc  *ast.QueryDocument
-	vars map[string]any
+	g       *GraphQL
+	doc     *ast.QueryDocument
+	vars    map[string]any
+	reports int // organization reports built so far
 }
 
-// collect returns the fields of a selection set, fragments spread and @skip/@include applied.
+// budget counts n more organization reports against MaxOrganizations per query.
+func (ex *execution) budget(n int) error {
+	ex.reports += n
+	if ex.reports > MaxOrganizations {
+		return fault.Invalid("too many organizations", fault.Problem{Value: ex.reports,
+			Reason: fmt.Sprintf("a query reports at most %d organizations", MaxOrganizations)})
+	}
+	return nil
+}
+
+// collect returns the fields of a selection set, fragments spread and @skip/@include applied,
+// and the fields of one response key merged into one (their selections together), in the
+// order the keys first appear, as GraphQL's CollectFields does. Validation has made sure
+// fields of one key can merge: same name, same arguments.
 func (ex *execution) collect(set ast.SelectionSet) []*ast.Field {
 	var out []*ast.Field
+	at := map[string]int{}
+	ex.collectInto(set, &out, at)
+	return out
+}
+
+func (ex *execution) collectInto(set ast.SelectionSet, out *[]*ast.Field, at map[string]int) {
 	for _, sel := range set {
 		switch s := sel.(type) {
 		case *ast.Field:
-			if ex.included(s.Directives) {
-				out = append(out, s)
+			if !ex.included(s.Directives) {
+				continue
 			}
+			i, seen := at[s.Alias]
+			if !seen {
+				at[s.Alias] = len(*out)
+				*out = append(*out, s)
+				continue
+			}
+			merged := *(*out)[i]
+			merged.SelectionSet = append(append(ast.SelectionSet{}, merged.SelectionSet...), s.SelectionSet...)
+			(*out)[i] = &merged
 		case *ast.InlineFragment:
 			if ex.included(s.Directives) {
-				out = append(out, ex.collect(s.SelectionSet)...)
+				ex.collectInto(s.SelectionSet, out, at)
 			}
 		case *ast.FragmentSpread:
 			if fr := ex.doc.Fragments.ForName(s.Name); fr != nil && ex.included(s.Directives) {
-				out = append(out, ex.collect(fr.SelectionSet)...)
+				ex.collectInto(fr.SelectionSet, out, at)
 			}
 		}
 	}
-	return out
 }
 
 func (ex *execution) included(ds ast.DirectiveList) bool {
@@ -169,8 +197,12 @@ func (ex *execution) selects(set ast.SelectionSet, name string) bool {
 }
 
 func (ex *execution) root(ctx context.Context, f *ast.Field) (any, error) {
-	if f.Name == "__typename" {
+	switch f.Name {
+	case "__typename":
 		return "Query", nil
+	case "__schema", "__type":
+		return nil, fault.Invalid("introspection is not served", fault.Problem{Field: f.Name,
+			Reason: "the schema is schemas/graphql/aggregated-usage.graphql in Meterline's repository"})
 	}
 	args := f.ArgumentMap(ex.vars)
 	t, err := ex.time(args["time"])
@@ -181,6 +213,9 @@ func (ex *execution) root(ctx context.Context, f *ast.Field) (any, error) {
 	sc := Scopes{Spaces: ex.selects(f.SelectionSet, "spaces"), Consumers: ex.selects(f.SelectionSet, "consumers")}
 	switch f.Name {
 	case "organization":
+		if err := ex.budget(1); err != nil {
+			return nil, err
+		}
 		rep, err := ex.g.r.Organization(ctx, str("organization_id"), t, sc)
 		if err != nil {
 			return nil, err
@@ -202,12 +237,11 @@ func (ex *execution) root(ctx context.Context, f *ast.Field) (any, error) {
 				}
 			}
 		}
-		if len(orgs) > MaxOrganizations {
-			return nil, fault.Invalid("too many organizations", fault.Problem{Field: f.Name, Value: len(orgs),
-				Reason: fmt.Sprintf("a query reports at most %d organizations", MaxOrganizations)})
+		if err := ex.budget(len(orgs)); err != nil {
+			return nil, err
 		}
 		// Organizations without usage in the report's windows are left out, not errors.
-		var reps []any
+		reps := []any{}
 		for _, org := range orgs {
 			rep, err := ex.g.r.Organization(ctx, org, t, sc)
 			if fault.KindOf(err) == fault.KindNotFound {

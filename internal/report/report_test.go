@@ -147,7 +147,7 @@ var at = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC).UnixMilli()
 
 func newReporter(t *testing.T, cells []Cell) (*Reporter, *memStore) {
 	st := &memStore{org: "o", cells: cells}
-	return &Reporter{Store: st, Plans: builtinPlans(t), Slots: metering.DefaultSlots, Future: time.Minute,
+	return &Reporter{Store: st, Plans: builtinPlans(t), Slots: metering.DefaultSlots, Future: time.Minute, Settle: 5 * time.Second,
 		Now: func() time.Time { return time.UnixMilli(at + 3600_000) }}, st
 }
 
@@ -374,6 +374,12 @@ fragment ids on OrganizationReport { id, resources { resource_id, plans { plan_i
 	f(fmt.Sprintf(`{ resource_instance(organization_id: "o", consumer_id: "app:1", resource_instance_id: "i1", plan_id: "basic", time: %d) { resource_id accumulated_usage { metric windows { cost } } } }`, at),
 		`{"data":{"resource_instance":{"resource_id":"object-storage","accumulated_usage":[{"metric":"storage","windows":[[null],[null],[null],[{"cost":1},null],[{"cost":1},null]]},{"metric":"thousand_light_api_calls","windows":[[null],[null],[null],[{"cost":0.09},null],[{"cost":0.09},null]]},{"metric":"heavy_api_calls","windows":[[null],[null],[null],[{"cost":45},null],[{"cost":45},null]]}]}}}`)
 
+	// Fields of one response key merge, from fragments too; a root field asked twice runs once.
+	f(fmt.Sprintf(`{ organization(organization_id: "o", time: %d) { resources { resource_id } ...F } organization(organization_id: "o", time: %d) { id } }
+fragment F on OrganizationReport { resources { windows { charge } } }`, at, at),
+		`{"data":{"organization":{"resources":[{"resource_id":"object-storage","windows":[[null],[null],[null],[{"charge":46.09},null],[{"charge":46.09},null]]}],"id":"k-o-t-0001795867200000"}}}`)
+	f(`{ organizations(organization_ids: []) { id } }`, `{"data":{"organizations":[]}}`)
+
 	// A time in JSON variables, beyond GraphQL's 32-bit Int.
 	resp := g.Execute(context.Background(), Request{Query: `query ($t: Int) { organization(organization_id: "o", time: $t) { end } }`,
 		Variables: map[string]any{"t": float64(at)}})
@@ -392,6 +398,9 @@ fragment ids on OrganizationReport { id, resources { resource_id, plans { plan_i
 		{`{ organization(organization_id: "o" { id } }`, fault.KindInvalid, `"locations"`},
 		{`{ account(account_id: "none") { id } }`, fault.KindNotFound, "no account none"},
 		{`{ organizations(organization_ids: [` + strings.Repeat(`"o",`, MaxOrganizations+1) + `]) { id } }`, fault.KindInvalid, "at most 100"},
+		{`{ a: organizations(organization_ids: [` + strings.Repeat(`"o",`, MaxOrganizations) + `]) { id } b: organization(organization_id: "o") { id } }`,
+			fault.KindInvalid, "at most 100"},
+		{`{ __schema { types { name } } }`, fault.KindInvalid, "introspection is not served"},
 	} {
 		got, kind := run(c.query)
 		if kind != c.kind || !strings.Contains(got, c.want) || !strings.Contains(got, `"errors"`) {

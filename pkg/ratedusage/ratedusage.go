@@ -13,7 +13,7 @@
 //	if err != nil { ... }
 //	defer r.Close()
 //	for {
-//		c, err := r.Next(ctx) // commits the previous record's offset first
+//		c, err := r.Next(ctx) // commits what it returned before, once per poll
 //		if err != nil { ... }
 //		if c.Scope == ratedusage.ScopeOrganization && c.Level == ratedusage.LevelMonth && c.PlanID != "" {
 //			totals[c.Key()] = c
@@ -136,9 +136,9 @@ func Decode(b []byte) (Cell, error) {
 // (segmentio/kafka-go#1332), so an exporter on it would see values a crashed processor never
 // committed.
 type Reader struct {
-	cl      *kgo.Client
-	buf     []*kgo.Record
-	pending *kgo.Record
+	cl       *kgo.Client
+	buf      []*kgo.Record
+	returned []*kgo.Record // returned by Next since the last commit
 }
 
 // NewReader reads topic from brokers in consumer group group, from the earliest record the
@@ -153,14 +153,16 @@ func NewReader(brokers []string, topic, group string) (*Reader, error) {
 	return &Reader{cl: cl}, nil
 }
 
-// Next commits the offset of the record Next returned before (the caller has handled it) and
-// returns the next record. A crash before a record was handled gives it again: handle
-// records idempotently (by Cell.Key, newest Processed wins).
+// Next returns the next record. Before it polls the broker for more, it commits the offsets
+// of the records it returned before (the caller has handled them by asking for the next), so
+// offsets are committed once per poll, not per record; a crash gives the records since the
+// last commit again: handle records idempotently (by Cell.Key, newest Processed wins). A
+// record that does not decode is returned as an error; calling Next again goes past it.
 func (r *Reader) Next(ctx context.Context) (Cell, error) {
-	if err := r.commit(ctx); err != nil {
-		return Cell{}, err
-	}
 	for len(r.buf) == 0 {
+		if err := r.commit(ctx); err != nil {
+			return Cell{}, err
+		}
 		fs := r.cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
 			return Cell{}, err
@@ -172,7 +174,7 @@ func (r *Reader) Next(ctx context.Context) (Cell, error) {
 	}
 	rec := r.buf[0]
 	r.buf = r.buf[1:]
-	r.pending = rec
+	r.returned = append(r.returned, rec)
 	c, err := Decode(rec.Value)
 	if err != nil {
 		return Cell{}, fmt.Errorf("ratedusage: partition %d offset %d: %w", rec.Partition, rec.Offset, err)
@@ -181,17 +183,17 @@ func (r *Reader) Next(ctx context.Context) (Cell, error) {
 }
 
 func (r *Reader) commit(ctx context.Context) error {
-	if r.pending == nil {
+	if len(r.returned) == 0 {
 		return nil
 	}
-	if err := r.cl.CommitRecords(ctx, r.pending); err != nil {
+	if err := r.cl.CommitRecords(ctx, r.returned...); err != nil {
 		return fmt.Errorf("ratedusage: commit: %w", err)
 	}
-	r.pending = nil
+	r.returned = r.returned[:0]
 	return nil
 }
 
-// Close commits the offset of the last record returned, leaves the group and closes.
+// Close commits the offsets of the records returned, leaves the group and closes.
 func (r *Reader) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -1,0 +1,59 @@
+package report
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+)
+
+func TestAPI(t *testing.T) {
+	cells := objectCells("s", "app:1", "i1", at-1000, at-500, [3]string{"1", "3", "300"})
+	// The same usage metered with no rating and no pricing plan.
+	for _, c := range objectCells("s", "app:1", "i2", at-1000, at-500, [3]string{"1", "3", "300"}) {
+		if c.Instance == "i2" {
+			c.Plan, c.Cost = "basic/basic-object-storage//", nil
+			cells = append(cells, c)
+		}
+	}
+	r, _ := newReporter(t, cells)
+	g, err := NewGraphQL(r, fakeAccounts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	NewAPI(r, g, 1<<20, zap.NewNop(), prometheus.NewRegistry()).Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	f := func(method, path, body string, status int, want string) http.Header {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != status || !strings.Contains(string(b), want) || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("%s %s: %d %s %s, want %d with %s", method, path, resp.StatusCode, resp.Header.Get("Content-Type"), b, status, want)
+		}
+		return resp.Header
+	}
+	org := "/v1/metering/organizations/o/aggregated/usage"
+	if h := f("GET", org+"/1795867200000", "", 200, `"charge":46.09`); h.Get(SettledHeader) != "true" {
+		t.Errorf("a report of an hour ago: %s %q, want true", SettledHeader, h.Get(SettledHeader))
+	}
+	if h := f("GET", org, "", 200, `"organization_id":"o"`); h.Get(SettledHeader) != "false" {
+		t.Errorf("a report of the present: %s %q, want false", SettledHeader, h.Get(SettledHeader))
+	}
+	f("GET", org+"/tomorrow", "", 400, `"field":"time"`)
+	f("GET", "/v1/metering/organizations/nobody/aggregated/usage/1795867200000", "", 404, `"kind":"not_found"`)
+	f("GET", "/v1/metering/organizations/o/resource_instances/i2/consumers/app:1/plans/basic/metering_plans/basic-object-storage/rating_plans/-/pricing_plans/-/aggregated/usage/1795867200000",
+		"", 200, `"rating_plan_id":"","pricing_plan_id":""`)
+	f("POST", "/v1/metering/aggregated/usage/graph", `{"query":"{ organization(organization_id: \"o\", time: 1795867200000) { id } }"}`, 200, `"id":"k-o-t-0001795867200000"`)
+	f("POST", "/v1/metering/aggregated/usage/graph", `{"query":`, 400, `"kind":"invalid"`)
+}
