@@ -492,9 +492,9 @@ func startReporting(s *stack, conn clickhouse.Conn, store *provisioning.Store, m
 	cfg := s.e.cfg
 	r := &report.Reporter{Store: report.NewClickHouseStore(conn), Plans: store.Catalog,
 		Slots: metering.Slots(cfg.Metering.ReportSlots), Future: cfg.Metering.Future,
-		// A transaction's cells reach ClickHouse within the cell sink's flush interval (its
-		// batch) plus the write; 5s more covers the transaction and a slow write.
-		Settle: cfg.Sink.FlushInterval + 5*time.Second}
+		// Reports read rows written by their time; 5s covers a write in progress at that time
+		// and the skew between the clocks of the sink's and the reports' hosts.
+		Settle: 5 * time.Second}
 	g, err := report.NewGraphQL(r, store.Catalog)
 	if err != nil {
 		return err

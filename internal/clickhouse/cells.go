@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/shopspring/decimal"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -20,27 +21,51 @@ type CellRow struct {
 // Cells writes the table usage_cells.
 type Cells struct {
 	conn Conn
+	now  func() time.Time
 }
 
 // NewCells returns the usage_cells table over conn.
-func NewCells(conn Conn) *Cells { return &Cells{conn: conn} }
+func NewCells(conn Conn) *Cells { return &Cells{conn: conn, now: time.Now} }
+
+// WithClock returns the table with visible_ms taken from now (tests write rows of a fixed time).
+func (c *Cells) WithClock(now func() time.Time) *Cells { return &Cells{conn: c.conn, now: now} }
 
 const insertCells = `INSERT INTO usage_cells (account_id, organization_id, space_id, consumer_id,
 resource_instance_id, resource_id, plan, metric, scope, level, period_start_ms, period_end_ms,
-quantity, quantity_json, cost, cost_json, currency, processed_ms, kafka_partition, kafka_offset)`
+quantity, quantity_json, cost, cost_json, currency, processed_ms, visible_ms, kafka_partition, kafka_offset)`
 
-// Insert writes rows. Writing a row again (a replay) adds an identical copy, which reads by
-// argMax ignore and merges remove.
+// cellID is what identifies a cell (its versions differ in value and processed time).
+type cellID struct {
+	org, space, consumer, instance, resource, plan, metric, scope, level string
+	from                                                                 int64
+}
+
+// Insert writes rows, all with the same visible_ms: the time of the write. Of several values of
+// one cell in rows only the last (the greatest offset; a cell's values share a partition) is
+// written: an earlier one was never visible, so no report can miss it, and the table grows
+// by at most one row per cell per write. Writing rows again (a replay) adds copies with a later
+// visible_ms, which reads by argMax take for the same values.
 func (c *Cells) Insert(ctx context.Context, rows []CellRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	last := make(map[cellID]int, len(rows))
+	for i, r := range rows {
+		u := r.Cell
+		id := cellID{u.GetOrganizationId(), u.GetSpaceId(), u.GetConsumerId(), u.GetResourceInstanceId(), u.GetResourceId(),
+			u.GetPlan(), u.GetMetric(), u.GetScope(), u.GetLevel(), u.GetPeriodStartMs()}
+		if j, ok := last[id]; !ok || rows[j].Offset < r.Offset {
+			last[id] = i
+		}
+	}
+	visible := c.now().UnixMilli()
 	batch, err := c.conn.PrepareBatch(ctx, insertCells)
 	if err != nil {
 		return fmt.Errorf("insert usage_cells: %w", err)
 	}
 	defer batch.Abort() //nolint:errcheck // a no-op once sent
-	for _, r := range rows {
+	for _, i := range last {
+		r := rows[i]
 		u := r.Cell
 		q, qj, err := valueColumns(u.GetQuantity())
 		if err != nil {
@@ -52,7 +77,7 @@ func (c *Cells) Insert(ctx context.Context, rows []CellRow) error {
 		}
 		if err := batch.Append(u.GetAccountId(), u.GetOrganizationId(), u.GetSpaceId(), u.GetConsumerId(),
 			u.GetResourceInstanceId(), u.GetResourceId(), u.GetPlan(), u.GetMetric(), u.GetScope(), u.GetLevel(),
-			u.GetPeriodStartMs(), u.GetPeriodEndMs(), q, qj, cost, cj, u.GetCurrency(), u.GetProcessedMs(),
+			u.GetPeriodStartMs(), u.GetPeriodEndMs(), q, qj, cost, cj, u.GetCurrency(), u.GetProcessedMs(), visible,
 			r.Partition, r.Offset); err != nil {
 			return fmt.Errorf("insert usage_cells: %w", err)
 		}

@@ -66,7 +66,7 @@ func benchReporter(b *testing.B) *Reporter {
 
 func fillBench(b testing.TB, conn clickhouse.Conn) error {
 	ctx := context.Background()
-	cells := clickhouse.NewCells(conn)
+	cells := clickhouse.NewCells(conn).WithClock(func() time.Time { return time.UnixMilli(at - 1000) })
 	var rows []clickhouse.CellRow
 	flush := func() error {
 		err := cells.Insert(ctx, rows)

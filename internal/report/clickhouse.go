@@ -25,22 +25,23 @@ var _ Store = (*ClickHouseStore)(nil)
 // NewClickHouseStore returns the Store over conn.
 func NewClickHouseStore(conn clickhouse.Conn) *ClickHouseStore { return &ClickHouseStore{conn: conn} }
 
-// Cells returns the cells q selects, each with the value of its row with the greatest
-// processed_ms <= q.AsOf; of two rows with the same processed_ms (two transactions in one
-// millisecond) the later in the rated topic, where every version of a cell is in the same
-// partition. Decimals are read as text so that a NULL (a map value) takes no part in argMax's
+// Cells returns the cells q selects, each with its value as of q.AsOf: among the rows
+// processed and written (visible_ms) by then, the one with the greatest processed_ms; of two
+// with the same processed_ms (two transactions in one millisecond) the later in the rated
+// topic, where every version of a cell is in the same partition. Rows written after q.AsOf are
+// not read even when processed before, so the answer for a past time never changes. Decimals are read as text so that a NULL (a map value) takes no part in argMax's
 // choice of row.
 func (r *ClickHouseStore) Cells(ctx context.Context, q Query) ([]Cell, error) {
 	var (
 		sb   strings.Builder
-		args = []any{q.Org, q.AsOf}
+		args = []any{q.Org, q.AsOf, q.AsOf}
 	)
 	sb.WriteString(`SELECT scope, space_id, consumer_id, resource_instance_id, resource_id, plan, metric, level, period_start_ms,
   argMax(ifNull(toString(quantity), ''), (processed_ms, kafka_offset)), argMax(quantity_json, (processed_ms, kafka_offset)),
   argMax(ifNull(toString(cost), ''), (processed_ms, kafka_offset)), argMax(cost_json, (processed_ms, kafka_offset)),
   max(processed_ms)
 FROM usage_cells
-WHERE organization_id = ? AND processed_ms <= ?`)
+WHERE organization_id = ? AND processed_ms <= ? AND visible_ms <= ?`)
 	// Scopes, levels and period starts are ours, not the caller's text: written inline, they
 	// let the primary key (organization_id, level, period_start_ms, scope, ...) narrow the read.
 	if len(q.Scopes) > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -58,7 +59,6 @@ func TestClickHouseStore(t *testing.T) {
 	var rows []clickhouse.CellRow
 	for i, c := range []Cell{
 		cell(metering.ScopeOrganization, "", metering.Day, day, at-100, decimal.NewFromInt(1)),
-		cell(metering.ScopeOrganization, "", metering.Day, day, at+100, decimal.NewFromInt(5)), // after the report's time
 		cell(metering.ScopeOrganization, "p/m/r/x", metering.Day, day, at-100, decimal.NewFromInt(1)),
 		cell(metering.ScopeOrganization, "", metering.Month, month, at-200, decimal.NewFromInt(1)),
 		cell(metering.ScopeOrganization, "", metering.Month, month, at-100, memory),
@@ -69,10 +69,29 @@ func TestClickHouseStore(t *testing.T) {
 		rows = append(rows, ratedRow(t, c, "o", int64(i)))
 		rows = append(rows, ratedRow(t, c, "other", int64(i)))
 	}
-	// Two transactions in one millisecond: the later record of the rated topic wins.
-	rows = append(rows, ratedRow(t, cell(metering.ScopeSpace, "", metering.Day, day, at-50, decimal.NewFromInt(3)), "o", 100),
-		ratedRow(t, cell(metering.ScopeSpace, "", metering.Day, day, at-50, decimal.NewFromInt(4)), "o", 101))
-	if err := clickhouse.NewCells(conn).Insert(ctx, rows); err != nil {
+	written := func(ms int64) func() time.Time { return func() time.Time { return time.UnixMilli(ms) } }
+	if err := clickhouse.NewCells(conn).WithClock(written(at-1000)).Insert(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	// Two transactions in one millisecond, written apart: the later record of the rated topic
+	// wins, not the first written.
+	for _, r := range []clickhouse.CellRow{
+		ratedRow(t, cell(metering.ScopeSpace, "", metering.Day, day, at-50, decimal.NewFromInt(3)), "o", 100),
+		ratedRow(t, cell(metering.ScopeSpace, "", metering.Day, day, at-50, decimal.NewFromInt(4)), "o", 101),
+	} {
+		if err := clickhouse.NewCells(conn).WithClock(written(at-1000)).Insert(ctx, []clickhouse.CellRow{r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A later version of a cell, processed after the report's time (in a write of its own: of
+	// the values of a cell in one write only the last is kept).
+	later := cell(metering.ScopeOrganization, "", metering.Day, day, at+100, decimal.NewFromInt(5))
+	if err := clickhouse.NewCells(conn).WithClock(written(at-1000)).Insert(ctx, []clickhouse.CellRow{ratedRow(t, later, "o", 50)}); err != nil {
+		t.Fatal(err)
+	}
+	// Processed before the report's time but written after it: not in the report of that time.
+	late := cell(metering.ScopeOrganization, "", metering.Minute, day, at-100, decimal.NewFromInt(8))
+	if err := clickhouse.NewCells(conn).WithClock(written(at+50)).Insert(ctx, []clickhouse.CellRow{ratedRow(t, late, "o", 200)}); err != nil {
 		t.Fatal(err)
 	}
 	st := NewClickHouseStore(conn)
@@ -97,6 +116,13 @@ func TestClickHouseStore(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("as of the report's time\n got %v\nwant %v", got, want)
+	}
+	minute := []Period{{metering.Minute, day}}
+	if got := read(Query{Org: "o", AsOf: at, Scopes: []metering.Scope{metering.ScopeOrganization}, Periods: minute}); len(got) != 0 {
+		t.Errorf("a row written after the report's time was read: %v", got)
+	}
+	if got := read(Query{Org: "o", AsOf: at + 50, Scopes: []metering.Scope{metering.ScopeOrganization}, Periods: minute}); len(got) != 1 {
+		t.Errorf("a row written at the report's time was not read: %v", got)
 	}
 	got = read(Query{Org: "o", AsOf: at + 100, Scopes: []metering.Scope{metering.ScopeOrganization}, Periods: periods[:1]})
 	if got["organization//day/"] != "5 <nil> "+fmt.Sprint(at+100) || len(got) != 2 {

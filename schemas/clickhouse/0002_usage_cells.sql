@@ -1,13 +1,16 @@
--- usage_cells: every committed value of every window cell, as the metering processor
--- published it on meterline.usage.rated.v1 (one row per cell per processor transaction).
+-- usage_cells: the committed values of every window cell, as the metering processor
+-- published them on meterline.usage.rated.v1 (one row per cell per processor transaction; the
+-- cell sink keeps only the last of a cell's values within one of its batches).
 --
 -- A cell is (organization, space, consumer, resource instance, resource, plan, metric, scope,
--- level, period). Its value as of time t is the row with the greatest processed_ms <= t:
--- argMax(quantity, processed_ms) ... WHERE processed_ms <= t. Reports read it that way, so a
--- report for a past time never changes. The cell sink may write a row twice after a crash;
--- the copies are identical (same processed_ms, same Kafka offset), so argMax is unaffected,
--- and ReplacingMergeTree removes them on merge. Quantities and costs that are maps
--- (time-based metrics) are in the *_json columns, decimals in the Decimal columns.
+-- level, period). processed_ms is when the processor's transaction produced a value,
+-- visible_ms when the cell sink wrote it here. The value of a cell as of time t is, among the
+-- rows with processed_ms <= t AND visible_ms <= t, the one with the greatest
+-- (processed_ms, kafka_offset): argMax(quantity, (processed_ms, kafka_offset)). Reports read
+-- it that way, so a report of time t shows exactly what could be read at t, and asking again
+-- later gives the same answer. A replay after a sink crash writes copies with a later
+-- visible_ms, which the same argMax reads as the same value. Quantities and costs that are
+-- maps (time-based metrics) are in the *_json columns, decimals in the Decimal columns.
 CREATE TABLE IF NOT EXISTS usage_cells
 (
     account_id String,
@@ -29,10 +32,11 @@ CREATE TABLE IF NOT EXISTS usage_cells
     cost_json String,
     currency String,
     processed_ms Int64,
+    visible_ms Int64,
     kafka_partition Int32,
     kafka_offset Int64
 )
 ENGINE = ReplacingMergeTree()
 PARTITION BY toYYYYMM(period_start)
 ORDER BY (organization_id, level, period_start_ms, scope, resource_id, plan, metric, space_id, consumer_id,
-          resource_instance_id, processed_ms, kafka_partition, kafka_offset);
+          resource_instance_id, processed_ms, kafka_partition, kafka_offset, visible_ms);
