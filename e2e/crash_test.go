@@ -629,10 +629,11 @@ func waitDrained(t *testing.T, s *stack) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	// lag returns what group has still to consume of topic, by partition, counting a
-	// transactional topic's last record (always a transaction marker once no transaction is
-	// open) as consumed: consumers commit the offset after their last record.
-	lag := func(group, topic string, markers int64) (map[int32]int64, error) {
+	// lag returns how many offsets group has still to consume of topic, by partition. On a
+	// transactional topic, offsets past a consumer's last record may hold only transaction
+	// markers and aborted records, which it never commits past: there the partitions it
+	// lags in are those where a read-committed consumer still finds a record.
+	lag := func(group, topic string, transactional bool) (map[int32]int64, error) {
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
 		ends, err := adm.ListEndOffsets(ctx, topic)
@@ -645,35 +646,62 @@ func waitDrained(t *testing.T, s *stack) {
 		}
 		out := map[int32]int64{}
 		ends.Each(func(o kadm.ListedOffset) {
-			if o.Offset == 0 {
-				return
+			at := int64(0)
+			if c, ok := committed.Lookup(topic, o.Partition); ok && c.At > 0 {
+				at = c.At
 			}
-			c, ok := committed.Lookup(topic, o.Partition)
-			switch {
-			case !ok || c.At < 0:
-				out[o.Partition] = o.Offset
-			case o.Offset-markers > c.At:
-				out[o.Partition] = o.Offset - markers - c.At
+			if o.Offset > at {
+				out[o.Partition] = o.Offset - at
 			}
 		})
+		if !transactional || len(out) == 0 {
+			return out, nil
+		}
+		from := map[int32]kgo.Offset{}
+		for p, n := range out {
+			from[p] = kgo.NewOffset().At(ends[topic][p].Offset - n)
+		}
+		tail, err := kgo.NewClient(kgo.SeedBrokers(kafkaBrk), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}))
+		if err != nil {
+			return nil, err
+		}
+		defer tail.Close()
+		for len(out) > 0 {
+			fetches := tail.PollFetches(ctx)
+			if err := fetches.Err0(); err != nil {
+				return nil, err
+			}
+			for _, r := range fetches.Records() {
+				if _, open := out[r.Partition]; !open {
+					continue
+				}
+				if !r.Attrs.IsControl() {
+					return out, nil // a record the group has yet to consume
+				}
+				if r.Offset+1 >= ends[topic][r.Partition].Offset {
+					delete(out, r.Partition)
+				}
+			}
+		}
 		return out, nil
 	}
-	wait := func(what, group, topic string, markers int64) {
+	wait := func(what, group, topic string, transactional bool) {
 		t.Helper()
 		deadline := time.Now().Add(3 * time.Minute)
 		for {
-			l, err := lag(group, topic, markers)
+			l, err := lag(group, topic, transactional)
 			if err == nil && len(l) == 0 {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s (group %s) did not reach the end of %s within 3 minutes: lag by partition %v (%v)", what, group, topic, l, err)
+				t.Fatalf("%s (group %s) did not reach the end of %s within 3 minutes: offsets left by partition %v (%v)", what, group, topic, l, err)
 			}
 			time.Sleep(500 * time.Millisecond)
 		}
 	}
-	wait("the raw sink", "meterline-sink-raw", s.prefix+".usage.collected.v1", 0)
-	wait("the metering processor", "meterline-processor", s.prefix+".usage.collected.v1", 0)
-	wait("the cell sink", "meterline-sink-cells", s.prefix+".usage.rated.v1", 1)
-	wait("the rejection sink", "meterline-sink-rejections", s.prefix+".usage.rejected.v1", 1)
+	wait("the raw sink", "meterline-sink-raw", s.prefix+".usage.collected.v1", false)
+	wait("the metering processor", "meterline-processor", s.prefix+".usage.collected.v1", false)
+	wait("the cell sink", "meterline-sink-cells", s.prefix+".usage.rated.v1", true)
+	wait("the rejection sink", "meterline-sink-rejections", s.prefix+".usage.rejected.v1", true)
 }
