@@ -110,6 +110,9 @@ func (s *stack) env(httpAddr string, extra ...string) []string {
 		"METERLINE_CLICKHOUSE_ADDR="+chAddr,
 		"METERLINE_CLICKHOUSE_DATABASE="+s.database,
 		"METERLINE_TOPIC_PREFIX="+s.prefix,
+		// Transactional ids are global to the broker: the default (from the host name) would
+		// let the processors of two stacks fence each other.
+		"METERLINE_PROCESSOR_ID="+s.prefix+"-processor",
 		"METERLINE_TOPIC_PARTITIONS=3",
 		"METERLINE_SINK_FLUSH_INTERVAL=200ms",
 		"METERLINE_LOG_LEVEL=warn",

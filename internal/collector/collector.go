@@ -79,6 +79,7 @@ type Collector struct {
 	log      *zap.Logger
 	now      func() time.Time
 	recent   *recent
+	lookups  *lookups // nil without an archive
 	metrics  metrics
 
 	mu       sync.Mutex
@@ -106,7 +107,7 @@ func New(cfg Config, pub Publisher, archive Archive, accounts Accounts, log *zap
 		cfg.LookupTimeout = 2 * time.Second
 	}
 	f := promauto.With(reg)
-	return &Collector{
+	c := &Collector{
 		cfg:      cfg,
 		pub:      pub,
 		archive:  archive,
@@ -127,6 +128,11 @@ func New(cfg Config, pub Publisher, archive Archive, accounts Accounts, log *zap
 			}),
 		},
 	}
+	if archive != nil {
+		// The query's own deadline: a request's LookupTimeout bounds only its wait.
+		c.lookups = &lookups{existing: archive.Existing, timeout: cfg.LookupTimeout, log: log}
+	}
+	return c
 }
 
 // Register adds the collector's routes to mux.
@@ -254,20 +260,16 @@ func (c *Collector) release(id string, cl *call, ok bool) {
 	close(cl.done)
 }
 
-// storedBefore asks the archive whether id was stored before. A failed look-up counts as
-// "no": the document is then published again and deduplicated downstream by id.
+// storedBefore asks the archive whether id was stored before, in a query shared with the
+// look-ups of concurrent POSTs. A failed look-up counts as "no": the document is then
+// published again and deduplicated downstream by id.
 func (c *Collector) storedBefore(ctx context.Context, org, id string) bool {
-	if c.archive == nil {
+	if c.lookups == nil {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
 	defer cancel()
-	found, err := c.archive.Existing(ctx, []clickhouse.EventRef{{Org: org, ID: id}})
-	if err != nil {
-		c.log.Warn("duplicate look-up failed; accepting the document, downstream deduplicates it", zap.String("id", id), zap.Error(err))
-		return false
-	}
-	return found[id]
+	return c.lookups.storedBefore(ctx, clickhouse.EventRef{Org: org, ID: id})
 }
 
 func duplicate(id string) error {

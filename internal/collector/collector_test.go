@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -98,6 +99,11 @@ type fakeArchive struct {
 	getErr      error
 	existingErr error
 	gets        int
+	// lookups counts Existing calls; a non-nil lookupGate holds each call until it is closed,
+	// and lookupEntered (when not nil) gets a value as a call starts.
+	lookups       int
+	lookupGate    chan struct{}
+	lookupEntered chan struct{}
 }
 
 var _ collector.Archive = (*fakeArchive)(nil)
@@ -125,8 +131,18 @@ func (a *fakeArchive) Existing(_ context.Context, refs []clickhouse.EventRef) (m
 	for i, r := range refs {
 		ids[i] = r.ID
 	}
+	if a.lookupEntered != nil {
+		select {
+		case a.lookupEntered <- struct{}{}:
+		default:
+		}
+	}
+	if a.lookupGate != nil {
+		<-a.lookupGate
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.lookups++
 	if a.existingErr != nil {
 		return nil, a.existingErr
 	}
@@ -425,6 +441,58 @@ func TestConcurrentIdenticalPosts(t *testing.T) {
 	}
 	if calls, events := pub.published(); calls != 1 || len(events) != 1 {
 		t.Errorf("%d publish calls, %d events; want 1, 1", calls, len(events))
+	}
+}
+
+// TestConcurrentLookupsShareAQuery: the duplicate look-ups of POSTs that arrive while one
+// runs are asked in one query, and each POST still gets its own answer (201, or 409 for a
+// document the archive holds).
+func TestConcurrentLookupsShareAQuery(t *testing.T) {
+	const n = 20
+	docs := make([]string, n)
+	stored := map[string]clickhouse.StoredEvent{}
+	for i := range docs {
+		docs[i] = strings.Replace(sampleDoc, `"start":1396421450000`, fmt.Sprintf(`"start":%d`, 1396421450000-int64(i)), 1)
+		if i%2 == 1 {
+			id := idOf(t, docs[i])
+			stored[id] = clickhouse.StoredEvent{ID: id}
+		}
+	}
+	archive := &fakeArchive{events: stored, lookupGate: make(chan struct{}), lookupEntered: make(chan struct{}, 1)}
+	s := newServer(t, collector.Config{}, &fakePublisher{}, archive)
+
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	post := func(i int) {
+		wg.Go(func() {
+			resp, err := http.Post(s.URL+collectPath, "application/json", strings.NewReader(docs[i]))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			statuses[i] = resp.StatusCode
+		})
+	}
+	post(0)
+	select {
+	case <-archive.lookupEntered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no look-up started")
+	}
+	for i := 1; i < n; i++ {
+		post(i)
+	}
+	time.Sleep(100 * time.Millisecond) // the others arrive while the first query runs
+	close(archive.lookupGate)
+	wg.Wait()
+	for i, st := range statuses {
+		if want := []int{http.StatusCreated, http.StatusConflict}[i%2]; st != want {
+			t.Errorf("POST %d: %d, want %d", i, st, want)
+		}
+	}
+	if archive.lookups != 2 {
+		t.Errorf("%d look-up queries for %d concurrent POSTs, want 2 (the first, then the others together)", archive.lookups, n)
 	}
 }
 
