@@ -783,8 +783,8 @@ func waitDrained(t *testing.T, s *stack) {
 			time.Sleep(500 * time.Millisecond)
 		}
 	}
-	wait("the raw sink", "meterline-sink-raw", s.prefix+".usage.collected.v1", false)
-	wait("the metering processor", "meterline-processor", s.prefix+".usage.collected.v1", false)
-	wait("the cell sink", "meterline-sink-cells", s.prefix+".usage.rated.v1", true)
-	wait("the rejection sink", "meterline-sink-rejections", s.prefix+".usage.rejected.v1", true)
+	wait("the raw sink", s.prefix+"-sink-raw", s.prefix+".usage.collected.v1", false)
+	wait("the metering processor", s.prefix+"-processor", s.prefix+".usage.collected.v1", false)
+	wait("the cell sink", s.prefix+"-sink-cells", s.prefix+".usage.rated.v1", true)
+	wait("the rejection sink", s.prefix+"-sink-rejections", s.prefix+".usage.rejected.v1", true)
 }

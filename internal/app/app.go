@@ -295,25 +295,26 @@ func runUntilStopped(ctx context.Context, s *stack, name string, run func(contex
 // rejection sink (usage_rejections).
 func startSinks(ctx context.Context, s *stack, brokers []string, conn clickhouse.Conn) (*rawsink.Sink, error) {
 	cfg := s.e.cfg
-	topics := kafka.TopicsFor(cfg.Kafka.TopicPrefix)
+	topics, groups := kafka.TopicsFor(cfg.Kafka.TopicPrefix), kafka.GroupsFor(cfg.Kafka.TopicPrefix)
 	raw, err := rawsink.New(rawsink.Config{
 		Brokers:       brokers,
 		Topic:         topics.Collected,
+		Group:         groups.RawSink,
 		BatchSize:     cfg.Sink.BatchSize,
 		FlushInterval: cfg.Sink.FlushInterval,
 	}, clickhouse.NewEvents(conn), s.e.log.Named("rawsink"), s.e.reg)
 	if err != nil {
 		return nil, err
 	}
-	sinkCfg := func(topic string) sinks.Config {
-		return sinks.Config{Brokers: brokers, Topic: topic, BatchSize: cfg.Sink.BatchSize, FlushInterval: cfg.Sink.FlushInterval}
+	sinkCfg := func(topic, group string) sinks.Config {
+		return sinks.Config{Brokers: brokers, Topic: topic, Group: group, BatchSize: cfg.Sink.BatchSize, FlushInterval: cfg.Sink.FlushInterval}
 	}
-	cells, err := sinks.Cells(sinkCfg(topics.Rated), clickhouse.NewCells(conn).Insert, s.e.log.Named("cellsink"), s.e.reg)
+	cells, err := sinks.Cells(sinkCfg(topics.Rated, groups.CellSink), clickhouse.NewCells(conn).Insert, s.e.log.Named("cellsink"), s.e.reg)
 	if err != nil {
 		raw.Client().Close()
 		return nil, err
 	}
-	rejections, err := sinks.Rejections(sinkCfg(topics.Rejected), clickhouse.NewRejections(conn).Insert, s.e.log.Named("rejectionsink"), s.e.reg)
+	rejections, err := sinks.Rejections(sinkCfg(topics.Rejected, groups.RejectionSink), clickhouse.NewRejections(conn).Insert, s.e.log.Named("rejectionsink"), s.e.reg)
 	if err != nil {
 		raw.Client().Close()
 		cells.Client().Close()
@@ -380,6 +381,7 @@ func startProcessor(ctx context.Context, s *stack, brokers []string, store *prov
 	proc, err := processor.New(processor.Config{
 		Brokers:         brokers,
 		Topics:          kafka.TopicsFor(cfg.Kafka.TopicPrefix),
+		Group:           kafka.GroupsFor(cfg.Kafka.TopicPrefix).Processor,
 		TransactionalID: cfg.ProcessorID,
 		Acceptance:      metering.Acceptance{Slack: cfg.Metering.Slack, Future: cfg.Metering.Future},
 	}, store, store, s.e.log.Named("processor"), s.e.reg)

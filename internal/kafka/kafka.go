@@ -54,6 +54,24 @@ func TopicsFor(prefix string) Topics {
 	}
 }
 
+// Groups are the consumer groups of Meterline's consumers.
+type Groups struct {
+	Processor, RawSink, CellSink, RejectionSink string
+}
+
+// GroupsFor returns the consumer groups under prefix (the topic prefix): two Meterlines that
+// share a broker under different prefixes never share a group, so one's rebalances never
+// stall the other. Under the default prefix they are meterline-processor, meterline-sink-raw,
+// meterline-sink-cells and meterline-sink-rejections.
+func GroupsFor(prefix string) Groups {
+	return Groups{
+		Processor:     prefix + "-processor",
+		RawSink:       prefix + "-sink-raw",
+		CellSink:      prefix + "-sink-cells",
+		RejectionSink: prefix + "-sink-rejections",
+	}
+}
+
 // NewClient returns a client for brokers with Meterline's defaults: the idempotent producer
 // (franz-go's default), acknowledgements from all in-sync replicas, a logger, and opts.
 func NewClient(brokers []string, log *zap.Logger, opts ...kgo.Opt) (*kgo.Client, error) {

@@ -12,6 +12,7 @@
 package sinks
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -37,13 +38,14 @@ const (
 type Config struct {
 	Brokers       []string
 	Topic         string
+	Group         string // CellsGroup or RejectionsGroup when empty
 	BatchSize     int
 	FlushInterval time.Duration
 }
 
 // Cells returns the cell sink of cfg.Topic (the rated-usage topic) into insert.
 func Cells(cfg Config, insert func(context.Context, []clickhouse.CellRow) error, log *zap.Logger, reg prometheus.Registerer) (*kafka.BatchConsumer[clickhouse.CellRow], error) {
-	return newSink(cfg, "cellsink", CellsGroup, func() *meterlinev1.RatedUsage { return &meterlinev1.RatedUsage{} },
+	return newSink(cfg, "cellsink", cmp.Or(cfg.Group, CellsGroup), func() *meterlinev1.RatedUsage { return &meterlinev1.RatedUsage{} },
 		func(m *meterlinev1.RatedUsage, r *kgo.Record) clickhouse.CellRow {
 			return clickhouse.CellRow{Cell: m, Partition: r.Partition, Offset: r.Offset}
 		}, insert, log, reg)
@@ -51,7 +53,7 @@ func Cells(cfg Config, insert func(context.Context, []clickhouse.CellRow) error,
 
 // Rejections returns the rejection sink of cfg.Topic (the rejected-usage topic) into insert.
 func Rejections(cfg Config, insert func(context.Context, []clickhouse.RejectionRow) error, log *zap.Logger, reg prometheus.Registerer) (*kafka.BatchConsumer[clickhouse.RejectionRow], error) {
-	return newSink(cfg, "rejectionsink", RejectionsGroup, func() *meterlinev1.RejectedUsage { return &meterlinev1.RejectedUsage{} },
+	return newSink(cfg, "rejectionsink", cmp.Or(cfg.Group, RejectionsGroup), func() *meterlinev1.RejectedUsage { return &meterlinev1.RejectedUsage{} },
 		func(m *meterlinev1.RejectedUsage, r *kgo.Record) clickhouse.RejectionRow {
 			return clickhouse.RejectionRow{Rejection: m, Partition: r.Partition, Offset: r.Offset}
 		}, insert, log, reg)
