@@ -67,19 +67,25 @@ func benchReporter(b *testing.B) *Reporter {
 func fillBench(b testing.TB, conn clickhouse.Conn) error {
 	ctx := context.Background()
 	cells := clickhouse.NewCells(conn).WithClock(func() time.Time { return time.UnixMilli(at - 1000) })
-	var rows []clickhouse.CellRow
-	flush := func() error {
-		err := cells.Insert(ctx, rows)
-		rows = rows[:0]
+	// Each version of the cells goes in writes of its own, as the cell sink writes them: of
+	// several values of a cell in one write it keeps only the last.
+	var rows [benchVersions][]clickhouse.CellRow
+	offset := int64(0)
+	flush := func(v int) error {
+		err := cells.Insert(ctx, rows[v])
+		rows[v] = rows[v][:0]
 		return err
 	}
 	add := func(c Cell, versions int) error {
 		for v := range versions {
 			c.Processed = at - int64(versions-v)*100
-			rows = append(rows, ratedRow(b, c, "bench-org", int64(len(rows))))
-		}
-		if len(rows) >= 50000 {
-			return flush()
+			offset++
+			rows[v] = append(rows[v], ratedRow(b, c, "bench-org", offset))
+			if len(rows[v]) >= 50000 {
+				if err := flush(v); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	}
@@ -126,8 +132,10 @@ func fillBench(b testing.TB, conn clickhouse.Conn) error {
 			}
 		}
 	}
-	if err := flush(); err != nil {
-		return err
+	for v := range rows {
+		if err := flush(v); err != nil {
+			return err
+		}
 	}
 	return conn.Exec(ctx, "OPTIMIZE TABLE usage_cells FINAL")
 }
