@@ -138,3 +138,54 @@ func TestClickHouseStore(t *testing.T) {
 		t.Errorf("plan id p: %v, want only plan p's cell (not pp's)", got)
 	}
 }
+
+// TestClickHouseStoreAcrossDays reads a cell whose values were written over several days:
+// the days before the report's day through usage_cells_daily, the report's day from
+// usage_cells, each as of the report's time.
+func TestClickHouseStoreAcrossDays(t *testing.T) {
+	cfg := testenv.Get(t).Config(t)
+	conn := testenv.ClickHouse(t, cfg)
+	ctx := context.Background()
+	const dayMs = 86_400_000
+	month, _ := metering.Month.Period(at)
+	write := func(value, processed, visible int64, offset int64) {
+		t.Helper()
+		c := Cell{Scope: metering.ScopeOrganization, Resource: "r", Metric: "m", Level: metering.Month, From: month,
+			Quantity: decimal.NewFromInt(value), Processed: processed}
+		err := clickhouse.NewCells(conn).WithClock(func() time.Time { return time.UnixMilli(visible) }).
+			Insert(ctx, []clickhouse.CellRow{ratedRow(t, c, "o", offset)})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(1, at-2*dayMs-100, at-2*dayMs, 1)
+	write(5, at-2*dayMs+100, at-2*dayMs+200, 2) // two writes of the day before yesterday: the later counts
+	write(2, at-dayMs-100, at-dayMs, 3)
+	write(3, at-100, at-50, 4)
+	write(4, at-10, at+10, 5) // written after the report's time
+	st := NewClickHouseStore(conn)
+	f := func(asOf int64, want string) {
+		t.Helper()
+		cells, err := st.Cells(ctx, Query{Org: "o", AsOf: asOf, Scopes: []metering.Scope{metering.ScopeOrganization},
+			Periods: []Period{{metering.Month, month}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := "none"
+		if len(cells) == 1 {
+			got = fmt.Sprint(cells[0].Quantity)
+		} else if len(cells) > 1 {
+			got = fmt.Sprint(len(cells), " cells")
+		}
+		if got != want {
+			t.Errorf("as of %d (day %+d, %d ms into it): %s, want %s", asOf, (asOf-at)/dayMs, asOf%dayMs, got, want)
+		}
+	}
+	f(at-2*dayMs-1, "none")
+	f(at-2*dayMs+150, "1")
+	f(at-dayMs-1, "5")
+	f(at-dayMs+3600_000, "2")
+	f(at, "3")
+	f(at+20, "4")
+	f(at+5*dayMs, "4")
+}

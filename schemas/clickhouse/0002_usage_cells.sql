@@ -9,7 +9,9 @@
 -- (processed_ms, kafka_offset): argMax(quantity, (processed_ms, kafka_offset)). Reports read
 -- it that way, so a report of time t shows exactly what could be read at t, and asking again
 -- later gives the same answer. A replay after a sink crash writes copies with a later
--- visible_ms, which the same argMax reads as the same value. Quantities and costs that are
+-- visible_ms, which the same argMax reads as the same value. Partitions are by period month
+-- and by the day the rows were written, so that a read of today's rows skips the older ones
+-- (usage_cells_daily holds the latest value of each cell per earlier day). Quantities and costs that are
 -- maps (time-based metrics) are in the *_json columns, decimals in the Decimal columns.
 CREATE TABLE IF NOT EXISTS usage_cells
 (
@@ -33,10 +35,11 @@ CREATE TABLE IF NOT EXISTS usage_cells
     currency String,
     processed_ms Int64,
     visible_ms Int64,
+    visible DateTime('UTC') DEFAULT toDateTime(intDiv(visible_ms, 1000), 'UTC'),
     kafka_partition Int32,
     kafka_offset Int64
 )
 ENGINE = ReplacingMergeTree()
-PARTITION BY toYYYYMM(period_start)
+PARTITION BY (toYYYYMM(period_start), toYYYYMMDD(visible))
 ORDER BY (organization_id, level, period_start_ms, scope, resource_id, plan, metric, space_id, consumer_id,
           resource_instance_id, processed_ms, kafka_partition, kafka_offset, visible_ms);
