@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/shopspring/decimal"
 
@@ -164,8 +165,13 @@ func (ps *problems) err(kind string) error {
 }
 
 func checkID(ps *problems, id string) {
-	if id == "" || len(id) > 256 {
+	switch {
+	case id == "" || len(id) > 256:
 		ps.add("plan_id", id, "must be 1 to 256 characters")
+	case strings.Contains(id, "/"):
+		// A plan id is a path segment of the API and a part of the "<plan_id>/<metering>/
+		// <rating>/<pricing>" keys of window cells.
+		ps.add("plan_id", id, "must not contain '/'")
 	}
 }
 

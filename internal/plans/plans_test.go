@@ -320,6 +320,10 @@ func TestBadPlansAreRefused(t *testing.T) {
 			t.Errorf("no problem %s containing %q in %v", field, reason, fe.Problems)
 		}
 	}
+	_, err = CompileRating(RatingPlan{PlanID: "a/b"})
+	if !errors.As(err, &fe) || fe.Problems[0].Field != "plan_id" || !strings.Contains(fe.Problems[0].Reason, "'/'") {
+		t.Errorf("a plan id with a slash: %v, want it refused", err)
+	}
 	// The position points at the formula's source, arrow included.
 	_, err = CompileFormula(Meter, "(m) => m.calls", map[string]bool{"storage": true})
 	var ferr *FormulaError

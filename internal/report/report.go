@@ -245,11 +245,13 @@ type PlanIDs struct {
 	PricingPlanID  string `json:"pricing_plan_id"`
 }
 
-// SplitPlanKey reads a metering.PlanKey.
+// SplitPlanKey reads a metering.PlanKey. The metering, rating and pricing plan ids have no '/'
+// (plans refuse it); the plan id of usage documents may, so it is all before the last three.
 func SplitPlanKey(k string) PlanIDs {
-	p := strings.SplitN(k, "/", 4)
+	p := strings.Split(k, "/")
 	for len(p) < 4 {
 		p = append(p, "")
 	}
-	return PlanIDs{PlanID: p[0], MeteringPlanID: p[1], RatingPlanID: p[2], PricingPlanID: p[3]}
+	n := len(p)
+	return PlanIDs{PlanID: strings.Join(p[:n-3], "/"), MeteringPlanID: p[n-3], RatingPlanID: p[n-2], PricingPlanID: p[n-1]}
 }

@@ -412,3 +412,16 @@ fragment F on OrganizationReport { resources { windows { charge } } }`, at, at),
 type fakeAccounts map[string]provisioning.Account
 
 func (f fakeAccounts) Account(id string) (provisioning.Account, bool) { a, ok := f[id]; return a, ok }
+
+func TestSplitPlanKey(t *testing.T) {
+	for k, want := range map[string]PlanIDs{
+		objectKey:           {"basic", "basic-object-storage", "object-rating-plan", "object-pricing-basic"},
+		"basic/m//":         {"basic", "m", "", ""},
+		"gold/annual/m/r/p": {"gold/annual", "m", "r", "p"},
+		"":                  {},
+	} {
+		if got := SplitPlanKey(k); got != want {
+			t.Errorf("SplitPlanKey(%q) = %+v, want %+v", k, got, want)
+		}
+	}
+}

@@ -121,11 +121,13 @@ func Decode(b []byte) (Cell, error) {
 		Quantity: valueOf(r.GetQuantity()), Cost: valueOf(r.GetCost()), Currency: r.GetCurrency(),
 		Processed: time.UnixMilli(r.GetProcessedMs()).UTC()}
 	if p := r.GetPlan(); p != "" {
-		parts := strings.SplitN(p, "/", 4)
-		if len(parts) != 4 {
+		// The last three parts are plan ids, which have no '/'; the usage's plan id may.
+		parts := strings.Split(p, "/")
+		n := len(parts)
+		if n < 4 {
 			return Cell{}, fmt.Errorf("ratedusage: plan %q is not <plan_id>/<metering>/<rating>/<pricing>", p)
 		}
-		c.PlanID, c.MeteringPlanID, c.RatingPlanID, c.PricingPlanID = parts[0], parts[1], parts[2], parts[3]
+		c.PlanID, c.MeteringPlanID, c.RatingPlanID, c.PricingPlanID = strings.Join(parts[:n-3], "/"), parts[n-3], parts[n-2], parts[n-1]
 	}
 	return c, nil
 }
