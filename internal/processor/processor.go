@@ -75,10 +75,61 @@ type Service struct {
 	afterProduce func() error
 }
 
-// partState is the state of one input partition.
+// partState is the state of one input partition: its cells, the documents it decided, and
+// how far its input has gone.
 type partState struct {
-	cells metering.MapState
-	seen  map[string]bool // ids of documents counted
+	cells *metering.Cells
+	ids   map[string]int64 // decided documents (counted or rejected) by id: their end time
+	// idExpiry indexes the committed ids by end time, for pruning.
+	idExpiry metering.Expiry[string]
+	// stored is the latest stored time of the committed input (0 after a restore, until the
+	// first transaction).
+	stored int64
+	// processed is the processing time given to the last transaction, so that the next gets
+	// a later one even if the clock goes back.
+	processed int64
+
+	// The open transaction: ids decided (already in ids), the latest stored time of its
+	// input, and the horizon before which ids and cells are pruned when it commits.
+	txnIDs    []string
+	txnStored int64
+	horizon   int64
+}
+
+func newPartState() *partState {
+	return &partState{cells: metering.NewCells(), ids: map[string]int64{}}
+}
+
+// commit makes the open transaction's changes the committed state.
+func (st *partState) commit() {
+	st.cells.Commit()
+	st.cells.Expire(st.horizon)
+	st.idExpiry.Pop(st.horizon-1, func(id string) { delete(st.ids, id) })
+	for _, id := range st.txnIDs {
+		switch end, ok := st.ids[id]; {
+		case !ok:
+		case end < st.horizon:
+			delete(st.ids, id) // pruned in the transaction that decided it
+		default:
+			st.idExpiry.Add(end, id)
+		}
+	}
+	st.stored = st.txnStored
+	st.endTxn()
+}
+
+// abort drops the open transaction's changes.
+func (st *partState) abort() {
+	st.cells.Abort()
+	for _, id := range st.txnIDs {
+		delete(st.ids, id)
+	}
+	st.endTxn()
+}
+
+func (st *partState) endTxn() {
+	clear(st.txnIDs)
+	st.txnIDs = st.txnIDs[:0]
 }
 
 type metrics struct {
@@ -160,7 +211,7 @@ func (s *Service) dropped(_ context.Context, _ *kgo.Client, lost map[string][]in
 
 // restore reads changelog partition p to its end.
 func (s *Service) restore(ctx context.Context, p int32) (*partState, error) {
-	st := &partState{cells: metering.MapState{}, seen: map[string]bool{}}
+	st := newPartState()
 	// Control records (transaction markers) are kept so that the read position is known to
 	// reach the end offset, which a marker may hold.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(s.cfg.Brokers...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -170,13 +221,9 @@ func (s *Service) restore(ctx context.Context, p int32) (*partState, error) {
 		return nil, err
 	}
 	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, s.cfg.Topics.Changelog)
+	end, err := s.changelogEnd(ctx, kadm.NewClient(cl), p)
 	if err != nil {
 		return nil, err
-	}
-	end, ok := ends.Lookup(s.cfg.Topics.Changelog, p)
-	if !ok || end.Err != nil {
-		return nil, fmt.Errorf("changelog partition %d: end offset unknown: %v", p, end.Err)
 	}
 	start := time.Now()
 	n := 0
@@ -203,8 +250,30 @@ func (s *Service) restore(ctx context.Context, p int32) (*partState, error) {
 		}
 	}
 	s.log.Info("restored partition state", zap.Int32("partition", p), zap.Int("records", n),
-		zap.Int("cells", len(st.cells)), zap.Int("documents", len(st.seen)), zap.Duration("took", time.Since(start)))
+		zap.Int("cells", st.cells.Len()), zap.Int("documents", len(st.ids)), zap.Duration("took", time.Since(start)))
 	return st, nil
+}
+
+// changelogEnd returns the end offset of changelog partition p. A topic created a moment ago
+// may not be in the broker's metadata yet: the look-up is tried again for up to 10s.
+func (s *Service) changelogEnd(ctx context.Context, adm *kadm.Client, p int32) (kadm.ListedOffset, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		ends, err := adm.ListEndOffsets(ctx, s.cfg.Topics.Changelog)
+		if err == nil {
+			end, ok := ends.Lookup(s.cfg.Topics.Changelog, p)
+			if ok && end.Err == nil {
+				return end, nil
+			}
+			err = end.Err
+		}
+		select {
+		case <-ctx.Done():
+			return kadm.ListedOffset{}, fmt.Errorf("changelog partition %d: end offset unknown: %w", p, errors.Join(err, ctx.Err()))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // apply loads one changelog record into the state.
@@ -212,10 +281,15 @@ func (st *partState) apply(r *kgo.Record) error {
 	key := string(r.Key)
 	if id, ok := strings.CutPrefix(key, "d/"); ok {
 		if r.Value == nil {
-			delete(st.seen, id)
-		} else {
-			st.seen[id] = true
+			delete(st.ids, id)
+			return nil
 		}
+		end, err := strconv.ParseInt(string(r.Value), 10, 64)
+		if err != nil {
+			return fmt.Errorf("changelog %s: %w", key, err)
+		}
+		st.ids[id] = end
+		st.idExpiry.Add(end, id)
 		return nil
 	}
 	k, err := metering.ParseCellKey(key)
@@ -223,7 +297,7 @@ func (st *partState) apply(r *kgo.Record) error {
 		return err
 	}
 	if r.Value == nil {
-		delete(st.cells, k)
+		st.cells.Load(k, nil)
 		return nil
 	}
 	var pv meterlinev1.Value
@@ -234,43 +308,8 @@ func (st *partState) apply(r *kgo.Record) error {
 	if err != nil {
 		return fmt.Errorf("changelog %s: %w", key, err)
 	}
-	st.cells[k] = v
+	st.cells.Load(k, v)
 	return nil
-}
-
-// overlay is a transaction's view of a partition's state: reads fall through to the state,
-// writes stay in the overlay until the transaction commits.
-type overlay struct {
-	base    *partState
-	cells   metering.MapState
-	seen    map[string]bool
-	costs   map[metering.CellKey]any // latest cost of each rated cell touched
-	touched []metering.CellKey
-}
-
-func (o *overlay) Get(k metering.CellKey) any {
-	if v, ok := o.cells[k]; ok {
-		return v
-	}
-	return o.base.cells[k]
-}
-
-func (o *overlay) Set(k metering.CellKey, v any) {
-	if _, ok := o.cells[k]; !ok {
-		o.touched = append(o.touched, k)
-	}
-	o.cells[k] = v
-}
-
-func (o *overlay) counted(id string) bool { return o.seen[id] || o.base.seen[id] }
-
-func (o *overlay) commit() {
-	for k, v := range o.cells {
-		o.base.cells[k] = v
-	}
-	for id := range o.seen {
-		o.base.seen[id] = true
-	}
 }
 
 // Run processes until ctx ends or the session fails. On return the open transaction has been
@@ -291,7 +330,7 @@ func (s *Service) Run(ctx context.Context) error {
 		if err := s.sess.Begin(); err != nil {
 			return fmt.Errorf("processor: begin transaction: %w", err)
 		}
-		overlays, err := s.transact(ctx, fetches)
+		states, err := s.transact(ctx, fetches)
 		if err != nil {
 			_, _ = s.sess.End(context.WithoutCancel(ctx), kgo.TryAbort)
 			return err
@@ -307,21 +346,29 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		if !committed {
 			s.metrics.aborted.Inc()
-			continue // the state of reassigned partitions is rebuilt from the changelog
 		}
 		s.mu.Lock()
-		for p, o := range overlays {
-			if s.states[p] == o.base { // still ours
-				o.commit()
+		for p, st := range states {
+			switch {
+			case s.states[p] != st:
+				// Revoked meanwhile; a new owner rebuilds the state from the changelog.
+			case committed:
+				st.commit()
+			default:
+				st.abort()
 			}
 		}
 		s.mu.Unlock()
 	}
 }
 
-// transact processes a poll's records inside the open transaction.
-func (s *Service) transact(ctx context.Context, fetches kgo.Fetches) (map[int32]*overlay, error) {
-	overlays := map[int32]*overlay{}
+// transact processes a poll's records inside the open transaction and returns the states it
+// changed.
+func (s *Service) transact(ctx context.Context, fetches kgo.Fetches) (map[int32]*partState, error) {
+	states := map[int32]*partState{}
+	// One processing time for the whole transaction: the time its rated records say their
+	// cells' values were reached.
+	now := time.Now().UnixMilli()
 	var ferr error
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 		if ferr != nil || len(fp.Records) == 0 {
@@ -334,66 +381,70 @@ func (s *Service) transact(ctx context.Context, fetches kgo.Fetches) (map[int32]
 			ferr = fmt.Errorf("processor: no state for partition %d", fp.Partition)
 			return
 		}
-		o := &overlay{base: st, cells: metering.MapState{}, seen: map[string]bool{}, costs: map[metering.CellKey]any{}}
-		overlays[fp.Partition] = o
-		ferr = s.processPartition(ctx, fp.Partition, fp.Records, o)
+		states[fp.Partition] = st
+		st.txnStored = st.stored
+		ferr = s.processPartition(ctx, fp.Partition, fp.Records, st, now)
 	})
-	return overlays, ferr
+	return states, ferr
 }
 
-func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.Record, o *overlay) error {
+func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.Record, st *partState, now int64) error {
 	var ev meterlinev1.UsageEvent
 	produce := func(topic string, key, value []byte) {
-		s.sess.Produce(ctx, &kgo.Record{Topic: topic, Partition: p, Key: key, Value: value}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				s.log.Error("producing in a transaction failed; it will abort", zap.String("topic", topic), zap.Error(err))
-			}
-		})
+		s.sess.Produce(ctx, &kgo.Record{Topic: topic, Partition: p, Key: key, Value: value}, s.produced)
+	}
+	decided := func(id string, end int64) {
+		st.ids[id] = end
+		st.txnIDs = append(st.txnIDs, id)
+		produce(s.cfg.Topics.Changelog, []byte("d/"+id), strconv.AppendInt(nil, end, 10))
 	}
 	for _, r := range records {
 		if err := kafka.DecodeEvent(r, &ev); err != nil {
 			s.log.Error("skipping a record that is not a usage event", zap.Error(err))
 			continue
 		}
-		if o.counted(ev.Id) {
-			s.metrics.duplicates.Inc()
-			continue
+		stored := ev.StoredMs
+		st.txnStored = max(st.txnStored, stored)
+		end := ev.GetDocument().GetEnd()
+		// Too late is decided before duplicates: the ids of documents that old are pruned,
+		// so every copy of such a document is rejected alike, whether its id is still known
+		// or not, and none is counted twice.
+		tooLate := s.cfg.Acceptance.Accept(end, stored)
+		if !errors.Is(tooLate, metering.ErrTooLate) {
+			if _, ok := st.ids[ev.Id]; ok {
+				s.metrics.duplicates.Inc()
+				continue
+			}
 		}
 		doc, err := usage.FromProto(ev.Document)
 		if err != nil {
 			return err
 		}
-		now := ev.StoredMs
-		updates, err := s.proc.Process(&doc, now, o)
-		if err != nil {
+		if _, err := s.proc.Process(&doc, stored, st.cells); err != nil {
 			code := reasonCode(err)
 			if code == "" {
 				return fmt.Errorf("processor: document %s: %w", ev.Id, err)
 			}
 			s.metrics.rejected.WithLabelValues(code).Inc()
 			value, merr := proto.Marshal(&meterlinev1.RejectedUsage{Event: proto.Clone(&ev).(*meterlinev1.UsageEvent),
-				Reason: err.Error(), Code: code, ProcessedMs: now})
+				Reason: err.Error(), Code: code, ProcessedMs: stored})
 			if merr != nil {
 				return merr
 			}
 			produce(s.cfg.Topics.Rejected, []byte(doc.OrganizationID), value)
-			o.seen[ev.Id] = true // a rejection is final: the same document is not judged again
-			produce(s.cfg.Topics.Changelog, []byte("d/"+ev.Id), []byte(strconv.FormatInt(doc.End, 10)))
+			if code != "too_late" {
+				decided(ev.Id, doc.End) // a rejection is final: the same document is not judged again
+			}
 			continue
 		}
 		s.metrics.processed.Inc()
-		for _, u := range updates {
-			if u.Cost != nil {
-				o.costs[u.Key] = u.Cost
-			}
-		}
-		o.seen[ev.Id] = true
-		produce(s.cfg.Topics.Changelog, []byte("d/"+ev.Id), []byte(strconv.FormatInt(doc.End, 10)))
+		decided(ev.Id, doc.End)
 	}
-	// Coalesced: each touched cell once, with its value at the end of the transaction.
-	processed := time.Now().UnixMilli()
-	for _, k := range o.touched {
-		v := o.cells[k]
+	// Coalesced: each changed cell once, with its value at the end of the transaction.
+	processed := max(now, st.txnStored, st.processed+1)
+	st.processed = processed
+	for _, c := range st.cells.Changed() {
+		v := c.Value()
 		pv, err := metering.ValueProto(v)
 		if err != nil {
 			return err
@@ -402,14 +453,50 @@ func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.
 		if err != nil {
 			return err
 		}
-		produce(s.cfg.Topics.Changelog, []byte(k.String()), value)
-		rated, err := s.rated(k, v, o.costs[k], processed)
+		k := c.Key()
+		produce(s.cfg.Topics.Changelog, []byte(c.String()), value)
+		rated, err := s.rated(k, v, c.Cost(), processed)
 		if err != nil {
 			return err
 		}
 		produce(s.cfg.Topics.Rated, []byte(k.Org), rated)
 	}
+	s.prune(st, produce)
 	return nil
+}
+
+// prune deletes, in the open transaction, what usage processed from now on cannot change: the
+// ids of documents, and the cells of periods, that ended more than the slack before the
+// partition's latest stored time. A document that old is rejected as too late whether its id
+// is known or not, and the cells it would land in are settled. The margin of the future
+// tolerance allows for the broker's clock going back by that much between two records.
+// The horizon is driven by the records' stored times, never the wall clock, so a replay
+// prunes the same.
+func (s *Service) prune(st *partState, produce func(topic string, key, value []byte)) {
+	if st.txnStored == 0 {
+		return
+	}
+	st.horizon = st.txnStored - s.cfg.Acceptance.Slack.Milliseconds() - s.cfg.Acceptance.Future.Milliseconds()
+	st.idExpiry.Due(st.horizon-1, func(id string) {
+		if _, ok := st.ids[id]; ok {
+			produce(s.cfg.Topics.Changelog, []byte("d/"+id), nil)
+		}
+	})
+	for _, id := range st.txnIDs {
+		if st.ids[id] < st.horizon {
+			produce(s.cfg.Topics.Changelog, []byte("d/"+id), nil)
+		}
+	}
+	st.cells.Expiring(st.horizon, func(c *metering.Cell) {
+		produce(s.cfg.Topics.Changelog, []byte(c.String()), nil)
+	})
+}
+
+// produced logs a failed produce; the transaction then fails to commit.
+func (s *Service) produced(r *kgo.Record, err error) {
+	if err != nil {
+		s.log.Error("producing in a transaction failed; it will abort", zap.String("topic", r.Topic), zap.Error(err))
+	}
 }
 
 // rated encodes a cell for the rated-usage topic.
