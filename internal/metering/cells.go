@@ -166,7 +166,7 @@ func (p *Processor) process(doc *usage.Document, now int64, cells *Cells) error 
 		}
 		for l := Level(0); l < Levels; l++ {
 			from, to := l.Period(doc.End)
-			inst := cells.cell(groups[0], mm.Name, l, from)
+			inst := cells.cell(groups[0].seriesOf(mm.Name, l, true), from)
 			prev := inst.read(d)
 			curr, err := meter.Accumulate(mm, prev, qty, doc.Start, doc.End, from, to)
 			if err != nil {
@@ -174,7 +174,7 @@ func (p *Processor) process(doc *usage.Document, now int64, cells *Cells) error 
 			}
 			cells.set(inst, curr)
 			for _, g := range groups[1:] {
-				c := cells.cell(g, mm.Name, l, from)
+				c := cells.cell(g.seriesOf(mm.Name, l, true), from)
 				v, err := meter.Aggregate(mm, c.read(d), prev, curr)
 				if err != nil {
 					return err
@@ -189,10 +189,10 @@ func (p *Processor) process(doc *usage.Document, now int64, cells *Cells) error 
 	// Rate each changed plan cell once, at its final value.
 	prices := cells.prices[:0]
 	for _, c := range cells.docCells {
-		if c.g.key.Plan == "" {
+		if c.s.g.key.Plan == "" {
 			continue
 		}
-		metric := c.slot.metric
+		metric := c.s.metric
 		// Without a pricing plan usage is rated at no price (nil), as in Abacus; with one, a
 		// metric it does not price in the organization's country would be charged nothing
 		// silently, so the document is rejected instead.

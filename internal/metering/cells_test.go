@@ -19,7 +19,7 @@ type catalogWriter struct{ c *provisioning.Catalog }
 
 func (w catalogWriter) Put(_ context.Context, r provisioning.Record) error { return w.c.Apply(r) }
 
-func builtinCatalog(t *testing.T) *provisioning.Catalog {
+func builtinCatalog(t testing.TB) *provisioning.Catalog {
 	t.Helper()
 	c := provisioning.NewCatalog()
 	if err := provisioning.NewAPI(c, catalogWriter{c}, zap.NewNop()).LoadBuiltin(context.Background()); err != nil {
@@ -188,4 +188,23 @@ func TestNoPriceInCountry(t *testing.T) {
 	if _, err := p.Process(objectDoc("i", now), now, state); !errors.Is(err, ErrNoPrice) || len(state.Changed()) != 0 {
 		t.Errorf("got %v with %d cells, want ErrNoPrice and no change", err, len(state.Changed()))
 	}
+}
+
+// TestCellKeyString: keys read back as they were, ids with any characters escaped as
+// url.PathEscape does.
+func TestCellKeyString(t *testing.T) {
+	f := func(k CellKey, want string) {
+		t.Helper()
+		if got := k.String(); got != want {
+			t.Errorf("String() = %q, want %q", got, want)
+		}
+		if back, err := ParseCellKey(want); err != nil || back != k {
+			t.Errorf("ParseCellKey(%q) = %+v, %v, want %+v", want, back, err, k)
+		}
+	}
+	f(CellKey{Scope: ScopeInstance, Org: "o-1", Space: "s_2", Consumer: "app:1", Instance: "i.3~", Resource: "r",
+		Plan: PlanKey("p", "m", "r", "x"), Metric: "m", Level: Hour, From: -3600000},
+		"c/instance/o-1/s_2/app:1/i.3~/r/p%2Fm%2Fr%2Fx/m/hour/-3600000")
+	f(CellKey{Scope: ScopeOrganization, Org: "ü ?#%/", Resource: "r", Metric: "m", Level: Month, From: 0},
+		"c/organization/%C3%BC%20%3F%23%25%2F////r//m/month/0")
 }

@@ -1,6 +1,7 @@
 package metering
 
 import (
+	"cmp"
 	"encoding/binary"
 	"slices"
 )
@@ -9,8 +10,10 @@ import (
 // transaction apart from the committed values until Commit or Abort.
 //
 // A cell is found by its group (the scope and ids down to it, the resource and the plan),
-// looked up once per document with one string key, then by metric, level and period start
-// within the group: the hot path hashes no struct of strings. Cells is not safe for
+// looked up once per document with one string key, then by its series within the group (a
+// metric at a level: a few, compared by name) and its period start within the series, whose
+// cells are in time order (usage mostly arrives in time order: the cell is nearly always the
+// last one or after it). The hot path hashes no struct of strings. Cells is not safe for
 // concurrent use.
 type Cells struct {
 	groups map[string]*group
@@ -21,6 +24,7 @@ type Cells struct {
 	docCells []*Cell // cells the document changed, in order of first change
 	txn      []*Cell // cells changed in the open transaction, in order of first change
 	expiry   Expiry[*Cell]
+	trimmed  []*series // series with removed cells at their start
 
 	// Scratch of Process, reused from document to document.
 	measures map[string]any
@@ -35,23 +39,26 @@ type price struct {
 }
 
 type group struct {
-	id    string  // its key in Cells.groups
-	key   CellKey // scope, ids and plan; Metric, Level and From unset
-	cells map[slot]*Cell
+	id     string  // its key in Cells.groups
+	key    CellKey // scope, ids and plan; Metric, Level and From unset
+	series []*series
+	cells  int // in all its series
 }
 
-type slot struct {
+// series is the cells of a group for one metric at one level, by period start.
+type series struct {
+	g      *group
 	metric string
 	level  Level
-	from   int64
+	cells  []*Cell // ascending by from
+	trim   int     // removed cells at the start of cells
 }
 
 // Cell is one window cell of a Cells. Its Value and Cost are those of the open transaction.
 type Cell struct {
-	g         *group
-	slot      slot
-	to        int64  // end of the period
-	str       string // Key().String(), made when first asked
+	s         *series
+	from, to  int64 // the period
+	removed   bool
 	committed any
 
 	inTxn       bool
@@ -68,17 +75,9 @@ func NewCells() *Cells {
 
 // Key returns the cell's key.
 func (c *Cell) Key() CellKey {
-	k := c.g.key
-	k.Metric, k.Level, k.From = c.slot.metric, c.slot.level, c.slot.from
+	k := c.s.g.key
+	k.Metric, k.Level, k.From = c.s.metric, c.s.level, c.from
 	return k
-}
-
-// String returns Key().String(), computed once.
-func (c *Cell) String() string {
-	if c.str == "" {
-		c.str = c.Key().String()
-	}
-	return c.str
 }
 
 // Value returns the cell's value in the open transaction (its committed value when the
@@ -118,21 +117,51 @@ func (s *Cells) group(k *CellKey, create bool) *group {
 	if g, ok := s.groups[string(s.key)]; ok || !create {
 		return g
 	}
-	g := &group{id: string(s.key), key: *k, cells: map[slot]*Cell{}}
+	g := &group{id: string(s.key), key: *k}
 	g.key.Metric, g.key.Level, g.key.From = "", 0, 0
 	s.groups[g.id] = g
 	return g
 }
 
-// cell returns the cell of group g, creating it when missing.
-func (s *Cells) cell(g *group, metric string, l Level, from int64) *Cell {
-	sl := slot{metric: metric, level: l, from: from}
-	if c, ok := g.cells[sl]; ok {
-		return c
+// series returns the series of metric at level l in g; create adds a missing one, else nil
+// is returned for it.
+func (g *group) seriesOf(metric string, l Level, create bool) *series {
+	for _, sr := range g.series {
+		if sr.level == l && sr.metric == metric {
+			return sr
+		}
 	}
-	_, to := l.Period(from)
-	c := &Cell{g: g, slot: sl, to: to}
-	g.cells[sl] = c
+	if !create {
+		return nil
+	}
+	sr := &series{g: g, metric: metric, level: l}
+	g.series = append(g.series, sr)
+	return sr
+}
+
+// find returns where the cell of period start from is or would be in sr.cells.
+func (sr *series) find(from int64) (int, bool) {
+	n := len(sr.cells)
+	switch {
+	case n == 0 || sr.cells[n-1].from < from:
+		return n, false
+	case sr.cells[n-1].from == from:
+		return n - 1, true
+	}
+	return slices.BinarySearchFunc(sr.cells, from, func(c *Cell, from int64) int { return cmp.Compare(c.from, from) })
+}
+
+// cell returns the cell of sr for the level's period starting at from, creating it when
+// missing.
+func (s *Cells) cell(sr *series, from int64) *Cell {
+	i, ok := sr.find(from)
+	if ok {
+		return sr.cells[i]
+	}
+	_, to := sr.level.Period(from)
+	c := &Cell{s: sr, from: from, to: to}
+	sr.cells = slices.Insert(sr.cells, i, c)
+	sr.g.cells++
 	s.expiry.Add(to, c)
 	return c
 }
@@ -143,7 +172,14 @@ func (s *Cells) lookup(k CellKey) *Cell {
 	if g == nil {
 		return nil
 	}
-	return g.cells[slot{metric: k.Metric, level: k.Level, from: k.From}]
+	sr := g.seriesOf(k.Metric, k.Level, false)
+	if sr == nil {
+		return nil
+	}
+	if i, ok := sr.find(k.From); ok {
+		return sr.cells[i]
+	}
+	return nil
 }
 
 // Get returns the value of cell k in the open transaction, nil when it has none.
@@ -162,23 +198,68 @@ func (s *Cells) Load(k CellKey, v any) {
 		}
 		return
 	}
-	c := s.cell(s.group(&k, true), k.Metric, k.Level, k.From)
+	c := s.cell(s.group(&k, true).seriesOf(k.Metric, k.Level, true), k.From)
 	if c.committed == nil {
 		s.n++
 	}
 	c.committed = v
 }
 
+// remove removes c from its series.
 func (s *Cells) remove(c *Cell) {
-	if c.g.cells[c.slot] != c {
-		return // removed before
+	if c.removed {
+		return
 	}
+	c.removed = true
 	if c.committed != nil {
 		s.n--
 	}
-	delete(c.g.cells, c.slot)
-	if len(c.g.cells) == 0 {
-		delete(s.groups, c.g.id)
+	if i, ok := c.s.find(c.from); ok {
+		c.s.cells = slices.Delete(c.s.cells, i, i+1)
+		s.dropped(c.s, 1)
+	}
+}
+
+// expire removes c, one of the oldest cells of its series: cells removed in order from the
+// start of a series are counted in trim and cut off at once by trimSeries, at no cost per
+// cell.
+func (s *Cells) expire(c *Cell) {
+	sr := c.s
+	if c.removed || sr.trim >= len(sr.cells) || sr.cells[sr.trim] != c {
+		s.remove(c)
+		return
+	}
+	c.removed = true
+	if c.committed != nil {
+		s.n--
+	}
+	if sr.trim++; sr.trim == 1 {
+		s.trimmed = append(s.trimmed, sr)
+	}
+}
+
+// trimSeries cuts the removed cells off the start of their series.
+func (s *Cells) trimSeries() {
+	for _, sr := range s.trimmed {
+		clear(sr.cells[:sr.trim])
+		sr.cells = sr.cells[sr.trim:]
+		s.dropped(sr, sr.trim)
+		sr.trim = 0
+	}
+	clear(s.trimmed)
+	s.trimmed = s.trimmed[:0]
+}
+
+// dropped accounts for n cells removed from sr, and drops the series and its group once
+// empty.
+func (s *Cells) dropped(sr *series, n int) {
+	g := sr.g
+	g.cells -= n
+	if len(sr.cells) == 0 {
+		g.series = slices.DeleteFunc(g.series, func(x *series) bool { return x == sr })
+	}
+	if g.cells == 0 && s.groups[g.id] == g {
+		delete(s.groups, g.id)
 	}
 }
 
@@ -188,9 +269,11 @@ func (s *Cells) Len() int { return s.n }
 // Each calls fn with every cell's committed value.
 func (s *Cells) Each(fn func(k CellKey, v any)) {
 	for _, g := range s.groups {
-		for _, c := range g.cells {
-			if c.committed != nil {
-				fn(c.Key(), c.committed)
+		for _, sr := range g.series {
+			for _, c := range sr.cells {
+				if c.committed != nil {
+					fn(c.Key(), c.committed)
+				}
 			}
 		}
 	}
@@ -227,7 +310,7 @@ func (s *Cells) Abort() {
 // the slack. Expire(t) then removes them.
 func (s *Cells) Expiring(t int64, fn func(*Cell)) {
 	s.expiry.Due(t, func(c *Cell) {
-		if c.g.cells[c.slot] == c && c.Value() != nil {
+		if !c.removed && c.Value() != nil {
 			fn(c)
 		}
 	})
@@ -236,7 +319,8 @@ func (s *Cells) Expiring(t int64, fn func(*Cell)) {
 // Expire removes the cells whose period ended at or before t. The open transaction must have
 // been committed or aborted.
 func (s *Cells) Expire(t int64) {
-	s.expiry.Pop(t, s.remove)
+	s.expiry.Pop(t, s.expire)
+	s.trimSeries()
 }
 
 // beginDoc starts applying a document.

@@ -83,4 +83,14 @@ func TestCellsTransactions(t *testing.T) {
 	if want := changed - expiring; n != want || cells.Len() != want || !equalDec(cells.Get(month), "200") {
 		t.Errorf("after expiry: %d cells (Len %d), want %d, the month ones", n, cells.Len(), want)
 	}
+	// A tombstone read from the changelog removes a cell wherever it is in its series.
+	cells.Load(month, nil)
+	cells.Each(func(k CellKey, _ any) {
+		if k == month {
+			t.Errorf("cell %s outlived its tombstone", k)
+		}
+	})
+	if v := cells.Get(month); v != nil || cells.Len() != changed-expiring-1 {
+		t.Errorf("after a tombstone: %v with %d cells, want nil and %d", v, cells.Len(), changed-expiring-1)
+	}
 }

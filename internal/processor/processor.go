@@ -54,7 +54,9 @@ type Config struct {
 	Group           string
 	TransactionalID string // unique per processor instance
 	Acceptance      metering.Acceptance
-	// MaxPollRecords bounds the documents of one transaction.
+	// MaxPollRecords bounds the documents of one transaction (20,000 when 0). A cell is
+	// produced once per transaction however many of its documents changed it, so larger
+	// transactions produce fewer records per document.
 	MaxPollRecords int
 }
 
@@ -69,6 +71,9 @@ type Service struct {
 
 	mu     sync.Mutex
 	states map[int32]*partState
+
+	out        output                   // the open transaction's records
+	onProduced func(*kgo.Record, error) // s.produced, made once
 
 	// afterProduce, when set (by tests), runs after a transaction's records are produced and
 	// before it ends; an error from it stops the service there, as a crash would.
@@ -144,7 +149,7 @@ func New(cfg Config, p metering.Plans, accounts Accounts, log *zap.Logger, reg p
 		cfg.Group = Group
 	}
 	if cfg.MaxPollRecords <= 0 {
-		cfg.MaxPollRecords = 5000
+		cfg.MaxPollRecords = 20000
 	}
 	s := &Service{cfg: cfg, proc: &metering.Processor{Plans: p, Acceptance: cfg.Acceptance}, accounts: accounts,
 		log: log, states: map[int32]*partState{}}
@@ -178,6 +183,7 @@ func New(cfg Config, p metering.Plans, accounts Accounts, log *zap.Logger, reg p
 		return nil, fmt.Errorf("processor: %w", err)
 	}
 	s.sess = sess
+	s.onProduced = s.produced
 	return s, nil
 }
 
@@ -347,6 +353,7 @@ func (s *Service) Run(ctx context.Context) error {
 		if !committed {
 			s.metrics.aborted.Inc()
 		}
+		s.out.reset() // End flushed or aborted every record
 		s.mu.Lock()
 		for p, st := range states {
 			switch {
@@ -390,13 +397,16 @@ func (s *Service) transact(ctx context.Context, fetches kgo.Fetches) (map[int32]
 
 func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.Record, st *partState, now int64) error {
 	var ev meterlinev1.UsageEvent
+	out := &s.out
 	produce := func(topic string, key, value []byte) {
-		s.sess.Produce(ctx, &kgo.Record{Topic: topic, Partition: p, Key: key, Value: value}, s.produced)
+		r := out.record()
+		r.Topic, r.Partition, r.Key, r.Value = topic, p, key, value
+		s.sess.Produce(ctx, r, s.onProduced)
 	}
 	decided := func(id string, end int64) {
 		st.ids[id] = end
 		st.txnIDs = append(st.txnIDs, id)
-		produce(s.cfg.Topics.Changelog, []byte("d/"+id), strconv.AppendInt(nil, end, 10))
+		produce(s.cfg.Topics.Changelog, idKey(out, id), out.done(strconv.AppendInt(out.buf(20), end, 10)))
 	}
 	for _, r := range records {
 		if err := kafka.DecodeEvent(r, &ev); err != nil {
@@ -443,26 +453,35 @@ func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.
 	// Coalesced: each changed cell once, with its value at the end of the transaction.
 	processed := max(now, st.txnStored, st.processed+1)
 	st.processed = processed
-	for _, c := range st.cells.Changed() {
-		v := c.Value()
-		pv, err := metering.ValueProto(v)
+	ru := ratedUsage{processed: processed}
+	var org string // whose account and currency ru holds
+	for i, c := range st.cells.Changed() {
+		ru.key, ru.quantity, ru.cost = c.Key(), c.Value(), c.Cost()
+		_, ru.to = ru.key.Level.Period(ru.key.From)
+		value, err := appendValue(out.buf(64), ru.quantity, false)
 		if err != nil {
 			return err
 		}
-		value, err := proto.Marshal(pv)
+		value = out.done(value)
+		produce(s.cfg.Topics.Changelog, out.done(ru.key.AppendTo(out.buf(256))), value)
+		if s.accounts != nil && (i == 0 || ru.key.Org != org) {
+			org = ru.key.Org
+			ru.account, ru.currency = s.accounts.AccountID(org), s.accounts.Currency(org)
+		}
+		rated, err := appendRated(out.buf(512), &ru)
 		if err != nil {
 			return err
 		}
-		k := c.Key()
-		produce(s.cfg.Topics.Changelog, []byte(c.String()), value)
-		rated, err := s.rated(k, v, c.Cost(), processed)
-		if err != nil {
-			return err
-		}
-		produce(s.cfg.Topics.Rated, []byte(k.Org), rated)
+		rated = out.done(rated)
+		produce(s.cfg.Topics.Rated, out.bytes(ru.key.Org), rated)
 	}
 	s.prune(st, produce)
 	return nil
+}
+
+// idKey returns the changelog key of a document id, "d/<id>", in out.
+func idKey(out *output, id string) []byte {
+	return out.done(append(append(out.buf(2+len(id)), "d/"...), id...))
 }
 
 // prune deletes, in the open transaction, what usage processed from now on cannot change: the
@@ -479,16 +498,16 @@ func (s *Service) prune(st *partState, produce func(topic string, key, value []b
 	st.horizon = st.txnStored - s.cfg.Acceptance.Slack.Milliseconds() - s.cfg.Acceptance.Future.Milliseconds()
 	st.idExpiry.Due(st.horizon-1, func(id string) {
 		if _, ok := st.ids[id]; ok {
-			produce(s.cfg.Topics.Changelog, []byte("d/"+id), nil)
+			produce(s.cfg.Topics.Changelog, idKey(&s.out, id), nil)
 		}
 	})
 	for _, id := range st.txnIDs {
 		if st.ids[id] < st.horizon {
-			produce(s.cfg.Topics.Changelog, []byte("d/"+id), nil)
+			produce(s.cfg.Topics.Changelog, idKey(&s.out, id), nil)
 		}
 	}
 	st.cells.Expiring(st.horizon, func(c *metering.Cell) {
-		produce(s.cfg.Topics.Changelog, []byte(c.String()), nil)
+		produce(s.cfg.Topics.Changelog, s.out.done(c.Key().AppendTo(s.out.buf(256))), nil)
 	})
 }
 
@@ -497,28 +516,6 @@ func (s *Service) produced(r *kgo.Record, err error) {
 	if err != nil {
 		s.log.Error("producing in a transaction failed; it will abort", zap.String("topic", r.Topic), zap.Error(err))
 	}
-}
-
-// rated encodes a cell for the rated-usage topic.
-func (s *Service) rated(k metering.CellKey, v, cost any, processed int64) ([]byte, error) {
-	_, to := k.Level.Period(k.From)
-	q, err := metering.ValueProto(plans.Round(v))
-	if err != nil {
-		return nil, err
-	}
-	ru := &meterlinev1.RatedUsage{OrganizationId: k.Org, SpaceId: k.Space, ConsumerId: k.Consumer,
-		ResourceInstanceId: k.Instance, ResourceId: k.Resource, Plan: k.Plan, Metric: k.Metric,
-		Scope: k.Scope.String(), Level: k.Level.String(), PeriodStartMs: k.From, PeriodEndMs: to,
-		Quantity: q, ProcessedMs: processed}
-	if s.accounts != nil {
-		ru.AccountId, ru.Currency = s.accounts.AccountID(k.Org), s.accounts.Currency(k.Org)
-	}
-	if cost != nil {
-		if ru.Cost, err = metering.ValueProto(plans.Round(cost)); err != nil {
-			return nil, err
-		}
-	}
-	return proto.Marshal(ru)
 }
 
 // reasonCode classifies a rejection; "" for an error that is not one.
