@@ -173,13 +173,17 @@ func (p *Processor) process(doc *usage.Document, now int64, cells *Cells) error 
 				return err
 			}
 			cells.set(inst, curr)
-			for _, g := range groups[1:] {
-				c := cells.cell(g.seriesOf(mm.Name, l, true), from)
-				v, err := meter.Aggregate(mm, c.read(d), prev, curr)
-				if err != nil {
-					return err
-				}
-				cells.set(c, v)
+			var aggs [len(groups) - 1]*Cell
+			var values [len(aggs)]any
+			for j, g := range groups[1:] {
+				aggs[j] = cells.cell(g.seriesOf(mm.Name, l, true), from)
+				values[j] = aggs[j].read(d)
+			}
+			if err := meter.AggregateEach(mm, values[:], prev, curr); err != nil {
+				return err
+			}
+			for j, c := range aggs {
+				cells.set(c, values[j])
 			}
 		}
 	}

@@ -139,7 +139,9 @@ func (g *group) seriesOf(metric string, l Level, create bool) *series {
 	return sr
 }
 
-// find returns where the cell of period start from is or would be in sr.cells.
+// find returns where the cell of period start from is or would be in sr.cells. The newest
+// and the oldest cells are tried first: usage that arrives in time order lands in or after
+// the newest, usage in reverse order in or before the oldest.
 func (sr *series) find(from int64) (int, bool) {
 	n := len(sr.cells)
 	switch {
@@ -147,6 +149,10 @@ func (sr *series) find(from int64) (int, bool) {
 		return n, false
 	case sr.cells[n-1].from == from:
 		return n - 1, true
+	case sr.cells[0].from > from:
+		return 0, false
+	case sr.cells[0].from == from:
+		return 0, true
 	}
 	return slices.BinarySearchFunc(sr.cells, from, func(c *Cell, from int64) int { return cmp.Compare(c.from, from) })
 }
