@@ -19,9 +19,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,7 +74,7 @@ type Service struct {
 	mu     sync.Mutex
 	states map[int32]*partState
 
-	out        output                   // the open transaction's records
+	outs       []*output                // the open transaction's records, one per worker
 	onProduced func(*kgo.Record, error) // s.produced, made once
 
 	// afterProduce, when set (by tests), runs after a transaction's records are produced and
@@ -353,7 +355,9 @@ func (s *Service) Run(ctx context.Context) error {
 		if !committed {
 			s.metrics.aborted.Inc()
 		}
-		s.out.reset() // End flushed or aborted every record
+		for _, o := range s.outs {
+			o.reset() // End flushed or aborted every record
+		}
 		s.mu.Lock()
 		for p, st := range states {
 			switch {
@@ -370,34 +374,61 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // transact processes a poll's records inside the open transaction and returns the states it
-// changed.
+// changed. Partitions are independent (each has its own state and changelog partition), so
+// up to GOMAXPROCS of them are processed at once, each by one goroutine, in offset order.
 func (s *Service) transact(ctx context.Context, fetches kgo.Fetches) (map[int32]*partState, error) {
-	states := map[int32]*partState{}
 	// One processing time for the whole transaction: the time its rated records say their
 	// cells' values were reached.
 	now := time.Now().UnixMilli()
-	var ferr error
+	records := map[int32][]*kgo.Record{}
+	var parts []int32
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if ferr != nil || len(fp.Records) == 0 {
+		if len(fp.Records) == 0 {
 			return
 		}
-		s.mu.Lock()
-		st := s.states[fp.Partition]
-		s.mu.Unlock()
-		if st == nil {
-			ferr = fmt.Errorf("processor: no state for partition %d", fp.Partition)
-			return
+		if _, ok := records[fp.Partition]; !ok {
+			parts = append(parts, fp.Partition)
 		}
-		states[fp.Partition] = st
-		st.txnStored = st.stored
-		ferr = s.processPartition(ctx, fp.Partition, fp.Records, st, now)
+		records[fp.Partition] = append(records[fp.Partition], fp.Records...)
 	})
-	return states, ferr
+	states := make(map[int32]*partState, len(parts))
+	s.mu.Lock()
+	for _, p := range parts {
+		states[p] = s.states[p]
+	}
+	s.mu.Unlock()
+	for _, p := range parts {
+		if states[p] == nil {
+			return nil, fmt.Errorf("processor: no state for partition %d", p)
+		}
+		states[p].txnStored = states[p].stored
+	}
+	workers := min(len(parts), runtime.GOMAXPROCS(0))
+	for len(s.outs) < workers {
+		s.outs = append(s.outs, &output{})
+	}
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(parts) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				p := parts[i]
+				if errs[w] = s.processPartition(ctx, p, records[p], states[p], now, s.outs[w]); errs[w] != nil {
+					next.Store(int64(len(parts))) // the others stop after their partition
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return states, errors.Join(errs...)
 }
 
-func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.Record, st *partState, now int64) error {
+// processPartition processes the records of partition p, whose records and bytes come from
+// out.
+func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.Record, st *partState, now int64, out *output) error {
 	var ev meterlinev1.UsageEvent
-	out := &s.out
 	produce := func(topic string, key, value []byte) {
 		r := out.record()
 		r.Topic, r.Partition, r.Key, r.Value = topic, p, key, value
@@ -475,7 +506,7 @@ func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.
 		rated = out.done(rated)
 		produce(s.cfg.Topics.Rated, out.bytes(ru.key.Org), rated)
 	}
-	s.prune(st, produce)
+	s.prune(st, out, produce)
 	return nil
 }
 
@@ -491,23 +522,23 @@ func idKey(out *output, id string) []byte {
 // tolerance allows for the broker's clock going back by that much between two records.
 // The horizon is driven by the records' stored times, never the wall clock, so a replay
 // prunes the same.
-func (s *Service) prune(st *partState, produce func(topic string, key, value []byte)) {
+func (s *Service) prune(st *partState, out *output, produce func(topic string, key, value []byte)) {
 	if st.txnStored == 0 {
 		return
 	}
 	st.horizon = st.txnStored - s.cfg.Acceptance.Slack.Milliseconds() - s.cfg.Acceptance.Future.Milliseconds()
 	st.idExpiry.Due(st.horizon-1, func(id string) {
 		if _, ok := st.ids[id]; ok {
-			produce(s.cfg.Topics.Changelog, idKey(&s.out, id), nil)
+			produce(s.cfg.Topics.Changelog, idKey(out, id), nil)
 		}
 	})
 	for _, id := range st.txnIDs {
 		if st.ids[id] < st.horizon {
-			produce(s.cfg.Topics.Changelog, idKey(&s.out, id), nil)
+			produce(s.cfg.Topics.Changelog, idKey(out, id), nil)
 		}
 	}
 	st.cells.Expiring(st.horizon, func(c *metering.Cell) {
-		produce(s.cfg.Topics.Changelog, s.out.done(c.Key().AppendTo(s.out.buf(256))), nil)
+		produce(s.cfg.Topics.Changelog, out.done(c.Key().AppendTo(out.buf(256))), nil)
 	})
 }
 
