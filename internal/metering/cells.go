@@ -90,8 +90,20 @@ type Processor struct {
 // the cost of that value; the slice is reused by the next call. On a *Rejection or
 // *plans.EvalError (naming the document) the transaction is as it was.
 func (p *Processor) Process(doc *usage.Document, now int64, cells *Cells) ([]*Cell, error) {
+	return p.apply(doc, now, cells, true)
+}
+
+// Meter is Process without the costs: it rejects a document as Process does, for want of a
+// price too, but leaves the costs of the cells it changes to Rate, which rates each cell the
+// transaction changed once, at its final value, however many documents changed it.
+func (p *Processor) Meter(doc *usage.Document, now int64, cells *Cells) error {
+	_, err := p.apply(doc, now, cells, false)
+	return err
+}
+
+func (p *Processor) apply(doc *usage.Document, now int64, cells *Cells, rate bool) ([]*Cell, error) {
 	cells.beginDoc()
-	err := p.process(doc, now, cells)
+	err := p.process(doc, now, cells, rate)
 	if err != nil {
 		var ee *plans.EvalError
 		if errors.As(err, &ee) {
@@ -103,13 +115,63 @@ func (p *Processor) Process(doc *usage.Document, now int64, cells *Cells) ([]*Ce
 	return cells.docCells, nil
 }
 
+// Rate computes the cost of every rated cell the open transaction of cells changed, at its
+// value in the transaction, with the prices in effect now: what Process gives the cell at
+// the last document that changed it, unless a price changed meanwhile. On an error (a
+// *Rejection for want of a price, a *plans.EvalError naming no document) the costs are
+// incomplete; which document made the failing value is not known.
+func (p *Processor) Rate(cells *Cells) error {
+	type priceKey struct{ pricing, metric, org string }
+	prices := map[priceKey]any{}
+	var rating *plans.Rating
+	var ratingID string
+	for _, c := range cells.txn {
+		g := c.s.g
+		if g.key.Plan == "" || g.rating == "" {
+			continue
+		}
+		if rating == nil || g.rating != ratingID {
+			var ok bool
+			if rating, ok = p.Plans.RatingPlan(g.rating); !ok {
+				rating = nil
+				continue
+			}
+			ratingID = g.rating
+		}
+		metric := c.s.metric
+		var price any
+		if g.pricing != "" {
+			k := priceKey{g.pricing, metric, g.key.Org}
+			pr, ok := prices[k]
+			if !ok {
+				v, found := p.Plans.Price(g.pricing, metric, g.key.Org)
+				if !found && rating.Metrics[metric] != nil {
+					return reject(ErrNoPrice, "pricing plan %s has no price for metric %s in the country of organization %s",
+						g.pricing, metric, g.key.Org)
+				}
+				if found {
+					pr = v
+				}
+				prices[k] = pr
+			}
+			price = pr
+		}
+		cost, err := rating.Rate(metric, price, c.value)
+		if err != nil {
+			return err
+		}
+		c.cost = cost
+	}
+	return nil
+}
+
 // aggregates are the scopes an instance's change is aggregated into, each per plan and for
 // the resource ("" plan).
 var aggregates = [...]Scope{ScopeConsumer, ScopeSpace, ScopeOrganization}
 
 // process computes every change of the document in cells' document layer, which applyDoc
 // moves into the transaction only when all succeeded.
-func (p *Processor) process(doc *usage.Document, now int64, cells *Cells) error {
+func (p *Processor) process(doc *usage.Document, now int64, cells *Cells, rate bool) error {
 	if err := p.Acceptance.Accept(doc.End, now); err != nil {
 		return reject(err, "%v", err)
 	}
@@ -145,6 +207,7 @@ func (p *Processor) process(doc *usage.Document, now int64, cells *Cells) error 
 	k := CellKey{Scope: ScopeInstance, Org: doc.OrganizationID, Space: doc.SpaceID, Consumer: doc.Consumer(),
 		Instance: doc.ResourceInstanceID, Resource: doc.ResourceID, Plan: planKey}
 	groups[0] = cells.group(&k, true)
+	groups[0].rating, groups[0].pricing = ids[1], ids[2]
 	for i, scope := range aggregates {
 		k.Scope, k.Instance = scope, ""
 		if scope >= ScopeSpace {
@@ -155,7 +218,11 @@ func (p *Processor) process(doc *usage.Document, now int64, cells *Cells) error 
 		}
 		for j, plan := range [...]string{planKey, ""} {
 			k.Plan = plan
-			groups[1+2*i+j] = cells.group(&k, true)
+			g := cells.group(&k, true)
+			if plan != "" {
+				g.rating, g.pricing = ids[1], ids[2]
+			}
+			groups[1+2*i+j] = g
 		}
 	}
 	d := cells.doc
@@ -219,6 +286,9 @@ func (p *Processor) process(doc *usage.Document, now int64, cells *Cells) error 
 		if ids[2] != "" && !pr.ok && rating.Metrics[metric] != nil {
 			return reject(ErrNoPrice, "pricing plan %s has no price for metric %s in the country of organization %s",
 				ids[2], metric, doc.OrganizationID)
+		}
+		if !rate {
+			continue
 		}
 		cost, err := rating.Rate(metric, pr.value, c.docValue)
 		if err != nil {

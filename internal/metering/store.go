@@ -39,10 +39,13 @@ type price struct {
 }
 
 type group struct {
-	id     string  // its key in Cells.groups
-	key    CellKey // scope, ids and plan; Metric, Level and From unset
-	series []*series
-	cells  int // in all its series
+	id  string  // its key in Cells.groups
+	key CellKey // scope, ids and plan; Metric, Level and From unset
+	// The rating and pricing plans of key.Plan, set when a document changes the group (a
+	// restored group does not know them; its cells are rated once a document changes them).
+	rating, pricing string
+	series          []*series
+	cells           int // in all its series
 }
 
 // series is the cells of a group for one metric at one level, by period start.

@@ -94,3 +94,40 @@ func TestCellsTransactions(t *testing.T) {
 		t.Errorf("after a tombstone: %v with %d cells, want nil and %d", v, cells.Len(), changed-expiring-1)
 	}
 }
+
+// TestRateMatchesProcess: metering a transaction's documents and rating its changed cells
+// once at the end gives every cell the cost Process gives it document by document.
+func TestRateMatchesProcess(t *testing.T) {
+	p := &Processor{Plans: builtinCatalog(t), Acceptance: DefaultAcceptance}
+	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
+	eager, deferred := NewCells(), NewCells()
+	for i := range 40 {
+		doc := objectDoc(fmt.Sprint("i", i%3), now-int64(i%7)*1000)
+		if _, err := p.Process(doc, now, eager); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Meter(doc, now, deferred); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Rate(deferred); err != nil {
+		t.Fatal(err)
+	}
+	want := map[CellKey]any{}
+	for _, c := range eager.Changed() {
+		want[c.Key()] = c.Cost()
+	}
+	rated := 0
+	for _, c := range deferred.Changed() {
+		w := want[c.Key()]
+		if fmt.Sprint(c.Cost()) != fmt.Sprint(w) || !equalDec(c.Value(), fmt.Sprint(eager.Get(c.Key()))) {
+			t.Errorf("%s: cost %v, Process gives %v", c.Key(), c.Cost(), w)
+		}
+		if c.Cost() != nil {
+			rated++
+		}
+	}
+	if n := len(deferred.Changed()); n != len(eager.Changed()) || rated == 0 {
+		t.Errorf("%d cells changed (%d rated), Process changes %d", n, rated, len(eager.Changed()))
+	}
+}

@@ -401,7 +401,6 @@ func (s *Service) transact(ctx context.Context, fetches kgo.Fetches) (map[int32]
 		if states[p] == nil {
 			return nil, fmt.Errorf("processor: no state for partition %d", p)
 		}
-		states[p].txnStored = states[p].stored
 	}
 	workers := min(len(parts), runtime.GOMAXPROCS(0))
 	for len(s.outs) < workers {
@@ -427,59 +426,40 @@ func (s *Service) transact(ctx context.Context, fetches kgo.Fetches) (map[int32]
 
 // processPartition processes the records of partition p, whose records and bytes come from
 // out.
+//
+// Documents are metered one by one and the cells the transaction changed are rated once each,
+// at their final values, at the end. Should that rating fail, which document's change made it
+// fail is not known: the partition's records are then processed again, each document rated
+// as it is applied, so that the document whose change fails to rate is rejected, as it would
+// have been alone. The records of the first pass are dropped unproduced.
 func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.Record, st *partState, now int64, out *output) error {
-	var ev meterlinev1.UsageEvent
+	t, err := s.decide(p, records, st, out, false)
+	if err == nil {
+		if err = s.proc.Rate(st.cells); err != nil {
+			if reasonCode(err) == "" {
+				return fmt.Errorf("processor: rating partition %d: %w", p, err)
+			}
+			s.log.Warn("rating a transaction's cells failed; its documents are processed again, each rated as it is applied",
+				zap.Int32("partition", p), zap.Error(err))
+			st.abort()
+			t, err = s.decide(p, records, st, out, true)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	for _, r := range t.records {
+		s.sess.Produce(ctx, r, s.onProduced)
+	}
+	s.metrics.processed.Add(float64(t.processed))
+	s.metrics.duplicates.Add(float64(t.duplicates))
+	for code, n := range t.rejected {
+		s.metrics.rejected.WithLabelValues(code).Add(float64(n))
+	}
 	produce := func(topic string, key, value []byte) {
 		r := out.record()
 		r.Topic, r.Partition, r.Key, r.Value = topic, p, key, value
 		s.sess.Produce(ctx, r, s.onProduced)
-	}
-	decided := func(id string, end int64) {
-		st.ids[id] = end
-		st.txnIDs = append(st.txnIDs, id)
-		produce(s.cfg.Topics.Changelog, idKey(out, id), out.done(strconv.AppendInt(out.buf(20), end, 10)))
-	}
-	for _, r := range records {
-		if err := kafka.DecodeEvent(r, &ev); err != nil {
-			s.log.Error("skipping a record that is not a usage event", zap.Error(err))
-			continue
-		}
-		stored := ev.StoredMs
-		st.txnStored = max(st.txnStored, stored)
-		end := ev.GetDocument().GetEnd()
-		// Too late is decided before duplicates: the ids of documents that old are pruned,
-		// so every copy of such a document is rejected alike, whether its id is still known
-		// or not, and none is counted twice.
-		tooLate := s.cfg.Acceptance.Accept(end, stored)
-		if !errors.Is(tooLate, metering.ErrTooLate) {
-			if _, ok := st.ids[ev.Id]; ok {
-				s.metrics.duplicates.Inc()
-				continue
-			}
-		}
-		doc, err := usage.FromProto(ev.Document)
-		if err != nil {
-			return err
-		}
-		if _, err := s.proc.Process(&doc, stored, st.cells); err != nil {
-			code := reasonCode(err)
-			if code == "" {
-				return fmt.Errorf("processor: document %s: %w", ev.Id, err)
-			}
-			s.metrics.rejected.WithLabelValues(code).Inc()
-			value, merr := proto.Marshal(&meterlinev1.RejectedUsage{Event: proto.Clone(&ev).(*meterlinev1.UsageEvent),
-				Reason: err.Error(), Code: code, ProcessedMs: stored})
-			if merr != nil {
-				return merr
-			}
-			produce(s.cfg.Topics.Rejected, []byte(doc.OrganizationID), value)
-			if code != "too_late" {
-				decided(ev.Id, doc.End) // a rejection is final: the same document is not judged again
-			}
-			continue
-		}
-		s.metrics.processed.Inc()
-		decided(ev.Id, doc.End)
 	}
 	// Coalesced: each changed cell once, with its value at the end of the transaction.
 	processed := max(now, st.txnStored, st.processed+1)
@@ -508,6 +488,80 @@ func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.
 	}
 	s.prune(st, out, produce)
 	return nil
+}
+
+// tally is what decide decided: the id and rejection records to produce, and the counts.
+type tally struct {
+	records               []*kgo.Record
+	processed, duplicates int
+	rejected              map[string]int
+}
+
+// decide applies the documents of records, in order, to the open transaction of st: each is a
+// duplicate, rejected, or counted. With rate, each counted document's cells are rated as it is
+// applied; else Processor.Rate must rate the transaction's cells.
+func (s *Service) decide(p int32, records []*kgo.Record, st *partState, out *output, rate bool) (tally, error) {
+	st.txnStored = st.stored
+	t := tally{records: make([]*kgo.Record, 0, 2*len(records)), rejected: map[string]int{}}
+	produce := func(topic string, key, value []byte) {
+		r := out.record()
+		r.Topic, r.Partition, r.Key, r.Value = topic, p, key, value
+		t.records = append(t.records, r)
+	}
+	decided := func(id string, end int64) {
+		st.ids[id] = end
+		st.txnIDs = append(st.txnIDs, id)
+		produce(s.cfg.Topics.Changelog, idKey(out, id), out.done(strconv.AppendInt(out.buf(20), end, 10)))
+	}
+	var ev meterlinev1.UsageEvent
+	for _, r := range records {
+		if err := kafka.DecodeEvent(r, &ev); err != nil {
+			s.log.Error("skipping a record that is not a usage event", zap.Error(err))
+			continue
+		}
+		stored := ev.StoredMs
+		st.txnStored = max(st.txnStored, stored)
+		end := ev.GetDocument().GetEnd()
+		// Too late is decided before duplicates: the ids of documents that old are pruned,
+		// so every copy of such a document is rejected alike, whether its id is still known
+		// or not, and none is counted twice.
+		tooLate := s.cfg.Acceptance.Accept(end, stored)
+		if !errors.Is(tooLate, metering.ErrTooLate) {
+			if _, ok := st.ids[ev.Id]; ok {
+				t.duplicates++
+				continue
+			}
+		}
+		doc, err := usage.FromProto(ev.Document)
+		if err != nil {
+			return t, err
+		}
+		if rate {
+			_, err = s.proc.Process(&doc, stored, st.cells)
+		} else {
+			err = s.proc.Meter(&doc, stored, st.cells)
+		}
+		if err != nil {
+			code := reasonCode(err)
+			if code == "" {
+				return t, fmt.Errorf("processor: document %s: %w", ev.Id, err)
+			}
+			t.rejected[code]++
+			value, merr := proto.Marshal(&meterlinev1.RejectedUsage{Event: proto.Clone(&ev).(*meterlinev1.UsageEvent),
+				Reason: err.Error(), Code: code, ProcessedMs: stored})
+			if merr != nil {
+				return t, merr
+			}
+			produce(s.cfg.Topics.Rejected, []byte(doc.OrganizationID), value)
+			if code != "too_late" {
+				decided(ev.Id, doc.End) // a rejection is final: the same document is not judged again
+			}
+			continue
+		}
+		t.processed++
+		decided(ev.Id, doc.End)
+	}
+	return t, nil
 }
 
 // idKey returns the changelog key of a document id, "d/<id>", in out.

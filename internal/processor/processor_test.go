@@ -17,6 +17,7 @@ import (
 
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/plans"
 	"github.com/meterline/meterline/internal/platform/config"
 	"github.com/meterline/meterline/internal/provisioning"
 	"github.com/meterline/meterline/internal/testenv"
@@ -321,5 +322,79 @@ func TestPruning(t *testing.T) {
 	})
 	if want := []string{"too_late " + a.ID()}; fmt.Sprint(rejected) != fmt.Sprint(want) {
 		t.Errorf("rejections %v, want %v", rejected, want)
+	}
+}
+
+// TestRatingFailureRejectsTheDocument: the cells of a transaction are rated once, at its end;
+// when that fails, the processor finds the document whose change fails to rate by processing
+// the partition's documents again one by one, and rejects it (and the later ones that fail
+// the same way), as it would have alone. Here a rating formula fails once an organization
+// stores more than 2 GB: of four instances storing 1 GB each, the third and fourth are
+// rejected, in one transaction.
+func TestRatingFailureRejectsTheDocument(t *testing.T) {
+	f := newFixture(t)
+	api := provisioning.NewAPI(f.cat, catalogWriter{f.cat}, zap.NewNop())
+	capped := plans.RatingPlan{PlanID: "capped-rating",
+		Metrics: []plans.RatingMetric{{Name: "storage", Rate: "(price, qty) => qty > 2 ? qty / 0 : qty"}}}
+	if _, err := api.PutPlan(f.ctx, provisioning.KindRating, &capped); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.PutResourceType(f.ctx, provisioning.ResourceType{ResourceID: "capped-storage", ResourceType: "capped"}); err != nil {
+		t.Fatal(err)
+	}
+	// The metering mapping first: the rating mapping is checked against it.
+	for _, m := range [][2]string{{provisioning.KindMetering, "basic-object-storage"}, {provisioning.KindRating, "capped-rating"}} {
+		if _, err := api.PutMapping(f.ctx, provisioning.Mapping{Kind: m[0], ResourceType: "capped", PlanID: "basic", Plan: m[1]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UnixMilli()
+	var docs []usage.Document
+	for i, inst := range []string{"i1", "i2", "i3", "i4"} {
+		d := objectDoc("org-c", inst, now-int64(4-i)*1000)
+		d.ResourceID = "capped-storage"
+		docs = append(docs, d)
+		if _, err := f.pub.Publish(f.ctx, &meterlinev1.UsageEvent{Id: d.ID(), Source: "test", Document: d.Proto()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	group := testenv.Name("processor")
+	s, err := New(Config{Brokers: f.cfg.Kafka.Brokers, Topics: f.topics, Group: group, TransactionalID: group,
+		Acceptance: metering.DefaultAcceptance}, f.cat, f.cat, zaptest.NewLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntilCaughtUp(t, f.ctx, s, f.cl, group)
+
+	var rejected []string
+	readAll(t, f.ctx, f.cfg.Kafka.Brokers, f.topics.Rejected, func(r *kgo.Record) {
+		var ru meterlinev1.RejectedUsage
+		if err := proto.Unmarshal(r.Value, &ru); err != nil {
+			t.Fatal(err)
+		}
+		rejected = append(rejected, ru.Code+" "+ru.Event.GetId())
+	})
+	if want := []string{"formula_error " + docs[2].ID(), "formula_error " + docs[3].ID()}; fmt.Sprint(rejected) != fmt.Sprint(want) {
+		t.Errorf("rejections %v, want %v", rejected, want)
+	}
+	plan := metering.PlanKey("basic", "basic-object-storage", "capped-rating", "")
+	month, _ := metering.Month.Period(now - 1000)
+	k := metering.CellKey{Scope: metering.ScopeOrganization, Org: "org-c", Resource: "capped-storage", Plan: plan,
+		Metric: "storage", Level: metering.Month, From: month}
+	found := false
+	readAll(t, f.ctx, f.cfg.Kafka.Brokers, f.topics.Rated, func(r *kgo.Record) {
+		var ru meterlinev1.RatedUsage
+		if err := proto.Unmarshal(r.Value, &ru); err != nil {
+			t.Fatal(err)
+		}
+		if ru.OrganizationId == k.Org && ru.Scope == "organization" && ru.Level == "month" && ru.Plan == plan && ru.Metric == "storage" {
+			found = true
+			if q, c := ru.Quantity.GetDecimal(), ru.Cost.GetDecimal(); q != "2" || c != "2" {
+				t.Errorf("org-c's storage this month: quantity %s, cost %s, want 2 and 2", q, c)
+			}
+		}
+	})
+	if !found {
+		t.Error("no rated record of org-c's storage this month")
 	}
 }
