@@ -3,6 +3,7 @@ package metering
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/shopspring/decimal"
 
@@ -200,6 +201,9 @@ func (p *Processor) process(doc *usage.Document, now int64, cells *Cells, rate b
 		return err
 	}
 	cells.metered = metered
+	if !slices.ContainsFunc(metered, func(q any) bool { return q != nil }) {
+		return nil // no usage of any metric: no cell changes (and no group is made)
+	}
 	planKey := PlanKey(doc.PlanID, ids[0], ids[1], ids[2])
 	// The document's groups: its instance, then per aggregate scope the plan's and the
 	// resource's.

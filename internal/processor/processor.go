@@ -341,6 +341,10 @@ func (s *Service) Run(ctx context.Context) error {
 		states, err := s.transact(ctx, fetches)
 		if err != nil {
 			_, _ = s.sess.End(context.WithoutCancel(ctx), kgo.TryAbort)
+			s.ended(states, false)
+			if ctx.Err() != nil {
+				return nil // stopped mid-transaction: its input is processed again by the next owner
+			}
 			return err
 		}
 		if s.afterProduce != nil {
@@ -358,18 +362,23 @@ func (s *Service) Run(ctx context.Context) error {
 		for _, o := range s.outs {
 			o.reset() // End flushed or aborted every record
 		}
-		s.mu.Lock()
-		for p, st := range states {
-			switch {
-			case s.states[p] != st:
-				// Revoked meanwhile; a new owner rebuilds the state from the changelog.
-			case committed:
-				st.commit()
-			default:
-				st.abort()
-			}
+		s.ended(states, committed)
+	}
+}
+
+// ended applies the end of a transaction to the states it changed.
+func (s *Service) ended(states map[int32]*partState, committed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for p, st := range states {
+		switch {
+		case s.states[p] != st:
+			// Revoked meanwhile; a new owner rebuilds the state from the changelog.
+		case committed:
+			st.commit()
+		default:
+			st.abort()
 		}
-		s.mu.Unlock()
 	}
 }
 
@@ -421,6 +430,10 @@ func (s *Service) transact(ctx context.Context, fetches kgo.Fetches) (map[int32]
 		})
 	}
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		// Partitions may have been left out: the transaction must not commit their offsets.
+		return states, fmt.Errorf("processor: transaction stopped: %w", err)
+	}
 	return states, errors.Join(errs...)
 }
 
