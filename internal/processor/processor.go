@@ -4,7 +4,7 @@
 // to the rated-usage topic and the rejected documents (with their reasons) to the
 // rejected-usage topic, and commits the consumed offsets.
 //
-// The processor's state (the cells, and the ids of the documents it has counted) lives in the
+// The processor's state (the cells, and the ids of the documents it has decided) lives in the
 // changelog, co-partitioned with the input: records of input partition p go to changelog
 // partition p. When a partition is assigned, its state is rebuilt by reading its changelog
 // partition to the end before any of its input is processed. A crash at any point aborts the
@@ -12,7 +12,10 @@
 // transaction and reprocesses from its offsets, so no document counts twice or is lost.
 //
 // Decisions replay the same way: the "processing time" a document is judged by (too late,
-// from the future) is its stored time, the time Kafka took it, not the wall clock.
+// from the future) is its stored time, the time Kafka took it, not the wall clock. So does
+// pruning: the ids of documents and the cells of periods that ended more than the slack
+// before a partition's latest stored time can no longer matter (usage that old is rejected
+// as too late) and are deleted from the changelog, in the transactions, and from memory.
 package processor
 
 import (
