@@ -3,6 +3,7 @@ package metering
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/shopspring/decimal"
 
@@ -48,21 +49,6 @@ func PlanKey(planID, metering, rating, pricing string) string {
 	return planID + "/" + metering + "/" + rating + "/" + pricing
 }
 
-// State is where cells are read from and written to.
-type State interface {
-	Get(k CellKey) any
-	Set(k CellKey, v any)
-}
-
-// MapState is a State in memory.
-type MapState map[CellKey]any
-
-// Get returns a cell's value, nil when it has none.
-func (m MapState) Get(k CellKey) any { return m[k] }
-
-// Set sets a cell's value.
-func (m MapState) Set(k CellKey, v any) { m[k] = v }
-
 // Plans is what the processor needs of the provisioning state.
 type Plans interface {
 	ResourceType(resourceID string) (string, bool)
@@ -94,69 +80,156 @@ var (
 	ErrNoPrice = errors.New("no price")
 )
 
-// Update is a cell's new value, and its cost where the cell is rated.
-type Update struct {
-	Key   CellKey
-	Value any
-	Cost  any // nil for resource-level cells and unrated metrics
-}
-
 // Processor meters, accumulates, aggregates and rates usage documents into cells.
 type Processor struct {
 	Plans      Plans
 	Acceptance Acceptance
 }
 
-// Process applies a document processed at now (epoch ms) to state and returns the cells it
-// changed. On a *Rejection or *plans.EvalError (naming the document) nothing was written to
-// state.
-func (p *Processor) Process(doc *usage.Document, now int64, state State) ([]Update, error) {
-	updates, err := p.process(doc, now, state)
-	var ee *plans.EvalError
-	if errors.As(err, &ee) {
-		ee.Document = doc.ID()
-	}
-	return updates, err
+// Process applies a document processed at now (epoch ms) to the open transaction of cells
+// and returns the cells it changed, each once, with its value and, where the cell is rated,
+// the cost of that value; the slice is reused by the next call. On a *Rejection or
+// *plans.EvalError (naming the document) the transaction is as it was.
+func (p *Processor) Process(doc *usage.Document, now int64, cells *Cells) ([]*Cell, error) {
+	return p.apply(doc, now, cells, true)
 }
 
-func (p *Processor) process(doc *usage.Document, now int64, state State) ([]Update, error) {
+// Meter is Process without the costs: it rejects a document as Process does, for want of a
+// price too, but leaves the costs of the cells it changes to Rate, which rates each cell the
+// transaction changed once, at its final value, however many documents changed it.
+func (p *Processor) Meter(doc *usage.Document, now int64, cells *Cells) error {
+	_, err := p.apply(doc, now, cells, false)
+	return err
+}
+
+func (p *Processor) apply(doc *usage.Document, now int64, cells *Cells, rate bool) ([]*Cell, error) {
+	cells.beginDoc()
+	err := p.process(doc, now, cells, rate)
+	if err != nil {
+		var ee *plans.EvalError
+		if errors.As(err, &ee) {
+			ee.Document = doc.ID()
+		}
+		return nil, err
+	}
+	cells.applyDoc()
+	return cells.docCells, nil
+}
+
+// Rate computes the cost of every rated cell the open transaction of cells changed, at its
+// value in the transaction, with the prices in effect now: what Process gives the cell at
+// the last document that changed it, unless a price changed meanwhile. On an error (a
+// *Rejection for want of a price, a *plans.EvalError naming no document) the costs are
+// incomplete; which document made the failing value is not known.
+func (p *Processor) Rate(cells *Cells) error {
+	type priceKey struct{ pricing, metric, org string }
+	prices := map[priceKey]any{}
+	var rating *plans.Rating
+	var ratingID string
+	for _, c := range cells.txn {
+		g := c.s.g
+		if g.key.Plan == "" || g.rating == "" {
+			continue
+		}
+		if rating == nil || g.rating != ratingID {
+			var ok bool
+			if rating, ok = p.Plans.RatingPlan(g.rating); !ok {
+				rating = nil
+				continue
+			}
+			ratingID = g.rating
+		}
+		metric := c.s.metric
+		var price any
+		if g.pricing != "" {
+			k := priceKey{g.pricing, metric, g.key.Org}
+			pr, ok := prices[k]
+			if !ok {
+				v, found := p.Plans.Price(g.pricing, metric, g.key.Org)
+				if !found && rating.Metrics[metric] != nil {
+					return reject(ErrNoPrice, "pricing plan %s has no price for metric %s in the country of organization %s",
+						g.pricing, metric, g.key.Org)
+				}
+				if found {
+					pr = v
+				}
+				prices[k] = pr
+			}
+			price = pr
+		}
+		cost, err := rating.Rate(metric, price, c.value)
+		if err != nil {
+			return err
+		}
+		c.cost = cost
+	}
+	return nil
+}
+
+// aggregates are the scopes an instance's change is aggregated into, each per plan and for
+// the resource ("" plan).
+var aggregates = [...]Scope{ScopeConsumer, ScopeSpace, ScopeOrganization}
+
+// process computes every change of the document in cells' document layer, which applyDoc
+// moves into the transaction only when all succeeded.
+func (p *Processor) process(doc *usage.Document, now int64, cells *Cells, rate bool) error {
 	if err := p.Acceptance.Accept(doc.End, now); err != nil {
-		return nil, reject(err, "%v", err)
+		return reject(err, "%v", err)
 	}
 	rt, ok := p.Plans.ResourceType(doc.ResourceID)
 	if !ok {
-		return nil, reject(ErrNoPlan, "resource %s has no resource type", doc.ResourceID)
+		return reject(ErrNoPlan, "resource %s has no resource type", doc.ResourceID)
 	}
 	ids := [3]string{}
-	for i, kind := range []string{provisioning.KindMetering, provisioning.KindRating, provisioning.KindPricing} {
+	for i, kind := range [...]string{provisioning.KindMetering, provisioning.KindRating, provisioning.KindPricing} {
 		ids[i], _ = p.Plans.Lookup(kind, doc.OrganizationID, rt, doc.PlanID, doc.End)
 	}
 	meter, ok := p.Plans.MeteringPlan(ids[0])
 	if !ok {
-		return nil, reject(ErrNoPlan, "no metering plan for organization %s, resource type %s, plan %s at %d",
+		return reject(ErrNoPlan, "no metering plan for organization %s, resource type %s, plan %s at %d",
 			doc.OrganizationID, rt, doc.PlanID, doc.End)
 	}
 	rating, _ := p.Plans.RatingPlan(ids[1]) // nil: usage is metered but not rated
 
-	measures := make(map[string]any, len(doc.MeasuredUsage))
+	measures := cells.measures
+	clear(measures)
 	for _, m := range doc.MeasuredUsage {
 		measures[m.Measure] = m.Quantity
 	}
-	metered, err := meter.MeterDocument(measures, nil)
+	metered, err := meter.MeterDocument(measures, cells.metered)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	// Compute every update before writing any, so that a failing formula leaves state as it was.
+	cells.metered = metered
+	if !slices.ContainsFunc(metered, func(q any) bool { return q != nil }) {
+		return nil // no usage of any metric: no cell changes (and no group is made)
+	}
 	planKey := PlanKey(doc.PlanID, ids[0], ids[1], ids[2])
-	consumer := doc.Consumer()
-	var updates []Update
-	pending := map[CellKey]any{}
-	get := func(k CellKey) any {
-		if v, ok := pending[k]; ok {
-			return v
+	// The document's groups: its instance, then per aggregate scope the plan's and the
+	// resource's.
+	var groups [1 + 2*len(aggregates)]*group
+	k := CellKey{Scope: ScopeInstance, Org: doc.OrganizationID, Space: doc.SpaceID, Consumer: doc.Consumer(),
+		Instance: doc.ResourceInstanceID, Resource: doc.ResourceID, Plan: planKey}
+	groups[0] = cells.group(&k, true)
+	groups[0].rating, groups[0].pricing = ids[1], ids[2]
+	for i, scope := range aggregates {
+		k.Scope, k.Instance = scope, ""
+		if scope >= ScopeSpace {
+			k.Consumer = ""
 		}
-		return state.Get(k)
+		if scope == ScopeOrganization {
+			k.Space = ""
+		}
+		for j, plan := range [...]string{planKey, ""} {
+			k.Plan = plan
+			g := cells.group(&k, true)
+			if plan != "" {
+				g.rating, g.pricing = ids[1], ids[2]
+			}
+			groups[1+2*i+j] = g
+		}
 	}
+	d := cells.doc
 	for i, mm := range meter.Metrics {
 		qty := metered[i]
 		if qty == nil {
@@ -164,70 +237,69 @@ func (p *Processor) process(doc *usage.Document, now int64, state State) ([]Upda
 		}
 		for l := Level(0); l < Levels; l++ {
 			from, to := l.Period(doc.End)
-			inst := CellKey{Scope: ScopeInstance, Org: doc.OrganizationID, Space: doc.SpaceID, Consumer: consumer,
-				Instance: doc.ResourceInstanceID, Resource: doc.ResourceID, Plan: planKey, Metric: mm.Name, Level: l, From: from}
-			prev := get(inst)
+			inst := cells.cell(groups[0].seriesOf(mm.Name, l, true), from)
+			prev := inst.read(d)
 			curr, err := meter.Accumulate(mm, prev, qty, doc.Start, doc.End, from, to)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			pending[inst] = curr
-			updates = append(updates, Update{Key: inst, Value: curr})
-			for _, scope := range []Scope{ScopeConsumer, ScopeSpace, ScopeOrganization} {
-				for _, plan := range []string{planKey, ""} {
-					k := inst
-					k.Scope, k.Instance, k.Plan = scope, "", plan
-					if scope >= ScopeSpace {
-						k.Consumer = ""
-					}
-					if scope == ScopeOrganization {
-						k.Space = ""
-					}
-					v, err := meter.Aggregate(mm, get(k), prev, curr)
-					if err != nil {
-						return nil, err
-					}
-					pending[k] = v
-					updates = append(updates, Update{Key: k, Value: v})
-				}
+			cells.set(inst, curr)
+			var aggs [len(groups) - 1]*Cell
+			var values [len(aggs)]any
+			for j, g := range groups[1:] {
+				aggs[j] = cells.cell(g.seriesOf(mm.Name, l, true), from)
+				values[j] = aggs[j].read(d)
+			}
+			if err := meter.AggregateEach(mm, values[:], prev, curr); err != nil {
+				return err
+			}
+			for j, c := range aggs {
+				cells.set(c, values[j])
 			}
 		}
 	}
-	// The last update of a cell holds its final value; rate each rated cell once.
-	last := make(map[CellKey]int, len(updates))
-	for i, u := range updates {
-		last[u.Key] = i
+	if rating == nil {
+		return nil
 	}
-	out := updates[:0]
-	for i, u := range updates {
-		if last[u.Key] != i {
+	// Rate each changed plan cell once, at its final value.
+	prices := cells.prices[:0]
+	for _, c := range cells.docCells {
+		if c.s.g.key.Plan == "" {
 			continue
 		}
-		if rating != nil && u.Key.Plan != "" {
-			// Without a pricing plan usage is rated at no price (nil), as in Abacus; with one,
-			// a metric it does not price in the organization's country would be charged
-			// nothing silently, so the document is rejected instead.
-			var price any
-			if ids[2] != "" {
-				pr, ok := p.Plans.Price(ids[2], u.Key.Metric, doc.OrganizationID)
-				if !ok && rating.Metrics[u.Key.Metric] != nil {
-					return nil, reject(ErrNoPrice, "pricing plan %s has no price for metric %s in the country of organization %s",
-						ids[2], u.Key.Metric, doc.OrganizationID)
-				}
-				if ok {
-					price = pr
-				}
+		metric := c.s.metric
+		// Without a pricing plan usage is rated at no price (nil), as in Abacus; with one, a
+		// metric it does not price in the organization's country would be charged nothing
+		// silently, so the document is rejected instead.
+		var pr *price
+		for i := range prices {
+			if prices[i].metric == metric {
+				pr = &prices[i]
 			}
-			cost, err := rating.Rate(u.Key.Metric, price, u.Value)
-			if err != nil {
-				return nil, err
-			}
-			u.Cost = cost
 		}
-		out = append(out, u)
+		if pr == nil {
+			prices = append(prices, price{metric: metric})
+			pr = &prices[len(prices)-1]
+			if ids[2] != "" {
+				v, ok := p.Plans.Price(ids[2], metric, doc.OrganizationID)
+				if pr.ok = ok; ok {
+					pr.value = v
+				}
+			}
+		}
+		if ids[2] != "" && !pr.ok && rating.Metrics[metric] != nil {
+			return reject(ErrNoPrice, "pricing plan %s has no price for metric %s in the country of organization %s",
+				ids[2], metric, doc.OrganizationID)
+		}
+		if !rate {
+			continue
+		}
+		cost, err := rating.Rate(metric, pr.value, c.docValue)
+		if err != nil {
+			return err
+		}
+		c.docCost = cost
 	}
-	for _, u := range out {
-		state.Set(u.Key, u.Value)
-	}
-	return out, nil
+	cells.prices = prices
+	return nil
 }

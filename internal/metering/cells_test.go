@@ -19,7 +19,7 @@ type catalogWriter struct{ c *provisioning.Catalog }
 
 func (w catalogWriter) Put(_ context.Context, r provisioning.Record) error { return w.c.Apply(r) }
 
-func builtinCatalog(t *testing.T) *provisioning.Catalog {
+func builtinCatalog(t testing.TB) *provisioning.Catalog {
 	t.Helper()
 	c := provisioning.NewCatalog()
 	if err := provisioning.NewAPI(c, catalogWriter{c}, zap.NewNop()).LoadBuiltin(context.Background()); err != nil {
@@ -47,10 +47,10 @@ func orgCell(metric string, l Level, at int64, plan string) CellKey {
 // documents of one instance, then the same for three more instances.
 func TestProcessObjectStorage(t *testing.T) {
 	p := &Processor{Plans: builtinCatalog(t), Acceptance: DefaultAcceptance}
-	state := MapState{}
+	state := NewCells()
 	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
 	plan := PlanKey("basic", "basic-object-storage", "object-rating-plan", "object-pricing-basic")
-	var last []Update
+	var last []*Cell
 	for i := range 3 {
 		var err error
 		last, err = p.Process(objectDoc("i1", now-int64(i+1)*1000), now, state)
@@ -74,8 +74,8 @@ func TestProcessObjectStorage(t *testing.T) {
 			}
 		}
 		for _, u := range last {
-			if u.Key == orgCell(c.metric, Month, now, plan) && !equalDec(u.Cost, c.cost) {
-				t.Errorf("%s month cost = %v, want %s", c.metric, u.Cost, c.cost)
+			if u.Key() == orgCell(c.metric, Month, now, plan) && !equalDec(u.Cost(), c.cost) {
+				t.Errorf("%s month cost = %v, want %s", c.metric, u.Cost(), c.cost)
 			}
 		}
 	}
@@ -111,7 +111,7 @@ func TestProcessRejects(t *testing.T) {
 	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
 	f := func(name string, doc *usage.Document, want error) {
 		t.Helper()
-		state := MapState{}
+		state := NewCells()
 		_, err := p.Process(doc, now, state)
 		if !errors.Is(err, want) {
 			t.Errorf("%s: got %v, want %v", name, err, want)
@@ -120,8 +120,8 @@ func TestProcessRejects(t *testing.T) {
 		if errors.As(err, &r) && r.Reason == "" {
 			t.Errorf("%s: rejection without a reason", name)
 		}
-		if len(state) != 0 {
-			t.Errorf("%s: state changed: %d cells", name, len(state))
+		if n := len(state.Changed()); n != 0 {
+			t.Errorf("%s: state changed: %d cells", name, n)
 		}
 	}
 	f("beyond the slack", objectDoc("i", now-49*3600*1000), ErrTooLate)
@@ -148,9 +148,9 @@ func TestProcessRejects(t *testing.T) {
 	div := objectDoc("i", now)
 	div.ResourceID = "div"
 	var ee *plans.EvalError
-	state := MapState{}
-	if _, err := p.Process(div, now, state); !errors.As(err, &ee) || ee.Plan != "divides-by-zero" || ee.Document != div.ID() || len(state) != 0 {
-		t.Errorf("failing formula: %v (state %d cells), want an EvalError and no state change", err, len(state))
+	state := NewCells()
+	if _, err := p.Process(div, now, state); !errors.As(err, &ee) || ee.Plan != "divides-by-zero" || ee.Document != div.ID() || len(state.Changed()) != 0 {
+		t.Errorf("failing formula: %v (state %d cells), want an EvalError and no state change", err, len(state.Changed()))
 	}
 }
 
@@ -160,16 +160,15 @@ func TestLateUsageLandsInItsOwnPeriod(t *testing.T) {
 	p := &Processor{Plans: builtinCatalog(t), Acceptance: DefaultAcceptance}
 	now := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC).UnixMilli()
 	yesterday := now - 2*3600*1000 // 2026-11-30T23:00Z: last month too
-	state := MapState{}
-	updates, err := p.Process(objectDoc("i", yesterday), now, state)
+	updates, err := p.Process(objectDoc("i", yesterday), now, NewCells())
 	if err != nil {
 		t.Fatal(err)
 	}
 	nowDay, _ := Day.Period(now)
 	nowMonth, _ := Month.Period(now)
 	for _, u := range updates {
-		if (u.Key.Level == Day && u.Key.From == nowDay) || (u.Key.Level == Month && u.Key.From == nowMonth) {
-			t.Errorf("late usage changed the current period: %+v", u.Key)
+		if k := u.Key(); (k.Level == Day && k.From == nowDay) || (k.Level == Month && k.From == nowMonth) {
+			t.Errorf("late usage changed the current period: %+v", k)
 		}
 	}
 }
@@ -185,8 +184,27 @@ func TestNoPriceInCountry(t *testing.T) {
 	}
 	p := &Processor{Plans: cat, Acceptance: DefaultAcceptance}
 	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
-	state := MapState{}
-	if _, err := p.Process(objectDoc("i", now), now, state); !errors.Is(err, ErrNoPrice) || len(state) != 0 {
-		t.Errorf("got %v with %d cells, want ErrNoPrice and no change", err, len(state))
+	state := NewCells()
+	if _, err := p.Process(objectDoc("i", now), now, state); !errors.Is(err, ErrNoPrice) || len(state.Changed()) != 0 {
+		t.Errorf("got %v with %d cells, want ErrNoPrice and no change", err, len(state.Changed()))
 	}
+}
+
+// TestCellKeyString: keys read back as they were, ids with any characters escaped as
+// url.PathEscape does.
+func TestCellKeyString(t *testing.T) {
+	f := func(k CellKey, want string) {
+		t.Helper()
+		if got := k.String(); got != want {
+			t.Errorf("String() = %q, want %q", got, want)
+		}
+		if back, err := ParseCellKey(want); err != nil || back != k {
+			t.Errorf("ParseCellKey(%q) = %+v, %v, want %+v", want, back, err, k)
+		}
+	}
+	f(CellKey{Scope: ScopeInstance, Org: "o-1", Space: "s_2", Consumer: "app:1", Instance: "i.3~", Resource: "r",
+		Plan: PlanKey("p", "m", "r", "x"), Metric: "m", Level: Hour, From: -3600000},
+		"c/instance/o-1/s_2/app:1/i.3~/r/p%2Fm%2Fr%2Fx/m/hour/-3600000")
+	f(CellKey{Scope: ScopeOrganization, Org: "ü ?#%/", Resource: "r", Metric: "m", Level: Month, From: 0},
+		"c/organization/%C3%BC%20%3F%23%25%2F////r//m/month/0")
 }

@@ -63,19 +63,37 @@ func ValueFromProto(p *meterlinev1.Value) (any, error) {
 
 // Key encodes a cell key as a string: "c/<scope>/<org>/<space>/<consumer>/<instance>/
 // <resource>/<plan>/<metric>/<level>/<from>", every id path-escaped.
-func (k CellKey) String() string {
-	var b strings.Builder
-	b.WriteString("c/")
-	b.WriteString(k.Scope.String())
+func (k CellKey) String() string { return string(k.AppendTo(nil)) }
+
+// AppendTo appends k.String() to b.
+func (k CellKey) AppendTo(b []byte) []byte {
+	b = append(b, "c/"...)
+	b = append(b, k.Scope.String()...)
 	for _, s := range [...]string{k.Org, k.Space, k.Consumer, k.Instance, k.Resource, k.Plan, k.Metric} {
-		b.WriteByte('/')
-		b.WriteString(url.PathEscape(s))
+		b = append(b, '/')
+		if plain(s) {
+			b = append(b, s...)
+		} else {
+			b = append(b, url.PathEscape(s)...)
+		}
 	}
-	b.WriteByte('/')
-	b.WriteString(k.Level.String())
-	b.WriteByte('/')
-	b.WriteString(strconv.FormatInt(k.From, 10))
-	return b.String()
+	b = append(b, '/')
+	b = append(b, k.Level.String()...)
+	b = append(b, '/')
+	return strconv.AppendInt(b, k.From, 10)
+}
+
+// plain tells whether s has only unreserved characters, which url.PathEscape leaves as they
+// are.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 var errBadKey = errors.New("not a cell key")

@@ -362,3 +362,49 @@ func decimalOp(op string, x, y decimal.Decimal) any {
 		return x.Cmp(y) >= 0
 	}
 }
+
+// TestAggregateEach: aggregating one change into many cells at once gives, cell by cell,
+// what Aggregate gives (the same number at the same exponent), for the delta forms, whose
+// change is computed once, and for a form without that path.
+func TestAggregateEach(t *testing.T) {
+	ops := benchOperands()
+	for _, src := range []string{"", "(a, prev, curr) => a - prev + curr", "(a, prev, curr) => (a || 0) + curr - (prev || 0)",
+		"(a, prev, curr) => max(a, curr)", "(a, prev, curr) => (a + curr - prev)"} {
+		m, err := CompileMetering(MeteringPlan{PlanID: "p", Measures: []Measure{{Name: "x"}},
+			Metrics: []MeteringMetric{{Name: "x", Aggregate: src}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mm := m.Metrics[0]
+		for _, prev := range ops {
+			for _, curr := range ops {
+				// The cells Aggregate takes the change into; AggregateEach must fail where it
+				// fails.
+				var cells, want []any
+				for _, a := range ops {
+					v, err := m.Aggregate(mm, a, prev, curr)
+					if err != nil {
+						if m.AggregateEach(mm, []any{d("1"), a}, prev, curr) == nil {
+							t.Errorf("%q, a %v, %v -> %v: no error, Aggregate's %v", src, a, prev, curr, err)
+						}
+						continue
+					}
+					cells, want = append(cells, a), append(want, v)
+				}
+				got := append([]any(nil), cells...)
+				if err := m.AggregateEach(mm, got, prev, curr); err != nil {
+					t.Fatalf("%q, %v -> %v: %v", src, prev, curr, err)
+				}
+				for i := range want {
+					g, gok := got[i].(decimal.Decimal)
+					w, wok := want[i].(decimal.Decimal)
+					same := gok == wok && (gok && g.Cmp(w) == 0 && g.Exponent() == w.Exponent() && g.String() == w.String() ||
+						!gok && reflect.DeepEqual(got[i], want[i]))
+					if !same {
+						t.Errorf("%q, a %v, %v -> %v: %#v, Aggregate gives %#v", src, cells[i], prev, curr, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -191,6 +191,54 @@ func delta(a, curr, prev operand, prevFirst bool) any {
 	return minus(plus(a, curr), prev).value()
 }
 
+// change is the change prev -> curr of an instance's cell, made once for the many cells a
+// delta aggregate formula applies it to.
+type change struct {
+	curr, diff operand // diff is curr - prev
+	same       bool    // curr and prev are the same number at the same exponent
+	or0        bool    // the formula reads its cell as (a || 0)
+}
+
+// changeOf returns the change prev -> curr when the formula is one of the delta forms (a +
+// curr - prev, a - prev + curr, (a || 0) + curr - (prev || 0)) and both are decimals.
+func (f *Formula) changeOf(prev, curr any) (change, bool) {
+	var p operand
+	var ok bool
+	switch f.fast {
+	case fastDelta, fastDeltaPrevFirst:
+		p, ok = operandOf(prev)
+	case fastDeltaOr0:
+		p, ok = orZero(prev)
+	}
+	c, okc := operandOf(curr)
+	if !ok || !okc {
+		return change{}, false
+	}
+	return change{curr: c, diff: minus(c, p), same: c.d.Exponent() == p.d.Exponent() && c.d.Cmp(p.d) == 0,
+		or0: f.fast == fastDeltaOr0}, true
+}
+
+// apply returns the formula's result for a cell of value a: a + (curr - prev), which is
+// (a + curr) - prev and (a - prev) + curr exactly, decimal addition not rounding, at the same
+// exponent (the smallest of the three); when the change is none, a itself where delta
+// returns it. ok is false when a is not a decimal (or nil).
+func (ch *change) apply(a any) (any, bool) {
+	var o operand
+	var ok bool
+	if ch.or0 {
+		o, ok = orZero(a)
+	} else {
+		o, ok = operandOf(a)
+	}
+	if !ok {
+		return nil, false
+	}
+	if ch.same && o.d.Exponent() <= ch.curr.d.Exponent() && o.box != nil && !o.d.IsZero() {
+		return o.box, true
+	}
+	return plus(o, ch.diff).value(), true
+}
+
 // Eval runs the formula in env. The result is normalized: a decimal, a map of them, or nil.
 // A result may be one of env's values (a cell returned unchanged), never env.M, the document's
 // measures, which its caller owns; formula values are never modified.

@@ -391,6 +391,28 @@ func (m *Metering) Aggregate(mm *Metric, a, prev, curr any) (any, error) {
 	return v, nil
 }
 
+// AggregateEach runs the metric's aggregate formula for every cell value of as, all taking
+// the same change prev -> curr, and stores the results in as (on an error, some may have been
+// stored). The results are Aggregate's, in value and exponent; for the delta forms of the
+// formula the change is computed once, not once per cell.
+func (m *Metering) AggregateEach(mm *Metric, as []any, prev, curr any) error {
+	ch, fast := mm.Aggregate.changeOf(prev, curr)
+	for i, a := range as {
+		if fast {
+			if v, ok := ch.apply(a); ok {
+				as[i] = v
+				continue
+			}
+		}
+		v, err := m.Aggregate(mm, a, prev, curr)
+		if err != nil {
+			return err
+		}
+		as[i] = v
+	}
+	return nil
+}
+
 // Summarize runs the metric's summarize formula at report time t for window [from, to).
 func (m *Metering) Summarize(mm *Metric, t int64, qty any, from, to int64) (any, error) {
 	env := Env{T: t, Qty: qty, From: from, To: to}

@@ -4,7 +4,7 @@
 // to the rated-usage topic and the rejected documents (with their reasons) to the
 // rejected-usage topic, and commits the consumed offsets.
 //
-// The processor's state (the cells, and the ids of the documents it has counted) lives in the
+// The processor's state (the cells, and the ids of the documents it has decided) lives in the
 // changelog, co-partitioned with the input: records of input partition p go to changelog
 // partition p. When a partition is assigned, its state is rebuilt by reading its changelog
 // partition to the end before any of its input is processed. A crash at any point aborts the
@@ -12,16 +12,21 @@
 // transaction and reprocesses from its offsets, so no document counts twice or is lost.
 //
 // Decisions replay the same way: the "processing time" a document is judged by (too late,
-// from the future) is its stored time, the time Kafka took it, not the wall clock.
+// from the future) is its stored time, the time Kafka took it, not the wall clock. So does
+// pruning: the ids of documents and the cells of periods that ended more than the slack
+// before a partition's latest stored time can no longer matter (usage that old is rejected
+// as too late) and are deleted from the changelog, in the transactions, and from memory.
 package processor
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,7 +59,9 @@ type Config struct {
 	Group           string
 	TransactionalID string // unique per processor instance
 	Acceptance      metering.Acceptance
-	// MaxPollRecords bounds the documents of one transaction.
+	// MaxPollRecords bounds the documents of one transaction (20,000 when 0). A cell is
+	// produced once per transaction however many of its documents changed it, so larger
+	// transactions produce fewer records per document.
 	MaxPollRecords int
 }
 
@@ -70,15 +77,69 @@ type Service struct {
 	mu     sync.Mutex
 	states map[int32]*partState
 
+	outs       []*output                // the open transaction's records, one per worker
+	onProduced func(*kgo.Record, error) // s.produced, made once
+
 	// afterProduce, when set (by tests), runs after a transaction's records are produced and
 	// before it ends; an error from it stops the service there, as a crash would.
 	afterProduce func() error
 }
 
-// partState is the state of one input partition.
+// partState is the state of one input partition: its cells, the documents it decided, and
+// how far its input has gone.
 type partState struct {
-	cells metering.MapState
-	seen  map[string]bool // ids of documents counted
+	cells *metering.Cells
+	ids   map[string]int64 // decided documents (counted or rejected) by id: their end time
+	// idExpiry indexes the committed ids by end time, for pruning.
+	idExpiry metering.Expiry[string]
+	// stored is the latest stored time of the committed input (0 after a restore, until the
+	// first transaction).
+	stored int64
+	// processed is the processing time given to the last transaction, so that the next gets
+	// a later one even if the clock goes back.
+	processed int64
+
+	// The open transaction: ids decided (already in ids), the latest stored time of its
+	// input, and the horizon before which ids and cells are pruned when it commits.
+	txnIDs    []string
+	txnStored int64
+	horizon   int64
+}
+
+func newPartState() *partState {
+	return &partState{cells: metering.NewCells(), ids: map[string]int64{}}
+}
+
+// commit makes the open transaction's changes the committed state.
+func (st *partState) commit() {
+	st.cells.Commit()
+	st.cells.Expire(st.horizon)
+	st.idExpiry.Pop(st.horizon-1, func(id string) { delete(st.ids, id) })
+	for _, id := range st.txnIDs {
+		switch end, ok := st.ids[id]; {
+		case !ok:
+		case end < st.horizon:
+			delete(st.ids, id) // pruned in the transaction that decided it
+		default:
+			st.idExpiry.Add(end, id)
+		}
+	}
+	st.stored = st.txnStored
+	st.endTxn()
+}
+
+// abort drops the open transaction's changes.
+func (st *partState) abort() {
+	st.cells.Abort()
+	for _, id := range st.txnIDs {
+		delete(st.ids, id)
+	}
+	st.endTxn()
+}
+
+func (st *partState) endTxn() {
+	clear(st.txnIDs)
+	st.txnIDs = st.txnIDs[:0]
 }
 
 type metrics struct {
@@ -93,7 +154,7 @@ func New(cfg Config, p metering.Plans, accounts Accounts, log *zap.Logger, reg p
 		cfg.Group = Group
 	}
 	if cfg.MaxPollRecords <= 0 {
-		cfg.MaxPollRecords = 5000
+		cfg.MaxPollRecords = 20000
 	}
 	s := &Service{cfg: cfg, proc: &metering.Processor{Plans: p, Acceptance: cfg.Acceptance}, accounts: accounts,
 		log: log, states: map[int32]*partState{}}
@@ -127,6 +188,7 @@ func New(cfg Config, p metering.Plans, accounts Accounts, log *zap.Logger, reg p
 		return nil, fmt.Errorf("processor: %w", err)
 	}
 	s.sess = sess
+	s.onProduced = s.produced
 	return s, nil
 }
 
@@ -160,7 +222,7 @@ func (s *Service) dropped(_ context.Context, _ *kgo.Client, lost map[string][]in
 
 // restore reads changelog partition p to its end.
 func (s *Service) restore(ctx context.Context, p int32) (*partState, error) {
-	st := &partState{cells: metering.MapState{}, seen: map[string]bool{}}
+	st := newPartState()
 	// Control records (transaction markers) are kept so that the read position is known to
 	// reach the end offset, which a marker may hold.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(s.cfg.Brokers...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -170,13 +232,9 @@ func (s *Service) restore(ctx context.Context, p int32) (*partState, error) {
 		return nil, err
 	}
 	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, s.cfg.Topics.Changelog)
+	end, err := s.changelogEnd(ctx, kadm.NewClient(cl), p)
 	if err != nil {
 		return nil, err
-	}
-	end, ok := ends.Lookup(s.cfg.Topics.Changelog, p)
-	if !ok || end.Err != nil {
-		return nil, fmt.Errorf("changelog partition %d: end offset unknown: %v", p, end.Err)
 	}
 	start := time.Now()
 	n := 0
@@ -203,8 +261,30 @@ func (s *Service) restore(ctx context.Context, p int32) (*partState, error) {
 		}
 	}
 	s.log.Info("restored partition state", zap.Int32("partition", p), zap.Int("records", n),
-		zap.Int("cells", len(st.cells)), zap.Int("documents", len(st.seen)), zap.Duration("took", time.Since(start)))
+		zap.Int("cells", st.cells.Len()), zap.Int("documents", len(st.ids)), zap.Duration("took", time.Since(start)))
 	return st, nil
+}
+
+// changelogEnd returns the end offset of changelog partition p. A topic created a moment ago
+// may not be in the broker's metadata yet: the look-up is tried again for up to 10s.
+func (s *Service) changelogEnd(ctx context.Context, adm *kadm.Client, p int32) (kadm.ListedOffset, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		ends, err := adm.ListEndOffsets(ctx, s.cfg.Topics.Changelog)
+		if err == nil {
+			end, ok := ends.Lookup(s.cfg.Topics.Changelog, p)
+			if ok && end.Err == nil {
+				return end, nil
+			}
+			err = end.Err
+		}
+		select {
+		case <-ctx.Done():
+			return kadm.ListedOffset{}, fmt.Errorf("changelog partition %d: end offset unknown: %w", p, errors.Join(err, ctx.Err()))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // apply loads one changelog record into the state.
@@ -212,10 +292,15 @@ func (st *partState) apply(r *kgo.Record) error {
 	key := string(r.Key)
 	if id, ok := strings.CutPrefix(key, "d/"); ok {
 		if r.Value == nil {
-			delete(st.seen, id)
-		} else {
-			st.seen[id] = true
+			delete(st.ids, id)
+			return nil
 		}
+		end, err := strconv.ParseInt(string(r.Value), 10, 64)
+		if err != nil {
+			return fmt.Errorf("changelog %s: %w", key, err)
+		}
+		st.ids[id] = end
+		st.idExpiry.Add(end, id)
 		return nil
 	}
 	k, err := metering.ParseCellKey(key)
@@ -223,7 +308,7 @@ func (st *partState) apply(r *kgo.Record) error {
 		return err
 	}
 	if r.Value == nil {
-		delete(st.cells, k)
+		st.cells.Load(k, nil)
 		return nil
 	}
 	var pv meterlinev1.Value
@@ -234,43 +319,8 @@ func (st *partState) apply(r *kgo.Record) error {
 	if err != nil {
 		return fmt.Errorf("changelog %s: %w", key, err)
 	}
-	st.cells[k] = v
+	st.cells.Load(k, v)
 	return nil
-}
-
-// overlay is a transaction's view of a partition's state: reads fall through to the state,
-// writes stay in the overlay until the transaction commits.
-type overlay struct {
-	base    *partState
-	cells   metering.MapState
-	seen    map[string]bool
-	costs   map[metering.CellKey]any // latest cost of each rated cell touched
-	touched []metering.CellKey
-}
-
-func (o *overlay) Get(k metering.CellKey) any {
-	if v, ok := o.cells[k]; ok {
-		return v
-	}
-	return o.base.cells[k]
-}
-
-func (o *overlay) Set(k metering.CellKey, v any) {
-	if _, ok := o.cells[k]; !ok {
-		o.touched = append(o.touched, k)
-	}
-	o.cells[k] = v
-}
-
-func (o *overlay) counted(id string) bool { return o.seen[id] || o.base.seen[id] }
-
-func (o *overlay) commit() {
-	for k, v := range o.cells {
-		o.base.cells[k] = v
-	}
-	for id := range o.seen {
-		o.base.seen[id] = true
-	}
 }
 
 // Run processes until ctx ends or the session fails. On return the open transaction has been
@@ -291,9 +341,13 @@ func (s *Service) Run(ctx context.Context) error {
 		if err := s.sess.Begin(); err != nil {
 			return fmt.Errorf("processor: begin transaction: %w", err)
 		}
-		overlays, err := s.transact(ctx, fetches)
+		states, err := s.transact(ctx, fetches)
 		if err != nil {
 			_, _ = s.sess.End(context.WithoutCancel(ctx), kgo.TryAbort)
+			s.ended(states, false)
+			if ctx.Err() != nil {
+				return nil // stopped mid-transaction: its input is processed again by the next owner
+			}
 			return err
 		}
 		if s.afterProduce != nil {
@@ -307,131 +361,262 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		if !committed {
 			s.metrics.aborted.Inc()
-			continue // the state of reassigned partitions is rebuilt from the changelog
 		}
-		s.mu.Lock()
-		for p, o := range overlays {
-			if s.states[p] == o.base { // still ours
-				o.commit()
-			}
+		for _, o := range s.outs {
+			o.reset() // End flushed or aborted every record
 		}
-		s.mu.Unlock()
+		s.ended(states, committed)
 	}
 }
 
-// transact processes a poll's records inside the open transaction.
-func (s *Service) transact(ctx context.Context, fetches kgo.Fetches) (map[int32]*overlay, error) {
-	overlays := map[int32]*overlay{}
-	var ferr error
-	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if ferr != nil || len(fp.Records) == 0 {
-			return
+// ended applies the end of a transaction to the states it changed.
+func (s *Service) ended(states map[int32]*partState, committed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for p, st := range states {
+		switch {
+		case s.states[p] != st:
+			// Revoked meanwhile; a new owner rebuilds the state from the changelog.
+		case committed:
+			st.commit()
+		default:
+			st.abort()
 		}
-		s.mu.Lock()
-		st := s.states[fp.Partition]
-		s.mu.Unlock()
-		if st == nil {
-			ferr = fmt.Errorf("processor: no state for partition %d", fp.Partition)
-			return
-		}
-		o := &overlay{base: st, cells: metering.MapState{}, seen: map[string]bool{}, costs: map[metering.CellKey]any{}}
-		overlays[fp.Partition] = o
-		ferr = s.processPartition(ctx, fp.Partition, fp.Records, o)
-	})
-	return overlays, ferr
+	}
 }
 
-func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.Record, o *overlay) error {
-	var ev meterlinev1.UsageEvent
-	produce := func(topic string, key, value []byte) {
-		s.sess.Produce(ctx, &kgo.Record{Topic: topic, Partition: p, Key: key, Value: value}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				s.log.Error("producing in a transaction failed; it will abort", zap.String("topic", topic), zap.Error(err))
+// transact processes a poll's records inside the open transaction and returns the states it
+// changed. Partitions are independent (each has its own state and changelog partition), so
+// up to GOMAXPROCS of them are processed at once, each by one goroutine, in offset order.
+func (s *Service) transact(ctx context.Context, fetches kgo.Fetches) (map[int32]*partState, error) {
+	// One processing time for the whole transaction: the time its rated records say their
+	// cells' values were reached.
+	now := time.Now().UnixMilli()
+	records := map[int32][]*kgo.Record{}
+	var parts []int32
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if len(fp.Records) == 0 {
+			return
+		}
+		if _, ok := records[fp.Partition]; !ok {
+			parts = append(parts, fp.Partition)
+		}
+		records[fp.Partition] = append(records[fp.Partition], fp.Records...)
+	})
+	states := make(map[int32]*partState, len(parts))
+	s.mu.Lock()
+	for _, p := range parts {
+		states[p] = s.states[p]
+	}
+	s.mu.Unlock()
+	for _, p := range parts {
+		if states[p] == nil {
+			return nil, fmt.Errorf("processor: no state for partition %d", p)
+		}
+	}
+	workers := min(len(parts), runtime.GOMAXPROCS(0))
+	for len(s.outs) < workers {
+		s.outs = append(s.outs, &output{})
+	}
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(parts) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				p := parts[i]
+				if errs[w] = s.processPartition(ctx, p, records[p], states[p], now, s.outs[w]); errs[w] != nil {
+					next.Store(int64(len(parts))) // the others stop after their partition
+					return
+				}
 			}
 		})
 	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		// Partitions may have been left out: the transaction must not commit their offsets.
+		return states, fmt.Errorf("processor: transaction stopped: %w", err)
+	}
+	return states, errors.Join(errs...)
+}
+
+// processPartition processes the records of partition p, whose records and bytes come from
+// out.
+//
+// Documents are metered one by one and the cells the transaction changed are rated once each,
+// at their final values, at the end. Should that rating fail, which document's change made it
+// fail is not known: the partition's records are then processed again, each document rated
+// as it is applied, so that the document whose change fails to rate is rejected, as it would
+// have been alone. The records of the first pass are dropped unproduced.
+func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.Record, st *partState, now int64, out *output) error {
+	t, err := s.decide(p, records, st, out, false)
+	if err == nil {
+		if err = s.proc.Rate(st.cells); err != nil {
+			if reasonCode(err) == "" {
+				return fmt.Errorf("processor: rating partition %d: %w", p, err)
+			}
+			s.log.Warn("rating a transaction's cells failed; its documents are processed again, each rated as it is applied",
+				zap.Int32("partition", p), zap.Error(err))
+			st.abort()
+			t, err = s.decide(p, records, st, out, true)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	for _, r := range t.records {
+		s.sess.Produce(ctx, r, s.onProduced)
+	}
+	s.metrics.processed.Add(float64(t.processed))
+	s.metrics.duplicates.Add(float64(t.duplicates))
+	for code, n := range t.rejected {
+		s.metrics.rejected.WithLabelValues(code).Add(float64(n))
+	}
+	produce := func(topic string, key, value []byte) {
+		r := out.record()
+		r.Topic, r.Partition, r.Key, r.Value = topic, p, key, value
+		s.sess.Produce(ctx, r, s.onProduced)
+	}
+	// Coalesced: each changed cell once, with its value at the end of the transaction.
+	processed := max(now, st.txnStored, st.processed+1)
+	st.processed = processed
+	ru := ratedUsage{processed: processed}
+	var org string // whose account and currency ru holds
+	for i, c := range st.cells.Changed() {
+		ru.key, ru.quantity, ru.cost = c.Key(), c.Value(), c.Cost()
+		_, ru.to = ru.key.Level.Period(ru.key.From)
+		value, err := appendValue(out.buf(64), ru.quantity, false)
+		if err != nil {
+			return err
+		}
+		value = out.done(value)
+		produce(s.cfg.Topics.Changelog, out.done(ru.key.AppendTo(out.buf(256))), value)
+		if s.accounts != nil && (i == 0 || ru.key.Org != org) {
+			org = ru.key.Org
+			ru.account, ru.currency = s.accounts.AccountID(org), s.accounts.Currency(org)
+		}
+		rated, err := appendRated(out.buf(512), &ru)
+		if err != nil {
+			return err
+		}
+		rated = out.done(rated)
+		produce(s.cfg.Topics.Rated, out.bytes(ru.key.Org), rated)
+	}
+	s.prune(st, out, produce)
+	return nil
+}
+
+// tally is what decide decided: the id and rejection records to produce, and the counts.
+type tally struct {
+	records               []*kgo.Record
+	processed, duplicates int
+	rejected              map[string]int
+}
+
+// decide applies the documents of records, in order, to the open transaction of st: each is a
+// duplicate, rejected, or counted. With rate, each counted document's cells are rated as it is
+// applied; else Processor.Rate must rate the transaction's cells.
+func (s *Service) decide(p int32, records []*kgo.Record, st *partState, out *output, rate bool) (tally, error) {
+	st.txnStored = st.stored
+	t := tally{records: make([]*kgo.Record, 0, 2*len(records)), rejected: map[string]int{}}
+	produce := func(topic string, key, value []byte) {
+		r := out.record()
+		r.Topic, r.Partition, r.Key, r.Value = topic, p, key, value
+		t.records = append(t.records, r)
+	}
+	decided := func(id string, end int64) {
+		st.ids[id] = end
+		st.txnIDs = append(st.txnIDs, id)
+		produce(s.cfg.Topics.Changelog, idKey(out, id), out.done(strconv.AppendInt(out.buf(20), end, 10)))
+	}
+	var ev meterlinev1.UsageEvent
 	for _, r := range records {
 		if err := kafka.DecodeEvent(r, &ev); err != nil {
 			s.log.Error("skipping a record that is not a usage event", zap.Error(err))
 			continue
 		}
-		if o.counted(ev.Id) {
-			s.metrics.duplicates.Inc()
-			continue
+		stored := ev.StoredMs
+		st.txnStored = max(st.txnStored, stored)
+		end := ev.GetDocument().GetEnd()
+		// Too late is decided before duplicates: the ids of documents that old are pruned,
+		// so every copy of such a document is rejected alike, whether its id is still known
+		// or not, and none is counted twice.
+		tooLate := s.cfg.Acceptance.Accept(end, stored)
+		if !errors.Is(tooLate, metering.ErrTooLate) {
+			if _, ok := st.ids[ev.Id]; ok {
+				t.duplicates++
+				continue
+			}
 		}
 		doc, err := usage.FromProto(ev.Document)
 		if err != nil {
-			return err
+			return t, err
 		}
-		now := ev.StoredMs
-		updates, err := s.proc.Process(&doc, now, o)
+		if rate {
+			_, err = s.proc.Process(&doc, stored, st.cells)
+		} else {
+			err = s.proc.Meter(&doc, stored, st.cells)
+		}
 		if err != nil {
 			code := reasonCode(err)
 			if code == "" {
-				return fmt.Errorf("processor: document %s: %w", ev.Id, err)
+				return t, fmt.Errorf("processor: document %s: %w", ev.Id, err)
 			}
-			s.metrics.rejected.WithLabelValues(code).Inc()
+			t.rejected[code]++
 			value, merr := proto.Marshal(&meterlinev1.RejectedUsage{Event: proto.Clone(&ev).(*meterlinev1.UsageEvent),
-				Reason: err.Error(), Code: code, ProcessedMs: now})
+				Reason: err.Error(), Code: code, ProcessedMs: stored})
 			if merr != nil {
-				return merr
+				return t, merr
 			}
 			produce(s.cfg.Topics.Rejected, []byte(doc.OrganizationID), value)
-			o.seen[ev.Id] = true // a rejection is final: the same document is not judged again
-			produce(s.cfg.Topics.Changelog, []byte("d/"+ev.Id), []byte(strconv.FormatInt(doc.End, 10)))
+			if code != "too_late" {
+				decided(ev.Id, doc.End) // a rejection is final: the same document is not judged again
+			}
 			continue
 		}
-		s.metrics.processed.Inc()
-		for _, u := range updates {
-			if u.Cost != nil {
-				o.costs[u.Key] = u.Cost
-			}
-		}
-		o.seen[ev.Id] = true
-		produce(s.cfg.Topics.Changelog, []byte("d/"+ev.Id), []byte(strconv.FormatInt(doc.End, 10)))
+		t.processed++
+		decided(ev.Id, doc.End)
 	}
-	// Coalesced: each touched cell once, with its value at the end of the transaction.
-	processed := time.Now().UnixMilli()
-	for _, k := range o.touched {
-		v := o.cells[k]
-		pv, err := metering.ValueProto(v)
-		if err != nil {
-			return err
-		}
-		value, err := proto.Marshal(pv)
-		if err != nil {
-			return err
-		}
-		produce(s.cfg.Topics.Changelog, []byte(k.String()), value)
-		rated, err := s.rated(k, v, o.costs[k], processed)
-		if err != nil {
-			return err
-		}
-		produce(s.cfg.Topics.Rated, []byte(k.Org), rated)
-	}
-	return nil
+	return t, nil
 }
 
-// rated encodes a cell for the rated-usage topic.
-func (s *Service) rated(k metering.CellKey, v, cost any, processed int64) ([]byte, error) {
-	_, to := k.Level.Period(k.From)
-	q, err := metering.ValueProto(plans.Round(v))
-	if err != nil {
-		return nil, err
+// idKey returns the changelog key of a document id, "d/<id>", in out.
+func idKey(out *output, id string) []byte {
+	return out.done(append(append(out.buf(2+len(id)), "d/"...), id...))
+}
+
+// prune deletes, in the open transaction, what usage processed from now on cannot change: the
+// ids of documents, and the cells of periods, that ended more than the slack before the
+// partition's latest stored time. A document that old is rejected as too late whether its id
+// is known or not, and the cells it would land in are settled. The margin of the future
+// tolerance allows for the broker's clock going back by that much between two records.
+// The horizon is driven by the records' stored times, never the wall clock, so a replay
+// prunes the same.
+func (s *Service) prune(st *partState, out *output, produce func(topic string, key, value []byte)) {
+	if st.txnStored == 0 {
+		return
 	}
-	ru := &meterlinev1.RatedUsage{OrganizationId: k.Org, SpaceId: k.Space, ConsumerId: k.Consumer,
-		ResourceInstanceId: k.Instance, ResourceId: k.Resource, Plan: k.Plan, Metric: k.Metric,
-		Scope: k.Scope.String(), Level: k.Level.String(), PeriodStartMs: k.From, PeriodEndMs: to,
-		Quantity: q, ProcessedMs: processed}
-	if s.accounts != nil {
-		ru.AccountId, ru.Currency = s.accounts.AccountID(k.Org), s.accounts.Currency(k.Org)
-	}
-	if cost != nil {
-		if ru.Cost, err = metering.ValueProto(plans.Round(cost)); err != nil {
-			return nil, err
+	st.horizon = st.txnStored - s.cfg.Acceptance.Slack.Milliseconds() - s.cfg.Acceptance.Future.Milliseconds()
+	st.idExpiry.Due(st.horizon-1, func(id string) {
+		if _, ok := st.ids[id]; ok {
+			produce(s.cfg.Topics.Changelog, idKey(out, id), nil)
+		}
+	})
+	for _, id := range st.txnIDs {
+		if st.ids[id] < st.horizon {
+			produce(s.cfg.Topics.Changelog, idKey(out, id), nil)
 		}
 	}
-	return proto.Marshal(ru)
+	st.cells.Expiring(st.horizon, func(c *metering.Cell) {
+		produce(s.cfg.Topics.Changelog, out.done(c.Key().AppendTo(out.buf(256))), nil)
+	})
+}
+
+// produced logs a failed produce; the transaction then fails to commit.
+func (s *Service) produced(r *kgo.Record, err error) {
+	if err != nil {
+		s.log.Error("producing in a transaction failed; it will abort", zap.String("topic", r.Topic), zap.Error(err))
+	}
 }
 
 // reasonCode classifies a rejection; "" for an error that is not one.

@@ -17,6 +17,8 @@ import (
 
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/plans"
+	"github.com/meterline/meterline/internal/platform/config"
 	"github.com/meterline/meterline/internal/provisioning"
 	"github.com/meterline/meterline/internal/testenv"
 	"github.com/meterline/meterline/internal/usage"
@@ -39,22 +41,45 @@ func objectDoc(org, instance string, end int64) usage.Document {
 		}}
 }
 
+// fixture is what a processor test starts from: fresh topics on the real broker, a client,
+// a publisher to the collected topic and the built-in plans.
+type fixture struct {
+	cfg    config.Config
+	ctx    context.Context
+	cl     *kgo.Client
+	topics kafka.Topics
+	pub    *kafka.Publisher
+	cat    *provisioning.Catalog
+}
+
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	f := fixture{cfg: testenv.Get(t).Config(t)}
+	testenv.DeleteTopicsWithPrefix(t, f.cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	f.ctx = ctx
+	f.cl = testenv.Kafka(t, f.cfg)
+	if err := kafka.EnsureTopics(ctx, f.cl, f.cfg.Kafka, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	f.topics = kafka.TopicsFor(f.cfg.Kafka.TopicPrefix)
+	f.pub = kafka.NewPublisher(f.cl, f.topics.Collected)
+	f.cat = provisioning.NewCatalog()
+	if err := provisioning.NewAPI(f.cat, catalogWriter{f.cat}, zap.NewNop()).LoadBuiltin(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // TestExactlyOnceThroughKafka runs the processor on the real broker. It "crashes" the first
 // instance after it produced a transaction's records but before the transaction ended; a
 // second instance rebuilds the state from the changelog and finishes. Every document counts
 // once (duplicates published too), rejections carry their reasons, and the rated cells
 // reproduce Abacus' object storage figures.
 func TestExactlyOnceThroughKafka(t *testing.T) {
-	cfg := testenv.Get(t).Config(t)
-	testenv.DeleteTopicsWithPrefix(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cl := testenv.Kafka(t, cfg)
-	if err := kafka.EnsureTopics(ctx, cl, cfg.Kafka, zap.NewNop()); err != nil {
-		t.Fatal(err)
-	}
-	topics := kafka.TopicsFor(cfg.Kafka.TopicPrefix)
-	pub := kafka.NewPublisher(cl, topics.Collected)
+	f := newFixture(t)
+	cfg, ctx, cl, topics, pub := f.cfg, f.ctx, f.cl, f.topics, f.pub
 	now := time.Now().UnixMilli()
 	var docs []usage.Document
 	for i := range 3 {
@@ -76,10 +101,7 @@ func TestExactlyOnceThroughKafka(t *testing.T) {
 		}
 	}
 
-	cat := provisioning.NewCatalog()
-	if err := provisioning.NewAPI(cat, catalogWriter{cat}, zap.NewNop()).LoadBuiltin(ctx); err != nil {
-		t.Fatal(err)
-	}
+	cat := f.cat
 	group := testenv.Name("processor")
 	newService := func() *Service {
 		s, err := New(Config{Brokers: cfg.Kafka.Brokers, Topics: topics, Group: group, TransactionalID: group,
@@ -102,44 +124,24 @@ func TestExactlyOnceThroughKafka(t *testing.T) {
 	}
 
 	second := newService()
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- second.Run(runCtx) }()
-	adm := kadm.NewClient(cl)
-	for {
-		lags, err := adm.Lag(ctx, group)
-		if err == nil {
-			if l, ok := lags[group]; ok && l.Error() == nil && l.Lag.Total() == 0 && len(l.Lag) > 0 {
-				break
-			}
-		}
-		if ctx.Err() != nil {
-			t.Fatal("the processor did not catch up")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatalf("second processor: %v", err)
-	}
+	runUntilCaughtUp(t, ctx, second, cl, group)
 
 	// The committed state, as a restore reads it.
-	state := metering.MapState{}
+	state := map[metering.CellKey]any{}
 	seen := map[string]bool{}
 	for p := range cfg.Kafka.Partitions {
 		st, err := second.restore(ctx, p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for k, v := range st.cells {
-			state[k] = v
-		}
-		for id := range st.seen {
+		st.cells.Each(func(k metering.CellKey, v any) { state[k] = v })
+		for id := range st.ids {
 			seen[id] = true
 		}
 	}
-	if len(seen) != 21 {
-		t.Errorf("%d documents counted or rejected, want the 21 distinct ones", len(seen))
+	// The late document's id is not kept: any copy of it is too late again.
+	if len(seen) != 20 {
+		t.Errorf("%d documents counted or rejected, want the 20 distinct ones in time", len(seen))
 	}
 	plan := metering.PlanKey("basic", "basic-object-storage", "object-rating-plan", "object-pricing-basic")
 	month, _ := metering.Month.Period(now - 1000)
@@ -192,6 +194,31 @@ func TestExactlyOnceThroughKafka(t *testing.T) {
 	}
 }
 
+// runUntilCaughtUp runs s until its group has no lag, then stops it.
+func runUntilCaughtUp(t *testing.T, ctx context.Context, s *Service, cl *kgo.Client, group string) {
+	t.Helper()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	adm := kadm.NewClient(cl)
+	for {
+		lags, err := adm.Lag(ctx, group)
+		if err == nil {
+			if l, ok := lags[group]; ok && l.Error() == nil && l.Lag.Total() == 0 && len(l.Lag) > 0 {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the processor did not catch up")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("processor: %v", err)
+	}
+}
+
 // readAll reads every committed record of topic.
 func readAll(t *testing.T, ctx context.Context, brokers []string, topic string, fn func(*kgo.Record)) {
 	t.Helper()
@@ -224,5 +251,150 @@ func readAll(t *testing.T, ctx context.Context, brokers []string, topic string, 
 				delete(want, r.Partition)
 			}
 		})
+	}
+}
+
+// TestPruning: once the stored time of a partition's input passes a document's end plus the
+// slack (and the future tolerance), its id and the cells of periods that ended by then are
+// deleted from the changelog and from memory; a copy of such a document arriving later is
+// rejected as too late, never counted again. Stored times are set on the events, so the test
+// needs no waiting.
+func TestPruning(t *testing.T) {
+	f := newFixture(t)
+	cfg, ctx, cl, topics, pub := f.cfg, f.ctx, f.cl, f.topics, f.pub
+	acc := metering.DefaultAcceptance
+	t0 := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC).UnixMilli()
+	t1 := t0 + (acc.Slack + acc.Future + 2*time.Minute).Milliseconds() // A's and B's ids are pruned by then
+	a, b, c := objectDoc("org-p", "i1", t0-1000), objectDoc("org-p", "i2", t0-500), objectDoc("org-p", "i1", t1-1000)
+	for _, e := range []struct {
+		doc    usage.Document
+		stored int64
+	}{{a, t0}, {b, t0}, {c, t1}, {a, t1}} { // the last: a copy of A, after its id was pruned
+		if _, err := pub.Publish(ctx, &meterlinev1.UsageEvent{Id: e.doc.ID(), Source: "test", Document: e.doc.Proto(),
+			StoredMs: e.stored}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cat := f.cat
+	group := testenv.Name("processor")
+	s, err := New(Config{Brokers: cfg.Kafka.Brokers, Topics: topics, Group: group, TransactionalID: group,
+		Acceptance: acc, MaxPollRecords: 1}, cat, cat, zaptest.NewLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntilCaughtUp(t, ctx, s, cl, group)
+
+	horizon := t1 - (acc.Slack + acc.Future).Milliseconds()
+	ids := map[string]bool{}
+	state := map[metering.CellKey]any{}
+	for p := range cfg.Kafka.Partitions {
+		st, err := s.restore(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id := range st.ids {
+			ids[id] = true
+		}
+		st.cells.Each(func(k metering.CellKey, v any) {
+			state[k] = v
+			if _, to := k.Level.Period(k.From); to <= horizon {
+				t.Errorf("cell %s of a period that ended before the horizon was restored", k)
+			}
+		})
+	}
+	if !ids[c.ID()] || len(ids) != 1 {
+		t.Errorf("restored ids %v, want only C's %s", ids, c.ID())
+	}
+	plan := metering.PlanKey("basic", "basic-object-storage", "object-rating-plan", "object-pricing-basic")
+	month, _ := metering.Month.Period(t0)
+	k := metering.CellKey{Scope: metering.ScopeOrganization, Org: "org-p", Resource: "object-storage", Plan: plan,
+		Metric: "heavy_api_calls", Level: metering.Month, From: month}
+	if v, ok := state[k].(decimal.Decimal); !ok || !v.Equal(decimal.NewFromInt(300)) {
+		t.Errorf("org-p's heavy API calls in March = %v, want 300: A, B and C once each", state[k])
+	}
+	var rejected []string
+	readAll(t, ctx, cfg.Kafka.Brokers, topics.Rejected, func(r *kgo.Record) {
+		var ru meterlinev1.RejectedUsage
+		if err := proto.Unmarshal(r.Value, &ru); err != nil {
+			t.Fatal(err)
+		}
+		rejected = append(rejected, ru.Code+" "+ru.Event.GetId())
+	})
+	if want := []string{"too_late " + a.ID()}; fmt.Sprint(rejected) != fmt.Sprint(want) {
+		t.Errorf("rejections %v, want %v", rejected, want)
+	}
+}
+
+// TestRatingFailureRejectsTheDocument: the cells of a transaction are rated once, at its end;
+// when that fails, the processor finds the document whose change fails to rate by processing
+// the partition's documents again one by one, and rejects it (and the later ones that fail
+// the same way), as it would have alone. Here a rating formula fails once an organization
+// stores more than 2 GB: of four instances storing 1 GB each, the third and fourth are
+// rejected, in one transaction.
+func TestRatingFailureRejectsTheDocument(t *testing.T) {
+	f := newFixture(t)
+	api := provisioning.NewAPI(f.cat, catalogWriter{f.cat}, zap.NewNop())
+	capped := plans.RatingPlan{PlanID: "capped-rating",
+		Metrics: []plans.RatingMetric{{Name: "storage", Rate: "(price, qty) => qty > 2 ? qty / 0 : qty"}}}
+	if _, err := api.PutPlan(f.ctx, provisioning.KindRating, &capped); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.PutResourceType(f.ctx, provisioning.ResourceType{ResourceID: "capped-storage", ResourceType: "capped"}); err != nil {
+		t.Fatal(err)
+	}
+	// The metering mapping first: the rating mapping is checked against it.
+	for _, m := range [][2]string{{provisioning.KindMetering, "basic-object-storage"}, {provisioning.KindRating, "capped-rating"}} {
+		if _, err := api.PutMapping(f.ctx, provisioning.Mapping{Kind: m[0], ResourceType: "capped", PlanID: "basic", Plan: m[1]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UnixMilli()
+	var docs []usage.Document
+	for i, inst := range []string{"i1", "i2", "i3", "i4"} {
+		d := objectDoc("org-c", inst, now-int64(4-i)*1000)
+		d.ResourceID = "capped-storage"
+		docs = append(docs, d)
+		if _, err := f.pub.Publish(f.ctx, &meterlinev1.UsageEvent{Id: d.ID(), Source: "test", Document: d.Proto()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	group := testenv.Name("processor")
+	s, err := New(Config{Brokers: f.cfg.Kafka.Brokers, Topics: f.topics, Group: group, TransactionalID: group,
+		Acceptance: metering.DefaultAcceptance}, f.cat, f.cat, zaptest.NewLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntilCaughtUp(t, f.ctx, s, f.cl, group)
+
+	var rejected []string
+	readAll(t, f.ctx, f.cfg.Kafka.Brokers, f.topics.Rejected, func(r *kgo.Record) {
+		var ru meterlinev1.RejectedUsage
+		if err := proto.Unmarshal(r.Value, &ru); err != nil {
+			t.Fatal(err)
+		}
+		rejected = append(rejected, ru.Code+" "+ru.Event.GetId())
+	})
+	if want := []string{"formula_error " + docs[2].ID(), "formula_error " + docs[3].ID()}; fmt.Sprint(rejected) != fmt.Sprint(want) {
+		t.Errorf("rejections %v, want %v", rejected, want)
+	}
+	plan := metering.PlanKey("basic", "basic-object-storage", "capped-rating", "")
+	month, _ := metering.Month.Period(now - 1000)
+	k := metering.CellKey{Scope: metering.ScopeOrganization, Org: "org-c", Resource: "capped-storage", Plan: plan,
+		Metric: "storage", Level: metering.Month, From: month}
+	found := false
+	readAll(t, f.ctx, f.cfg.Kafka.Brokers, f.topics.Rated, func(r *kgo.Record) {
+		var ru meterlinev1.RatedUsage
+		if err := proto.Unmarshal(r.Value, &ru); err != nil {
+			t.Fatal(err)
+		}
+		if ru.OrganizationId == k.Org && ru.Scope == "organization" && ru.Level == "month" && ru.Plan == plan && ru.Metric == "storage" {
+			found = true
+			if q, c := ru.Quantity.GetDecimal(), ru.Cost.GetDecimal(); q != "2" || c != "2" {
+				t.Errorf("org-c's storage this month: quantity %s, cost %s, want 2 and 2", q, c)
+			}
+		}
+	})
+	if !found {
+		t.Error("no rated record of org-c's storage this month")
 	}
 }

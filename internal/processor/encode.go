@@ -1,0 +1,175 @@
+package processor
+
+import (
+	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/plans"
+)
+
+// output holds the records of one transaction and the bytes of their keys and values. Kafka
+// holds on to a produced record until its transaction ends, so both are only reused by the
+// next transaction: a transaction of a hundred thousand records then costs a few allocations,
+// not a few per record.
+type output struct {
+	slabs  [][]kgo.Record
+	slab   int // the slab records are taken from
+	n      int // records taken from it
+	chunks [][]byte
+	chunk  int // the chunk bytes are appended to
+}
+
+const (
+	slabRecords = 4096
+	chunkBytes  = 1 << 20
+)
+
+// reset makes every record and byte available again; the transaction must have ended.
+func (o *output) reset() {
+	o.slab, o.n = 0, 0
+	for i := range o.chunks[:min(o.chunk+1, len(o.chunks))] {
+		o.chunks[i] = o.chunks[i][:0]
+	}
+	o.chunk = 0
+}
+
+// record returns a zeroed record.
+func (o *output) record() *kgo.Record {
+	if o.slab < len(o.slabs) && o.n == slabRecords {
+		o.slab, o.n = o.slab+1, 0
+	}
+	if o.slab == len(o.slabs) {
+		o.slabs = append(o.slabs, make([]kgo.Record, slabRecords))
+	}
+	o.n++
+	r := &o.slabs[o.slab][o.n-1]
+	*r = kgo.Record{}
+	return r
+}
+
+// buf returns the chunk to append about n bytes to; done takes what was appended.
+func (o *output) buf(n int) []byte {
+	if o.chunk < len(o.chunks) && cap(o.chunks[o.chunk])-len(o.chunks[o.chunk]) < n {
+		o.chunk++
+	}
+	if o.chunk == len(o.chunks) {
+		o.chunks = append(o.chunks, make([]byte, 0, max(chunkBytes, n)))
+	}
+	return o.chunks[o.chunk]
+}
+
+// done takes b, the chunk buf returned with bytes appended, and returns those bytes. When
+// they outgrew the chunk, b is a copy of it in a larger array, which replaces it (the records
+// given the old array keep it until they are done).
+func (o *output) done(b []byte) []byte {
+	start := len(o.chunks[o.chunk])
+	o.chunks[o.chunk] = b
+	return b[start:len(b):len(b)]
+}
+
+// bytes appends s and returns it as a slice of the output.
+func (o *output) bytes(s string) []byte {
+	return o.done(append(o.buf(len(s)), s...))
+}
+
+// appendValue appends the protobuf encoding of a cell value (meterline.v1.Value) to b, rounded
+// to the stored scale when round is set.
+func appendValue(b []byte, v any, round bool) ([]byte, error) {
+	if d, ok := v.(decimal.Decimal); ok {
+		if round && d.Exponent() < -plans.StoredScale {
+			d = d.RoundBank(plans.StoredScale)
+		}
+		b = protowire.AppendTag(b, 1, protowire.BytesType) // Value.decimal
+		return protowire.AppendString(b, d.String()), nil
+	}
+	if round {
+		v = plans.Round(v)
+	}
+	pv, err := metering.ValueProto(v)
+	if err != nil {
+		return nil, err
+	}
+	return proto.MarshalOptions{}.MarshalAppend(b, pv)
+}
+
+// appendString appends a string field unless it is empty, as proto.Marshal does.
+func appendString(b []byte, num protowire.Number, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendString(b, s)
+}
+
+// appendInt64 appends an int64 field unless it is 0, as proto.Marshal does.
+func appendInt64(b []byte, num protowire.Number, v int64) []byte {
+	if v == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.VarintType)
+	return protowire.AppendVarint(b, uint64(v))
+}
+
+// appendMessage appends a message field whose encoding appendBody appends; nothing for a
+// nil value.
+func appendMessage(b []byte, num protowire.Number, v any) ([]byte, error) {
+	if v == nil {
+		return b, nil
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	// The length goes before the body: leave room for a one-byte length, move the body when
+	// it needs more.
+	at := len(b)
+	b = append(b, 0)
+	b, err := appendValue(b, v, true)
+	if err != nil {
+		return nil, err
+	}
+	n := len(b) - at - 1
+	if size := protowire.SizeVarint(uint64(n)); size > 1 {
+		b = append(b, make([]byte, size-1)...)
+		copy(b[at+size:], b[at+1:at+1+n])
+	}
+	protowire.AppendVarint(b[at:at], uint64(n))
+	return b, nil
+}
+
+// ratedUsage is the content of a RatedUsage record.
+type ratedUsage struct {
+	key               metering.CellKey
+	to                int64
+	quantity, cost    any
+	account, currency string
+	processed         int64
+}
+
+// appendRated appends the protobuf encoding of the meterline.v1.RatedUsage of r to b,
+// quantity and cost rounded to the stored scale: what proto.Marshal of the message gives,
+// without building it.
+func appendRated(b []byte, r *ratedUsage) ([]byte, error) {
+	k := &r.key
+	b = appendString(b, 1, r.account)
+	b = appendString(b, 2, k.Org)
+	b = appendString(b, 3, k.Space)
+	b = appendString(b, 4, k.Consumer)
+	b = appendString(b, 5, k.Instance)
+	b = appendString(b, 6, k.Resource)
+	b = appendString(b, 7, k.Plan)
+	b = appendString(b, 8, k.Metric)
+	b = appendString(b, 9, k.Scope.String())
+	b = appendString(b, 10, k.Level.String())
+	b = appendInt64(b, 11, k.From)
+	b = appendInt64(b, 12, r.to)
+	b, err := appendMessage(b, 13, r.quantity)
+	if err != nil {
+		return nil, err
+	}
+	if b, err = appendMessage(b, 14, r.cost); err != nil {
+		return nil, err
+	}
+	b = appendString(b, 15, r.currency)
+	return appendInt64(b, 16, r.processed), nil
+}
