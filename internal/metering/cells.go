@@ -166,6 +166,16 @@ func (p *Processor) Rate(cells *Cells) error {
 	return nil
 }
 
+// mayFail reports whether rating v with rm may fail: unless rm's rate formula is one of the
+// fast paths and v a decimal, its program runs, which can fail on some values only.
+func mayFail(rm *plans.RatedMetric, v any) bool {
+	if rm == nil {
+		return false // an unrated metric costs nothing
+	}
+	_, isDecimal := v.(decimal.Decimal)
+	return !rm.Rate.Fast() || !isDecimal
+}
+
 // aggregates are the scopes an instance's change is aggregated into, each per plan and for
 // the resource ("" plan).
 var aggregates = [...]Scope{ScopeConsumer, ScopeSpace, ScopeOrganization}
@@ -291,7 +301,11 @@ func (p *Processor) process(doc *usage.Document, now int64, cells *Cells, rate b
 			return reject(ErrNoPrice, "pricing plan %s has no price for metric %s in the country of organization %s",
 				ids[2], metric, doc.OrganizationID)
 		}
-		if !rate {
+		// Rate decides nothing that depends on which documents share a transaction only when
+		// its formula cannot fail: the fast paths on decimals. Any other formula rates the
+		// cell as each document leaves it, so a value it fails on rejects that document
+		// however the documents are batched (Rate then gives the last document's cost again).
+		if !rate && !mayFail(rating.Metrics[metric], c.docValue) {
 			continue
 		}
 		cost, err := rating.Rate(metric, pr.value, c.docValue)

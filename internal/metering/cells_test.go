@@ -3,6 +3,7 @@ package metering
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -207,4 +208,56 @@ func TestCellKeyString(t *testing.T) {
 		"c/instance/o-1/s_2/app:1/i.3~/r/p%2Fm%2Fr%2Fx/m/hour/-3600000")
 	f(CellKey{Scope: ScopeOrganization, Org: "ü ?#%/", Resource: "r", Metric: "m", Level: Month, From: 0},
 		"c/organization/%C3%BC%20%3F%23%25%2F////r//m/month/0")
+}
+
+// TestRatingFailureDoesNotDependOnBatching: a rating formula that fails on one value the
+// organization's storage passes through (3 GB) rejects the document that makes it, whether the
+// documents' cells are rated one by one (Process) or once per transaction (Meter, then Rate):
+// of four instances storing 1 GB each, the third and the fourth (which makes 3 again) are
+// rejected both ways.
+func TestRatingFailureDoesNotDependOnBatching(t *testing.T) {
+	cat := builtinCatalog(t)
+	api := provisioning.NewAPI(cat, catalogWriter{cat}, zap.NewNop())
+	ctx := context.Background()
+	odd := plans.RatingPlan{PlanID: "odd-rating",
+		Metrics: []plans.RatingMetric{{Name: "storage", Rate: "(price, qty) => qty == 3 ? qty / 0 : qty"}}}
+	if _, err := api.PutPlan(ctx, provisioning.KindRating, &odd); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.PutResourceType(ctx, provisioning.ResourceType{ResourceID: "odd-storage", ResourceType: "odd"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range [][2]string{{provisioning.KindMetering, "basic-object-storage"}, {provisioning.KindRating, "odd-rating"}} {
+		if _, err := api.PutMapping(ctx, provisioning.Mapping{Kind: m[0], ResourceType: "odd", PlanID: "basic", Plan: m[1]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := &Processor{Plans: cat, Acceptance: DefaultAcceptance}
+	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
+	for _, batched := range []bool{false, true} {
+		cells := NewCells()
+		var rejected []int
+		for i, inst := range []string{"i1", "i2", "i3", "i4"} {
+			d := objectDoc(inst, now-int64(4-i)*1000)
+			d.ResourceID = "odd-storage"
+			var err error
+			if batched {
+				err = p.Meter(d, now, cells)
+			} else {
+				_, err = p.Process(d, now, cells)
+			}
+			var ee *plans.EvalError
+			if errors.As(err, &ee) {
+				rejected = append(rejected, i+1)
+			} else if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.Rate(cells); err != nil {
+			t.Errorf("batched %v: Rate after the documents: %v", batched, err)
+		}
+		if fmt.Sprint(rejected) != "[3 4]" {
+			t.Errorf("batched %v: rejected documents %v, want [3 4]", batched, rejected)
+		}
+	}
 }

@@ -12,7 +12,7 @@
 // transaction and reprocesses from its offsets, so no document counts twice or is lost.
 //
 // Decisions replay the same way: the "processing time" a document is judged by (too late,
-// from the future) is its stored time, the time Kafka took it, not the wall clock. So does
+// from the future) is its stored time, its record's timestamp, not the wall clock. So does
 // pruning: the ids of documents and the cells of periods that ended more than the slack
 // before a partition's latest stored time can no longer matter (usage that old is rejected
 // as too late) and are deleted from the changelog, in the transactions, and from memory.
@@ -96,8 +96,14 @@ type partState struct {
 	// first transaction).
 	stored int64
 	// processed is the processing time given to the last transaction, so that the next gets
-	// a later one even if the clock goes back.
+	// a later one even if the clock goes back; it is kept in the changelog (key "p/"), so a
+	// new owner of the partition continues after it whatever its own clock says.
 	processed int64
+	// floor is the committed horizon: the ids and cells of what ended before it are pruned,
+	// so a document that ended before it is rejected as too late whatever its stored time
+	// (stored times come from the collectors' clocks and need not grow). It never goes down
+	// and is kept in the changelog with processed.
+	floor int64
 
 	// The open transaction: ids decided (already in ids), the latest stored time of its
 	// input, and the horizon before which ids and cells are pruned when it commits.
@@ -125,6 +131,7 @@ func (st *partState) commit() {
 		}
 	}
 	st.stored = st.txnStored
+	st.floor = max(st.floor, st.horizon)
 	st.endTxn()
 }
 
@@ -290,6 +297,18 @@ func (s *Service) changelogEnd(ctx context.Context, adm *kadm.Client, p int32) (
 // apply loads one changelog record into the state.
 func (st *partState) apply(r *kgo.Record) error {
 	key := string(r.Key)
+	if key == progressKey {
+		processed, floor, ok := strings.Cut(string(r.Value), " ")
+		var err1, err2 error
+		if ok {
+			st.processed, err1 = strconv.ParseInt(processed, 10, 64)
+			st.floor, err2 = strconv.ParseInt(floor, 10, 64)
+		}
+		if !ok || err1 != nil || err2 != nil {
+			return fmt.Errorf("changelog %s: %q is not \"<processed> <floor>\"", key, r.Value)
+		}
+		return nil
+	}
 	if id, ok := strings.CutPrefix(key, "d/"); ok {
 		if r.Value == nil {
 			delete(st.ids, id)
@@ -503,8 +522,13 @@ func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.
 		produce(s.cfg.Topics.Rated, out.bytes(ru.key.Org), rated)
 	}
 	s.prune(st, out, produce)
+	produce(s.cfg.Topics.Changelog, []byte(progressKey),
+		out.done(fmt.Appendf(out.buf(41), "%d %d", processed, max(st.floor, st.horizon))))
 	return nil
 }
+
+// progressKey is the changelog key of a partition's progress: "<processed> <floor>".
+const progressKey = "p/"
 
 // tally is what decide decided: the id and rejection records to produce, and the counts.
 type tally struct {
@@ -538,23 +562,24 @@ func (s *Service) decide(p int32, records []*kgo.Record, st *partState, out *out
 		stored := ev.StoredMs
 		st.txnStored = max(st.txnStored, stored)
 		end := ev.GetDocument().GetEnd()
-		// Too late is decided before duplicates: the ids of documents that old are pruned,
-		// so every copy of such a document is rejected alike, whether its id is still known
-		// or not, and none is counted twice.
-		tooLate := s.cfg.Acceptance.Accept(end, stored)
-		if !errors.Is(tooLate, metering.ErrTooLate) {
-			if _, ok := st.ids[ev.Id]; ok {
-				t.duplicates++
-				continue
-			}
+		// A copy of a document decided before is a duplicate. One whose id was pruned ended
+		// before the floor, and is rejected as too late below, as every document that old is:
+		// none is counted twice.
+		if _, ok := st.ids[ev.Id]; ok {
+			t.duplicates++
+			continue
 		}
 		doc, err := usage.FromProto(ev.Document)
 		if err != nil {
 			return t, err
 		}
-		if rate {
+		switch {
+		case end < st.floor:
+			err = fmt.Errorf("%w: it ended at %s, before %s, up to which this partition's usage is settled and pruned",
+				metering.ErrTooLate, time.UnixMilli(end).UTC().Format(time.RFC3339Nano), time.UnixMilli(st.floor).UTC().Format(time.RFC3339Nano))
+		case rate:
 			_, err = s.proc.Process(&doc, stored, st.cells)
-		} else {
+		default:
 			err = s.proc.Meter(&doc, stored, st.cells)
 		}
 		if err != nil {
@@ -587,16 +612,16 @@ func idKey(out *output, id string) []byte {
 
 // prune deletes, in the open transaction, what usage processed from now on cannot change: the
 // ids of documents, and the cells of periods, that ended more than the slack before the
-// partition's latest stored time. A document that old is rejected as too late whether its id
-// is known or not, and the cells it would land in are settled. The margin of the future
-// tolerance allows for the broker's clock going back by that much between two records.
+// partition's latest stored time, and never less than the floor. A document that old is
+// rejected as too late whether its id is known or not, and the cells it would land in are
+// settled.
 // The horizon is driven by the records' stored times, never the wall clock, so a replay
 // prunes the same.
 func (s *Service) prune(st *partState, out *output, produce func(topic string, key, value []byte)) {
 	if st.txnStored == 0 {
 		return
 	}
-	st.horizon = st.txnStored - s.cfg.Acceptance.Slack.Milliseconds() - s.cfg.Acceptance.Future.Milliseconds()
+	st.horizon = max(st.floor, st.txnStored-s.cfg.Acceptance.Slack.Milliseconds()-s.cfg.Acceptance.Future.Milliseconds())
 	st.idExpiry.Due(st.horizon-1, func(id string) {
 		if _, ok := st.ids[id]; ok {
 			produce(s.cfg.Topics.Changelog, idKey(out, id), nil)

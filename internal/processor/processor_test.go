@@ -366,14 +366,7 @@ func TestRatingFailureRejectsTheDocument(t *testing.T) {
 	}
 	runUntilCaughtUp(t, f.ctx, s, f.cl, group)
 
-	var rejected []string
-	readAll(t, f.ctx, f.cfg.Kafka.Brokers, f.topics.Rejected, func(r *kgo.Record) {
-		var ru meterlinev1.RejectedUsage
-		if err := proto.Unmarshal(r.Value, &ru); err != nil {
-			t.Fatal(err)
-		}
-		rejected = append(rejected, ru.Code+" "+ru.Event.GetId())
-	})
+	rejected := rejections(t, f, func(ru *meterlinev1.RejectedUsage) string { return ru.Code + " " + ru.Event.GetId() })
 	if want := []string{"formula_error " + docs[2].ID(), "formula_error " + docs[3].ID()}; fmt.Sprint(rejected) != fmt.Sprint(want) {
 		t.Errorf("rejections %v, want %v", rejected, want)
 	}
@@ -397,4 +390,83 @@ func TestRatingFailureRejectsTheDocument(t *testing.T) {
 	if !found {
 		t.Error("no rated record of org-c's storage this month")
 	}
+}
+
+// TestPruningFloor: stored times come from the collectors' clocks, so one collector two minutes
+// fast pushes the partition's pruning horizon past usage a slower collector still stores within
+// the slack. Such usage, and a copy of a document whose id was pruned, are rejected as too late
+// (the horizon never goes back and is kept with the state), never counted again into a cell
+// rebuilt from nothing.
+func TestPruningFloor(t *testing.T) {
+	f := newFixture(t)
+	acc := metering.DefaultAcceptance
+	now := time.Now().UnixMilli()
+	T := now - 5*60_000
+	base := T - acc.Slack.Milliseconds()
+	x := objectDoc("org-s", "i1", base+10_000)
+	z := objectDoc("org-s", "i2", T+3*60_000) // stored by the fast collector
+	y := objectDoc("org-s", "i1", base+20_000)
+	publish := func(d usage.Document, stored int64) {
+		t.Helper()
+		if _, err := f.pub.Publish(f.ctx, &meterlinev1.UsageEvent{Id: d.ID(), Source: "test", Document: d.Proto(), StoredMs: stored}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(x, T)
+	publish(z, T+3*60_000)
+	publish(y, T+10_000)
+	publish(x, T+10_000) // a copy of X through the slow collector
+	group := testenv.Name("processor")
+	s, err := New(Config{Brokers: f.cfg.Kafka.Brokers, Topics: f.topics, Group: group, TransactionalID: group,
+		Acceptance: acc, MaxPollRecords: 1}, f.cat, f.cat, zaptest.NewLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntilCaughtUp(t, f.ctx, s, f.cl, group)
+
+	rejected := rejections(t, f, func(ru *meterlinev1.RejectedUsage) string { return ru.Code })
+	if fmt.Sprint(rejected) != "[too_late too_late]" {
+		t.Errorf("rejections %v, want Y and the copy of X too late", rejected)
+	}
+	plan := metering.PlanKey("basic", "basic-object-storage", "object-rating-plan", "object-pricing-basic")
+	month, _ := metering.Month.Period(T)
+	monthKey := metering.CellKey{Scope: metering.ScopeOrganization, Org: "org-s", Resource: "object-storage", Plan: plan,
+		Metric: "heavy_api_calls", Level: metering.Month, From: month}
+	latest := map[string]string{}
+	readAll(t, f.ctx, f.cfg.Kafka.Brokers, f.topics.Rated, func(r *kgo.Record) {
+		var ru meterlinev1.RatedUsage
+		if err := proto.Unmarshal(r.Value, &ru); err != nil {
+			t.Fatal(err)
+		}
+		if ru.Scope == "organization" && ru.Plan == plan && ru.Metric == "heavy_api_calls" {
+			latest[ru.Level+fmt.Sprint(ru.PeriodStartMs)] = ru.Quantity.GetDecimal()
+		}
+	})
+	if got := latest["month"+fmt.Sprint(monthKey.From)]; got != "200" {
+		t.Errorf("organization's month heavy calls %s, want 200 (X and Z, once each)", got)
+	}
+	// A new owner restores the floor and the processing time with the state.
+	for p := range f.cfg.Kafka.Partitions {
+		st, err := s.restore(f.ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.cells.Len() > 0 && (st.floor <= base || st.processed == 0) {
+			t.Errorf("partition %d restored floor %d processed %d, want the floor past %d and a processing time", p, st.floor, st.processed, base)
+		}
+	}
+}
+
+// rejections reads the rejected topic of f and returns what describe says of each record.
+func rejections(t *testing.T, f fixture, describe func(*meterlinev1.RejectedUsage) string) []string {
+	t.Helper()
+	var out []string
+	readAll(t, f.ctx, f.cfg.Kafka.Brokers, f.topics.Rejected, func(r *kgo.Record) {
+		var ru meterlinev1.RejectedUsage
+		if err := proto.Unmarshal(r.Value, &ru); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, describe(&ru))
+	})
+	return out
 }

@@ -42,10 +42,10 @@ type Config struct {
 
 // Metering configures the metering processor's time rules.
 type Metering struct {
-	// Slack is how late usage may arrive: usage that ended longer before Kafka took it is
+	// Slack is how late usage may arrive: usage that ended longer before it was published is
 	// rejected as too late.
 	Slack time.Duration
-	// Future is how far after Kafka took it usage may end (clock skew).
+	// Future is how far after it was published usage may end (clock skew).
 	Future time.Duration
 	// ReportSlots is how many periods a report shows per level [second, minute, hour, day,
 	// month]: slot 0 holds the report's time, slot 1 the period before, and so on.
@@ -135,7 +135,7 @@ func (c *Config) settings() []setting {
 		str(&c.ClickHouse.User, "METERLINE_CLICKHOUSE_USER", "clickhouse-user", "ClickHouse user"),
 		str(&c.ClickHouse.Password, "METERLINE_CLICKHOUSE_PASSWORD", "clickhouse-password", "ClickHouse password"),
 		dur(&c.ClickHouse.DialTimeout, "METERLINE_CLICKHOUSE_DIAL_TIMEOUT", "clickhouse-dial-timeout", "ClickHouse connect timeout"),
-		dur(&c.Metering.Slack, "METERLINE_SLACK", "slack", "how late usage may arrive (its end before the time Kafka took it); older usage is rejected as too late"),
+		dur(&c.Metering.Slack, "METERLINE_SLACK", "slack", "how late usage may arrive (its end before the time its collector published it); older usage is rejected as too late"),
 		dur(&c.Metering.Future, "METERLINE_FUTURE", "future", "how far in the future usage may end (clock skew); later usage is rejected"),
 		slots(&c.Metering.ReportSlots, "METERLINE_REPORT_SLOTS", "report-slots", "periods a report shows per level: second,minute,hour,day,month"),
 		integer(&c.Sink.BatchSize, "METERLINE_SINK_BATCH_SIZE", "sink-batch-size", "rows a sink batch holds before it is written"),
