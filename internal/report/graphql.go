@@ -348,9 +348,6 @@ func (o *Object) Set(k string, v any) {
 	o.values[k] = v
 }
 
-// Get returns a key's value.
-func (o *Object) Get(k string) any { return o.values[k] }
-
 // MarshalJSON writes the object with its keys in order.
 func (o *Object) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
