@@ -29,8 +29,6 @@ type catalogWriter struct{ c *provisioning.Catalog }
 
 func (w catalogWriter) Put(_ context.Context, r provisioning.Record) error { return w.c.Apply(r) }
 
-var errCrash = errors.New("simulated crash before the transaction ends")
-
 func objectDoc(org, instance string, end int64) usage.Document {
 	return usage.Document{Start: end, End: end, OrganizationID: org, SpaceID: "space", ConsumerID: "app:1",
 		ResourceID: "object-storage", PlanID: "basic", ResourceInstanceID: instance,
@@ -112,14 +110,8 @@ func TestExactlyOnceThroughKafka(t *testing.T) {
 		return s
 	}
 	first := newService()
-	txns := 0
-	first.afterProduce = func() error {
-		if txns++; txns == 3 {
-			return errCrash
-		}
-		return nil
-	}
-	if err := first.Run(ctx); !errors.Is(err, errCrash) {
+	first.afterProduce = testenv.CrashAt(3) // a crash before the third transaction ends
+	if err := first.Run(ctx); !errors.Is(err, testenv.ErrCrash) {
 		t.Fatalf("first processor: %v, want the simulated crash", err)
 	}
 

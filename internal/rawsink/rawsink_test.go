@@ -20,8 +20,6 @@ import (
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
 )
 
-var errCrash = errors.New("simulated crash between write and commit")
-
 // event returns the i-th test event: 7 organizations, ends spread over two months.
 func event(i int) *meterlinev1.UsageEvent {
 	end := time.Date(2026, 10, 31, 23, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Minute).UnixMilli()
@@ -71,14 +69,8 @@ func TestReplayAfterCrashLeavesNoDuplicates(t *testing.T) {
 		return s
 	}
 	first := newSink()
-	writes := 0
-	first.afterWrite = func() error {
-		if writes++; writes == 3 {
-			return errCrash
-		}
-		return nil
-	}
-	if err := first.Run(ctx); !errors.Is(err, errCrash) {
+	first.afterWrite = testenv.CrashAt(3) // a crash between the third write and its commit
+	if err := first.Run(ctx); !errors.Is(err, testenv.ErrCrash) {
 		t.Fatalf("first sink: got %v, want the simulated crash", err)
 	}
 	written, err := events.Count(ctx, "", false)

@@ -7,8 +7,9 @@
 //     usage_rejections, so that a GET of the document says why it was not counted.
 //
 // Both run on kafka.BatchConsumer (batches on count or time, offsets committed after the
-// write, read committed). A replay writes identical rows, which argMax reads ignore and
-// ReplacingMergeTree merges remove.
+// write, read committed). A replay after a crash writes its rows again: rejections identical
+// ones, which ReplacingMergeTree merges remove; cells copies with a later visible_ms, which
+// reports read as the same values (see clickhouse.Cells.Insert).
 package sinks
 
 import (

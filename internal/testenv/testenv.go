@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -180,4 +181,19 @@ func DeleteTopicsWithPrefix(t testing.TB, c config.Config) {
 			_, _ = adm.DeleteTopics(ctx, mine...)
 		}
 	})
+}
+
+// ErrCrash is the error of CrashAt's hook: a simulated crash.
+var ErrCrash = errors.New("simulated crash")
+
+// CrashAt returns a test hook that fails with ErrCrash on its n-th call, as a process killed
+// at that point would stop; the calls before it succeed.
+func CrashAt(n int) func() error {
+	calls := 0
+	return func() error {
+		if calls++; calls == n {
+			return ErrCrash
+		}
+		return nil
+	}
 }
