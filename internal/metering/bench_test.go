@@ -1,10 +1,11 @@
-package metering
+package metering_test
 
 import (
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/meterline/meterline/internal/metering"
 	"github.com/meterline/meterline/internal/usage"
 )
 
@@ -14,7 +15,7 @@ import (
 // documents as the processor's transactions do: the CPU cost per document of the processor
 // without Kafka.
 func BenchmarkProcess(b *testing.B) {
-	p := &Processor{Plans: builtinCatalog(b), Acceptance: DefaultAcceptance}
+	p := &metering.Processor{Plans: builtinCatalog(b), Acceptance: metering.DefaultAcceptance}
 	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
 	docs := make([]usage.Document, 20000)
 	for i := range docs {
@@ -23,7 +24,7 @@ func BenchmarkProcess(b *testing.B) {
 		d.DedupID = fmt.Sprint(i)
 		docs[i] = *d
 	}
-	cells := NewCells()
+	cells := metering.NewCells()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {

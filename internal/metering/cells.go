@@ -8,7 +8,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/meterline/meterline/internal/plans"
-	"github.com/meterline/meterline/internal/provisioning"
 	"github.com/meterline/meterline/internal/usage"
 )
 
@@ -57,8 +56,6 @@ type Plans interface {
 	RatingPlan(id string) (*plans.Rating, bool)
 	Price(pricingPlan, metric, org string) (decimal.Decimal, bool)
 }
-
-var _ Plans = (*provisioning.Catalog)(nil)
 
 // Rejection is usage the processor does not count, with the reason. Every rejected document
 // is published with its reason; none is dropped silently.
@@ -191,7 +188,7 @@ func (p *Processor) process(doc *usage.Document, now int64, cells *Cells, rate b
 		return reject(ErrNoPlan, "resource %s has no resource type", doc.ResourceID)
 	}
 	ids := [3]string{}
-	for i, kind := range [...]string{provisioning.KindMetering, provisioning.KindRating, provisioning.KindPricing} {
+	for i, kind := range [...]string{plans.KindMetering, plans.KindRating, plans.KindPricing} {
 		ids[i], _ = p.Plans.Lookup(kind, doc.OrganizationID, rt, doc.PlanID, doc.End)
 	}
 	meter, ok := p.Plans.MeteringPlan(ids[0])

@@ -1,15 +1,17 @@
-package metering
+package metering_test
 
 import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/meterline/meterline/internal/metering"
 )
 
 // TestExpiry: an item is due once its whole minute bucket is at or before the time asked
 // for, never before its own time; Pop removes exactly what Due showed.
 func TestExpiry(t *testing.T) {
-	var e Expiry[int64]
+	var e metering.Expiry[int64]
 	for _, at := range []int64{-1, 0, 59_999, 60_000, 61_000, 3_600_000} {
 		e.Add(at, at)
 	}
@@ -43,11 +45,11 @@ func TestExpiry(t *testing.T) {
 // TestCellsTransactions: changes are seen by later documents of the same transaction, become
 // the committed values on Commit and vanish on Abort; expired cells are removed.
 func TestCellsTransactions(t *testing.T) {
-	p := &Processor{Plans: builtinCatalog(t), Acceptance: DefaultAcceptance}
+	p := &metering.Processor{Plans: builtinCatalog(t), Acceptance: metering.DefaultAcceptance}
 	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
-	plan := PlanKey("basic", "basic-object-storage", "object-rating-plan", "object-pricing-basic")
-	cells := NewCells()
-	month := orgCell("heavy_api_calls", Month, now, plan)
+	plan := metering.PlanKey("basic", "basic-object-storage", "object-rating-plan", "object-pricing-basic")
+	cells := metering.NewCells()
+	month := orgCell("heavy_api_calls", metering.Month, now, plan)
 	for i := range 2 {
 		if _, err := p.Process(objectDoc("i1", now-int64(i)*1000), now, cells); err != nil {
 			t.Fatal(err)
@@ -68,15 +70,15 @@ func TestCellsTransactions(t *testing.T) {
 	if v := cells.Get(month); !equalDec(v, "200") {
 		t.Fatalf("aborted: %v, want 200", v)
 	}
-	_, dayEnd := Day.Period(now)
+	_, dayEnd := metering.Day.Period(now)
 	dayEnd += time.Minute.Milliseconds() - 1 // the end of the minute bucket that holds the day's end
 	var expiring int
-	cells.Expiring(dayEnd, func(*Cell) { expiring++ })
+	cells.Expiring(dayEnd, func(*metering.Cell) { expiring++ })
 	cells.Expire(dayEnd)
 	n := 0
-	cells.Each(func(k CellKey, _ any) {
+	cells.Each(func(k metering.CellKey, _ any) {
 		n++
-		if k.Level != Month {
+		if k.Level != metering.Month {
 			t.Errorf("cell %s outlived its period's expiry", k)
 		}
 	})
@@ -85,7 +87,7 @@ func TestCellsTransactions(t *testing.T) {
 	}
 	// A tombstone read from the changelog removes a cell wherever it is in its series.
 	cells.Load(month, nil)
-	cells.Each(func(k CellKey, _ any) {
+	cells.Each(func(k metering.CellKey, _ any) {
 		if k == month {
 			t.Errorf("cell %s outlived its tombstone", k)
 		}
@@ -98,9 +100,9 @@ func TestCellsTransactions(t *testing.T) {
 // TestRateMatchesProcess: metering a transaction's documents and rating its changed cells
 // once at the end gives every cell the cost Process gives it document by document.
 func TestRateMatchesProcess(t *testing.T) {
-	p := &Processor{Plans: builtinCatalog(t), Acceptance: DefaultAcceptance}
+	p := &metering.Processor{Plans: builtinCatalog(t), Acceptance: metering.DefaultAcceptance}
 	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
-	eager, deferred := NewCells(), NewCells()
+	eager, deferred := metering.NewCells(), metering.NewCells()
 	for i := range 40 {
 		doc := objectDoc(fmt.Sprint("i", i%3), now-int64(i%7)*1000)
 		if _, err := p.Process(doc, now, eager); err != nil {
@@ -113,7 +115,7 @@ func TestRateMatchesProcess(t *testing.T) {
 	if err := p.Rate(deferred); err != nil {
 		t.Fatal(err)
 	}
-	want := map[CellKey]any{}
+	want := map[metering.CellKey]any{}
 	for _, c := range eager.Changed() {
 		want[c.Key()] = c.Cost()
 	}

@@ -1,9 +1,11 @@
-package metering
+package metering_test
 
 import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/meterline/meterline/internal/metering"
 )
 
 func ms(s string) int64 {
@@ -15,7 +17,7 @@ func ms(s string) int64 {
 }
 
 func TestPeriod(t *testing.T) {
-	f := func(l Level, at, from, to string) {
+	f := func(l metering.Level, at, from, to string) {
 		t.Helper()
 		gf, gt := l.Period(ms(at))
 		if gf != ms(from) || gt != ms(to) {
@@ -23,48 +25,48 @@ func TestPeriod(t *testing.T) {
 				time.UnixMilli(gf).UTC().Format(time.RFC3339Nano), time.UnixMilli(gt).UTC().Format(time.RFC3339Nano), from, to)
 		}
 	}
-	f(Second, "2026-11-30T23:59:59.999Z", "2026-11-30T23:59:59Z", "2026-12-01T00:00:00Z")
-	f(Minute, "2026-11-30T23:59:59.999Z", "2026-11-30T23:59:00Z", "2026-12-01T00:00:00Z")
-	f(Hour, "2026-11-30T23:00:00Z", "2026-11-30T23:00:00Z", "2026-12-01T00:00:00Z")
-	f(Day, "2026-11-30T23:59:59.999Z", "2026-11-30T00:00:00Z", "2026-12-01T00:00:00Z")
-	f(Month, "2026-11-30T23:59:59.999Z", "2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z")
-	f(Month, "2026-12-01T00:00:00Z", "2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z") // never the month before
-	f(Month, "2028-02-29T12:00:00Z", "2028-02-01T00:00:00Z", "2028-03-01T00:00:00Z")
-	f(Day, "1969-12-31T23:00:00Z", "1969-12-31T00:00:00Z", "1970-01-01T00:00:00Z") // before the epoch
+	f(metering.Second, "2026-11-30T23:59:59.999Z", "2026-11-30T23:59:59Z", "2026-12-01T00:00:00Z")
+	f(metering.Minute, "2026-11-30T23:59:59.999Z", "2026-11-30T23:59:00Z", "2026-12-01T00:00:00Z")
+	f(metering.Hour, "2026-11-30T23:00:00Z", "2026-11-30T23:00:00Z", "2026-12-01T00:00:00Z")
+	f(metering.Day, "2026-11-30T23:59:59.999Z", "2026-11-30T00:00:00Z", "2026-12-01T00:00:00Z")
+	f(metering.Month, "2026-11-30T23:59:59.999Z", "2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z")
+	f(metering.Month, "2026-12-01T00:00:00Z", "2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z") // never the month before
+	f(metering.Month, "2028-02-29T12:00:00Z", "2028-02-01T00:00:00Z", "2028-03-01T00:00:00Z")
+	f(metering.Day, "1969-12-31T23:00:00Z", "1969-12-31T00:00:00Z", "1970-01-01T00:00:00Z") // before the epoch
 }
 
 func TestSlots(t *testing.T) {
 	now := ms("2026-12-01T10:30:00Z")
-	f := func(l Level, periodStart string, wantSlot int, wantOK bool) {
+	f := func(l metering.Level, periodStart string, wantSlot int, wantOK bool) {
 		t.Helper()
-		slot, ok := DefaultSlots.Slot(l, now, ms(periodStart))
+		slot, ok := metering.DefaultSlots.Slot(l, now, ms(periodStart))
 		if slot != wantSlot || ok != wantOK {
 			t.Errorf("%s slot of %s at %s = %d, %v; want %d, %v", l, periodStart, "2026-12-01T10:30Z", slot, ok, wantSlot, wantOK)
 		}
 	}
-	f(Month, "2026-12-01T00:00:00Z", 0, true)
-	f(Month, "2026-11-01T00:00:00Z", 1, true)
-	f(Month, "2026-10-01T00:00:00Z", 0, false) // beyond the 2 month slots
-	f(Day, "2026-11-30T00:00:00Z", 1, true)
-	f(Day, "2026-12-02T00:00:00Z", 0, false) // after the report time
-	f(Hour, "2026-12-01T10:00:00Z", 0, true)
-	f(Hour, "2026-12-01T09:00:00Z", 0, false)
-	if err := (Slots{1, 1, 1, 0, 2}).Validate(); err == nil {
+	f(metering.Month, "2026-12-01T00:00:00Z", 0, true)
+	f(metering.Month, "2026-11-01T00:00:00Z", 1, true)
+	f(metering.Month, "2026-10-01T00:00:00Z", 0, false) // beyond the 2 month slots
+	f(metering.Day, "2026-11-30T00:00:00Z", 1, true)
+	f(metering.Day, "2026-12-02T00:00:00Z", 0, false) // after the report time
+	f(metering.Hour, "2026-12-01T10:00:00Z", 0, true)
+	f(metering.Hour, "2026-12-01T09:00:00Z", 0, false)
+	if err := (metering.Slots{1, 1, 1, 0, 2}).Validate(); err == nil {
 		t.Error("0 day slots validated")
 	}
 }
 
 func TestAccept(t *testing.T) {
 	now := ms("2026-12-03T00:00:00Z")
-	a := DefaultAcceptance
+	a := metering.DefaultAcceptance
 	if err := a.Accept(now-a.Slack.Milliseconds(), now); err != nil {
 		t.Errorf("usage exactly at the slack: %v", err)
 	}
-	if err := a.Accept(now-a.Slack.Milliseconds()-1, now); !errors.Is(err, ErrTooLate) {
-		t.Errorf("usage beyond the slack: %v, want ErrTooLate", err)
+	if err := a.Accept(now-a.Slack.Milliseconds()-1, now); !errors.Is(err, metering.ErrTooLate) {
+		t.Errorf("usage beyond the slack: %v, want metering.ErrTooLate", err)
 	}
-	if err := a.Accept(now+a.Future.Milliseconds()+1, now); !errors.Is(err, ErrFuture) {
-		t.Errorf("usage from the future: %v, want ErrFuture", err)
+	if err := a.Accept(now+a.Future.Milliseconds()+1, now); !errors.Is(err, metering.ErrFuture) {
+		t.Errorf("usage from the future: %v, want metering.ErrFuture", err)
 	}
 	if err := a.Accept(now-1000, now); err != nil {
 		t.Errorf("usage a second old: %v", err)

@@ -52,3 +52,19 @@ func LoadBuiltin() (Builtin, error) {
 	}
 	return b, nil
 }
+
+// Documents lists the built-in plans of every kind, metering plans first, then rating, then
+// pricing, each in file order.
+func (b Builtin) Documents() []Document {
+	var out []Document
+	for i := range b.Metering {
+		out = append(out, &b.Metering[i])
+	}
+	for i := range b.Rating {
+		out = append(out, &b.Rating[i])
+	}
+	for i := range b.Pricing {
+		out = append(out, &b.Pricing[i])
+	}
+	return out
+}

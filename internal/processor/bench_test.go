@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/metering"
 	"github.com/meterline/meterline/internal/provisioning"
@@ -47,7 +48,7 @@ func BenchmarkProcessorThroughput(b *testing.B) {
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		b.Fatal(err)
 	}
-	cat := provisioning.NewCatalog()
+	cat := catalog.NewCatalog()
 	if err := provisioning.NewAPI(cat, catalogWriter{cat}, zap.NewNop()).LoadBuiltin(ctx); err != nil {
 		b.Fatal(err)
 	}

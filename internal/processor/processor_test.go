@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/metering"
 	"github.com/meterline/meterline/internal/plans"
@@ -25,9 +26,9 @@ import (
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
 )
 
-type catalogWriter struct{ c *provisioning.Catalog }
+type catalogWriter struct{ c *catalog.Catalog }
 
-func (w catalogWriter) Put(_ context.Context, r provisioning.Record) error { return w.c.Apply(r) }
+func (w catalogWriter) Put(_ context.Context, r catalog.Record) error { return w.c.Apply(r) }
 
 func objectDoc(org, instance string, end int64) usage.Document {
 	return usage.Document{Start: end, End: end, OrganizationID: org, SpaceID: "space", ConsumerID: "app:1",
@@ -47,7 +48,7 @@ type fixture struct {
 	cl     *kgo.Client
 	topics kafka.Topics
 	pub    *kafka.Publisher
-	cat    *provisioning.Catalog
+	cat    *catalog.Catalog
 }
 
 func newFixture(t *testing.T) fixture {
@@ -63,7 +64,7 @@ func newFixture(t *testing.T) fixture {
 	}
 	f.topics = kafka.TopicsFor(f.cfg.Kafka.TopicPrefix)
 	f.pub = kafka.NewPublisher(f.cl, f.topics.Collected)
-	f.cat = provisioning.NewCatalog()
+	f.cat = catalog.NewCatalog()
 	if err := provisioning.NewAPI(f.cat, catalogWriter{f.cat}, zap.NewNop()).LoadBuiltin(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -328,15 +329,15 @@ func TestRatingFailureRejectsTheDocument(t *testing.T) {
 	api := provisioning.NewAPI(f.cat, catalogWriter{f.cat}, zap.NewNop())
 	capped := plans.RatingPlan{PlanID: "capped-rating",
 		Metrics: []plans.RatingMetric{{Name: "storage", Rate: "(price, qty) => qty > 2 ? qty / 0 : qty"}}}
-	if _, err := api.PutPlan(f.ctx, provisioning.KindRating, &capped); err != nil {
+	if _, err := api.PutPlan(f.ctx, &capped); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := api.PutResourceType(f.ctx, provisioning.ResourceType{ResourceID: "capped-storage", ResourceType: "capped"}); err != nil {
+	if _, err := api.PutResourceType(f.ctx, catalog.ResourceType{ResourceID: "capped-storage", ResourceType: "capped"}); err != nil {
 		t.Fatal(err)
 	}
 	// The metering mapping first: the rating mapping is checked against it.
-	for _, m := range [][2]string{{provisioning.KindMetering, "basic-object-storage"}, {provisioning.KindRating, "capped-rating"}} {
-		if _, err := api.PutMapping(f.ctx, provisioning.Mapping{Kind: m[0], ResourceType: "capped", PlanID: "basic", Plan: m[1]}); err != nil {
+	for _, m := range [][2]string{{plans.KindMetering, "basic-object-storage"}, {plans.KindRating, "capped-rating"}} {
+		if _, err := api.PutMapping(f.ctx, catalog.Mapping{Kind: m[0], ResourceType: "capped", PlanID: "basic", Plan: m[1]}); err != nil {
 			t.Fatal(err)
 		}
 	}

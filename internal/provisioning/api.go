@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/plans"
 	"github.com/meterline/meterline/internal/platform/web"
@@ -24,7 +25,7 @@ import (
 
 // Writer durably writes a record and returns once the catalog reading it has applied it.
 type Writer interface {
-	Put(ctx context.Context, r Record) error
+	Put(ctx context.Context, r catalog.Record) error
 }
 
 var _ Writer = (*Store)(nil)
@@ -32,17 +33,19 @@ var _ Writer = (*Store)(nil)
 // API serves the provisioning endpoints of seed 001 (plans, plan-id look-ups, resource types)
 // and Meterline's own (creating plans, mappings and accounts).
 type API struct {
-	cat *Catalog
+	cat *catalog.Catalog
 	w   Writer
 	log *zap.Logger
 }
 
 // NewAPI returns the API over a catalog and the writer that feeds it.
-func NewAPI(cat *Catalog, w Writer, log *zap.Logger) *API { return &API{cat: cat, w: w, log: log} }
+func NewAPI(cat *catalog.Catalog, w Writer, log *zap.Logger) *API {
+	return &API{cat: cat, w: w, log: log}
+}
 
 // Register adds the routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
-	for _, kind := range []string{KindMetering, KindRating, KindPricing} {
+	for _, kind := range plans.Kinds {
 		mux.HandleFunc("GET /v1/"+kind+"/plans", a.listPlans(kind))
 		mux.HandleFunc("GET /v1/"+kind+"/plans/{plan_id}", a.getPlan(kind))
 		mux.HandleFunc("POST /v1/"+kind+"/plans", a.putPlan(kind))
@@ -105,57 +108,20 @@ func decodeBytes(body []byte, v any) error {
 	return nil
 }
 
-// Kinds of plan document, as the API and the topic take them.
-func newPlanDoc(kind string) any {
-	switch kind {
-	case KindMetering:
-		return &plans.MeteringPlan{}
-	case KindRating:
-		return &plans.RatingPlan{}
-	default:
-		return &plans.PricingPlan{}
-	}
-}
-
-func planID(doc any) string {
-	switch p := doc.(type) {
-	case *plans.MeteringPlan:
-		return p.PlanID
-	case *plans.RatingPlan:
-		return p.PlanID
-	case *plans.PricingPlan:
-		return p.PlanID
-	}
-	return ""
-}
-
-func compile(doc any) error {
-	var err error
-	switch p := doc.(type) {
-	case *plans.MeteringPlan:
-		_, err = plans.CompileMetering(*p)
-	case *plans.RatingPlan:
-		_, err = plans.CompileRating(*p)
-	case *plans.PricingPlan:
-		_, err = plans.CompilePricing(*p)
-	}
-	return err
-}
-
 // PutPlan validates and stores a plan document of kind. It returns created false when an
 // identical plan is stored already. Plans are immutable: a different document under an
 // existing plan id is a conflict, since usage already rated by the old one must stay
 // reproducible; a change is a new plan id, mapped with an effective date.
 //
 // Two writers may race to create one plan id with different documents. Both records reach
-// the topic (their keys differ, see planKey), and every reader keeps the first (see
+// the topic (their keys differ, see catalog.PlanKey), and every reader keeps the first (see
 // Catalog.Apply); so once its record is read back, the writer whose document is not the one
 // kept answers the conflict too.
-func (a *API) PutPlan(ctx context.Context, kind string, doc any) (created bool, err error) {
-	if err := compile(doc); err != nil {
+func (a *API) PutPlan(ctx context.Context, doc plans.Document) (created bool, err error) {
+	if _, err := doc.Compile(); err != nil {
 		return false, err
 	}
-	id := planID(doc)
+	kind, id := doc.Kind(), doc.ID()
 	value, err := json.Marshal(doc)
 	if err != nil {
 		return false, err
@@ -171,7 +137,7 @@ func (a *API) PutPlan(ctx context.Context, kind string, doc any) (created bool, 
 	case found:
 		return false, conflict
 	}
-	if err := a.w.Put(ctx, Record{Key: planKey(kind, id, value), Value: value}); err != nil {
+	if err := a.w.Put(ctx, catalog.Record{Key: catalog.PlanKey(kind, id, value), Value: value}); err != nil {
 		return false, fault.Unavailable(err, "the plan could not be stored; retry later")
 	}
 	found, same, err = a.storedPlan(kind, id, value)
@@ -189,7 +155,7 @@ func (a *API) PutPlan(ctx context.Context, kind string, doc any) (created bool, 
 // storedPlan reports whether a plan of kind is stored under id, and whether its canonical
 // JSON is value.
 func (a *API) storedPlan(kind, id string, value []byte) (found, same bool, err error) {
-	old, ok := a.cat.planDoc(kind, id)
+	old, ok := a.cat.PlanDoc(kind, id)
 	if !ok {
 		return false, false, nil
 	}
@@ -202,22 +168,26 @@ func (a *API) storedPlan(kind, id string, value []byte) (found, same bool, err e
 
 func (a *API) putPlan(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		doc := newPlanDoc(kind)
-		if err := decode(r, doc); err != nil {
-			web.WriteError(w, a.log, err)
-			return
-		}
-		if id := r.PathValue("plan_id"); id != "" && id != planID(doc) {
-			web.WriteError(w, a.log, fault.Invalid("invalid plan", fault.Problem{Field: "plan_id", Value: planID(doc),
-				Reason: fmt.Sprintf("differs from the plan id of the URL (%s)", id)}))
-			return
-		}
-		created, err := a.PutPlan(r.Context(), kind, doc)
+		doc, err := plans.NewDocument(kind)
 		if err != nil {
 			web.WriteError(w, a.log, err)
 			return
 		}
-		loc := "/v1/" + kind + "/plans/" + planID(doc)
+		if err := decode(r, doc); err != nil {
+			web.WriteError(w, a.log, err)
+			return
+		}
+		if id := r.PathValue("plan_id"); id != "" && id != doc.ID() {
+			web.WriteError(w, a.log, fault.Invalid("invalid plan", fault.Problem{Field: "plan_id", Value: doc.ID(),
+				Reason: fmt.Sprintf("differs from the plan id of the URL (%s)", id)}))
+			return
+		}
+		created, err := a.PutPlan(r.Context(), doc)
+		if err != nil {
+			web.WriteError(w, a.log, err)
+			return
+		}
+		loc := "/v1/" + kind + "/plans/" + doc.ID()
 		w.Header().Set("Location", loc)
 		status := http.StatusOK
 		if created {
@@ -229,9 +199,9 @@ func (a *API) putPlan(kind string) http.HandlerFunc {
 
 func (a *API) listPlans(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
-		docs := a.cat.planDocs(kind)
+		docs := a.cat.PlanDocs(kind)
 		if docs == nil {
-			docs = []any{}
+			docs = []plans.Document{}
 		}
 		web.WriteJSON(w, http.StatusOK, docs)
 	}
@@ -239,7 +209,7 @@ func (a *API) listPlans(kind string) http.HandlerFunc {
 
 func (a *API) getPlan(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		doc, ok := a.cat.planDoc(kind, r.PathValue("plan_id"))
+		doc, ok := a.cat.PlanDoc(kind, r.PathValue("plan_id"))
 		if !ok {
 			web.WriteError(w, a.log, fault.NotFound("%s plan %s not found", kind, r.PathValue("plan_id")))
 			return
@@ -292,7 +262,7 @@ func (a *API) getResourceType(w http.ResponseWriter, r *http.Request) {
 // PutResourceType stores the resource type of a resource id (resource types may change: the
 // latest wins). It returns created false when the resource id had a resource type already,
 // the same or another.
-func (a *API) PutResourceType(ctx context.Context, t ResourceType) (created bool, err error) {
+func (a *API) PutResourceType(ctx context.Context, t catalog.ResourceType) (created bool, err error) {
 	if t.ResourceID == "" || t.ResourceType == "" || len(t.ResourceID) > 256 || len(t.ResourceType) > 256 {
 		return false, fault.Invalid("invalid resource type", fault.Problem{Field: "resource_type", Value: t.ResourceType, Reason: "resource id and type must be 1 to 256 characters"})
 	}
@@ -301,14 +271,14 @@ func (a *API) PutResourceType(ctx context.Context, t ResourceType) (created bool
 		return false, nil
 	}
 	value, _ := json.Marshal(t)
-	if err := a.w.Put(ctx, Record{Key: resourceKey(t.ResourceID), Value: value}); err != nil {
+	if err := a.w.Put(ctx, catalog.Record{Key: catalog.ResourceKey(t.ResourceID), Value: value}); err != nil {
 		return false, fault.Unavailable(err, "the resource type could not be stored; retry later")
 	}
 	return !existed, nil
 }
 
 func (a *API) putResourceType(w http.ResponseWriter, r *http.Request) {
-	var t ResourceType
+	var t catalog.ResourceType
 	if err := decode(r, &t); err != nil {
 		web.WriteError(w, a.log, err)
 		return
@@ -329,14 +299,14 @@ func (a *API) putResourceType(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listMappings(w http.ResponseWriter, r *http.Request) {
-	var out []Mapping
-	for _, kind := range []string{KindMetering, KindRating, KindPricing} {
+	var out []catalog.Mapping
+	for _, kind := range plans.Kinds {
 		if k := r.URL.Query().Get("kind"); k == "" || k == kind {
 			out = append(out, a.cat.Mappings(kind)...)
 		}
 	}
 	if out == nil {
-		out = []Mapping{}
+		out = []catalog.Mapping{}
 	}
 	web.WriteJSON(w, http.StatusOK, out)
 }
@@ -346,28 +316,28 @@ func (a *API) listMappings(w http.ResponseWriter, r *http.Request) {
 // already (one kind, organization or all of them, resource type, plan id and effective_from)
 // is a conflict, also when another writer stored it first while this one was writing (see
 // PutPlan); a change is a new mapping with a later effective_from.
-func (a *API) PutMapping(ctx context.Context, m Mapping) (created bool, err error) {
-	if err := a.cat.validateMapping(m); err != nil {
+func (a *API) PutMapping(ctx context.Context, m catalog.Mapping) (created bool, err error) {
+	if err := a.cat.ValidateMapping(m); err != nil {
 		return false, err
 	}
-	conflict := func(first Mapping) error {
+	conflict := func(first catalog.Mapping) error {
 		return fault.Conflict("/v1/provisioning/mappings?kind="+url.QueryEscape(m.Kind),
-			"%s is mapped to %s already; mappings are immutable: map the change with a later effective_from", slotName(m), first.Plan)
+			"%s is mapped to %s already; mappings are immutable: map the change with a later effective_from", catalog.SlotName(m), first.Plan)
 	}
-	if first, ok := a.cat.mappingAt(m); ok {
+	if first, ok := a.cat.MappingAt(m); ok {
 		if first.Plan == m.Plan {
 			return false, nil
 		}
 		return false, conflict(first)
 	}
 	value, _ := json.Marshal(m)
-	if err := a.w.Put(ctx, Record{Key: mappingKey(m), Value: value}); err != nil {
+	if err := a.w.Put(ctx, catalog.Record{Key: catalog.MappingKey(m), Value: value}); err != nil {
 		return false, fault.Unavailable(err, "the mapping could not be stored; retry later")
 	}
-	first, ok := a.cat.mappingAt(m)
+	first, ok := a.cat.MappingAt(m)
 	switch {
 	case !ok: // the catalog refused a mapping the API validated: a bug, logged by the store
-		return false, fmt.Errorf("%s was written but not applied", slotName(m))
+		return false, fmt.Errorf("%s was written but not applied", catalog.SlotName(m))
 	case first.Plan != m.Plan:
 		return false, conflict(first)
 	}
@@ -375,7 +345,7 @@ func (a *API) PutMapping(ctx context.Context, m Mapping) (created bool, err erro
 }
 
 func (a *API) postMapping(w http.ResponseWriter, r *http.Request) {
-	var m Mapping
+	var m catalog.Mapping
 	if err := decode(r, &m); err != nil {
 		web.WriteError(w, a.log, err)
 		return
@@ -392,7 +362,7 @@ var currencyCode = regexp.MustCompile(`^[A-Z]{3}$`)
 
 // PutAccount validates and stores an account (accounts are mutable: the latest wins). It
 // returns created false when the account was stored already, changed or not.
-func (a *API) PutAccount(ctx context.Context, acct Account) (created bool, err error) {
+func (a *API) PutAccount(ctx context.Context, acct catalog.Account) (created bool, err error) {
 	var ps []fault.Problem
 	if acct.AccountID == "" || len(acct.AccountID) > 256 {
 		ps = append(ps, fault.Problem{Field: "account_id", Value: acct.AccountID, Reason: "must be 1 to 256 characters"})
@@ -421,19 +391,19 @@ func (a *API) PutAccount(ctx context.Context, acct Account) (created bool, err e
 		return false, nil
 	}
 	value, _ := json.Marshal(acct)
-	if err := a.w.Put(ctx, Record{Key: accountKey(acct.AccountID), Value: value}); err != nil {
+	if err := a.w.Put(ctx, catalog.Record{Key: catalog.AccountKey(acct.AccountID), Value: value}); err != nil {
 		return false, fault.Unavailable(err, "the account could not be stored; retry later")
 	}
 	return !existed, nil
 }
 
-func accountsEqual(a, b Account) bool {
+func accountsEqual(a, b catalog.Account) bool {
 	return a.AccountID == b.AccountID && a.Name == b.Name && a.PricingCountry == b.PricingCountry &&
 		a.Currency == b.Currency && slices.Equal(a.Organizations, b.Organizations)
 }
 
 func (a *API) putAccount(w http.ResponseWriter, r *http.Request) {
-	var acct Account
+	var acct catalog.Account
 	if err := decode(r, &acct); err != nil {
 		web.WriteError(w, a.log, err)
 		return
@@ -480,40 +450,24 @@ func (a *API) LoadBuiltin(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	putPlan := func(kind string, doc any) error {
-		if _, ok := a.cat.planDoc(kind, planID(doc)); ok {
-			return nil
+	for _, doc := range b.Documents() {
+		if _, ok := a.cat.PlanDoc(doc.Kind(), doc.ID()); ok {
+			continue
 		}
-		if _, err := a.PutPlan(ctx, kind, doc); err != nil && fault.KindOf(err) != fault.KindConflict {
-			return fmt.Errorf("built-in %s plan %s: %w", kind, planID(doc), err)
-		}
-		return nil
-	}
-	for i := range b.Metering {
-		if err := putPlan(KindMetering, &b.Metering[i]); err != nil {
-			return err
+		if _, err := a.PutPlan(ctx, doc); err != nil && fault.KindOf(err) != fault.KindConflict {
+			return fmt.Errorf("built-in %s plan %s: %w", doc.Kind(), doc.ID(), err)
 		}
 	}
-	for i := range b.Rating {
-		if err := putPlan(KindRating, &b.Rating[i]); err != nil {
-			return err
-		}
-	}
-	for i := range b.Pricing {
-		if err := putPlan(KindPricing, &b.Pricing[i]); err != nil {
-			return err
-		}
-	}
-	for _, kind := range []string{KindMetering, KindRating, KindPricing} {
+	for _, kind := range plans.Kinds {
 		for _, rt := range slices.Sorted(maps.Keys(b.Mappings[kind])) {
 			if _, ok := a.cat.ResourceType(rt); !ok {
-				if _, err := a.PutResourceType(ctx, ResourceType{ResourceID: rt, ResourceType: rt}); err != nil {
+				if _, err := a.PutResourceType(ctx, catalog.ResourceType{ResourceID: rt, ResourceType: rt}); err != nil {
 					return fmt.Errorf("built-in resource type %s: %w", rt, err)
 				}
 			}
 			for _, plan := range slices.Sorted(maps.Keys(b.Mappings[kind][rt])) {
-				m := Mapping{Kind: kind, ResourceType: rt, PlanID: plan, Plan: b.Mappings[kind][rt][plan]}
-				if _, ok := a.cat.mappingAt(m); ok {
+				m := catalog.Mapping{Kind: kind, ResourceType: rt, PlanID: plan, Plan: b.Mappings[kind][rt][plan]}
+				if _, ok := a.cat.MappingAt(m); ok {
 					continue
 				}
 				if _, err := a.PutMapping(ctx, m); err != nil && fault.KindOf(err) != fault.KindConflict {

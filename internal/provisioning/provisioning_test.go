@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/meterline/meterline/internal/kafka"
+	"github.com/meterline/meterline/internal/plans"
 	"github.com/meterline/meterline/internal/testenv"
 )
 
@@ -149,7 +150,7 @@ func TestProvisioningThroughKafka(t *testing.T) {
 	// The other process saw every change as it was written, without a restart.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		id, ok := second.Lookup(KindMetering, "org-1", "object-storage", "basic", from)
+		id, ok := second.Lookup(plans.KindMetering, "org-1", "object-storage", "basic", from)
 		if ok && id == "storage-2027" {
 			if a, _ := second.AccountOf("org-1"); a.AccountID == "acme" {
 				break
@@ -165,7 +166,7 @@ func TestProvisioningThroughKafka(t *testing.T) {
 	if _, ok := third.MeteringPlan("storage-2027"); !ok {
 		t.Error("a restarted process lost the new plan")
 	}
-	if id, _ := third.Lookup(KindMetering, "org-1", "object-storage", "basic", from); id != "storage-2027" {
+	if id, _ := third.Lookup(plans.KindMetering, "org-1", "object-storage", "basic", from); id != "storage-2027" {
 		t.Errorf("a restarted process maps org-1 to %q", id)
 	}
 }

@@ -10,13 +10,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/kafka"
 )
 
-// Store is the provisioning state kept in the compacted provisioning topic: a Catalog built
+// Store is the provisioning state kept in the compacted provisioning topic: a catalog.Catalog built
 // from the topic and kept up to date by following it.
 type Store struct {
-	*Catalog
+	*catalog.Catalog
 	cl    *kgo.Client
 	topic string
 	log   *zap.Logger
@@ -37,7 +38,7 @@ func OpenStore(ctx context.Context, brokers []string, topic string, log *zap.Log
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{Catalog: NewCatalog(), cl: cl, topic: topic, log: log}
+	s := &Store{Catalog: catalog.NewCatalog(), cl: cl, topic: topic, log: log}
 	s.changed = sync.NewCond(&s.mu)
 	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
 	if err != nil {
@@ -72,8 +73,8 @@ func (s *Store) follow() {
 		})
 		fetches.EachRecord(func(r *kgo.Record) {
 			if r.Value != nil { // a tombstone deletes nothing: provisioning history is kept
-				switch err := s.Apply(Record{Key: string(r.Key), Value: r.Value}); {
-				case errors.Is(err, errLaterVersion): // a writer lost a race and was answered 409
+				switch err := s.Apply(catalog.Record{Key: string(r.Key), Value: r.Value}); {
+				case errors.Is(err, catalog.ErrLaterVersion): // a writer lost a race and was answered 409
 					s.log.Warn("ignoring a later version of a plan or mapping", zap.Int64("offset", r.Offset), zap.Error(err))
 				case err != nil:
 					s.log.Error("skipping a provisioning record", zap.Int64("offset", r.Offset), zap.Error(err))
@@ -110,7 +111,7 @@ func (s *Store) waitFor(ctx context.Context, end int64) error {
 }
 
 // Put writes a record and returns once this process has applied it.
-func (s *Store) Put(ctx context.Context, r Record) error {
+func (s *Store) Put(ctx context.Context, r catalog.Record) error {
 	rec := &kgo.Record{Topic: s.topic, Key: []byte(r.Key), Value: r.Value,
 		Headers: []kgo.RecordHeader{{Key: kafka.HeaderContentType, Value: []byte("application/json")}}}
 	if err := s.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {

@@ -13,14 +13,14 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/validator"
 
+	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/fault"
-	"github.com/meterline/meterline/internal/provisioning"
 	"github.com/meterline/meterline/schemas"
 )
 
 // Accounts tells which organizations an account owns.
 type Accounts interface {
-	Account(id string) (provisioning.Account, bool)
+	Account(id string) (catalog.Account, bool)
 }
 
 // GraphQL answers GraphQL queries of aggregated usage with schemas/graphql's schema. A query

@@ -13,10 +13,10 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/metering"
 	"github.com/meterline/meterline/internal/plans"
-	"github.com/meterline/meterline/internal/provisioning"
 )
 
 // builtin is the built-in sample plans, compiled.
@@ -409,9 +409,9 @@ fragment F on OrganizationReport { resources { windows { charge } } }`, at, at),
 	}
 }
 
-type fakeAccounts map[string]provisioning.Account
+type fakeAccounts map[string]catalog.Account
 
-func (f fakeAccounts) Account(id string) (provisioning.Account, bool) { a, ok := f[id]; return a, ok }
+func (f fakeAccounts) Account(id string) (catalog.Account, bool) { a, ok := f[id]; return a, ok }
 
 func TestSplitPlanKey(t *testing.T) {
 	for k, want := range map[string]PlanIDs{

@@ -13,7 +13,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/fault"
+	"github.com/meterline/meterline/internal/plans"
 )
 
 // topicWriter stands in for the provisioning topic and the Store following it, without Kafka.
@@ -21,13 +23,13 @@ import (
 // its own, in that order; like the Store it keeps Apply's errors (the Store logs them) rather
 // than failing the write.
 type topicWriter struct {
-	c       *Catalog
-	raced   []Record
+	c       *catalog.Catalog
+	raced   []catalog.Record
 	puts    int
 	ignored []error
 }
 
-func (w *topicWriter) Put(_ context.Context, r Record) error {
+func (w *topicWriter) Put(_ context.Context, r catalog.Record) error {
 	w.puts++
 	for _, x := range append(w.raced, r) {
 		if err := w.c.Apply(x); err != nil {
@@ -41,14 +43,17 @@ func (w *topicWriter) Put(_ context.Context, r Record) error {
 var _ Writer = (*topicWriter)(nil)
 
 func newTestAPI() (*API, *topicWriter) {
-	w := &topicWriter{c: NewCatalog()}
+	w := &topicWriter{c: catalog.NewCatalog()}
 	return NewAPI(w.c, w, zap.NewNop()), w
 }
 
 // parsePlan decodes a plan document of kind as the API does.
-func parsePlan(t *testing.T, kind, doc string) any {
+func parsePlan(t *testing.T, kind, doc string) plans.Document {
 	t.Helper()
-	v := newPlanDoc(kind)
+	v, err := plans.NewDocument(kind)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := decodeBytes([]byte(doc), v); err != nil {
 		t.Fatalf("plan %s: %v", doc, err)
 	}
@@ -56,32 +61,32 @@ func parsePlan(t *testing.T, kind, doc string) any {
 }
 
 // planRecord is the record the API writes for a plan document of kind.
-func planRecord(t *testing.T, kind, doc string) Record {
+func planRecord(t *testing.T, kind, doc string) catalog.Record {
 	t.Helper()
 	p := parsePlan(t, kind, doc)
 	value, err := json.Marshal(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Record{Key: planKey(kind, planID(p), value), Value: value}
+	return catalog.Record{Key: catalog.PlanKey(kind, p.ID(), value), Value: value}
 }
 
-func mappingRecord(m Mapping) Record {
+func mappingRecord(m catalog.Mapping) catalog.Record {
 	value, _ := json.Marshal(m)
-	return Record{Key: mappingKey(m), Value: value}
+	return catalog.Record{Key: catalog.MappingKey(m), Value: value}
 }
 
 // Plans of each kind: two versions of one plan id.
 var planVersions = []struct {
 	kind, first, other string
 }{
-	{KindMetering,
+	{plans.KindMetering,
 		`{"plan_id":"storage","measures":[{"name":"storage","unit":"BYTE"}],"metrics":[{"name":"storage","unit":"GIGABYTE","meter":"m.storage / 1073741824"}]}`,
 		`{"plan_id":"storage","measures":[{"name":"storage","unit":"BYTE"}],"metrics":[{"name":"storage","unit":"GIGABYTE","meter":"m.storage / 1000000000"}]}`},
-	{KindRating,
+	{plans.KindRating,
 		`{"plan_id":"storage","metrics":[{"name":"storage"}]}`,
 		`{"plan_id":"storage","metrics":[{"name":"storage"},{"name":"calls"}]}`},
-	{KindPricing,
+	{plans.KindPricing,
 		`{"plan_id":"storage","metrics":[{"name":"storage","prices":[{"country":"USA","price":1.50}]}]}`,
 		`{"plan_id":"storage","metrics":[{"name":"storage","prices":[{"country":"USA","price":2}]}]}`},
 }
@@ -91,7 +96,7 @@ var planVersions = []struct {
 func TestApplyKeepsFirstPlanVersion(t *testing.T) {
 	for _, v := range planVersions {
 		t.Run(v.kind, func(t *testing.T) {
-			c := NewCatalog()
+			c := catalog.NewCatalog()
 			first, other := planRecord(t, v.kind, v.first), planRecord(t, v.kind, v.other)
 			if first.Key == other.Key || !strings.HasPrefix(first.Key, v.kind+"_plan/storage/") {
 				t.Errorf("keys %s and %s: want %s_plan/storage/<digest>, one per version", first.Key, other.Key, v.kind)
@@ -102,13 +107,13 @@ func TestApplyKeepsFirstPlanVersion(t *testing.T) {
 			if err := c.Apply(first); err != nil {
 				t.Fatal(err)
 			}
-			if err := c.Apply(other); !errors.Is(err, errLaterVersion) || !strings.Contains(err.Error(), first.Key) {
+			if err := c.Apply(other); !errors.Is(err, catalog.ErrLaterVersion) || !strings.Contains(err.Error(), first.Key) {
 				t.Errorf("applying another version: %v, want an error naming the first (%s)", err, first.Key)
 			}
 			if err := c.Apply(first); err != nil {
 				t.Errorf("applying the first version again: %v", err)
 			}
-			doc, _ := c.planDoc(v.kind, "storage")
+			doc, _ := c.PlanDoc(v.kind, "storage")
 			if got, _ := json.Marshal(doc); !bytes.Equal(got, first.Value) {
 				t.Errorf("kept %s, want the first version %s", got, first.Value)
 			}
@@ -119,13 +124,13 @@ func TestApplyKeepsFirstPlanVersion(t *testing.T) {
 // TestApplyKeepsFirstMapping: two mappings of one slot to different plans are both kept by
 // compaction (the target is in the key), and the first wins.
 func TestApplyKeepsFirstMapping(t *testing.T) {
-	c := NewCatalog()
+	c := catalog.NewCatalog()
 	for _, id := range []string{"a", "b"} {
-		if err := c.Apply(planRecord(t, KindMetering, `{"plan_id":"`+id+`","measures":[{"name":"x","unit":"X"}],"metrics":[{"name":"x","unit":"X"}]}`)); err != nil {
+		if err := c.Apply(planRecord(t, plans.KindMetering, `{"plan_id":"`+id+`","measures":[{"name":"x","unit":"X"}],"metrics":[{"name":"x","unit":"X"}]}`)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	toA := Mapping{Kind: KindMetering, ResourceType: "rt", PlanID: "basic", EffectiveFrom: 10, Plan: "a"}
+	toA := catalog.Mapping{Kind: plans.KindMetering, ResourceType: "rt", PlanID: "basic", EffectiveFrom: 10, Plan: "a"}
 	toB := toA
 	toB.Plan = "b"
 	own := toB
@@ -133,8 +138,8 @@ func TestApplyKeepsFirstMapping(t *testing.T) {
 	starOrg := own
 	starOrg.OrganizationID = "*"
 	keys := map[string]bool{}
-	for _, m := range []Mapping{toA, toB, own, starOrg} {
-		keys[mappingKey(m)] = true
+	for _, m := range []catalog.Mapping{toA, toB, own, starOrg} {
+		keys[catalog.MappingKey(m)] = true
 	}
 	if len(keys) != 4 {
 		t.Errorf("mapping keys %v: want one per slot and target", keys)
@@ -143,7 +148,7 @@ func TestApplyKeepsFirstMapping(t *testing.T) {
 	if err := c.Apply(mappingRecord(toA)); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Apply(mappingRecord(toB)); !errors.Is(err, errLaterVersion) || !strings.Contains(err.Error(), "mapped to a already") {
+	if err := c.Apply(mappingRecord(toB)); !errors.Is(err, catalog.ErrLaterVersion) || !strings.Contains(err.Error(), "mapped to a already") {
 		t.Errorf("applying another target for the slot: %v, want an error naming the first target", err)
 	}
 	if err := c.Apply(mappingRecord(toA)); err != nil {
@@ -152,13 +157,13 @@ func TestApplyKeepsFirstMapping(t *testing.T) {
 	if err := c.Apply(mappingRecord(own)); err != nil { // another slot: one organization's
 		t.Fatal(err)
 	}
-	if id, _ := c.Lookup(KindMetering, "org-2", "rt", "basic", 10); id != "a" {
+	if id, _ := c.Lookup(plans.KindMetering, "org-2", "rt", "basic", 10); id != "a" {
 		t.Errorf("org-2 is mapped to %q, want the first mapping's a", id)
 	}
-	if id, _ := c.Lookup(KindMetering, "org-1", "rt", "basic", 10); id != "b" {
+	if id, _ := c.Lookup(plans.KindMetering, "org-1", "rt", "basic", 10); id != "b" {
 		t.Errorf("org-1 is mapped to %q, want its own mapping's b", id)
 	}
-	if got := c.Mappings(KindMetering); len(got) != 2 {
+	if got := c.Mappings(plans.KindMetering); len(got) != 2 {
 		t.Errorf("mappings %v, want the first global one and org-1's", got)
 	}
 }
@@ -170,34 +175,34 @@ func TestPutPlanConflicts(t *testing.T) {
 	for _, v := range planVersions {
 		t.Run(v.kind, func(t *testing.T) {
 			api, w := newTestAPI()
-			if created, err := api.PutPlan(ctx, v.kind, parsePlan(t, v.kind, v.first)); !created || err != nil {
+			if created, err := api.PutPlan(ctx, parsePlan(t, v.kind, v.first)); !created || err != nil {
 				t.Fatalf("first PutPlan: %v %v", created, err)
 			}
-			if created, err := api.PutPlan(ctx, v.kind, parsePlan(t, v.kind, v.first)); created || err != nil {
+			if created, err := api.PutPlan(ctx, parsePlan(t, v.kind, v.first)); created || err != nil {
 				t.Errorf("the same plan again: created %v, %v; want false, nil", created, err)
 			}
-			if _, err := api.PutPlan(ctx, v.kind, parsePlan(t, v.kind, v.other)); fault.KindOf(err) != fault.KindConflict || !strings.Contains(err.Error(), "immutable") {
+			if _, err := api.PutPlan(ctx, parsePlan(t, v.kind, v.other)); fault.KindOf(err) != fault.KindConflict || !strings.Contains(err.Error(), "immutable") {
 				t.Errorf("another plan under the id: %v, want a conflict saying plans are immutable", err)
 			}
 
 			// Two writers race to create plan raced: the other's record lands first.
 			rival := planRecord(t, v.kind, strings.Replace(v.other, `"storage"`, `"raced"`, 1))
-			w.raced = []Record{rival}
+			w.raced = []catalog.Record{rival}
 			ours := parsePlan(t, v.kind, strings.Replace(v.first, `"storage"`, `"raced"`, 1))
-			if created, err := api.PutPlan(ctx, v.kind, ours); fault.KindOf(err) != fault.KindConflict {
+			if created, err := api.PutPlan(ctx, ours); fault.KindOf(err) != fault.KindConflict {
 				t.Errorf("losing a race: created %v, %v; want a conflict", created, err)
 			}
-			if doc, _ := w.c.planDoc(v.kind, "raced"); doc == nil || !samePlanValue(t, doc, rival.Value) {
+			if doc, _ := w.c.PlanDoc(v.kind, "raced"); doc == nil || !samePlanValue(t, doc, rival.Value) {
 				t.Errorf("the catalog holds %v, want the rival's first version", doc)
 			}
-			if len(w.ignored) != 1 || !errors.Is(w.ignored[0], errLaterVersion) {
+			if len(w.ignored) != 1 || !errors.Is(w.ignored[0], catalog.ErrLaterVersion) {
 				t.Errorf("the reader ignored %v, want our later version", w.ignored)
 			}
 
 			// Two writers race with one document: both are answered created.
 			same := planRecord(t, v.kind, strings.Replace(v.first, `"storage"`, `"twice"`, 1))
-			w.raced = []Record{same}
-			if created, err := api.PutPlan(ctx, v.kind, parsePlan(t, v.kind, strings.Replace(v.first, `"storage"`, `"twice"`, 1))); !created || err != nil {
+			w.raced = []catalog.Record{same}
+			if created, err := api.PutPlan(ctx, parsePlan(t, v.kind, strings.Replace(v.first, `"storage"`, `"twice"`, 1))); !created || err != nil {
 				t.Errorf("racing with the same document: created %v, %v; want true, nil", created, err)
 			}
 		})
@@ -220,11 +225,11 @@ func TestPutMappingConflicts(t *testing.T) {
 	api, w := newTestAPI()
 	for _, id := range []string{"a", "b"} {
 		doc := `{"plan_id":"` + id + `","measures":[{"name":"x","unit":"X"}],"metrics":[{"name":"x","unit":"X"}]}`
-		if _, err := api.PutPlan(ctx, KindMetering, parsePlan(t, KindMetering, doc)); err != nil {
+		if _, err := api.PutPlan(ctx, parsePlan(t, plans.KindMetering, doc)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	m := Mapping{Kind: KindMetering, ResourceType: "rt", PlanID: "basic", OrganizationID: "org-1", EffectiveFrom: 5, Plan: "a"}
+	m := catalog.Mapping{Kind: plans.KindMetering, ResourceType: "rt", PlanID: "basic", OrganizationID: "org-1", EffectiveFrom: 5, Plan: "a"}
 	if created, err := api.PutMapping(ctx, m); !created || err != nil {
 		t.Fatalf("first PutMapping: %v %v", created, err)
 	}
@@ -243,17 +248,17 @@ func TestPutMappingConflicts(t *testing.T) {
 	}
 
 	// Two writers race for the global slot: the other's mapping (to b) lands first.
-	global := Mapping{Kind: KindMetering, ResourceType: "rt", PlanID: "basic", Plan: "a"}
+	global := catalog.Mapping{Kind: plans.KindMetering, ResourceType: "rt", PlanID: "basic", Plan: "a"}
 	rival := global
 	rival.Plan = "b"
-	w.raced = []Record{mappingRecord(rival)}
+	w.raced = []catalog.Record{mappingRecord(rival)}
 	if created, err := api.PutMapping(ctx, global); fault.KindOf(err) != fault.KindConflict {
 		t.Errorf("losing a race: created %v, %v; want a conflict", created, err)
 	}
-	if id, _ := w.c.Lookup(KindMetering, "org-2", "rt", "basic", 0); id != "b" {
+	if id, _ := w.c.Lookup(plans.KindMetering, "org-2", "rt", "basic", 0); id != "b" {
 		t.Errorf("org-2 is mapped to %q, want the rival's b", id)
 	}
-	if len(w.ignored) != 1 || !errors.Is(w.ignored[0], errLaterVersion) {
+	if len(w.ignored) != 1 || !errors.Is(w.ignored[0], catalog.ErrLaterVersion) {
 		t.Errorf("the reader ignored %v, want our later mapping", w.ignored)
 	}
 }
@@ -266,37 +271,37 @@ func TestLoadBuiltinKeepsUserChanges(t *testing.T) {
 	api, w := newTestAPI()
 	storage := `{"plan_id":"%s","measures":[{"name":"storage","unit":"BYTE"},{"name":"light_api_calls","unit":"CALL"},{"name":"heavy_api_calls","unit":"CALL"}],
 "metrics":[{"name":"storage","unit":"GIGABYTE","meter":"m.storage / 1000000000"},{"name":"thousand_light_api_calls","unit":"THOUSAND_CALLS","meter":"m.light_api_calls / 1000"},{"name":"heavy_api_calls","unit":"CALL"}]}`
-	mine := parsePlan(t, KindMetering, strings.Replace(storage, "%s", "my-object-storage", 1))
-	builtinID := parsePlan(t, KindMetering, strings.Replace(storage, "%s", "standard-object-storage", 1))
-	for _, p := range []any{mine, builtinID} {
-		if _, err := api.PutPlan(ctx, KindMetering, p); err != nil {
+	mine := parsePlan(t, plans.KindMetering, strings.Replace(storage, "%s", "my-object-storage", 1))
+	builtinID := parsePlan(t, plans.KindMetering, strings.Replace(storage, "%s", "standard-object-storage", 1))
+	for _, p := range []plans.Document{mine, builtinID} {
+		if _, err := api.PutPlan(ctx, p); err != nil {
 			t.Fatal(err)
 		}
 	}
-	slot := Mapping{Kind: KindMetering, ResourceType: "object-storage", PlanID: "basic", Plan: "my-object-storage"}
+	slot := catalog.Mapping{Kind: plans.KindMetering, ResourceType: "object-storage", PlanID: "basic", Plan: "my-object-storage"}
 	if _, err := api.PutMapping(ctx, slot); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := api.PutResourceType(ctx, ResourceType{ResourceID: "object-storage", ResourceType: "object-storage-v2"}); err != nil {
+	if _, err := api.PutResourceType(ctx, catalog.ResourceType{ResourceID: "object-storage", ResourceType: "object-storage-v2"}); err != nil {
 		t.Fatal(err)
 	}
 
 	if err := api.LoadBuiltin(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if id, _ := w.c.Lookup(KindMetering, "org", "object-storage", "basic", 0); id != "my-object-storage" {
+	if id, _ := w.c.Lookup(plans.KindMetering, "org", "object-storage", "basic", 0); id != "my-object-storage" {
 		t.Errorf("the user's mapping of a built-in slot became %q", id)
 	}
-	if doc, _ := w.c.planDoc(KindMetering, "standard-object-storage"); !samePlanValue(t, doc, mustJSON(t, builtinID)) {
+	if doc, _ := w.c.PlanDoc(plans.KindMetering, "standard-object-storage"); !samePlanValue(t, doc, mustJSON(t, builtinID)) {
 		t.Errorf("the user's plan under a built-in plan id became %v", doc)
 	}
 	if rt, _ := w.c.ResourceType("object-storage"); rt != "object-storage-v2" {
 		t.Errorf("the user's resource type of object-storage became %q", rt)
 	}
-	if id, _ := w.c.Lookup(KindMetering, "org", "object-storage", "standard", 0); id != "standard-object-storage" {
+	if id, _ := w.c.Lookup(plans.KindMetering, "org", "object-storage", "standard", 0); id != "standard-object-storage" {
 		t.Errorf("the built-in slot nobody mapped is mapped to %q", id)
 	}
-	if id, _ := w.c.Lookup(KindRating, "org", "object-storage", "basic", 0); id != "object-rating-plan" {
+	if id, _ := w.c.Lookup(plans.KindRating, "org", "object-storage", "basic", 0); id != "object-rating-plan" {
 		t.Errorf("the built-in rating slot is mapped to %q", id)
 	}
 	if len(w.ignored) > 0 {
@@ -327,7 +332,7 @@ func mustJSON(t *testing.T, v any) []byte {
 func TestDecodeProblems(t *testing.T) {
 	f := func(name string, r *http.Request, kind fault.Kind, field, reason string) {
 		t.Helper()
-		var m Mapping
+		var m catalog.Mapping
 		err := decode(r, &m)
 		var fe *fault.Error
 		if !errors.As(err, &fe) || fe.Kind != kind {

@@ -1,13 +1,12 @@
-// Package provisioning keeps what Meterline knows about the things it meters: metering,
-// rating and pricing plans (compiled when submitted), the effective-dated mappings that pick a
-// plan for an organization, resource type and plan id at a time, the resource types of
-// resource ids, and accounts (their organizations, pricing country and currency).
+// Package catalog is what Meterline knows about the things it meters: metering, rating and
+// pricing plans (compiled when applied), the effective-dated mappings that pick a plan for an
+// organization, resource type and plan id at a time, the resource types of resource ids, and
+// accounts (their organizations, pricing country and currency).
 //
-// The state is a compacted Kafka topic (<prefix>.provisioning.v1): every process that needs
-// it reads the topic to its end at start and keeps following it, so a new plan or mapping
-// reaches every running processor without a restart, and a restart loses none. A write over
-// the HTTP API returns once this process has read its own record back (read your writes).
-package provisioning
+// The catalog is built by applying records (Record) in the order of the provisioning topic;
+// it does no I/O itself. internal/provisioning writes the records (its HTTP API) and follows
+// the topic (its Store), so every process that needs the catalog has the same one.
+package catalog
 
 import (
 	"bytes"
@@ -27,14 +26,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/meterline/meterline/internal/fault"
+	"github.com/meterline/meterline/internal/metering"
 	"github.com/meterline/meterline/internal/plans"
-)
-
-// Kinds of plan.
-const (
-	KindMetering = "metering"
-	KindRating   = "rating"
-	KindPricing  = "pricing"
 )
 
 // Mapping picks the plan of a kind for usage of a resource type and plan id whose end is at or
@@ -82,21 +75,21 @@ type Record struct {
 }
 
 // Keys of records.
-func accountKey(id string) string  { return "account/" + id }
-func resourceKey(id string) string { return "resource_type/" + id }
+func AccountKey(id string) string  { return "account/" + id }
+func ResourceKey(id string) string { return "resource_type/" + id }
 
-// planKey is the key of a plan of kind whose canonical JSON (encoding/json's encoding of the
+// PlanKey is the key of a plan of kind whose canonical JSON (encoding/json's encoding of the
 // plan document) is value: "<kind>_plan/<plan id>/<first 16 hex digits of its SHA-256>". A
 // plan id holding "/" stays unambiguous, since the digest is always the last 16 characters.
-func planKey(kind, id string, value []byte) string {
+func PlanKey(kind, id string, value []byte) string {
 	sum := sha256.Sum256(value)
 	return kind + "_plan/" + id + "/" + hex.EncodeToString(sum[:8])
 }
 
-// mappingKey is the key of a mapping: "mapping/<kind>/<organization or *>/<resource
+// MappingKey is the key of a mapping: "mapping/<kind>/<organization or *>/<resource
 // type>/<plan id>/<effective from>/<plan>", each part path-escaped (and an organization
 // named "*" written %2A) so that no two mappings share a key.
-func mappingKey(m Mapping) string {
+func MappingKey(m Mapping) string {
 	org := "*"
 	if m.OrganizationID != "" {
 		org = keyPart(m.OrganizationID)
@@ -117,10 +110,8 @@ func sameSlot(a, b Mapping) bool {
 // Catalog is the provisioning state, built by applying records in topic order.
 type Catalog struct {
 	mu       sync.RWMutex
-	metering map[string]*plans.Metering
-	rating   map[string]*plans.Rating
-	pricing  map[string]*plans.Pricing
-	mappings map[string][]Mapping // by kind/resource_type/plan_id, sorted by EffectiveFrom
+	plans    map[string]map[string]any // compiled plans by kind and plan id
+	mappings map[string][]Mapping      // by kind/resource_type/plan_id, sorted by EffectiveFrom
 	accounts map[string]Account
 	orgs     map[string]string // organization -> account id
 	types    map[string]string // resource id -> resource type
@@ -129,7 +120,7 @@ type Catalog struct {
 // NewCatalog returns an empty catalog.
 func NewCatalog() *Catalog {
 	return &Catalog{
-		metering: map[string]*plans.Metering{}, rating: map[string]*plans.Rating{}, pricing: map[string]*plans.Pricing{},
+		plans:    map[string]map[string]any{plans.KindMetering: {}, plans.KindRating: {}, plans.KindPricing: {}},
 		mappings: map[string][]Mapping{}, accounts: map[string]Account{}, orgs: map[string]string{}, types: map[string]string{},
 	}
 }
@@ -146,46 +137,22 @@ func (c *Catalog) Apply(r Record) error {
 	kind, _, _ := cut(r.Key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if pk, ok := strings.CutSuffix(kind, "_plan"); ok && plans.IsKind(pk) {
+		doc, _ := plans.NewDocument(pk)
+		if err := json.Unmarshal(r.Value, doc); err != nil {
+			return fmt.Errorf("record %s: %w", r.Key, err)
+		}
+		if first, ok := c.plans[pk][doc.ID()]; ok {
+			return laterVersion(r.Key, pk, doc.ID(), plans.DocumentOf(first), doc)
+		}
+		compiled, err := doc.Compile()
+		if err != nil {
+			return fmt.Errorf("record %s: %w", r.Key, err)
+		}
+		c.plans[pk][doc.ID()] = compiled
+		return nil
+	}
 	switch kind {
-	case "metering_plan":
-		var p plans.MeteringPlan
-		if err := json.Unmarshal(r.Value, &p); err != nil {
-			return fmt.Errorf("record %s: %w", r.Key, err)
-		}
-		if first, ok := c.metering[p.PlanID]; ok {
-			return laterVersion(r.Key, KindMetering, p.PlanID, first.Plan, p)
-		}
-		m, err := plans.CompileMetering(p)
-		if err != nil {
-			return fmt.Errorf("record %s: %w", r.Key, err)
-		}
-		c.metering[p.PlanID] = m
-	case "rating_plan":
-		var p plans.RatingPlan
-		if err := json.Unmarshal(r.Value, &p); err != nil {
-			return fmt.Errorf("record %s: %w", r.Key, err)
-		}
-		if first, ok := c.rating[p.PlanID]; ok {
-			return laterVersion(r.Key, KindRating, p.PlanID, first.Plan, p)
-		}
-		m, err := plans.CompileRating(p)
-		if err != nil {
-			return fmt.Errorf("record %s: %w", r.Key, err)
-		}
-		c.rating[p.PlanID] = m
-	case "pricing_plan":
-		var p plans.PricingPlan
-		if err := json.Unmarshal(r.Value, &p); err != nil {
-			return fmt.Errorf("record %s: %w", r.Key, err)
-		}
-		if first, ok := c.pricing[p.PlanID]; ok {
-			return laterVersion(r.Key, KindPricing, p.PlanID, first.Plan, p)
-		}
-		m, err := plans.CompilePricing(p)
-		if err != nil {
-			return fmt.Errorf("record %s: %w", r.Key, err)
-		}
-		c.pricing[p.PlanID] = m
 	case "mapping":
 		var m Mapping
 		if err := json.Unmarshal(r.Value, &m); err != nil {
@@ -197,7 +164,7 @@ func (c *Catalog) Apply(r Record) error {
 			if list[i].Plan == m.Plan {
 				return nil
 			}
-			return fmt.Errorf("record %s: %w: %s is mapped to %s already", r.Key, errLaterVersion, slotName(m), list[i].Plan)
+			return fmt.Errorf("record %s: %w: %s is mapped to %s already", r.Key, ErrLaterVersion, SlotName(m), list[i].Plan)
 		}
 		list = append(list, m)
 		slices.SortStableFunc(list, func(a, b Mapping) int { return cmp.Compare(a.EffectiveFrom, b.EffectiveFrom) })
@@ -240,15 +207,15 @@ func laterVersion(key, kind, id string, first, next any) error {
 	if bytes.Equal(a, b) {
 		return nil
 	}
-	return fmt.Errorf("record %s: %w: %s plan %s has another version already (%s)", key, errLaterVersion, kind, id, planKey(kind, id, a))
+	return fmt.Errorf("record %s: %w: %s plan %s has another version already (%s)", key, ErrLaterVersion, kind, id, PlanKey(kind, id, a))
 }
 
-// errLaterVersion marks a plan or mapping record that Apply ignores since another version came
+// ErrLaterVersion marks a plan or mapping record that Apply ignores since another version came
 // first: two writers raced, and the API answered the later one 409.
-var errLaterVersion = errors.New("ignored: plans and mappings are immutable, and the first version wins")
+var ErrLaterVersion = errors.New("ignored: plans and mappings are immutable, and the first version wins")
 
-// slotName names a mapping's slot for messages.
-func slotName(m Mapping) string {
+// SlotName names a mapping's slot for messages.
+func SlotName(m Mapping) string {
 	org := "every organization"
 	if m.OrganizationID != "" {
 		org = "organization " + m.OrganizationID
@@ -267,70 +234,46 @@ func cut(key string) (kind, rest string, ok bool) {
 
 // MeteringPlan returns a compiled metering plan.
 func (c *Catalog) MeteringPlan(id string) (*plans.Metering, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	p, ok := c.metering[id]
+	p, ok := c.compiled(plans.KindMetering, id).(*plans.Metering)
 	return p, ok
 }
 
 // RatingPlan returns a compiled rating plan.
 func (c *Catalog) RatingPlan(id string) (*plans.Rating, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	p, ok := c.rating[id]
+	p, ok := c.compiled(plans.KindRating, id).(*plans.Rating)
 	return p, ok
 }
 
 // PricingPlan returns a pricing plan.
 func (c *Catalog) PricingPlan(id string) (*plans.Pricing, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	p, ok := c.pricing[id]
+	p, ok := c.compiled(plans.KindPricing, id).(*plans.Pricing)
 	return p, ok
 }
 
-// planDocs lists the documents of one kind, by plan id.
-func (c *Catalog) planDocs(kind string) []any {
+func (c *Catalog) compiled(kind, id string) any {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	var out []any
-	switch kind {
-	case KindMetering:
-		for _, id := range slices.Sorted(maps.Keys(c.metering)) {
-			out = append(out, c.metering[id].Plan)
-		}
-	case KindRating:
-		for _, id := range slices.Sorted(maps.Keys(c.rating)) {
-			out = append(out, c.rating[id].Plan)
-		}
-	case KindPricing:
-		for _, id := range slices.Sorted(maps.Keys(c.pricing)) {
-			out = append(out, c.pricing[id].Plan)
-		}
+	return c.plans[kind][id]
+}
+
+// PlanDocs lists the documents of one kind, by plan id.
+func (c *Catalog) PlanDocs(kind string) []plans.Document {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []plans.Document
+	for _, id := range slices.Sorted(maps.Keys(c.plans[kind])) {
+		out = append(out, plans.DocumentOf(c.plans[kind][id]))
 	}
 	return out
 }
 
-// planDoc returns the document of a plan of kind.
-func (c *Catalog) planDoc(kind, id string) (any, bool) {
-	switch kind {
-	case KindMetering:
-		p, ok := c.MeteringPlan(id)
-		if ok {
-			return p.Plan, true
-		}
-	case KindRating:
-		p, ok := c.RatingPlan(id)
-		if ok {
-			return p.Plan, true
-		}
-	case KindPricing:
-		p, ok := c.PricingPlan(id)
-		if ok {
-			return p.Plan, true
-		}
+// PlanDoc returns the document of a plan of kind.
+func (c *Catalog) PlanDoc(kind, id string) (plans.Document, bool) {
+	compiled := c.compiled(kind, id)
+	if compiled == nil {
+		return nil, false
 	}
-	return nil, false
+	return plans.DocumentOf(compiled), true
 }
 
 // Lookup returns the plan id of kind for usage of organization org, resource type rt and plan
@@ -378,8 +321,8 @@ func (c *Catalog) Mappings(kind string) []Mapping {
 	return out
 }
 
-// mappingAt returns the mapping stored in m's slot (see sameSlot), whatever its plan.
-func (c *Catalog) mappingAt(m Mapping) (Mapping, bool) {
+// MappingAt returns the mapping stored in m's slot (see sameSlot), whatever its plan.
+func (c *Catalog) MappingAt(m Mapping) (Mapping, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	for _, x := range c.mappings[m.Kind+"/"+m.ResourceType+"/"+m.PlanID] {
@@ -450,15 +393,15 @@ func (c *Catalog) Price(pricingPlan, metric, org string) (decimal.Decimal, bool)
 	return p.Price(metric, acct.PricingCountry)
 }
 
-// validateMapping checks a mapping against the catalog: its plan exists, and the metering,
+// ValidateMapping checks a mapping against the catalog: its plan exists, and the metering,
 // rating and pricing plans it then joins at its effective time fit together.
-func (c *Catalog) validateMapping(m Mapping) error {
+func (c *Catalog) ValidateMapping(m Mapping) error {
 	var ps []fault.Problem
 	bad := func(field string, v any, format string, args ...any) {
 		ps = append(ps, fault.Problem{Field: field, Value: v, Reason: fmt.Sprintf(format, args...)})
 	}
 	switch m.Kind {
-	case KindMetering, KindRating, KindPricing:
+	case plans.KindMetering, plans.KindRating, plans.KindPricing:
 	default:
 		bad("kind", m.Kind, "must be metering, rating or pricing")
 	}
@@ -473,7 +416,7 @@ func (c *Catalog) validateMapping(m Mapping) error {
 	if len(ps) > 0 {
 		return fault.Invalid("invalid mapping", ps...)
 	}
-	if _, ok := c.planDoc(m.Kind, m.Plan); !ok {
+	if _, ok := c.PlanDoc(m.Kind, m.Plan); !ok {
 		return fault.Invalid("invalid mapping", fault.Problem{Field: "plan", Value: m.Plan,
 			Reason: fmt.Sprintf("there is no %s plan %s", m.Kind, m.Plan)})
 	}
@@ -484,13 +427,76 @@ func (c *Catalog) validateMapping(m Mapping) error {
 		id, _ := c.Lookup(kind, m.OrganizationID, m.ResourceType, m.PlanID, m.EffectiveFrom)
 		return id
 	}
-	meter, _ := c.MeteringPlan(at(KindMetering))
-	rate, _ := c.RatingPlan(at(KindRating))
-	price, _ := c.PricingPlan(at(KindPricing))
+	meter, _ := c.MeteringPlan(at(plans.KindMetering))
+	rate, _ := c.RatingPlan(at(plans.KindRating))
+	price, _ := c.PricingPlan(at(plans.KindPricing))
 	if meter != nil && rate != nil {
 		if err := plans.CheckConsistent(meter, rate, price); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// The catalog is the plan source of metering.
+var _ metering.Plans = (*Catalog)(nil)
+
+// Builtin returns a catalog of the built-in sample plans, their mappings (effective from
+// time 0) and the resource types of their resources, as a first start of Meterline stores
+// them (internal/provisioning's LoadBuiltin), without the topic.
+func Builtin() (*Catalog, error) {
+	b, err := plans.LoadBuiltin()
+	if err != nil {
+		return nil, err
+	}
+	c := NewCatalog()
+	apply := func(_ string, v any) error {
+		r, err := RecordOf(v)
+		if err != nil {
+			return err
+		}
+		return c.Apply(r)
+	}
+	for _, doc := range b.Documents() {
+		if err := apply("", doc); err != nil {
+			return nil, err
+		}
+	}
+	for _, kind := range plans.Kinds {
+		for _, rt := range slices.Sorted(maps.Keys(b.Mappings[kind])) {
+			if err := apply(ResourceKey(rt), ResourceType{ResourceID: rt, ResourceType: rt}); err != nil {
+				return nil, err
+			}
+			for _, plan := range slices.Sorted(maps.Keys(b.Mappings[kind][rt])) {
+				m := Mapping{Kind: kind, ResourceType: rt, PlanID: plan, Plan: b.Mappings[kind][rt][plan]}
+				if err := apply(MappingKey(m), m); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return c, nil
+}
+
+// RecordOf returns the record of a plan document (a plans.Document), a Mapping, a
+// ResourceType or an Account: its key, and its canonical JSON as the value.
+func RecordOf(v any) (Record, error) {
+	value, err := json.Marshal(v)
+	if err != nil {
+		return Record{}, err
+	}
+	var key string
+	switch d := v.(type) {
+	case plans.Document:
+		key = PlanKey(d.Kind(), d.ID(), value)
+	case Mapping:
+		key = MappingKey(d)
+	case ResourceType:
+		key = ResourceKey(d.ResourceID)
+	case Account:
+		key = AccountKey(d.AccountID)
+	default:
+		return Record{}, fmt.Errorf("no catalog record for %T", v)
+	}
+	return Record{Key: key, Value: value}, nil
 }
