@@ -1,0 +1,52 @@
+package app
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/meterline/meterline/internal/kafka"
+	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/platform/web"
+	"github.com/meterline/meterline/internal/processor"
+	"github.com/meterline/meterline/internal/provisioning"
+)
+
+// startProcessor starts the metering processor over the provisioning state in store.
+func startProcessor(ctx context.Context, s *stack, brokers []string, store *provisioning.Store) (*processor.Service, error) {
+	cfg := s.e.cfg
+	proc, err := processor.New(processor.Config{
+		Brokers:         brokers,
+		Topics:          kafka.TopicsFor(cfg.Kafka.TopicPrefix),
+		Group:           kafka.GroupsFor(cfg.Kafka.TopicPrefix).Processor,
+		TransactionalID: cfg.ProcessorID,
+		Acceptance:      metering.Acceptance{Slack: cfg.Metering.Slack, Future: cfg.Metering.Future},
+	}, store, store, s.e.log.Named("processor"), s.e.reg)
+	if err != nil {
+		return nil, err
+	}
+	runUntilStopped(ctx, s, "processor", proc.Run)
+	return proc, nil
+}
+
+func runProcessor(ctx context.Context, e *env) error {
+	if err := e.cfg.RequireBrokers(); err != nil {
+		return err
+	}
+	s := newStack(e)
+	if err := ensureTopicsAt(ctx, s, e.cfg.Kafka.Brokers); err != nil {
+		return err
+	}
+	store, err := startProvisioning(ctx, s, e.cfg.Kafka.Brokers, nil, false)
+	if err != nil {
+		return err
+	}
+	proc, err := startProcessor(ctx, s, e.cfg.Kafka.Brokers, store)
+	if err != nil {
+		return err
+	}
+	checks := map[string]web.Check{"kafka": func(ctx context.Context) error { return kafka.Ping(ctx, proc.Client()) }}
+	if err := serveHTTP(s, http.NewServeMux(), checks); err != nil {
+		return err
+	}
+	return s.wait(ctx)
+}

@@ -1,0 +1,62 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/meterline/meterline/internal/kafka"
+	"github.com/meterline/meterline/internal/platform/web"
+	"github.com/meterline/meterline/internal/provisioning"
+)
+
+// startProvisioning loads the provisioning state from its topic (and, with builtin, the
+// built-in sample plans) and, when mux is not nil, serves its API on it.
+func startProvisioning(ctx context.Context, s *stack, brokers []string, mux *http.ServeMux, builtin bool) (*provisioning.Store, error) {
+	log := s.e.log.Named("provisioning")
+	var store *provisioning.Store
+	err := retry(ctx, s.e.log, "provisioning state", func(ctx context.Context) error {
+		st, err := provisioning.OpenStore(ctx, brokers, kafka.TopicsFor(s.e.cfg.Kafka.TopicPrefix).Provisioning, log)
+		store = st
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.onStop(func(context.Context) { store.Close() })
+	api := provisioning.NewAPI(store.Catalog, store, log)
+	if builtin {
+		if err := api.LoadBuiltin(ctx); err != nil {
+			return nil, fmt.Errorf("built-in plans: %w", err)
+		}
+		log.Info("built-in sample plans loaded")
+	}
+	if mux != nil {
+		api.Register(mux)
+	}
+	return store, nil
+}
+
+func runProvisioning(ctx context.Context, e *env) error {
+	if err := e.cfg.RequireBrokers(); err != nil {
+		return err
+	}
+	s := newStack(e)
+	admin, err := kafka.NewClient(e.cfg.Kafka.Brokers, e.log)
+	if err != nil {
+		return err
+	}
+	s.onStop(func(context.Context) { admin.Close() })
+	if err := ensureTopics(ctx, e, admin); err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	if _, err := startProvisioning(ctx, s, e.cfg.Kafka.Brokers, mux, false); err != nil {
+		return err
+	}
+	checks := map[string]web.Check{"kafka": func(ctx context.Context) error { return kafka.Ping(ctx, admin) }}
+	if err := serveHTTP(s, mux, checks); err != nil {
+		return err
+	}
+	return s.wait(ctx)
+}

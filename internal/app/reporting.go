@@ -1,0 +1,49 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/meterline/meterline/internal/clickhouse"
+	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/platform/web"
+	"github.com/meterline/meterline/internal/provisioning"
+	"github.com/meterline/meterline/internal/report"
+)
+
+// startReporting serves the reports from usage_cells, with the plans' formulas of store.
+func startReporting(s *stack, conn clickhouse.Conn, store *provisioning.Store, mux *http.ServeMux) error {
+	cfg := s.e.cfg
+	r := &report.Reporter{Store: report.NewClickHouseStore(conn), Plans: store.Catalog,
+		Slots: metering.Slots(cfg.Metering.ReportSlots), Future: cfg.Metering.Future,
+		// Reports read rows written by their time; 5s covers a write in progress at that time
+		// and the skew between the clocks of the sink's and the reports' hosts.
+		Settle: 5 * time.Second}
+	g, err := report.NewGraphQL(r, store.Catalog)
+	if err != nil {
+		return err
+	}
+	report.NewAPI(r, g, cfg.MaxBodyBytes, s.e.log.Named("reporting"), s.e.reg).Register(mux)
+	return nil
+}
+
+func runReporting(ctx context.Context, e *env) error {
+	s, conn, err := clickHouseService(ctx, e)
+	if err != nil {
+		return err
+	}
+	store, err := startProvisioning(ctx, s, e.cfg.Kafka.Brokers, nil, false)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	if err := startReporting(s, conn, store, mux); err != nil {
+		return err
+	}
+	checks := map[string]web.Check{"clickhouse": func(ctx context.Context) error { return clickhouse.Ping(ctx, conn) }}
+	if err := serveHTTP(s, mux, checks); err != nil {
+		return err
+	}
+	return s.wait(ctx)
+}
