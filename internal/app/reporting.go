@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/meterline/meterline/internal/clickhouse"
-	"github.com/meterline/meterline/internal/metering"
 	"github.com/meterline/meterline/internal/platform/web"
 	"github.com/meterline/meterline/internal/provisioning"
 	"github.com/meterline/meterline/internal/report"
@@ -16,7 +15,7 @@ import (
 func startReporting(s *stack, conn clickhouse.Conn, store *provisioning.Store, mux *http.ServeMux) error {
 	cfg := s.e.cfg
 	r := &report.Reporter{Store: report.NewClickHouseStore(conn), Plans: store.Catalog,
-		Slots: metering.Slots(cfg.Metering.ReportSlots), Future: cfg.Metering.Future,
+		Slots: cfg.Metering.ReportSlots, Future: cfg.Metering.Future,
 		// Reports read rows written by their time; 5s covers a write in progress at that time
 		// and the skew between the clocks of the sink's and the reports' hosts.
 		Settle: 5 * time.Second}

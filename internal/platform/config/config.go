@@ -17,6 +17,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/platform/clock"
 )
 
 // Config is the configuration of every Meterline service.
@@ -33,6 +36,10 @@ type Config struct {
 	// DevDataDir is where `meterline dev` keeps the embedded broker's log ("" keeps it in
 	// memory, lost on exit).
 	DevDataDir string
+	// ClockStart, when set, pins the services' clock: it reads ClockStart at start-up and
+	// then runs at the wall clock's pace. It is for tests and demos of a given moment (a
+	// month's last second); the zero value is the system clock.
+	ClockStart time.Time
 
 	Kafka      Kafka
 	ClickHouse ClickHouse
@@ -49,7 +56,7 @@ type Metering struct {
 	Future time.Duration
 	// ReportSlots is how many periods a report shows per level [second, minute, hour, day,
 	// month]: slot 0 holds the report's time, slot 1 the period before, and so on.
-	ReportSlots [5]int
+	ReportSlots metering.Slots
 }
 
 // Kafka configures the Kafka clients and the topics Meterline creates.
@@ -103,8 +110,12 @@ func Default() Config {
 			User:        "default",
 			DialTimeout: 5 * time.Second,
 		},
-		Sink:     Sink{BatchSize: 10000, FlushInterval: time.Second},
-		Metering: Metering{Slack: 48 * time.Hour, Future: time.Minute, ReportSlots: [5]int{1, 1, 1, 2, 2}},
+		Sink: Sink{BatchSize: 10000, FlushInterval: time.Second},
+		Metering: Metering{
+			Slack:       metering.DefaultAcceptance.Slack,
+			Future:      metering.DefaultAcceptance.Future,
+			ReportSlots: metering.DefaultSlots,
+		},
 	}
 }
 
@@ -123,6 +134,7 @@ func (c *Config) settings() []setting {
 		str(&c.LogLevel, "METERLINE_LOG_LEVEL", "log-level", "debug, info, warn or error"),
 		str(&c.LogFormat, "METERLINE_LOG_FORMAT", "log-format", "json or console"),
 		str(&c.ProcessorID, "METERLINE_PROCESSOR_ID", "processor-id", "this metering processor's Kafka transactional id: unique per instance, stable across its restarts"),
+		instant(&c.ClockStart, "METERLINE_CLOCK_START", "clock-start", "for tests and demos: the instant (RFC 3339) the services' clock reads at start, running on from there; empty is the system clock"),
 		str(&c.DevDataDir, "METERLINE_DEV_DATA_DIR", "dev-data-dir", "folder of the embedded broker's data in `dev`; the flag set empty (--dev-data-dir=) keeps it in memory"),
 		list(&c.Kafka.Brokers, "METERLINE_KAFKA_BROKERS", "kafka-brokers", "comma-separated Kafka seed brokers; empty in `dev` means the embedded broker"),
 		str(&c.Kafka.TopicPrefix, "METERLINE_TOPIC_PREFIX", "topic-prefix", "prefix of every topic name"),
@@ -252,16 +264,21 @@ func (c Config) Validate() error {
 	if c.Metering.Future < 0 {
 		bad("METERLINE_FUTURE", "must not be negative")
 	}
-	for _, n := range c.Metering.ReportSlots {
-		if n < 1 || n > 100 {
-			bad("METERLINE_REPORT_SLOTS", "each level shows 1 to 100 periods, not %d", n)
-			break
-		}
+	if err := c.Metering.ReportSlots.Validate(); err != nil {
+		bad("METERLINE_REPORT_SLOTS", "%v", err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// Clock is the services' clock: the system clock, or the one pinned by ClockStart.
+func (c Config) Clock() clock.Clock {
+	if c.ClockStart.IsZero() {
+		return clock.Wall
+	}
+	return clock.StartingAt(c.ClockStart)
 }
 
 func defaultProcessorID() string {
@@ -296,7 +313,27 @@ func list(p *[]string, env, flag, usage string) setting {
 	}, func() string { return strings.Join(*p, ",") }}
 }
 
-func slots(p *[5]int, env, flag, usage string) setting {
+func instant(p *time.Time, env, flag, usage string) setting {
+	return setting{env, flag, usage, func(v string) error {
+		if v = strings.TrimSpace(v); v == "" {
+			*p = time.Time{}
+			return nil
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return errors.New("not an RFC 3339 time such as 2026-01-31T23:59:50Z")
+		}
+		*p = t
+		return nil
+	}, func() string {
+		if p.IsZero() {
+			return ""
+		}
+		return p.Format(time.RFC3339Nano)
+	}}
+}
+
+func slots(p *metering.Slots, env, flag, usage string) setting {
 	return setting{env, flag, usage, func(v string) error {
 		parts := strings.Split(v, ",")
 		if len(parts) != len(p) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meterline/meterline/internal/metering"
 )
 
 // env returns a getenv over vars, so that no test reads or changes the process environment.
@@ -24,6 +26,7 @@ var names = []string{
 	"METERLINE_LOG_LEVEL",
 	"METERLINE_LOG_FORMAT",
 	"METERLINE_DEV_DATA_DIR",
+	"METERLINE_CLOCK_START",
 	"METERLINE_PROCESSOR_ID",
 	"METERLINE_SLACK",
 	"METERLINE_REPORT_SLOTS",
@@ -72,7 +75,7 @@ func TestLoadDefaults(t *testing.T) {
 			User:        "default",
 			DialTimeout: 5 * time.Second,
 		},
-		Metering: Metering{Slack: 48 * time.Hour, Future: time.Minute, ReportSlots: [5]int{1, 1, 1, 2, 2}},
+		Metering: Metering{Slack: 48 * time.Hour, Future: time.Minute, ReportSlots: metering.Slots{1, 1, 1, 2, 2}},
 		Sink:     Sink{BatchSize: 10000, FlushInterval: time.Second},
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -122,8 +125,12 @@ func TestLoad(t *testing.T) {
 		"METERLINE_CLICKHOUSE_USER": "u", "METERLINE_CLICKHOUSE_PASSWORD": "p"}, []string{"--clickhouse-user=v"},
 		func(c Config) any { return c.ClickHouse }, ClickHouse{Addr: "ch:9000", Database: "usage_2", User: "v", Password: "p", DialTimeout: 5 * time.Second})
 	f("dev data dir emptied by flag", map[string]string{"METERLINE_DEV_DATA_DIR": "/data"}, []string{"--dev-data-dir="}, func(c Config) any { return c.DevDataDir }, "")
+	f("clock start", map[string]string{"METERLINE_CLOCK_START": "2025-12-31T23:59:59.5Z"}, nil,
+		func(c Config) any { return c.ClockStart }, time.Date(2025, 12, 31, 23, 59, 59, 500_000_000, time.UTC))
+	f("clock start emptied by flag", map[string]string{"METERLINE_CLOCK_START": "2025-12-31T23:59:59Z"}, []string{"--clock-start="},
+		func(c Config) any { return c.ClockStart.IsZero() }, true)
 	f("report slots", map[string]string{"METERLINE_REPORT_SLOTS": "1, 2,3,4,12"}, nil,
-		func(c Config) any { return c.Metering.ReportSlots }, [5]int{1, 2, 3, 4, 12})
+		func(c Config) any { return c.Metering.ReportSlots }, metering.Slots{1, 2, 3, 4, 12})
 	f("log", map[string]string{"METERLINE_LOG_LEVEL": "debug", "METERLINE_LOG_FORMAT": "console"}, nil,
 		func(c Config) any { return [2]string{c.LogLevel, c.LogFormat} }, [2]string{"debug", "console"})
 
@@ -177,6 +184,7 @@ func TestLoadErrors(t *testing.T) {
 	f("partitions over int32", map[string]string{"METERLINE_TOPIC_PARTITIONS": "3000000000"}, nil, "METERLINE_TOPIC_PARTITIONS")
 	f("four report slots", map[string]string{"METERLINE_REPORT_SLOTS": "1,1,2,2"}, nil, "METERLINE_REPORT_SLOTS")
 	f("report slots over 100", map[string]string{"METERLINE_REPORT_SLOTS": "1,1,1,2,101"}, nil, "METERLINE_REPORT_SLOTS")
+	f("clock start without a zone", map[string]string{"METERLINE_CLOCK_START": "2026-01-31 23:59:50"}, nil, "METERLINE_CLOCK_START")
 	f("duration without unit", map[string]string{"METERLINE_SHUTDOWN_TIMEOUT": "30"}, nil, "METERLINE_SHUTDOWN_TIMEOUT")
 	f("valid values that do not hold", map[string]string{"METERLINE_LOG_LEVEL": "loud", "METERLINE_TOPIC_PARTITIONS": "0"}, nil,
 		"METERLINE_LOG_LEVEL", "METERLINE_TOPIC_PARTITIONS")
