@@ -24,11 +24,13 @@ import (
 //     rejected as too late and a GET of it says so.
 //
 // The slack is 100 days here (METERLINE_SLACK) so that last month's boundary can be crossed
-// with usage processed today, and the reports show 100 days and 4 months.
+// with usage processed today, and the reports show 100 days and 4 months. The stack's clock
+// starts 30 seconds into the first of a month, so the object storage documents (a second
+// old) and their reports sit just after a month boundary.
 func TestAcceptance(t *testing.T) {
-	s := newStack(t)
+	s := newStackAt(t, time.Date(2026, 3, 1, 0, 0, 30, 0, time.UTC))
 	dev := s.start([]string{"dev"}, "METERLINE_SLACK=2400h", "METERLINE_REPORT_SLOTS=1,1,1,100,4")
-	now := time.Now().UTC()
+	now := s.now()
 	nowMs := now.UnixMilli()
 	mustPost := func(doc string) string {
 		t.Helper()

@@ -70,7 +70,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 	procEnv := func(n int) string { return fmt.Sprintf("METERLINE_PROCESSOR_ID=%s-processor-%d", s.prefix, n) }
 	procs := []*proc{s.start(procArgs, procEnv(0)), nil}
 
-	now := time.Now()
+	now := s.now()
 	docs := crashStream(rng, now)
 	stream := newPoster(t, colls, docs)
 	stream.run(crashPosters)
@@ -152,7 +152,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 	waitDrained(t, s)
 	t.Logf("%6.1fs drained", time.Since(began).Seconds())
 	checkEvents(t, s, docs)
-	truth, asOf := groundTruthOf(docs, plan), time.Now().UnixMilli()
+	truth, asOf := groundTruthOf(docs, plan), s.nowMs()
 	checkGroundTruth(t, s, truth, asOf)
 	// The documents end up to 41 hours ago: three day slots show them all.
 	checkReports(t, s.start([]string{"reporting"}, "METERLINE_REPORT_SLOTS=1,1,1,3,2"), truth, asOf)

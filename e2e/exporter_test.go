@@ -18,7 +18,7 @@ import (
 func TestBillingExporter(t *testing.T) {
 	s := newStack(t)
 	dev := s.start([]string{"dev"})
-	now := time.Now().UnixMilli()
+	now := s.nowMs()
 	for i := range 3 {
 		if r := post(t, dev, objectDoc("exported-org", "instance-1", now-int64(i+1)*1000)); r.status != http.StatusCreated {
 			t.Fatalf("POST %d: %d %s", i, r.status, r.body)

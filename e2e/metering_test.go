@@ -15,7 +15,7 @@ import (
 func TestMeteringIntoClickHouse(t *testing.T) {
 	s := newStack(t)
 	dev := s.start([]string{"dev"})
-	now := time.Now().UnixMilli()
+	now := s.nowMs()
 	for i := range 3 {
 		end := now - int64(i+1)*1000
 		doc := fmt.Sprintf(`{"start":%d,"end":%d,"organization_id":"org-os","space_id":"space","consumer_id":"app:1",

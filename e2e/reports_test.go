@@ -90,7 +90,7 @@ func TestUsageReports(t *testing.T) {
 	dev := s.start([]string{"dev"})
 	base := "http://" + dev.addr
 	org := "us-south:report-org"
-	now := time.Now().UnixMilli()
+	now := s.nowMs()
 	for i := range 3 {
 		if r := post(t, dev, objectDoc(org, "instance-1", now-int64(i+1)*1000)); r.status != http.StatusCreated {
 			t.Fatalf("POST %d: %d %s", i, r.status, r.body)
@@ -101,7 +101,7 @@ func TestUsageReports(t *testing.T) {
 	orgURL := base + "/v1/metering/organizations/" + url.PathEscape(org) + "/aggregated/usage"
 	var asOf int64
 	waitFor(t, "a report with the charge 46.09", func() (bool, string) {
-		asOf = time.Now().UnixMilli()
+		asOf = s.nowMs()
 		r := do(t, http.MethodGet, fmt.Sprintf("%s/%d", orgURL, asOf), "", nil)
 		if r.status != http.StatusOK {
 			return false, fmt.Sprintf("%d %s", r.status, r.body)
@@ -114,7 +114,7 @@ func TestUsageReports(t *testing.T) {
 	time.Sleep(6500 * time.Millisecond) // past the settle delay (flush interval 200ms + 5s)
 	first := do(t, http.MethodGet, fmt.Sprintf("%s/%d", orgURL, asOf), "", nil)
 	if first.header.Get("Meterline-Settled") != "true" {
-		t.Errorf("a report of %d ms ago says Meterline-Settled %q, want true", time.Now().UnixMilli()-asOf, first.header.Get("Meterline-Settled"))
+		t.Errorf("a report of %d ms ago says Meterline-Settled %q, want true", s.nowMs()-asOf, first.header.Get("Meterline-Settled"))
 	}
 	validate(t, schema(t, "usage-summary-report.schema.json"), first.body)
 	rep := first.json(t)

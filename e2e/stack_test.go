@@ -78,18 +78,30 @@ func TestMain(m *testing.M) {
 }
 
 // stack is one test's isolated Meterline: its own topics, consumer groups' topics and
-// ClickHouse database on the shared broker and server.
+// ClickHouse database on the shared broker and server, and its own clock. The clock is
+// pinned: it read the stack's instant when the stack was made and runs on at the wall
+// clock's pace, and every meterline process of the stack starts with the same clock
+// (METERLINE_CLOCK_START), so no test depends on the date or the time of day it runs at.
 type stack struct {
 	t        *testing.T
 	prefix   string
 	database string
 	ch       driver.Conn
+	instant  time.Time // what the stack's clock read at base
+	base     time.Time // the wall clock's time then
 }
 
-func newStack(t *testing.T) *stack {
+// midMonth is the instant a stack's clock starts at unless a test picks another: inside a
+// day and a month, and in the past, so that the broker takes records stamped with it.
+var midMonth = time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
+
+func newStack(t *testing.T) *stack { return newStackAt(t, midMonth) }
+
+// newStackAt returns a stack whose clock reads instant now.
+func newStackAt(t *testing.T, instant time.Time) *stack {
 	t.Helper()
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1e12)
-	s := &stack{t: t, prefix: "mle2e" + suffix, database: "meterline_e2e_" + suffix}
+	s := &stack{t: t, prefix: "mle2e" + suffix, database: "meterline_e2e_" + suffix, instant: instant, base: time.Now()}
 	conn, err := ch.Open(&ch.Options{Addr: []string{chAddr}, Auth: ch.Auth{Database: "default"}})
 	if err != nil {
 		t.Fatal(err)
@@ -102,9 +114,18 @@ func newStack(t *testing.T) *stack {
 	return s
 }
 
+// now is the stack's time.
+func (s *stack) now() time.Time { return s.instant.Add(time.Since(s.base)).UTC() }
+
+// nowMs is the stack's time in epoch milliseconds.
+func (s *stack) nowMs() int64 { return s.now().UnixMilli() }
+
 // env is the process environment of a meterline process of this stack.
 func (s *stack) env(httpAddr string, extra ...string) []string {
 	return append(append(os.Environ(),
+		"METERLINE_CLOCK_START="+s.now().Format(time.RFC3339Nano),
+		// Records are stamped with the stack's (past) time: keep them whatever the date.
+		"METERLINE_TOPIC_RETENTION=100000h",
 		"METERLINE_HTTP_ADDR="+httpAddr,
 		"METERLINE_KAFKA_BROKERS="+kafkaBrk,
 		"METERLINE_CLICKHOUSE_ADDR="+chAddr,
