@@ -267,14 +267,22 @@ type Publisher struct {
 // NewPublisher returns a publisher to topic over cl.
 func NewPublisher(cl *kgo.Client, topic string) *Publisher { return &Publisher{cl: cl, topic: topic} }
 
-// Publish produces ev and returns the record's timestamp once Kafka has it durably. On error
+// Publish produces ev stamped by franz-go with the wall clock; see PublishAt.
+func (p *Publisher) Publish(ctx context.Context, ev *meterlinev1.UsageEvent) (time.Time, error) {
+	return p.PublishAt(ctx, ev, time.Time{})
+}
+
+// PublishAt produces ev with the record timestamp at (the event's stored time, which readers
+// take from the record: see DecodeEvent; the zero time leaves it to franz-go, which stamps the
+// wall clock) and returns the timestamp once Kafka has the record durably. On error
 // (including ctx ending first) the event may or may not be in Kafka; a client retrying the
 // same document is then recognised by its id downstream, so it still counts once.
-func (p *Publisher) Publish(ctx context.Context, ev *meterlinev1.UsageEvent) (time.Time, error) {
+func (p *Publisher) PublishAt(ctx context.Context, ev *meterlinev1.UsageEvent, at time.Time) (time.Time, error) {
 	rec, err := EventRecord(p.topic, ev)
 	if err != nil {
 		return time.Time{}, err
 	}
+	rec.Timestamp = at
 	res := p.cl.ProduceSync(ctx, rec)
 	if err := res.FirstErr(); err != nil {
 		return time.Time{}, err
