@@ -41,6 +41,10 @@ type Topics struct {
 	// Changelog is the metering processor's state: cells ("c/...") and the ids of counted
 	// documents ("d/<id>"); compacted, co-partitioned with Collected.
 	Changelog string
+	// PollerState carries each poller source's state (its cursor), keyed by the source and
+	// written in the same transaction as the usage events it accounts for (TxPublisher);
+	// compacted, so the last state of every source is kept, and one partition.
+	PollerState string
 }
 
 // TopicsFor returns the topic names under prefix.
@@ -51,6 +55,7 @@ func TopicsFor(prefix string) Topics {
 		Rejected:     prefix + ".usage.rejected.v1",
 		Rated:        prefix + ".usage.rated.v1",
 		Changelog:    prefix + ".metering.changelog.v1",
+		PollerState:  prefix + ".poller.state.v1",
 	}
 }
 
@@ -120,6 +125,12 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg config.Kafka, log *za
 		// Co-partitioned with the collected topic: the processor writes the state of input
 		// partition p to partition p.
 		{name: topics.Changelog, partitions: cfg.Partitions, strict: true, configs: map[string]*string{
+			"cleanup.policy": kadm.StringPtr("compact"),
+		}},
+		// Compacted, or a source's only state record would age out and the poller start over;
+		// one partition, since its records are few and a reader finds a source's without
+		// knowing a partitioner.
+		{name: topics.PollerState, partitions: 1, strict: true, configs: map[string]*string{
 			"cleanup.policy": kadm.StringPtr("compact"),
 		}},
 	}
