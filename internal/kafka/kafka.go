@@ -102,7 +102,8 @@ func Ping(ctx context.Context, cl *kgo.Client) error { return cl.Ping(ctx) }
 // than the configuration says. The provisioning topic is refused (an error) unless it has one
 // partition and cleanup.policy compact: with more partitions readers would apply plans and
 // mappings in different orders, and with deletion the first versions that decide them would
-// age out.
+// age out. The poller state topic is held to the same (one partition, compact): deleted, a
+// source's only state record would age out and its poller start over.
 func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg config.Kafka, log *zap.Logger) error {
 	adm := kadm.NewClient(cl)
 	topics := TopicsFor(cfg.TopicPrefix)
