@@ -94,8 +94,8 @@ func (d Document) Validate() error {
 type namedField struct{ name, value string }
 
 // idFields are the document's identifier fields, in the seed's order.
-func (d *Document) idFields() []namedField {
-	return []namedField{{"organization_id", d.OrganizationID}, {"space_id", d.SpaceID}, {"consumer_id", d.ConsumerID},
+func (d *Document) idFields() [7]namedField {
+	return [7]namedField{{"organization_id", d.OrganizationID}, {"space_id", d.SpaceID}, {"consumer_id", d.ConsumerID},
 		{"resource_id", d.ResourceID}, {"plan_id", d.PlanID}, {"resource_instance_id", d.ResourceInstanceID},
 		{"dedup_id", d.DedupID}}
 }
@@ -124,7 +124,10 @@ func (d *Document) valid() bool {
 				return false
 			}
 		}
-		if _, reason := checkQuantity(m.Quantity); reason != "" {
+		// At most 12 decimal places as written and fewer than 10^26: a quantity written with
+		// more places (trailing zeros) is left to Parse.
+		q := m.Quantity
+		if q.Sign() < 0 || q.Exponent() < -QuantityScale || q.NumDigits()+int(q.Exponent()) > QuantityIntegerDigits {
 			return false
 		}
 	}
