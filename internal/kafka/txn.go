@@ -69,8 +69,9 @@ func NewTxPublisher(ctx context.Context, cfg TxConfig, log *zap.Logger) (*TxPubl
 	}
 	cl, err := NewClient(cfg.Brokers, log,
 		kgo.TransactionalID(TransactionalID(cfg.Prefix, cfg.Source)),
+		// An open transaction of a crashed instance holds back every read committed reader
+		// of its partitions until the next instance starts, or for this long.
 		kgo.TransactionTimeout(time.Minute),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 	)
 	if err != nil {
 		return nil, err
@@ -89,7 +90,9 @@ func (p *TxPublisher) Client() *kgo.Client { return p.cl }
 // the broker.
 func (p *TxPublisher) Close() { p.cl.Close() }
 
-// Publish writes events to the collected-usage topic and state as the source's state record,
+// Publish writes events to the collected-usage topic (keyed by organization, as the
+// collector's, so an organization's usage stays on one partition) and state as the source's
+// state record,
 // in one transaction, all records stamped with the publisher's clock. It returns once the
 // transaction is committed. On error the transaction is aborted (or, if the commit's answer
 // was lost, may have committed: LastState then tells); the caller reads LastState again and
