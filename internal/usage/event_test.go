@@ -125,3 +125,16 @@ func TestNoAdapterBelow(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateLeavesDoubtToParse: a quantity the fast path cannot vouch for (written with more
+// than 12 places, all zeros beyond them) is still valid, as Parse says.
+func TestValidateLeavesDoubtToParse(t *testing.T) {
+	d := validDoc()
+	d.MeasuredUsage[0].Quantity = decimal.RequireFromString("1.5000000000000")
+	if d.valid() {
+		t.Fatal("the fast path vouched for 13 written places; the test needs it not to")
+	}
+	if err := d.Validate(); err != nil {
+		t.Errorf("Validate: %v, want valid (Parse accepts trailing zeros)", err)
+	}
+}
