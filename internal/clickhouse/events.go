@@ -11,25 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/meterline/meterline/internal/usage"
-	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
 )
-
-// EventRow is one usage event with where it was read from Kafka.
-type EventRow struct {
-	Event     *meterlinev1.UsageEvent
-	Partition int32
-	Offset    int64
-}
-
-// StoredEvent is a usage event read back from the table usage_events.
-type StoredEvent struct {
-	ID         string
-	Source     string
-	AccountID  string
-	Document   usage.Document
-	ReceivedMs int64
-	StoredMs   int64
-}
 
 // Events reads and writes the table usage_events.
 type Events struct {
@@ -47,7 +29,7 @@ measured_usage.measure, measured_usage.quantity, received_ms, stored_ms, kafka_p
 // fall in; each part appears whole or not at all, so a failed INSERT may have written some
 // months of the batch. A retry writes them again, which the caller's duplicate look-up (or
 // FINAL, on the ReplacingMergeTree) turns into one row per event.
-func (e *Events) Insert(ctx context.Context, rows []EventRow) error {
+func (e *Events) Insert(ctx context.Context, rows []usage.EventRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -81,12 +63,6 @@ func (e *Events) Insert(ctx context.Context, rows []EventRow) error {
 	return nil
 }
 
-// EventRef names a stored event: its organization and id.
-type EventRef struct {
-	Org string
-	ID  string
-}
-
 // existingChunk is how many events one look-up query names: their ids are in the query's
 // text, which ClickHouse limits (max_query_size, 256 KiB by default).
 const existingChunk = 1000
@@ -94,7 +70,7 @@ const existingChunk = 1000
 // Existing returns the ids of refs that are already in the table. Each query filters on the
 // organizations (the first key column) and on the partitions the ids' end times name, so it
 // reads only the granules that can hold them.
-func (e *Events) Existing(ctx context.Context, refs []EventRef) (map[string]bool, error) {
+func (e *Events) Existing(ctx context.Context, refs []usage.EventRef) (map[string]bool, error) {
 	found := make(map[string]bool)
 	for len(refs) > 0 {
 		n := min(len(refs), existingChunk)
@@ -106,7 +82,7 @@ func (e *Events) Existing(ctx context.Context, refs []EventRef) (map[string]bool
 	return found, nil
 }
 
-func (e *Events) existing(ctx context.Context, refs []EventRef, found map[string]bool) error {
+func (e *Events) existing(ctx context.Context, refs []usage.EventRef, found map[string]bool) error {
 	lo, hi := int64(usage.MaxMillis), int64(0)
 	orgs, ids := map[string]bool{}, make([]any, 0, len(refs))
 	for _, r := range refs {
@@ -140,21 +116,20 @@ WHERE event_time >= toDateTime(?, 'UTC') AND event_time <= toDateTime(?, 'UTC')
 	return rows.Err()
 }
 
-// ErrNoEvent is returned by Get for an id the table does not hold.
-var ErrNoEvent = errors.New("no such usage event")
-
-// Get returns the event with id, reading only the partition its end time names.
-func (e *Events) Get(ctx context.Context, id string) (StoredEvent, error) {
+// Get returns the event with id (usage.ErrNoEvent when the table does not hold it), reading
+// only the partition its end time names. The stored time is the Kafka record's timestamp the
+// raw sink read (kafka.DecodeEvent), which the publisher stamped from its clock.
+func (e *Events) Get(ctx context.Context, id string) (usage.StoredEvent, error) {
 	end, ok := usage.EndOfID(id)
 	if !ok {
-		return StoredEvent{}, ErrNoEvent
+		return usage.StoredEvent{}, usage.ErrNoEvent
 	}
 	row := e.conn.QueryRow(ctx, `SELECT id, source, account_id, organization_id, space_id, consumer_id,
 resource_id, plan_id, resource_instance_id, dedup_id, start_ms, end_ms,
 measured_usage.measure, measured_usage.quantity, received_ms, stored_ms
 FROM usage_events WHERE event_time = toDateTime(?, 'UTC') AND id = ? LIMIT 1`, end/1000, id)
 	var (
-		s          StoredEvent
+		s          usage.StoredEvent
 		d          = &s.Document
 		measures   []string
 		quantities []decimal.Decimal
@@ -164,9 +139,9 @@ FROM usage_events WHERE event_time = toDateTime(?, 'UTC') AND id = ? LIMIT 1`, e
 		&measures, &quantities, &s.ReceivedMs, &s.StoredMs)
 	if err != nil {
 		if isNoRows(err) {
-			return StoredEvent{}, ErrNoEvent
+			return usage.StoredEvent{}, usage.ErrNoEvent
 		}
-		return StoredEvent{}, fmt.Errorf("usage_events: get %s: %w", id, err)
+		return usage.StoredEvent{}, fmt.Errorf("usage_events: get %s: %w", id, err)
 	}
 	d.MeasuredUsage = make([]usage.Measure, len(measures))
 	for i := range measures {

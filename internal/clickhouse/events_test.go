@@ -9,9 +9,19 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/meterline/meterline/internal/clickhouse"
+	"github.com/meterline/meterline/internal/collector"
+	"github.com/meterline/meterline/internal/sink"
 	"github.com/meterline/meterline/internal/testenv"
 	"github.com/meterline/meterline/internal/usage"
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
+)
+
+// The tables implement the ports of their users.
+var (
+	_ collector.Archive    = clickhouse.Archive{}
+	_ sink.EventStorage    = (*clickhouse.Events)(nil)
+	_ sink.CellWriter      = (*clickhouse.Cells)(nil)
+	_ sink.RejectionWriter = (*clickhouse.Rejections)(nil)
 )
 
 // TestExistingAtBatchSize looks up as many ids as a default sink batch holds (10,000), more
@@ -23,16 +33,16 @@ func TestExistingAtBatchSize(t *testing.T) {
 	defer cancel()
 	events := clickhouse.NewEvents(conn)
 	const n = 10000
-	var rows []clickhouse.EventRow
-	var refs []clickhouse.EventRef
+	var rows []usage.EventRow
+	var refs []usage.EventRef
 	base := time.Date(2026, 10, 31, 12, 0, 0, 0, time.UTC).UnixMilli()
 	for i := range n + 50 {
 		d := usage.Document{Start: base, End: base + int64(i)*10_000, OrganizationID: fmt.Sprintf("org-%d", i%13),
 			SpaceID: "s", ResourceID: "r", PlanID: "p", ResourceInstanceID: fmt.Sprint(i),
 			MeasuredUsage: []usage.Measure{{Measure: "m", Quantity: decimal.NewFromInt(int64(i))}}}
-		refs = append(refs, clickhouse.EventRef{Org: d.OrganizationID, ID: d.ID()})
+		refs = append(refs, usage.EventRef{Org: d.OrganizationID, ID: d.ID()})
 		if i < n { // the last 50 are never stored
-			rows = append(rows, clickhouse.EventRow{Event: &meterlinev1.UsageEvent{Id: d.ID(), Document: d.Proto()}, Offset: int64(i)})
+			rows = append(rows, usage.EventRow{Event: &meterlinev1.UsageEvent{Id: d.ID(), Document: d.Proto()}, Offset: int64(i)})
 		}
 	}
 	if err := events.Insert(ctx, rows); err != nil {

@@ -2,26 +2,10 @@ package clickhouse
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/meterline/meterline/internal/usage"
-	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
 )
-
-// RejectionRow is a rejected document with where it was read from Kafka.
-type RejectionRow struct {
-	Rejection *meterlinev1.RejectedUsage
-	Partition int32
-	Offset    int64
-}
-
-// Rejection says why a document was not counted.
-type Rejection struct {
-	Code        string `json:"code"`
-	Reason      string `json:"reason"`
-	ProcessedMs int64  `json:"processed"`
-}
 
 // Rejections reads and writes the table usage_rejections.
 type Rejections struct {
@@ -35,7 +19,7 @@ const insertRejections = `INSERT INTO usage_rejections (id, organization_id, res
 code, reason, processed_ms, kafka_partition, kafka_offset)`
 
 // Insert writes rows; writing a row again adds an identical copy that merges remove.
-func (r *Rejections) Insert(ctx context.Context, rows []RejectionRow) error {
+func (r *Rejections) Insert(ctx context.Context, rows []usage.RejectionRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -63,29 +47,27 @@ type Archive struct {
 	Rejections *Rejections
 }
 
-// Rejection returns why a document was rejected (ErrNotRejected when it was not).
-func (a Archive) Rejection(ctx context.Context, org, id string) (Rejection, error) {
+// Rejection returns why a document was rejected (usage.ErrNotRejected when it was not).
+func (a Archive) Rejection(ctx context.Context, org, id string) (usage.Rejection, error) {
 	return a.Rejections.Get(ctx, org, id)
 }
 
-// ErrNotRejected is returned by Get for a document that was not rejected (or not yet).
-var ErrNotRejected = errors.New("not rejected")
-
-// Get returns why the document id of organization org was rejected.
-func (r *Rejections) Get(ctx context.Context, org, id string) (Rejection, error) {
+// Get returns why the document id of organization org was rejected (usage.ErrNotRejected when
+// it was not, or not yet).
+func (r *Rejections) Get(ctx context.Context, org, id string) (usage.Rejection, error) {
 	end, ok := usage.EndOfID(id)
 	if !ok {
-		return Rejection{}, ErrNotRejected
+		return usage.Rejection{}, usage.ErrNotRejected
 	}
-	var rj Rejection
+	var rj usage.Rejection
 	err := r.conn.QueryRow(ctx, `SELECT code, reason, processed_ms FROM usage_rejections
 WHERE organization_id = ? AND event_time = toDateTime(?, 'UTC') AND id = ? LIMIT 1`, org, end/1000, id).
 		Scan(&rj.Code, &rj.Reason, &rj.ProcessedMs)
 	if isNoRows(err) {
-		return Rejection{}, ErrNotRejected
+		return usage.Rejection{}, usage.ErrNotRejected
 	}
 	if err != nil {
-		return Rejection{}, fmt.Errorf("usage_rejections: get %s: %w", id, err)
+		return usage.Rejection{}, fmt.Errorf("usage_rejections: get %s: %w", id, err)
 	}
 	return rj, nil
 }

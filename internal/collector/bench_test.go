@@ -16,6 +16,7 @@ import (
 
 	"github.com/meterline/meterline/internal/collector"
 	"github.com/meterline/meterline/internal/kafka"
+	"github.com/meterline/meterline/internal/platform/clock"
 	"github.com/meterline/meterline/internal/testenv"
 )
 
@@ -26,6 +27,7 @@ import (
 // (no archive), as for a fresh document it only adds a ClickHouse point query.
 func BenchmarkCollectorHTTP(b *testing.B) {
 	cfg := testenv.Get(b).Config(b)
+	cfg.Kafka.Retention = 100000 * time.Hour
 	testenv.DeleteTopicsWithPrefix(b, cfg)
 	ctx := context.Background()
 	cl := testenv.Kafka(b, cfg, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
@@ -34,14 +36,17 @@ func BenchmarkCollectorHTTP(b *testing.B) {
 	}
 	pub := kafka.NewPublisher(cl, kafka.TopicsFor(cfg.Kafka.TopicPrefix).Collected)
 	mux := http.NewServeMux()
-	collector.New(collector.Config{MaxBodyBytes: 1 << 20, ProduceTimeout: 10 * time.Second}, pub, nil, nil,
+	// The clock starts at a pinned instant and runs: documents end an hour before it, and
+	// their records are stamped from it (so the topic keeps them for a long retention).
+	start := clock.Instants[0]
+	collector.New(collector.Config{MaxBodyBytes: 1 << 20, ProduceTimeout: 10 * time.Second, Clock: clock.StartingAt(start)}, pub, nil, nil,
 		zap.NewNop(), prometheus.NewRegistry()).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
 	var seq atomic.Int64
-	end := time.Now().Add(-time.Hour).UnixMilli()
+	end := start.Add(-time.Hour).UnixMilli()
 	b.SetParallelism(16) // 16 x GOMAXPROCS (2 here) = 32 clients
 	b.ReportAllocs()
 	b.ResetTimer()

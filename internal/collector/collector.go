@@ -27,8 +27,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"go.uber.org/zap"
 
-	"github.com/meterline/meterline/internal/clickhouse"
 	"github.com/meterline/meterline/internal/fault"
+	"github.com/meterline/meterline/internal/platform/clock"
 	"github.com/meterline/meterline/internal/platform/web"
 	"github.com/meterline/meterline/internal/usage"
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
@@ -37,20 +37,20 @@ import (
 // Source is the source of documents collected over HTTP.
 const Source = "abacus-http"
 
-// Publisher publishes an event durably; it returns when Kafka has it.
+// Publisher publishes an event durably; it returns when Kafka has it. at is the time to stamp
+// the record with, the event's stored time; the publisher returns the stored time Kafka has.
 type Publisher interface {
-	Publish(ctx context.Context, ev *meterlinev1.UsageEvent) (stored time.Time, err error)
+	PublishAt(ctx context.Context, ev *meterlinev1.UsageEvent, at time.Time) (stored time.Time, err error)
 }
 
-// Archive finds events the raw event sink has stored, and why the metering processor
-// rejected a document (clickhouse.ErrNotRejected when it did not, or not yet).
+// Archive finds events the raw event sink has stored (usage.ErrNoEvent for one it has not),
+// and why the metering processor rejected a document (usage.ErrNotRejected when it did not,
+// or not yet).
 type Archive interface {
-	Get(ctx context.Context, id string) (clickhouse.StoredEvent, error)
-	Existing(ctx context.Context, refs []clickhouse.EventRef) (map[string]bool, error)
-	Rejection(ctx context.Context, org, id string) (clickhouse.Rejection, error)
+	Get(ctx context.Context, id string) (usage.StoredEvent, error)
+	Existing(ctx context.Context, refs []usage.EventRef) (map[string]bool, error)
+	Rejection(ctx context.Context, org, id string) (usage.Rejection, error)
 }
-
-var _ Archive = clickhouse.Archive{}
 
 // Accounts tells which account owns an organization ("" for none known).
 type Accounts interface {
@@ -68,6 +68,8 @@ type Config struct {
 	// LookupTimeout bounds the ClickHouse look-up of a possible duplicate; past it the
 	// document is accepted and deduplicated downstream.
 	LookupTimeout time.Duration
+	// Clock gives the received and stored times of documents; nil is the wall clock.
+	Clock clock.Clock
 }
 
 // Collector is the collection API.
@@ -77,7 +79,7 @@ type Collector struct {
 	archive  Archive
 	accounts Accounts
 	log      *zap.Logger
-	now      func() time.Time
+	clock    clock.Clock
 	recent   *recent
 	lookups  *lookups // nil without an archive
 	metrics  metrics
@@ -113,7 +115,7 @@ func New(cfg Config, pub Publisher, archive Archive, accounts Accounts, log *zap
 		archive:  archive,
 		accounts: accounts,
 		log:      log,
-		now:      time.Now,
+		clock:    clock.Or(cfg.Clock),
 		recent:   newRecent(cfg.RecentDocuments),
 		inflight: make(map[string]*call),
 		metrics: metrics{
@@ -144,7 +146,7 @@ func (c *Collector) Register(mux *http.ServeMux) {
 const documentPath = "/v1/metering/collected/usage/"
 
 func (c *Collector) post(w http.ResponseWriter, r *http.Request) {
-	start := c.now()
+	start := time.Now() // a latency, not a business time: the wall clock's
 	defer func() { c.metrics.latency.Observe(time.Since(start).Seconds()) }()
 	id, err := c.collect(r)
 	if err != nil {
@@ -208,13 +210,21 @@ func (c *Collector) collect(r *http.Request) (string, error) {
 		ok = true
 		return "", duplicate(id)
 	}
-	ev := &meterlinev1.UsageEvent{Id: id, Source: Source, ReceivedMs: c.now().UnixMilli(), Document: doc.Proto()}
+	account := ""
 	if c.accounts != nil {
-		ev.AccountId = c.accounts.AccountID(doc.OrganizationID)
+		account = c.accounts.AccountID(doc.OrganizationID)
+	}
+	ev, err := usage.NewEvent(doc, Source, c.clock.Now(), account)
+	if err != nil {
+		// The document passed Parse, so only the collector can be at fault (a clock reading
+		// no time a document may name): an internal error, never the client's 400.
+		return "", &fault.Error{Kind: fault.KindInternal, Message: "usage event could not be built", Err: err}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.ProduceTimeout)
 	defer cancel()
-	stored, err := c.pub.Publish(ctx, ev)
+	// The record is stamped with the collector's clock, so that the stored time the
+	// processor judges lateness by is this clock's, as the received time is.
+	stored, err := c.pub.PublishAt(ctx, ev, c.clock.Now())
 	if err != nil {
 		return "", fault.Unavailable(err, "usage could not be stored in Kafka; retry later")
 	}
@@ -269,7 +279,7 @@ func (c *Collector) storedBefore(ctx context.Context, org, id string) bool {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
 	defer cancel()
-	return c.lookups.storedBefore(ctx, clickhouse.EventRef{Org: org, ID: id})
+	return c.lookups.storedBefore(ctx, usage.EventRef{Org: org, ID: id})
 }
 
 func duplicate(id string) error {
@@ -294,10 +304,10 @@ func (c *Collector) get(w http.ResponseWriter, r *http.Request) {
 	} else if c.archive == nil {
 		err = fault.NotFound("usage document %s not found", id)
 	} else {
-		var se clickhouse.StoredEvent
+		var se usage.StoredEvent
 		se, err = c.archive.Get(r.Context(), id)
 		switch {
-		case errors.Is(err, clickhouse.ErrNoEvent):
+		case errors.Is(err, usage.ErrNoEvent):
 			err = fault.NotFound("usage document %s not found", id)
 		case err != nil:
 			err = fault.Unavailable(err, "usage documents cannot be read now; retry later")
@@ -324,7 +334,7 @@ func (c *Collector) get(w http.ResponseWriter, r *http.Request) {
 // rejectedDocument is a document as submitted with a "rejected" member after its fields.
 type rejectedDocument struct {
 	Document usage.Document
-	Rejected clickhouse.Rejection
+	Rejected usage.Rejection
 }
 
 func (d rejectedDocument) MarshalJSON() ([]byte, error) {
@@ -341,16 +351,16 @@ func (d rejectedDocument) MarshalJSON() ([]byte, error) {
 
 // rejection looks up whether the processor rejected a document; a failed look-up is logged
 // and answered as "not rejected", since the document itself was found.
-func (c *Collector) rejection(ctx context.Context, org, id string) (clickhouse.Rejection, bool) {
+func (c *Collector) rejection(ctx context.Context, org, id string) (usage.Rejection, bool) {
 	if c.archive == nil {
-		return clickhouse.Rejection{}, false
+		return usage.Rejection{}, false
 	}
 	rj, err := c.archive.Rejection(ctx, org, id)
 	if err != nil {
-		if !errors.Is(err, clickhouse.ErrNotRejected) {
+		if !errors.Is(err, usage.ErrNotRejected) {
 			c.log.Warn("rejection look-up failed", zap.String("id", id), zap.Error(err))
 		}
-		return clickhouse.Rejection{}, false
+		return usage.Rejection{}, false
 	}
 	return rj, true
 }

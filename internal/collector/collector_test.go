@@ -21,7 +21,6 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/meterline/meterline/internal/clickhouse"
 	"github.com/meterline/meterline/internal/collector"
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/platform/web"
@@ -48,6 +47,7 @@ type fakePublisher struct {
 	err     error
 	calls   int
 	events  []*meterlinev1.UsageEvent
+	stamps  []time.Time // the record timestamp asked for, per published event
 	gate    chan struct{}
 	entered chan struct{}
 	once    sync.Once
@@ -55,7 +55,7 @@ type fakePublisher struct {
 
 var _ collector.Publisher = (*fakePublisher)(nil)
 
-func (p *fakePublisher) Publish(ctx context.Context, ev *meterlinev1.UsageEvent) (time.Time, error) {
+func (p *fakePublisher) PublishAt(ctx context.Context, ev *meterlinev1.UsageEvent, at time.Time) (time.Time, error) {
 	if p.entered != nil {
 		p.once.Do(func() { close(p.entered) })
 	}
@@ -76,6 +76,7 @@ func (p *fakePublisher) Publish(ctx context.Context, ev *meterlinev1.UsageEvent)
 		return time.Time{}, p.err
 	}
 	p.events = append(p.events, proto.Clone(ev).(*meterlinev1.UsageEvent))
+	p.stamps = append(p.stamps, at)
 	return time.UnixMilli(storedAt), nil
 }
 
@@ -95,7 +96,7 @@ func (p *fakePublisher) published() (int, []*meterlinev1.UsageEvent) {
 // fakeArchive is an archive holding events, or failing with getErr and existingErr.
 type fakeArchive struct {
 	mu          sync.Mutex
-	events      map[string]clickhouse.StoredEvent
+	events      map[string]usage.StoredEvent
 	getErr      error
 	existingErr error
 	gets        int
@@ -108,25 +109,25 @@ type fakeArchive struct {
 
 var _ collector.Archive = (*fakeArchive)(nil)
 
-func (a *fakeArchive) Rejection(context.Context, string, string) (clickhouse.Rejection, error) {
-	return clickhouse.Rejection{}, clickhouse.ErrNotRejected
+func (a *fakeArchive) Rejection(context.Context, string, string) (usage.Rejection, error) {
+	return usage.Rejection{}, usage.ErrNotRejected
 }
 
-func (a *fakeArchive) Get(_ context.Context, id string) (clickhouse.StoredEvent, error) {
+func (a *fakeArchive) Get(_ context.Context, id string) (usage.StoredEvent, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.gets++
 	if a.getErr != nil {
-		return clickhouse.StoredEvent{}, a.getErr
+		return usage.StoredEvent{}, a.getErr
 	}
 	ev, ok := a.events[id]
 	if !ok {
-		return clickhouse.StoredEvent{}, clickhouse.ErrNoEvent
+		return usage.StoredEvent{}, usage.ErrNoEvent
 	}
 	return ev, nil
 }
 
-func (a *fakeArchive) Existing(_ context.Context, refs []clickhouse.EventRef) (map[string]bool, error) {
+func (a *fakeArchive) Existing(_ context.Context, refs []usage.EventRef) (map[string]bool, error) {
 	ids := make([]string, len(refs))
 	for i, r := range refs {
 		ids[i] = r.ID
@@ -162,6 +163,11 @@ type server struct {
 
 func newServer(t *testing.T, cfg collector.Config, pub collector.Publisher, archive collector.Archive) server {
 	t.Helper()
+	return newServerWith(t, cfg, pub, archive, nil)
+}
+
+func newServerWith(t *testing.T, cfg collector.Config, pub collector.Publisher, archive collector.Archive, accounts collector.Accounts) server {
+	t.Helper()
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = maxBody
 	}
@@ -170,7 +176,7 @@ func newServer(t *testing.T, cfg collector.Config, pub collector.Publisher, arch
 	}
 	reg := prometheus.NewRegistry()
 	mux := http.NewServeMux()
-	collector.New(cfg, pub, archive, nil, zap.NewNop(), reg).Register(mux)
+	collector.New(cfg, pub, archive, accounts, zap.NewNop(), reg).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return server{srv, reg}
@@ -450,12 +456,12 @@ func TestConcurrentIdenticalPosts(t *testing.T) {
 func TestConcurrentLookupsShareAQuery(t *testing.T) {
 	const n = 20
 	docs := make([]string, n)
-	stored := map[string]clickhouse.StoredEvent{}
+	stored := map[string]usage.StoredEvent{}
 	for i := range docs {
 		docs[i] = strings.Replace(sampleDoc, `"start":1396421450000`, fmt.Sprintf(`"start":%d`, 1396421450000-int64(i)), 1)
 		if i%2 == 1 {
 			id := idOf(t, docs[i])
-			stored[id] = clickhouse.StoredEvent{ID: id}
+			stored[id] = usage.StoredEvent{ID: id}
 		}
 	}
 	archive := &fakeArchive{events: stored, lookupGate: make(chan struct{}), lookupEntered: make(chan struct{}, 1)}
@@ -559,7 +565,7 @@ func TestArchive(t *testing.T) {
 
 	t.Run("document stored before", func(t *testing.T) {
 		pub := &fakePublisher{}
-		s := newServer(t, collector.Config{}, pub, &fakeArchive{events: map[string]clickhouse.StoredEvent{id: {ID: id}}})
+		s := newServer(t, collector.Config{}, pub, &fakeArchive{events: map[string]usage.StoredEvent{id: {ID: id}}})
 		r := s.post(t, sampleDoc)
 		checkError(t, r, http.StatusConflict, "conflict")
 		if got, want := r.header.Get("Location"), s.URL+collectPath+"/"+id; got != want {
@@ -668,7 +674,7 @@ func TestGet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	archive := &fakeArchive{events: map[string]clickhouse.StoredEvent{
+	archive := &fakeArchive{events: map[string]usage.StoredEvent{
 		id: {ID: id, Source: collector.Source, Document: doc, ReceivedMs: 1700000000001, StoredMs: 1700000000002},
 	}}
 	s := newServer(t, collector.Config{}, &fakePublisher{}, archive)

@@ -7,7 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/meterline/meterline/internal/clickhouse"
+	"github.com/meterline/meterline/internal/usage"
 )
 
 // lookups coalesces the duplicate look-ups of concurrent POSTs into one ClickHouse query:
@@ -19,7 +19,7 @@ import (
 // A failed or timed-out query answers "not stored" for each of its ids, as a single look-up
 // did: the document is then published, and the sink and the processor drop it by id.
 type lookups struct {
-	existing func(context.Context, []clickhouse.EventRef) (map[string]bool, error)
+	existing func(context.Context, []usage.EventRef) (map[string]bool, error)
 	timeout  time.Duration
 	log      *zap.Logger
 
@@ -29,13 +29,13 @@ type lookups struct {
 }
 
 type lookup struct {
-	ref    clickhouse.EventRef
+	ref    usage.EventRef
 	answer chan bool // buffered: the query never waits for a reader that gave up
 }
 
 // storedBefore reports whether the id of ref is in the archive. When ctx ends first it
 // answers false.
-func (l *lookups) storedBefore(ctx context.Context, ref clickhouse.EventRef) bool {
+func (l *lookups) storedBefore(ctx context.Context, ref usage.EventRef) bool {
 	lk := lookup{ref: ref, answer: make(chan bool, 1)}
 	l.mu.Lock()
 	l.pending = append(l.pending, lk)
@@ -64,7 +64,7 @@ func (l *lookups) run() {
 			return
 		}
 		l.mu.Unlock()
-		refs := make([]clickhouse.EventRef, len(batch))
+		refs := make([]usage.EventRef, len(batch))
 		for i, lk := range batch {
 			refs[i] = lk.ref
 		}

@@ -41,6 +41,10 @@ type Topics struct {
 	// Changelog is the metering processor's state: cells ("c/...") and the ids of counted
 	// documents ("d/<id>"); compacted, co-partitioned with Collected.
 	Changelog string
+	// PollerState carries each poller source's state (its cursor), keyed by the source and
+	// written in the same transaction as the usage events it accounts for (TxPublisher);
+	// compacted, so the last state of every source is kept, and one partition.
+	PollerState string
 }
 
 // TopicsFor returns the topic names under prefix.
@@ -51,6 +55,7 @@ func TopicsFor(prefix string) Topics {
 		Rejected:     prefix + ".usage.rejected.v1",
 		Rated:        prefix + ".usage.rated.v1",
 		Changelog:    prefix + ".metering.changelog.v1",
+		PollerState:  prefix + ".poller.state.v1",
 	}
 }
 
@@ -97,7 +102,8 @@ func Ping(ctx context.Context, cl *kgo.Client) error { return cl.Ping(ctx) }
 // than the configuration says. The provisioning topic is refused (an error) unless it has one
 // partition and cleanup.policy compact: with more partitions readers would apply plans and
 // mappings in different orders, and with deletion the first versions that decide them would
-// age out.
+// age out. The poller state topic is held to the same (one partition, compact): deleted, a
+// source's only state record would age out and its poller start over.
 func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg config.Kafka, log *zap.Logger) error {
 	adm := kadm.NewClient(cl)
 	topics := TopicsFor(cfg.TopicPrefix)
@@ -120,6 +126,12 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg config.Kafka, log *za
 		// Co-partitioned with the collected topic: the processor writes the state of input
 		// partition p to partition p.
 		{name: topics.Changelog, partitions: cfg.Partitions, strict: true, configs: map[string]*string{
+			"cleanup.policy": kadm.StringPtr("compact"),
+		}},
+		// Compacted, or a source's only state record would age out and the poller start over;
+		// one partition, since its records are few and a reader finds a source's without
+		// knowing a partitioner.
+		{name: topics.PollerState, partitions: 1, strict: true, configs: map[string]*string{
 			"cleanup.policy": kadm.StringPtr("compact"),
 		}},
 	}
@@ -267,14 +279,22 @@ type Publisher struct {
 // NewPublisher returns a publisher to topic over cl.
 func NewPublisher(cl *kgo.Client, topic string) *Publisher { return &Publisher{cl: cl, topic: topic} }
 
-// Publish produces ev and returns the record's timestamp once Kafka has it durably. On error
+// Publish produces ev stamped by franz-go with the wall clock; see PublishAt.
+func (p *Publisher) Publish(ctx context.Context, ev *meterlinev1.UsageEvent) (time.Time, error) {
+	return p.PublishAt(ctx, ev, time.Time{})
+}
+
+// PublishAt produces ev with the record timestamp at (the event's stored time, which readers
+// take from the record: see DecodeEvent; the zero time leaves it to franz-go, which stamps the
+// wall clock) and returns the timestamp once Kafka has the record durably. On error
 // (including ctx ending first) the event may or may not be in Kafka; a client retrying the
 // same document is then recognised by its id downstream, so it still counts once.
-func (p *Publisher) Publish(ctx context.Context, ev *meterlinev1.UsageEvent) (time.Time, error) {
+func (p *Publisher) PublishAt(ctx context.Context, ev *meterlinev1.UsageEvent, at time.Time) (time.Time, error) {
 	rec, err := EventRecord(p.topic, ev)
 	if err != nil {
 		return time.Time{}, err
 	}
+	rec.Timestamp = at
 	res := p.cl.ProduceSync(ctx, rec)
 	if err := res.FirstErr(); err != nil {
 		return time.Time{}, err

@@ -354,6 +354,12 @@ func parseQuantity(n json.Number) (decimal.Decimal, string) {
 	if err != nil {
 		return decimal.Decimal{}, "is not a finite number"
 	}
+	return checkQuantity(q)
+}
+
+// checkQuantity says why q cannot be a quantity ("" when it can) and returns it at the
+// quantity scale.
+func checkQuantity(q decimal.Decimal) (decimal.Decimal, string) {
 	if q.Sign() < 0 {
 		return decimal.Decimal{}, "must not be negative"
 	}

@@ -1,4 +1,4 @@
-package rawsink
+package sink
 
 import (
 	"context"
@@ -32,6 +32,11 @@ func event(i int) *meterlinev1.UsageEvent {
 	return &meterlinev1.UsageEvent{Id: d.ID(), Source: "test", ReceivedMs: end, Document: d.Proto()}
 }
 
+// storedAt is the time the test stamps ev's record with: a minute after it was received.
+func storedAt(ev *meterlinev1.UsageEvent) time.Time {
+	return time.UnixMilli(ev.ReceivedMs).Add(time.Minute)
+}
+
 // TestReplayAfterCrashLeavesNoDuplicates writes through a sink that "crashes" after writing a
 // batch but before committing its offsets, then lets a second sink of the same group replay
 // the stream from the last commit: every document must be in usage_events exactly once, even
@@ -39,6 +44,9 @@ func event(i int) *meterlinev1.UsageEvent {
 func TestReplayAfterCrashLeavesNoDuplicates(t *testing.T) {
 	env := testenv.Get(t)
 	cfg := env.Config(t)
+	// The records are stamped with their documents' end times (stored a minute after
+	// received), months before today: the topic must keep them.
+	cfg.Kafka.Retention = 100000 * time.Hour
 	testenv.DeleteTopicsWithPrefix(t, cfg)
 	conn := testenv.ClickHouse(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -53,15 +61,15 @@ func TestReplayAfterCrashLeavesNoDuplicates(t *testing.T) {
 	const unique, repeated = 3000, 200
 	for i := 0; i < unique+repeated; i++ {
 		ev := event(i % unique) // the last 200 repeat documents 0..199
-		if _, err := pub.Publish(ctx, ev); err != nil {
+		if _, err := pub.PublishAt(ctx, ev, storedAt(ev)); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	events := clickhouse.NewEvents(conn)
 	group := testenv.Name("sink")
-	newSink := func() *Sink {
-		s, err := New(Config{Brokers: cfg.Kafka.Brokers, Topic: topic, Group: group,
+	newSink := func() *Raw {
+		s, err := NewRaw(Config{Brokers: cfg.Kafka.Brokers, Topic: topic, Group: group,
 			BatchSize: 500, FlushInterval: 200 * time.Millisecond}, events, zaptest.NewLogger(t), prometheus.NewRegistry())
 		if err != nil {
 			t.Fatal(err)
@@ -121,10 +129,14 @@ func TestReplayAfterCrashLeavesNoDuplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got.ReceivedMs != want.ReceivedMs || got.StoredMs != storedAt(want).UnixMilli() {
+		t.Errorf("read back received %d, stored %d; want %d, %d (the record's timestamp)",
+			got.ReceivedMs, got.StoredMs, want.ReceivedMs, storedAt(want).UnixMilli())
+	}
 	if got.Document.OrganizationID != want.Document.OrganizationId || !got.Document.MeasuredUsage[0].Quantity.Equal(decimal.New(42, -3)) {
 		t.Errorf("read back %+v, want the document of %s", got.Document, want.Id)
 	}
-	if _, err := events.Get(ctx, "1-00000000000000000000000000000000"); !errors.Is(err, clickhouse.ErrNoEvent) {
+	if _, err := events.Get(ctx, "1-00000000000000000000000000000000"); !errors.Is(err, usage.ErrNoEvent) {
 		t.Errorf("Get of an unknown id: %v, want ErrNoEvent", err)
 	}
 }
