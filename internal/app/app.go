@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/platform/clock"
 	"github.com/meterline/meterline/internal/platform/config"
 	"github.com/meterline/meterline/internal/platform/logging"
 	"github.com/meterline/meterline/internal/platform/metrics"
@@ -45,6 +46,9 @@ type env struct {
 	cfg config.Config
 	log *zap.Logger
 	reg *prometheus.Registry
+	// clock is the clock of every component of the process (the system clock unless
+	// METERLINE_CLOCK_START pins it): read once, so that in `dev` all share one.
+	clock clock.Clock
 }
 
 // Main runs the meterline command line with args (without the program name) and returns the
@@ -98,7 +102,7 @@ func main(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := cmd.run(ctx, &env{cfg: cfg, log: log, reg: metrics.NewRegistry()}); err != nil {
+	if err := cmd.run(ctx, &env{cfg: cfg, log: log, reg: metrics.NewRegistry(), clock: cfg.Clock()}); err != nil {
 		log.Error("stopped with an error", zap.Error(err))
 		fmt.Fprintf(stderr, "meterline %s: %v\n", cmd.name, err)
 		return 1

@@ -19,7 +19,7 @@ func startCollector(ctx context.Context, s *stack, brokers []string, conn clickh
 		return nil, err
 	}
 	pub := kafka.NewPublisher(cl, kafka.TopicsFor(cfg.Kafka.TopicPrefix).Collected)
-	c := collector.New(collector.Config{MaxBodyBytes: cfg.MaxBodyBytes, ProduceTimeout: cfg.Kafka.ProduceTimeout},
+	c := collector.New(collector.Config{MaxBodyBytes: cfg.MaxBodyBytes, ProduceTimeout: cfg.Kafka.ProduceTimeout, Clock: s.e.clock},
 		pub, clickhouse.Archive{Events: clickhouse.NewEvents(conn), Rejections: clickhouse.NewRejections(conn)},
 		accounts, s.e.log.Named("collector"), s.e.reg)
 	c.Register(mux)
