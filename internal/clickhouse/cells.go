@@ -3,11 +3,11 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/shopspring/decimal"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/meterline/meterline/internal/platform/clock"
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
 )
 
@@ -21,14 +21,13 @@ type CellRow struct {
 // Cells writes the table usage_cells.
 type Cells struct {
 	conn Conn
-	now  func() time.Time
+	// Clock gives the write time, visible_ms; nil is the wall clock. Tests pin it to write
+	// rows of a fixed time.
+	Clock clock.Clock
 }
 
-// NewCells returns the usage_cells table over conn.
-func NewCells(conn Conn) *Cells { return &Cells{conn: conn, now: time.Now} }
-
-// WithClock returns the table with visible_ms taken from now (tests write rows of a fixed time).
-func (c *Cells) WithClock(now func() time.Time) *Cells { return &Cells{conn: c.conn, now: now} }
+// NewCells returns the usage_cells table over conn, written at the wall clock's time.
+func NewCells(conn Conn) *Cells { return &Cells{conn: conn} }
 
 const insertCells = `INSERT INTO usage_cells (account_id, organization_id, space_id, consumer_id,
 resource_instance_id, resource_id, plan, metric, scope, level, period_start_ms, period_end_ms,
@@ -58,7 +57,7 @@ func (c *Cells) Insert(ctx context.Context, rows []CellRow) error {
 			last[id] = i
 		}
 	}
-	visible := c.now().UnixMilli()
+	visible := clock.Or(c.Clock).Now().UnixMilli()
 	batch, err := c.conn.PrepareBatch(ctx, insertCells)
 	if err != nil {
 		return fmt.Errorf("insert usage_cells: %w", err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/meterline/meterline/internal/clickhouse"
 	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/platform/clock"
 	"github.com/meterline/meterline/internal/testenv"
 )
 
@@ -21,6 +22,10 @@ import (
 // of 10 spaces, with usage in the current second, minute, hour, day and month. Every cell
 // above the instances has three committed versions (as after three transactions that changed
 // it), so reads pick the latest of several rows, as they do in production.
+// at is the benchmark's report time, pinned: the benchmark reads the same periods whatever
+// the date it runs on.
+var at = clock.Instants[0].UnixMilli()
+
 const (
 	benchSpaces    = 10
 	benchConsumers = 1000
@@ -61,12 +66,13 @@ func benchReporter(b *testing.B) *Reporter {
 		b.Fatal(benchErr)
 	}
 	return &Reporter{Store: benchStore, Plans: builtinPlans(b), Slots: metering.DefaultSlots,
-		Future: time.Minute, Now: func() time.Time { return time.UnixMilli(at + 1000) }}
+		Future: time.Minute, Clock: clock.NewManual(time.UnixMilli(at + 1000))}
 }
 
 func fillBench(b testing.TB, conn clickhouse.Conn) error {
 	ctx := context.Background()
-	cells := clickhouse.NewCells(conn).WithClock(func() time.Time { return time.UnixMilli(at - 1000) })
+	cells := clickhouse.NewCells(conn)
+	cells.Clock = clock.NewManual(time.UnixMilli(at - 1000))
 	// Each version of the cells goes in writes of its own, as the cell sink writes them: of
 	// several values of a cell in one write it keeps only the last.
 	var rows [benchVersions][]clickhouse.CellRow

@@ -10,6 +10,7 @@ import (
 
 	"github.com/meterline/meterline/internal/clickhouse"
 	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/platform/clock"
 	"github.com/meterline/meterline/internal/testenv"
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
 )
@@ -35,7 +36,9 @@ func ratedRow(t testing.TB, c Cell, org string, offset int64) clickhouse.CellRow
 // TestClickHouseStore reads usage_cells of the real ClickHouse as of a time: each cell's
 // latest version processed by then, decimals and maps, only the organization, scopes, periods
 // and plans asked for.
-func TestClickHouseStore(t *testing.T) {
+func TestClickHouseStore(t *testing.T) { atInstants(t, testClickHouseStore) }
+
+func testClickHouseStore(t *testing.T, at int64) {
 	cfg := testenv.Get(t).Config(t)
 	conn := testenv.ClickHouse(t, cfg)
 	ctx := context.Background()
@@ -69,8 +72,12 @@ func TestClickHouseStore(t *testing.T) {
 		rows = append(rows, ratedRow(t, c, "o", int64(i)))
 		rows = append(rows, ratedRow(t, c, "other", int64(i)))
 	}
-	written := func(ms int64) func() time.Time { return func() time.Time { return time.UnixMilli(ms) } }
-	if err := clickhouse.NewCells(conn).WithClock(written(at-1000)).Insert(ctx, rows); err != nil {
+	written := func(ms int64) *clickhouse.Cells {
+		c := clickhouse.NewCells(conn)
+		c.Clock = clock.NewManual(time.UnixMilli(ms))
+		return c
+	}
+	if err := written(at-1000).Insert(ctx, rows); err != nil {
 		t.Fatal(err)
 	}
 	// Two transactions in one millisecond, written apart: the later record of the rated topic
@@ -79,19 +86,19 @@ func TestClickHouseStore(t *testing.T) {
 		ratedRow(t, cell(metering.ScopeSpace, "", metering.Day, day, at-50, decimal.NewFromInt(3)), "o", 100),
 		ratedRow(t, cell(metering.ScopeSpace, "", metering.Day, day, at-50, decimal.NewFromInt(4)), "o", 101),
 	} {
-		if err := clickhouse.NewCells(conn).WithClock(written(at-1000)).Insert(ctx, []clickhouse.CellRow{r}); err != nil {
+		if err := written(at-1000).Insert(ctx, []clickhouse.CellRow{r}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A later version of a cell, processed after the report's time (in a write of its own: of
 	// the values of a cell in one write only the last is kept).
 	later := cell(metering.ScopeOrganization, "", metering.Day, day, at+100, decimal.NewFromInt(5))
-	if err := clickhouse.NewCells(conn).WithClock(written(at-1000)).Insert(ctx, []clickhouse.CellRow{ratedRow(t, later, "o", 50)}); err != nil {
+	if err := written(at-1000).Insert(ctx, []clickhouse.CellRow{ratedRow(t, later, "o", 50)}); err != nil {
 		t.Fatal(err)
 	}
 	// Processed before the report's time but written after it: not in the report of that time.
 	late := cell(metering.ScopeOrganization, "", metering.Minute, day, at-100, decimal.NewFromInt(8))
-	if err := clickhouse.NewCells(conn).WithClock(written(at+50)).Insert(ctx, []clickhouse.CellRow{ratedRow(t, late, "o", 200)}); err != nil {
+	if err := written(at+50).Insert(ctx, []clickhouse.CellRow{ratedRow(t, late, "o", 200)}); err != nil {
 		t.Fatal(err)
 	}
 	st := NewClickHouseStore(conn)
@@ -142,7 +149,9 @@ func TestClickHouseStore(t *testing.T) {
 // TestClickHouseStoreAcrossDays reads a cell whose values were written over several days:
 // the days before the report's day through usage_cells_daily, the report's day from
 // usage_cells, each as of the report's time.
-func TestClickHouseStoreAcrossDays(t *testing.T) {
+func TestClickHouseStoreAcrossDays(t *testing.T) { atInstants(t, testClickHouseStoreAcrossDays) }
+
+func testClickHouseStoreAcrossDays(t *testing.T, at int64) {
 	cfg := testenv.Get(t).Config(t)
 	conn := testenv.ClickHouse(t, cfg)
 	ctx := context.Background()
@@ -152,8 +161,9 @@ func TestClickHouseStoreAcrossDays(t *testing.T) {
 		t.Helper()
 		c := Cell{Scope: metering.ScopeOrganization, Resource: "r", Metric: "m", Level: metering.Month, From: month,
 			Quantity: decimal.NewFromInt(value), Processed: processed}
-		err := clickhouse.NewCells(conn).WithClock(func() time.Time { return time.UnixMilli(visible) }).
-			Insert(ctx, []clickhouse.CellRow{ratedRow(t, c, "o", offset)})
+		cells := clickhouse.NewCells(conn)
+		cells.Clock = clock.NewManual(time.UnixMilli(visible))
+		err := cells.Insert(ctx, []clickhouse.CellRow{ratedRow(t, c, "o", offset)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/metering"
 	"github.com/meterline/meterline/internal/plans"
+	"github.com/meterline/meterline/internal/platform/clock"
 	"github.com/meterline/meterline/internal/usage"
 )
 
@@ -84,18 +85,15 @@ type Reporter struct {
 	// (the processor's transaction and the cell sink's flush); a report of a later time may
 	// still grow and is marked unsettled.
 	Settle time.Duration
-	Now    func() time.Time
+	// Clock is the present of reports without a time and of the settle and future bounds; nil
+	// is the wall clock.
+	Clock clock.Clock
 }
 
 // Settled reports whether a report of time t can no longer change.
 func (r *Reporter) Settled(t int64) bool { return t <= r.now()-r.Settle.Milliseconds() }
 
-func (r *Reporter) now() int64 {
-	if r.Now != nil {
-		return r.Now().UnixMilli()
-	}
-	return time.Now().UnixMilli()
-}
+func (r *Reporter) now() int64 { return clock.Or(r.Clock).Now().UnixMilli() }
 
 // ParseTime reads a report time: epoch milliseconds, as Abacus names times, or RFC 3339. An
 // empty string is the present.

@@ -17,6 +17,7 @@ import (
 	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/metering"
 	"github.com/meterline/meterline/internal/plans"
+	"github.com/meterline/meterline/internal/platform/clock"
 )
 
 // builtin is the built-in sample plans, compiled.
@@ -143,12 +144,27 @@ func sumCells(groups ...[]Cell) []Cell {
 	return out
 }
 
-var at = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC).UnixMilli()
+// atInstants runs f as a subtest at each of clock.Instants (a day's and a month's first and
+// last seconds, a year's last half second, an instant inside a month): at is the report's
+// time, and the usage is of just before it.
+func atInstants(t *testing.T, f func(t *testing.T, at int64)) {
+	t.Helper()
+	for _, now := range clock.Instants {
+		t.Run(now.Format("2006-01-02T15:04:05.000Z"), func(t *testing.T) { f(t, now.UnixMilli()) })
+	}
+}
 
-func newReporter(t *testing.T, cells []Cell) (*Reporter, *memStore) {
+// newReporter is a reporter over cells whose clock reads an hour after at.
+func newReporter(t *testing.T, at int64, cells []Cell) (*Reporter, *memStore) {
 	st := &memStore{org: "o", cells: cells}
 	return &Reporter{Store: st, Plans: builtinPlans(t), Slots: metering.DefaultSlots, Future: time.Minute, Settle: 5 * time.Second,
-		Now: func() time.Time { return time.UnixMilli(at + 3600_000) }}, st
+		Clock: clock.NewManual(time.UnixMilli(at + 3600_000))}, st
+}
+
+// monthBefore is the start of the month before at's (epoch ms).
+func monthBefore(at int64) int64 {
+	tm := time.UnixMilli(at).UTC()
+	return time.Date(tm.Year(), tm.Month()-1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 }
 
 // asJSON decodes a report as a client does.
@@ -188,7 +204,9 @@ func get(t *testing.T, v any, steps ...any) any {
 	return v
 }
 
-func TestOrganizationReport(t *testing.T) {
+func TestOrganizationReport(t *testing.T) { atInstants(t, testOrganizationReport) }
+
+func testOrganizationReport(t *testing.T, at int64) {
 	// Two consumers of one space: 46.09 and 17.03. A later version of a cell, processed after
 	// the report's time, is not in the report.
 	cells := sumCells(
@@ -196,7 +214,7 @@ func TestOrganizationReport(t *testing.T) {
 		objectCells("s", "app:2", "i2", at-1000, at-500, [3]string{"2", "1", "100"}),
 	)
 	cells = append(cells, objectCells("s", "app:2", "i2", at-1000, at+1, [3]string{"9", "9", "900"})...)
-	r, _ := newReporter(t, cells)
+	r, _ := newReporter(t, at, cells)
 	rep, err := r.Organization(context.Background(), "o", at, AllScopes)
 	if err != nil {
 		t.Fatal(err)
@@ -208,10 +226,10 @@ func TestOrganizationReport(t *testing.T) {
 			t.Errorf("%v = %s, want %s", steps, got, want)
 		}
 	}
-	f("k-o-t-0001795867200000", "id")
-	f("1795867200000", "end")
-	f("1795867199500", "processed")
-	f("1790812800000", "start") // the first day of the month before (2026-10-01)
+	f(fmt.Sprintf("k-o-t-%016d", at), "id")
+	f(fmt.Sprint(at), "end")
+	f(fmt.Sprint(at-500), "processed")
+	f(fmt.Sprint(monthBefore(at)), "start") // the first day of the month before
 	f("map[charge:63.12]", "windows", 4, 0)
 	f("<nil>", "windows", 4, 1)
 	f("map[charge:63.12]", "windows", 3, 0)
@@ -232,7 +250,11 @@ func TestOrganizationReport(t *testing.T) {
 }
 
 func TestOrganizationReportReadsOnlyScopesAsked(t *testing.T) {
-	r, st := newReporter(t, objectCells("s", "app:1", "i1", at, at, [3]string{"1", "3", "300"}))
+	atInstants(t, testOrganizationReportReadsOnlyScopesAsked)
+}
+
+func testOrganizationReportReadsOnlyScopesAsked(t *testing.T, at int64) {
+	r, st := newReporter(t, at, objectCells("s", "app:1", "i1", at, at, [3]string{"1", "3", "300"}))
 	rep, err := r.Organization(context.Background(), "o", at, Scopes{})
 	if err != nil {
 		t.Fatal(err)
@@ -248,11 +270,22 @@ func TestOrganizationReportReadsOnlyScopesAsked(t *testing.T) {
 	}
 }
 
-func TestTimeBasedSummaryAndCharge(t *testing.T) {
-	// An app running 2 GB from 06:00 of the report's day: at 12:00 it has used 12 GB-hours;
-	// the linux rating plan charges GB-hours at the USA price.
+func TestTimeBasedSummaryAndCharge(t *testing.T) { atInstants(t, testTimeBasedSummaryAndCharge) }
+
+func testTimeBasedSummaryAndCharge(t *testing.T, at int64) {
+	// An app running 2 GB from halfway between the start of the report's day and the report's
+	// time: at 12:00 it started at 06:00 and has used 12 GB-hours, at 00:00:30 it started at
+	// 00:00:15 and has used 2 GB for 15 s. The linux rating plan charges GB-hours at the USA
+	// price.
 	from, to := metering.Day.Period(at)
-	start := from + 6*3600_000
+	start := from + (at-from)/2
+	gbHours := func(t int64) string {
+		return plans.Round(decimal.NewFromInt(2 * (t - start)).Div(decimal.NewFromInt(3600_000))).(decimal.Decimal).String()
+	}
+	charge := func(t int64) string {
+		return plans.Round(decimal.NewFromInt(2 * (t - start)).Div(decimal.NewFromInt(3600_000)).
+			Mul(decimal.RequireFromString("0.00014"))).(decimal.Decimal).String()
+	}
 	two := decimal.NewFromInt(2)
 	consumed := two.Mul(decimal.NewFromInt(from + to - 2*start))
 	price := decimal.RequireFromString("0.00014")
@@ -261,7 +294,7 @@ func TestTimeBasedSummaryAndCharge(t *testing.T) {
 		From: from, Processed: at - 1,
 		Quantity: map[string]any{"consuming": two, "consumed": consumed, "since": start},
 		Cost:     map[string]any{"consuming": two, "consumed": consumed, "price": price}}
-	r, _ := newReporter(t, []Cell{c})
+	r, _ := newReporter(t, at, []Cell{c})
 	rep, err := r.Instance(context.Background(), InstanceKey{Org: "o", Instance: "app:l", Consumer: "app:l",
 		PlanIDs: PlanIDs{PlanID: "basic"}}, at)
 	if err != nil {
@@ -269,8 +302,8 @@ func TestTimeBasedSummaryAndCharge(t *testing.T) {
 	}
 	m := asJSON(t, rep)
 	w := get(t, m, "accumulated_usage", 0, "windows", 3, 0).(map[string]any)
-	if fmt.Sprint(w["summary"]) != "12" || fmt.Sprint(w["charge"]) != "0.00168" {
-		t.Errorf("day window %v: want summary 12 (GB-hours) and charge 0.00168", w)
+	if fmt.Sprint(w["summary"]) != gbHours(at) || fmt.Sprint(w["charge"]) != charge(at) {
+		t.Errorf("day window %v: want summary %s (GB-hours) and charge %s", w, gbHours(at), charge(at))
 	}
 	if q := fmt.Sprint(w["quantity"]); !strings.Contains(q, "consuming:2") {
 		t.Errorf("quantity %s, want the cell's map", q)
@@ -278,20 +311,24 @@ func TestTimeBasedSummaryAndCharge(t *testing.T) {
 	if m["rating_plan_id"] != "linux-rating-plan" || m["space_id"] != "s" || m["resource_id"] != "linux-container" {
 		t.Errorf("plan ids and ids from the cells: %v", m)
 	}
-	// Six hours later the running app has used 24 GB-hours of the day.
+	// Halfway to the day's end (at 18:00 for a report of 12:00) the running app has used
+	// twice as much (24 GB-hours).
+	mid := at + (to-at)/2
 	later := *r
-	later.Now = func() time.Time { return time.UnixMilli(to) }
+	later.Clock = clock.NewManual(time.UnixMilli(to))
 	rep, err = later.Instance(context.Background(), InstanceKey{Org: "o", Instance: "app:l", Consumer: "app:l",
-		PlanIDs: PlanIDs{PlanID: "basic"}}, at+6*3600_000)
+		PlanIDs: PlanIDs{PlanID: "basic"}}, mid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := get(t, asJSON(t, rep), "accumulated_usage", 0, "windows", 3, 0, "summary"); fmt.Sprint(got) != "24" {
-		t.Errorf("summary at 18:00 = %v, want 24", got)
+	if got := get(t, asJSON(t, rep), "accumulated_usage", 0, "windows", 3, 0, "summary"); fmt.Sprint(got) != gbHours(mid) {
+		t.Errorf("summary at %d = %v, want %s", mid, got, gbHours(mid))
 	}
 }
 
-func TestInstancePlanIDAmbiguous(t *testing.T) {
+func TestInstancePlanIDAmbiguous(t *testing.T) { atInstants(t, testInstancePlanIDAmbiguous) }
+
+func testInstancePlanIDAmbiguous(t *testing.T, at int64) {
 	a := objectCells("s", "app:1", "i1", at, at-1, [3]string{"1", "1", "1"})
 	b := objectCells("s", "app:1", "i1", at, at-1, [3]string{"1", "1", "1"})
 	for i := range b {
@@ -299,7 +336,7 @@ func TestInstancePlanIDAmbiguous(t *testing.T) {
 			b[i].Plan = "basic/standard-object-storage/object-rating-plan/object-pricing-standard"
 		}
 	}
-	r, _ := newReporter(t, append(a, b...))
+	r, _ := newReporter(t, at, append(a, b...))
 	_, err := r.Instance(context.Background(), InstanceKey{Org: "o", Instance: "i1", Consumer: "app:1", PlanIDs: PlanIDs{PlanID: "basic"}}, at)
 	var fe *fault.Error
 	if !errors.As(err, &fe) || fe.Kind != fault.KindInvalid || fe.Problems[0].Field != "plan_id" {
@@ -311,8 +348,10 @@ func TestInstancePlanIDAmbiguous(t *testing.T) {
 	}
 }
 
-func TestParseTime(t *testing.T) {
-	r := &Reporter{Future: time.Minute, Now: func() time.Time { return time.UnixMilli(at) }}
+func TestParseTime(t *testing.T) { atInstants(t, testParseTime) }
+
+func testParseTime(t *testing.T, at int64) {
+	r := &Reporter{Future: time.Minute, Clock: clock.NewManual(time.UnixMilli(at))}
 	f := func(in string, want int64, wantErr string) {
 		t.Helper()
 		got, err := r.ParseTime(in)
@@ -330,16 +369,19 @@ func TestParseTime(t *testing.T) {
 	}
 	f("", at, "")
 	f("1435622400000", 1435622400000, "")
-	f("2026-11-28T11:00:00Z", at-3600_000, "")
+	f(time.UnixMilli(at-3600_000).UTC().Format(time.RFC3339Nano), at-3600_000, "")
 	f(fmt.Sprint(at+60_000), at+60_000, "")
 	f(fmt.Sprint(at+60_001), 0, "in the future")
 	f("yesterday", 0, "not epoch milliseconds")
 	f("-1", 0, "not between")
 }
 
-func TestGraphQL(t *testing.T) {
+func TestGraphQL(t *testing.T) { atInstants(t, testGraphQL) }
+
+func testGraphQL(t *testing.T, at int64) {
 	cells := objectCells("s", "app:1", "i1", at-1000, at-500, [3]string{"1", "3", "300"})
-	r, st := newReporter(t, cells)
+	r, st := newReporter(t, at, cells)
+	id := fmt.Sprintf("k-o-t-%016d", at)
 	accounts := fakeAccounts{"acc": {AccountID: "acc", Organizations: []string{"nobody", "o"}}}
 	g, err := NewGraphQL(r, accounts)
 	if err != nil {
@@ -368,7 +410,7 @@ func TestGraphQL(t *testing.T) {
 	// Aliases, fragments, __typename and @skip, in the query's order.
 	f(fmt.Sprintf(`query Q { org: organization(organization_id: "o", time: %d) { ...ids, __typename, spaces @skip(if: true) { space_id } } }
 fragment ids on OrganizationReport { id, resources { resource_id, plans { plan_id, pricing_plan_id } } }`, at),
-		`{"data":{"org":{"id":"k-o-t-0001795867200000","resources":[{"resource_id":"object-storage","plans":[{"plan_id":"basic","pricing_plan_id":"object-pricing-basic"}]}],"__typename":"OrganizationReport"}}}`)
+		`{"data":{"org":{"id":"`+id+`","resources":[{"resource_id":"object-storage","plans":[{"plan_id":"basic","pricing_plan_id":"object-pricing-basic"}]}],"__typename":"OrganizationReport"}}}`)
 	f(fmt.Sprintf(`{ account(account_id: "acc", time: %d) { organization_id spaces { consumers { consumer_id } } } }`, at),
 		`{"data":{"account":[{"organization_id":"o","spaces":[{"consumers":[{"consumer_id":"app:1"}]}]}]}}`)
 	f(fmt.Sprintf(`{ resource_instance(organization_id: "o", consumer_id: "app:1", resource_instance_id: "i1", plan_id: "basic", time: %d) { resource_id accumulated_usage { metric windows { cost } } } }`, at),
@@ -377,7 +419,7 @@ fragment ids on OrganizationReport { id, resources { resource_id, plans { plan_i
 	// Fields of one response key merge, from fragments too; a root field asked twice runs once.
 	f(fmt.Sprintf(`{ organization(organization_id: "o", time: %d) { resources { resource_id } ...F } organization(organization_id: "o", time: %d) { id } }
 fragment F on OrganizationReport { resources { windows { charge } } }`, at, at),
-		`{"data":{"organization":{"resources":[{"resource_id":"object-storage","windows":[[null],[null],[null],[{"charge":46.09},null],[{"charge":46.09},null]]}],"id":"k-o-t-0001795867200000"}}}`)
+		`{"data":{"organization":{"resources":[{"resource_id":"object-storage","windows":[[null],[null],[null],[{"charge":46.09},null],[{"charge":46.09},null]]}],"id":"`+id+`"}}}`)
 	f(`{ organizations(organization_ids: []) { id } }`, `{"data":{"organizations":[]}}`)
 
 	// A time in JSON variables, beyond GraphQL's 32-bit Int.
