@@ -1,4 +1,4 @@
-package report
+package abacus
 
 import (
 	"fmt"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/meterline/meterline/internal/report"
 )
 
 func TestAPI(t *testing.T) { atInstants(t, testAPI) }
@@ -19,7 +21,7 @@ func testAPI(t *testing.T, at int64) {
 	// The same usage metered with no rating and no pricing plan.
 	for _, c := range objectCells("s", "app:1", "i2", at-1000, at-500, [3]string{"1", "3", "300"}) {
 		if c.Instance == "i2" {
-			c.Plan, c.Cost = "basic/basic-object-storage//", nil
+			c.Plan, c.Cost = "basic/basic-object-storage//", report.Value{}
 			cells = append(cells, c)
 		}
 	}

@@ -1,4 +1,8 @@
-package report
+// Package abacus is the Abacus view of the report core (seed 001): the usage summary report
+// of an organization, the resource instance report, GraphQL queries over them, and their HTTP
+// routes. It builds its documents from report.Reporter's cells as of a time; charges are
+// summed up every level (plan, resource, consumer, space, organization) as exact decimals.
+package abacus
 
 import (
 	"cmp"
@@ -11,54 +15,73 @@ import (
 
 	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/report"
 )
+
+// Reports builds Abacus' report documents with the report core.
+type Reports struct {
+	r *report.Reporter
+}
+
+// NewReports returns the Abacus view over r.
+func NewReports(r *report.Reporter) *Reports { return &Reports{r: r} }
+
+// Window is a metric's slot: the cell's quantity (0 when its formula left it unset), its
+// summary and charge at the report's time, and, under a plan, its cost (0 when unrated). A
+// metric over every plan of a resource has no cost.
+type Window struct {
+	Quantity report.Value  `json:"quantity"`
+	Summary  report.Number `json:"summary"`
+	Cost     report.Value  `json:"cost,omitzero"`
+	Charge   report.Number `json:"charge"`
+}
 
 // OrganizationReport is Abacus' usage summary report of an organization.
 type OrganizationReport struct {
-	ID             string      `json:"id"`
-	OrganizationID string      `json:"organization_id"`
-	Start          int64       `json:"start"`
-	End            int64       `json:"end"`
-	Processed      int64       `json:"processed"`
-	Windows        Windows     `json:"windows"`
-	Resources      []*Resource `json:"resources"`
-	Spaces         []*Space    `json:"spaces"`
+	ID             string         `json:"id"`
+	OrganizationID string         `json:"organization_id"`
+	Start          int64          `json:"start"`
+	End            int64          `json:"end"`
+	Processed      int64          `json:"processed"`
+	Windows        report.Charges `json:"windows"`
+	Resources      []*Resource    `json:"resources"`
+	Spaces         []*Space       `json:"spaces"`
 }
 
 // Space is a space's usage, by resource and by consumer.
 type Space struct {
-	SpaceID   string      `json:"space_id"`
-	Windows   Windows     `json:"windows"`
-	Resources []*Resource `json:"resources"`
-	Consumers []*Consumer `json:"consumers"`
+	SpaceID   string         `json:"space_id"`
+	Windows   report.Charges `json:"windows"`
+	Resources []*Resource    `json:"resources"`
+	Consumers []*Consumer    `json:"consumers"`
 }
 
 // Consumer is a consumer's usage by resource.
 type Consumer struct {
-	ConsumerID string      `json:"consumer_id"`
-	Windows    Windows     `json:"windows"`
-	Resources  []*Resource `json:"resources"`
+	ConsumerID string         `json:"consumer_id"`
+	Windows    report.Charges `json:"windows"`
+	Resources  []*Resource    `json:"resources"`
 }
 
 // Resource is the usage of a resource: by metric over every plan, and by plan.
 type Resource struct {
-	ResourceID      string    `json:"resource_id"`
-	Windows         Windows   `json:"windows"`
-	AggregatedUsage []*Metric `json:"aggregated_usage"`
-	Plans           []*Plan   `json:"plans"`
+	ResourceID      string         `json:"resource_id"`
+	Windows         report.Charges `json:"windows"`
+	AggregatedUsage []*Metric      `json:"aggregated_usage"`
+	Plans           []*Plan        `json:"plans"`
 }
 
 // Plan is the usage of a resource under one set of plans.
 type Plan struct {
-	PlanIDs
-	Windows         Windows   `json:"windows"`
-	AggregatedUsage []*Metric `json:"aggregated_usage"`
+	report.PlanIDs
+	Windows         report.Charges `json:"windows"`
+	AggregatedUsage []*Metric      `json:"aggregated_usage"`
 }
 
 // Metric is a metric's windows.
 type Metric struct {
-	Metric  string  `json:"metric"`
-	Windows Windows `json:"windows"`
+	Metric  string      `json:"metric"`
+	Windows [][]*Window `json:"windows"`
 }
 
 // Scopes says which parts of an organization report to build: the organization's own
@@ -79,8 +102,9 @@ func OrganizationReportID(org string, t int64) string {
 
 // Organization builds the usage summary report of org as of t. It is fault.NotFound when the
 // organization has no usage in the report's windows.
-func (r *Reporter) Organization(ctx context.Context, org string, t int64, sc Scopes) (*OrganizationReport, error) {
-	periods, start := r.periods(t)
+func (a *Reports) Organization(ctx context.Context, org string, t int64, sc Scopes) (*OrganizationReport, error) {
+	r := a.r
+	periods, start := r.Periods(t)
 	scopes := []metering.Scope{metering.ScopeOrganization}
 	if sc.Spaces {
 		scopes = append(scopes, metering.ScopeSpace)
@@ -88,28 +112,28 @@ func (r *Reporter) Organization(ctx context.Context, org string, t int64, sc Sco
 	if sc.Consumers {
 		scopes = append(scopes, metering.ScopeConsumer)
 	}
-	cells, err := r.Store.Cells(ctx, Query{Org: org, AsOf: t, Scopes: scopes, Periods: periods})
+	cells, err := r.Store.Read(ctx, report.Query{Org: org, AsOf: t, Scopes: scopes, Periods: periods})
 	if err != nil {
 		return nil, err
 	}
 	if len(cells) == 0 {
 		return nil, fault.NotFound("organization %s has no usage processed by %d in the report's windows", org, t)
 	}
-	b := builder{r: r, t: t}
+	b := builder{r: r, t: t, plans: map[string]report.PlanSet{}}
 	type node struct{ space, consumer string }
-	groups := map[metering.Scope]map[node][]*Cell{}
+	groups := map[metering.Scope]map[node][]*report.Cell{}
 	var processed int64
 	for i := range cells {
 		c := &cells[i]
 		processed = max(processed, c.Processed)
 		if groups[c.Scope] == nil {
-			groups[c.Scope] = map[node][]*Cell{}
+			groups[c.Scope] = map[node][]*report.Cell{}
 		}
 		n := node{c.Space, c.Consumer}
 		groups[c.Scope][n] = append(groups[c.Scope][n], c)
 	}
 	rep := &OrganizationReport{ID: OrganizationReportID(org, t), OrganizationID: org, Start: start, End: t,
-		Processed: processed, Windows: r.newWindows(), Resources: []*Resource{}, Spaces: []*Space{}}
+		Processed: processed, Windows: report.NewCharges(r.Slots), Resources: []*Resource{}, Spaces: []*Space{}}
 	if rep.Resources, err = b.resources(groups[metering.ScopeOrganization][node{}], rep.Windows); err != nil {
 		return nil, err
 	}
@@ -120,14 +144,14 @@ func (r *Reporter) Organization(ctx context.Context, org string, t int64, sc Sco
 	for _, n := range sortedKeys(groups[metering.ScopeConsumer], func(a, b node) int {
 		return cmp.Or(cmp.Compare(a.space, b.space), cmp.Compare(a.consumer, b.consumer))
 	}) {
-		c := &Consumer{ConsumerID: n.consumer, Windows: r.newWindows()}
+		c := &Consumer{ConsumerID: n.consumer, Windows: report.NewCharges(r.Slots)}
 		if c.Resources, err = b.resources(groups[metering.ScopeConsumer][n], c.Windows); err != nil {
 			return nil, err
 		}
 		consumers[n.space] = append(consumers[n.space], c)
 	}
 	for _, n := range sortedKeys(groups[metering.ScopeSpace], func(a, b node) int { return cmp.Compare(a.space, b.space) }) {
-		s := &Space{SpaceID: n.space, Windows: r.newWindows(), Consumers: consumers[n.space]}
+		s := &Space{SpaceID: n.space, Windows: report.NewCharges(r.Slots), Consumers: consumers[n.space]}
 		if s.Consumers == nil {
 			s.Consumers = []*Consumer{}
 		}
@@ -145,14 +169,15 @@ func sortedKeys[K comparable, V any](m map[K]V, compare func(a, b K) int) []K {
 
 // builder turns the cells of one node into its resources.
 type builder struct {
-	r *Reporter
-	t int64
+	r     *report.Reporter
+	t     int64
+	plans map[string]report.PlanSet // by plan key, looked up once per report
 }
 
 // resources builds the resources of a node's cells and adds their charges into the node's
 // windows.
-func (b builder) resources(cells []*Cell, into Windows) ([]*Resource, error) {
-	byResource := map[string][]*Cell{}
+func (b builder) resources(cells []*report.Cell, into report.Charges) ([]*Resource, error) {
+	byResource := map[string][]*report.Cell{}
 	for _, c := range cells {
 		byResource[c.Resource] = append(byResource[c.Resource], c)
 	}
@@ -162,7 +187,7 @@ func (b builder) resources(cells []*Cell, into Windows) ([]*Resource, error) {
 		if err != nil {
 			return nil, err
 		}
-		res.Windows.sumInto(into)
+		res.Windows.SumInto(into)
 		out = append(out, res)
 	}
 	return out, nil
@@ -171,12 +196,12 @@ func (b builder) resources(cells []*Cell, into Windows) ([]*Resource, error) {
 // slotSum is a summary's and a charge's sum over plans at each slot of a metric.
 type slotSum map[[2]int]*[2]decimal.Decimal
 
-func (b builder) resource(id string, cells []*Cell) (*Resource, error) {
-	byPlan := map[string][]*Cell{}
+func (b builder) resource(id string, cells []*report.Cell) (*Resource, error) {
+	byPlan := map[string][]*report.Cell{}
 	for _, c := range cells {
 		byPlan[c.Plan] = append(byPlan[c.Plan], c)
 	}
-	res := &Resource{ResourceID: id, Windows: b.r.newWindows(), AggregatedUsage: []*Metric{}, Plans: []*Plan{}}
+	res := &Resource{ResourceID: id, Windows: report.NewCharges(b.r.Slots), AggregatedUsage: []*Metric{}, Plans: []*Plan{}}
 	sums := map[string]slotSum{}
 	var order []string // metrics in the order of the plans' metering plans
 	for _, key := range slices.Sorted(maps.Keys(byPlan)) {
@@ -192,10 +217,10 @@ func (b builder) resource(id string, cells []*Cell) (*Resource, error) {
 				order = append(order, m.Metric)
 			}
 		}
-		p.Windows.sumInto(res.Windows)
+		p.Windows.SumInto(res.Windows)
 		res.Plans = append(res.Plans, p)
 	}
-	byMetric := map[string][]*Cell{}
+	byMetric := map[string][]*report.Cell{}
 	for _, c := range byPlan[""] {
 		byMetric[c.Metric] = append(byMetric[c.Metric], c)
 	}
@@ -205,19 +230,15 @@ func (b builder) resource(id string, cells []*Cell) (*Resource, error) {
 		}
 	}
 	for _, name := range order {
-		m := &Metric{Metric: name, Windows: b.r.newWindows()}
+		m := &Metric{Metric: name, Windows: report.NewWindows[Window](b.r.Slots)}
 		for _, c := range byMetric[name] {
-			l, s, ok := b.slot(c)
+			l, s, ok := b.r.Slot(c, b.t)
 			if !ok {
 				continue
 			}
-			q, err := quantity(c)
-			if err != nil {
-				return nil, err
-			}
-			w := &Window{Quantity: q, Summary: Number(decimal.Zero), Charge: Number(decimal.Zero)}
+			w := &Window{Quantity: quantity(c), Summary: report.Number(decimal.Zero), Charge: report.Number(decimal.Zero)}
 			if sum := sums[name][[2]int{l, s}]; sum != nil {
-				w.Summary, w.Charge = Number(sum[0]), Number(sum[1])
+				w.Summary, w.Charge = report.Number(sum[0]), report.Number(sum[1])
 			}
 			m.Windows[l][s] = w
 		}
@@ -226,17 +247,11 @@ func (b builder) resource(id string, cells []*Cell) (*Resource, error) {
 	return res, nil
 }
 
-// slot returns the level and slot of a cell in the report.
-func (b builder) slot(c *Cell) (int, int, bool) {
-	s, ok := b.r.Slots.Slot(c.Level, b.t, c.From)
-	return int(c.Level), s, ok
-}
-
 // plan builds a plan's metrics, with summaries and charges computed by its formulas at the
 // report's time, and adds each metric's summary and charge into sums.
-func (b builder) plan(key string, cells []*Cell, sums map[string]slotSum) (*Plan, error) {
-	ids := SplitPlanKey(key)
-	p := &Plan{PlanIDs: ids, Windows: b.r.newWindows(), AggregatedUsage: []*Metric{}}
+func (b builder) plan(key string, cells []*report.Cell, sums map[string]slotSum) (*Plan, error) {
+	ids := report.SplitPlanKey(key)
+	p := &Plan{PlanIDs: ids, Windows: report.NewCharges(b.r.Slots), AggregatedUsage: []*Metric{}}
 	metrics, err := b.metrics(ids, cells, p.Windows, sums)
 	if err != nil {
 		return nil, err
@@ -247,47 +262,36 @@ func (b builder) plan(key string, cells []*Cell, sums map[string]slotSum) (*Plan
 
 // metrics builds the windows of the metrics of one plan's cells, in the metering plan's
 // order, adds their charges into into and their summaries and charges into sums (if not nil).
-func (b builder) metrics(ids PlanIDs, cells []*Cell, into Windows, sums map[string]slotSum) ([]*Metric, error) {
-	meter, ok := b.r.Plans.MeteringPlan(ids.MeteringPlanID)
-	if !ok {
-		return nil, fault.Unavailable(nil, "metering plan %s is not loaded yet", ids.MeteringPlanID)
+func (b builder) metrics(ids report.PlanIDs, cells []*report.Cell, into report.Charges, sums map[string]slotSum) ([]*Metric, error) {
+	ps, err := b.planSet(ids)
+	if err != nil {
+		return nil, err
 	}
-	rating, ok := b.r.Plans.RatingPlan(ids.RatingPlanID)
-	if !ok && ids.RatingPlanID != "" {
-		return nil, fault.Unavailable(nil, "rating plan %s is not loaded yet", ids.RatingPlanID)
-	}
-	byMetric := map[string][]*Cell{}
+	byMetric := map[string][]*report.Cell{}
 	for _, c := range cells {
 		byMetric[c.Metric] = append(byMetric[c.Metric], c)
 	}
 	out := []*Metric{}
-	for _, mm := range meter.Metrics {
+	for _, mm := range ps.Metering.Metrics {
 		if byMetric[mm.Name] == nil {
 			continue
 		}
-		m := &Metric{Metric: mm.Name, Windows: b.r.newWindows()}
+		m := &Metric{Metric: mm.Name, Windows: report.NewWindows[Window](b.r.Slots)}
 		for _, c := range byMetric[mm.Name] {
-			l, s, ok := b.slot(c)
+			l, s, ok := b.r.Slot(c, b.t)
 			if !ok {
 				continue
 			}
-			from, to := c.Level.Period(c.From)
-			summary, err := meter.Summarize(mm, b.t, c.Quantity, from, to)
+			sd, cd, err := ps.Rate(mm, c, b.t)
 			if err != nil {
 				return nil, err
 			}
-			var charge any
-			if rating != nil {
-				if charge, err = rating.Charge(mm.Name, b.t, c.Cost, from, to); err != nil {
-					return nil, err
-				}
+			cost := c.Cost
+			if cost.IsZero() {
+				cost = report.DecimalValue(decimal.Zero)
 			}
-			w, sd, cd, err := planWindow(c, summary, charge)
-			if err != nil {
-				return nil, fmt.Errorf("plan %s, metric %s: %w", ids.MeteringPlanID, mm.Name, err)
-			}
-			m.Windows[l][s] = w
-			into.addCharge(l, s, cd)
+			m.Windows[l][s] = &Window{Quantity: quantity(c), Summary: report.Number(sd), Cost: cost, Charge: report.Number(cd)}
+			into.Add(l, s, cd)
 			if sums != nil {
 				if sums[mm.Name] == nil {
 					sums[mm.Name] = slotSum{}
@@ -305,35 +309,24 @@ func (b builder) metrics(ids PlanIDs, cells []*Cell, into Windows, sums map[stri
 	return out, nil
 }
 
-// planWindow is a plan-level slot: quantity, summary, cost (0 when unrated) and charge.
-func planWindow(c *Cell, summary, charge any) (*Window, decimal.Decimal, decimal.Decimal, error) {
-	q, err := quantity(c)
+// planSet returns the plans of ids, looked up once per report.
+func (b builder) planSet(ids report.PlanIDs) (report.PlanSet, error) {
+	key := ids.Key()
+	if ps, ok := b.plans[key]; ok {
+		return ps, nil
+	}
+	ps, err := b.r.PlanSet(ids)
 	if err != nil {
-		return nil, decimal.Zero, decimal.Zero, err
+		return report.PlanSet{}, err
 	}
-	cost, err := jsonValue(c.Cost)
-	if err != nil {
-		return nil, decimal.Zero, decimal.Zero, err
-	}
-	if cost == nil {
-		cost = Number(decimal.Zero)
-	}
-	sd, err := number(summary)
-	if err != nil {
-		return nil, decimal.Zero, decimal.Zero, fmt.Errorf("summary: %w", err)
-	}
-	cd, err := number(charge)
-	if err != nil {
-		return nil, decimal.Zero, decimal.Zero, fmt.Errorf("charge: %w", err)
-	}
-	return &Window{Quantity: q, Summary: Number(sd), Cost: cost, Charge: Number(cd)}, sd, cd, nil
+	b.plans[key] = ps
+	return ps, nil
 }
 
-// quantity is a cell's quantity for a report; a cell whose formula left it nil shows 0.
-func quantity(c *Cell) (any, error) {
-	q, err := jsonValue(c.Quantity)
-	if q == nil && err == nil {
-		q = Number(decimal.Zero)
+// quantity is a cell's quantity for a report; a cell whose formula left it unset shows 0.
+func quantity(c *report.Cell) report.Value {
+	if c.Quantity.IsZero() {
+		return report.DecimalValue(decimal.Zero)
 	}
-	return q, err
+	return c.Quantity
 }
