@@ -9,21 +9,23 @@ import (
 	"github.com/meterline/meterline/internal/platform/web"
 	"github.com/meterline/meterline/internal/provisioning"
 	"github.com/meterline/meterline/internal/report"
+	"github.com/meterline/meterline/internal/report/abacus"
 )
 
 // startReporting serves the reports from usage_cells, with the plans' formulas of store.
 func startReporting(s *stack, conn clickhouse.Conn, store *provisioning.Store, mux *http.ServeMux) error {
 	cfg := s.e.cfg
-	r := &report.Reporter{Store: report.NewClickHouseStore(conn), Plans: store.Catalog,
+	r := &report.Reporter{Store: clickhouse.NewCells(conn), Plans: store.Catalog, Clock: s.e.clock,
 		Slots: cfg.Metering.ReportSlots, Future: cfg.Metering.Future,
 		// Reports read rows written by their time; 5s covers a write in progress at that time
 		// and the skew between the clocks of the sink's and the reports' hosts.
 		Settle: 5 * time.Second}
-	g, err := report.NewGraphQL(r, store.Catalog)
+	reports := abacus.NewReports(r)
+	g, err := abacus.NewGraphQL(reports, store.Catalog)
 	if err != nil {
 		return err
 	}
-	report.NewAPI(r, g, cfg.MaxBodyBytes, s.e.log.Named("reporting"), s.e.reg).Register(mux)
+	abacus.NewAPI(reports, g, cfg.MaxBodyBytes, s.e.log.Named("reporting"), s.e.reg).Register(mux)
 	return nil
 }
 

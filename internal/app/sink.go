@@ -21,7 +21,9 @@ func startSinks(ctx context.Context, s *stack, brokers []string, conn clickhouse
 	if err != nil {
 		return nil, err
 	}
-	cells, err := sink.NewCells(sinkCfg(topics.Rated, groups.CellSink), clickhouse.NewCells(conn), s.e.log.Named("cellsink"), s.e.reg)
+	cellTable := clickhouse.NewCells(conn)
+	cellTable.Clock = s.e.clock // the write time of each row (visible_ms)
+	cells, err := sink.NewCells(sinkCfg(topics.Rated, groups.CellSink), cellTable, s.e.log.Named("cellsink"), s.e.reg)
 	if err != nil {
 		raw.Client().Close()
 		return nil, err

@@ -1,318 +1,33 @@
 package report
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
-	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/fault"
-	"github.com/meterline/meterline/internal/metering"
-	"github.com/meterline/meterline/internal/plans"
+	"github.com/meterline/meterline/internal/platform/clock"
 )
 
-// builtin is the built-in sample plans, compiled.
-type builtin struct {
-	metering map[string]*plans.Metering
-	rating   map[string]*plans.Rating
-}
-
-func (b builtin) MeteringPlan(id string) (*plans.Metering, bool) {
-	m, ok := b.metering[id]
-	return m, ok
-}
-func (b builtin) RatingPlan(id string) (*plans.Rating, bool) { r, ok := b.rating[id]; return r, ok }
-
-func builtinPlans(t testing.TB) builtin {
+// atInstants runs f as a subtest at each of clock.Instants.
+func atInstants(t *testing.T, f func(t *testing.T, at int64)) {
 	t.Helper()
-	src, err := plans.LoadBuiltin()
-	if err != nil {
-		t.Fatal(err)
+	for _, now := range clock.Instants {
+		t.Run(now.Format("2006-01-02T15:04:05.000Z"), func(t *testing.T) { f(t, now.UnixMilli()) })
 	}
-	b := builtin{metering: map[string]*plans.Metering{}, rating: map[string]*plans.Rating{}}
-	for _, p := range src.Metering {
-		if b.metering[p.PlanID], err = plans.CompileMetering(p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, p := range src.Rating {
-		if b.rating[p.PlanID], err = plans.CompileRating(p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return b
-}
-
-// memStore is a Store over cells in memory that records the queries it was asked. Each cell
-// is one committed version; Cells returns, per cell, the latest version processed by AsOf.
-type memStore struct {
-	org     string // the organization of every cell
-	cells   []Cell
-	queries []Query
-}
-
-func (m *memStore) Cells(_ context.Context, q Query) ([]Cell, error) {
-	m.queries = append(m.queries, q)
-	type key struct {
-		scope                                             metering.Scope
-		space, consumer, instance, resource, plan, metric string
-		level                                             metering.Level
-		from                                              int64
-	}
-	latest := map[key]Cell{}
-	for _, c := range m.cells {
-		switch {
-		case q.Org != m.org, c.Processed > q.AsOf, !slices.Contains(q.Scopes, c.Scope),
-			!slices.Contains(q.Periods, Period{c.Level, c.From}),
-			q.Instance != "" && (c.Instance != q.Instance || c.Consumer != q.Consumer),
-			q.Plan != "" && c.Plan != q.Plan,
-			q.PlanID != "" && !strings.HasPrefix(c.Plan, q.PlanID+"/"):
-			continue
-		}
-		k := key{c.Scope, c.Space, c.Consumer, c.Instance, c.Resource, c.Plan, c.Metric, c.Level, c.From}
-		if prev, ok := latest[k]; !ok || prev.Processed < c.Processed {
-			latest[k] = c
-		}
-	}
-	out := make([]Cell, 0, len(latest))
-	for _, c := range latest {
-		out = append(out, c)
-	}
-	return out, nil
 }
 
 const objectKey = "basic/basic-object-storage/object-rating-plan/object-pricing-basic"
 
-var objectPrices = map[string]string{"storage": "1", "thousand_light_api_calls": "0.03", "heavy_api_calls": "0.15"}
+func TestParseTime(t *testing.T) { atInstants(t, testParseTime) }
 
-// objectCells are the month and day cells of object storage usage q (storage, thousands of
-// light calls, heavy calls) at every scope from instance up, for one instance of a consumer.
-func objectCells(space, consumer, instance string, at, processed int64, q [3]string) []Cell {
-	var out []Cell
-	for i, metric := range []string{"storage", "thousand_light_api_calls", "heavy_api_calls"} {
-		qty := decimal.RequireFromString(q[i])
-		cost := qty.Mul(decimal.RequireFromString(objectPrices[metric]))
-		for _, l := range []metering.Level{metering.Day, metering.Month} {
-			from, _ := l.Period(at)
-			for _, c := range []Cell{
-				{Scope: metering.ScopeInstance, Space: space, Consumer: consumer, Instance: instance},
-				{Scope: metering.ScopeConsumer, Space: space, Consumer: consumer},
-				{Scope: metering.ScopeSpace, Space: space},
-				{Scope: metering.ScopeOrganization},
-			} {
-				c.Resource, c.Metric, c.Level, c.From, c.Quantity, c.Processed = "object-storage", metric, l, from, qty, processed
-				plan := c
-				plan.Plan, plan.Cost = objectKey, cost
-				out = append(out, plan)
-				if c.Scope != metering.ScopeInstance {
-					out = append(out, c)
-				}
-			}
-		}
-	}
-	return out
-}
-
-// sumCells adds cells of the same key (scopes above instance) as the processor aggregates.
-func sumCells(groups ...[]Cell) []Cell {
-	var out []Cell
-	for _, g := range groups {
-	next:
-		for _, c := range g {
-			for i, o := range out {
-				if c.Scope != metering.ScopeInstance && o.Scope == c.Scope && o.Space == c.Space && o.Consumer == c.Consumer &&
-					o.Plan == c.Plan && o.Metric == c.Metric && o.Level == c.Level && o.From == c.From && o.Processed == c.Processed {
-					out[i].Quantity = o.Quantity.(decimal.Decimal).Add(c.Quantity.(decimal.Decimal))
-					if c.Cost != nil {
-						out[i].Cost = o.Cost.(decimal.Decimal).Add(c.Cost.(decimal.Decimal))
-					}
-					continue next
-				}
-			}
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-var at = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC).UnixMilli()
-
-func newReporter(t *testing.T, cells []Cell) (*Reporter, *memStore) {
-	st := &memStore{org: "o", cells: cells}
-	return &Reporter{Store: st, Plans: builtinPlans(t), Slots: metering.DefaultSlots, Future: time.Minute, Settle: 5 * time.Second,
-		Now: func() time.Time { return time.UnixMilli(at + 3600_000) }}, st
-}
-
-// asJSON decodes a report as a client does.
-func asJSON(t *testing.T, v any) map[string]any {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func get(t *testing.T, v any, steps ...any) any {
-	t.Helper()
-	for i, s := range steps {
-		switch k := s.(type) {
-		case string:
-			m, ok := v.(map[string]any)
-			if !ok {
-				t.Fatalf("at %v: %v is not an object", steps[:i], v)
-			}
-			v = m[k]
-		case int:
-			a, ok := v.([]any)
-			if !ok || k >= len(a) {
-				t.Fatalf("at %v: %v has no index %d", steps[:i], v, k)
-			}
-			v = a[k]
-		}
-	}
-	return v
-}
-
-func TestOrganizationReport(t *testing.T) {
-	// Two consumers of one space: 46.09 and 17.03. A later version of a cell, processed after
-	// the report's time, is not in the report.
-	cells := sumCells(
-		objectCells("s", "app:1", "i1", at-1000, at-500, [3]string{"1", "3", "300"}),
-		objectCells("s", "app:2", "i2", at-1000, at-500, [3]string{"2", "1", "100"}),
-	)
-	cells = append(cells, objectCells("s", "app:2", "i2", at-1000, at+1, [3]string{"9", "9", "900"})...)
-	r, _ := newReporter(t, cells)
-	rep, err := r.Organization(context.Background(), "o", at, AllScopes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := asJSON(t, rep)
-	f := func(want string, steps ...any) {
-		t.Helper()
-		if got := fmt.Sprint(get(t, m, steps...)); got != want {
-			t.Errorf("%v = %s, want %s", steps, got, want)
-		}
-	}
-	f("k-o-t-0001795867200000", "id")
-	f("1795867200000", "end")
-	f("1795867199500", "processed")
-	f("1790812800000", "start") // the first day of the month before (2026-10-01)
-	f("map[charge:63.12]", "windows", 4, 0)
-	f("<nil>", "windows", 4, 1)
-	f("map[charge:63.12]", "windows", 3, 0)
-	f("[<nil>]", "windows", 0) // no second-level cells
-	f("map[charge:63.12]", "spaces", 0, "windows", 4, 0)
-	f("app:1", "spaces", 0, "consumers", 0, "consumer_id")
-	f("map[charge:46.09]", "spaces", 0, "consumers", 0, "windows", 4, 0)
-	f("map[charge:17.03]", "spaces", 0, "consumers", 1, "windows", 4, 0)
-	f("map[charge:17.03]", "spaces", 0, "consumers", 1, "resources", 0, "plans", 0, "windows", 4, 0)
-	f("map[charge:15 cost:15 quantity:100 summary:100]", "spaces", 0, "consumers", 1, "resources", 0, "plans", 0, "aggregated_usage", 2, "windows", 4, 0)
-	f("map[charge:60 quantity:400 summary:400]", "resources", 0, "aggregated_usage", 2, "windows", 4, 0)
-	f("storage", "resources", 0, "aggregated_usage", 0, "metric") // in the metering plan's order
-	f("basic-object-storage", "resources", 0, "plans", 0, "metering_plan_id")
-
-	if _, err := r.Organization(context.Background(), "nobody", at, AllScopes); fault.KindOf(err) != fault.KindNotFound {
-		t.Errorf("unknown organization: %v, want not found", err)
-	}
-}
-
-func TestOrganizationReportReadsOnlyScopesAsked(t *testing.T) {
-	r, st := newReporter(t, objectCells("s", "app:1", "i1", at, at, [3]string{"1", "3", "300"}))
-	rep, err := r.Organization(context.Background(), "o", at, Scopes{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Spaces) != 0 || len(rep.Resources) != 1 {
-		t.Errorf("spaces %d, resources %d; want 0 and 1", len(rep.Spaces), len(rep.Resources))
-	}
-	if got := st.queries[0].Scopes; !slices.Equal(got, []metering.Scope{metering.ScopeOrganization}) {
-		t.Errorf("scopes read %v, want only the organization's", got)
-	}
-	if n := len(st.queries[0].Periods); n != 7 {
-		t.Errorf("%d periods read, want 7 (slots 1,1,1,2,2)", n)
-	}
-}
-
-func TestTimeBasedSummaryAndCharge(t *testing.T) {
-	// An app running 2 GB from 06:00 of the report's day: at 12:00 it has used 12 GB-hours;
-	// the linux rating plan charges GB-hours at the USA price.
-	from, to := metering.Day.Period(at)
-	start := from + 6*3600_000
-	two := decimal.NewFromInt(2)
-	consumed := two.Mul(decimal.NewFromInt(from + to - 2*start))
-	price := decimal.RequireFromString("0.00014")
-	c := Cell{Scope: metering.ScopeInstance, Space: "s", Consumer: "app:l", Instance: "app:l", Resource: "linux-container",
-		Plan: "basic/basic-linux-container/linux-rating-plan/linux-pricing-basic", Metric: "memory", Level: metering.Day,
-		From: from, Processed: at - 1,
-		Quantity: map[string]any{"consuming": two, "consumed": consumed, "since": start},
-		Cost:     map[string]any{"consuming": two, "consumed": consumed, "price": price}}
-	r, _ := newReporter(t, []Cell{c})
-	rep, err := r.Instance(context.Background(), InstanceKey{Org: "o", Instance: "app:l", Consumer: "app:l",
-		PlanIDs: PlanIDs{PlanID: "basic"}}, at)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := asJSON(t, rep)
-	w := get(t, m, "accumulated_usage", 0, "windows", 3, 0).(map[string]any)
-	if fmt.Sprint(w["summary"]) != "12" || fmt.Sprint(w["charge"]) != "0.00168" {
-		t.Errorf("day window %v: want summary 12 (GB-hours) and charge 0.00168", w)
-	}
-	if q := fmt.Sprint(w["quantity"]); !strings.Contains(q, "consuming:2") {
-		t.Errorf("quantity %s, want the cell's map", q)
-	}
-	if m["rating_plan_id"] != "linux-rating-plan" || m["space_id"] != "s" || m["resource_id"] != "linux-container" {
-		t.Errorf("plan ids and ids from the cells: %v", m)
-	}
-	// Six hours later the running app has used 24 GB-hours of the day.
-	later := *r
-	later.Now = func() time.Time { return time.UnixMilli(to) }
-	rep, err = later.Instance(context.Background(), InstanceKey{Org: "o", Instance: "app:l", Consumer: "app:l",
-		PlanIDs: PlanIDs{PlanID: "basic"}}, at+6*3600_000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := get(t, asJSON(t, rep), "accumulated_usage", 0, "windows", 3, 0, "summary"); fmt.Sprint(got) != "24" {
-		t.Errorf("summary at 18:00 = %v, want 24", got)
-	}
-}
-
-func TestInstancePlanIDAmbiguous(t *testing.T) {
-	a := objectCells("s", "app:1", "i1", at, at-1, [3]string{"1", "1", "1"})
-	b := objectCells("s", "app:1", "i1", at, at-1, [3]string{"1", "1", "1"})
-	for i := range b {
-		if b[i].Plan != "" {
-			b[i].Plan = "basic/standard-object-storage/object-rating-plan/object-pricing-standard"
-		}
-	}
-	r, _ := newReporter(t, append(a, b...))
-	_, err := r.Instance(context.Background(), InstanceKey{Org: "o", Instance: "i1", Consumer: "app:1", PlanIDs: PlanIDs{PlanID: "basic"}}, at)
-	var fe *fault.Error
-	if !errors.As(err, &fe) || fe.Kind != fault.KindInvalid || fe.Problems[0].Field != "plan_id" {
-		t.Fatalf("two sets of plans under plan_id basic: %v, want invalid naming plan_id", err)
-	}
-	rep, err := r.Instance(context.Background(), InstanceKey{Org: "o", Instance: "i1", Consumer: "app:1", PlanIDs: SplitPlanKey(objectKey)}, at)
-	if err != nil || rep.PricingPlanID != "object-pricing-basic" {
-		t.Fatalf("named plans: %v %+v", err, rep)
-	}
-}
-
-func TestParseTime(t *testing.T) {
-	r := &Reporter{Future: time.Minute, Now: func() time.Time { return time.UnixMilli(at) }}
+func testParseTime(t *testing.T, at int64) {
+	r := &Reporter{Future: time.Minute, Clock: clock.NewManual(time.UnixMilli(at))}
 	f := func(in string, want int64, wantErr string) {
 		t.Helper()
 		got, err := r.ParseTime(in)
@@ -330,88 +45,12 @@ func TestParseTime(t *testing.T) {
 	}
 	f("", at, "")
 	f("1435622400000", 1435622400000, "")
-	f("2026-11-28T11:00:00Z", at-3600_000, "")
+	f(time.UnixMilli(at-3600_000).UTC().Format(time.RFC3339Nano), at-3600_000, "")
 	f(fmt.Sprint(at+60_000), at+60_000, "")
 	f(fmt.Sprint(at+60_001), 0, "in the future")
 	f("yesterday", 0, "not epoch milliseconds")
 	f("-1", 0, "not between")
 }
-
-func TestGraphQL(t *testing.T) {
-	cells := objectCells("s", "app:1", "i1", at-1000, at-500, [3]string{"1", "3", "300"})
-	r, st := newReporter(t, cells)
-	accounts := fakeAccounts{"acc": {AccountID: "acc", Organizations: []string{"nobody", "o"}}}
-	g, err := NewGraphQL(r, accounts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := func(q string) (string, fault.Kind) {
-		t.Helper()
-		resp := g.Execute(context.Background(), Request{Query: q})
-		b, err := json.Marshal(resp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b), resp.Kind
-	}
-	f := func(q, want string) {
-		t.Helper()
-		if got, _ := run(q); got != want {
-			t.Errorf("%s\n got %s\nwant %s", q, got, want)
-		}
-	}
-	f(fmt.Sprintf(`{ organization(organization_id: "o", time: %d) { organization_id, windows { charge } } }`, at),
-		`{"data":{"organization":{"organization_id":"o","windows":[[null],[null],[null],[{"charge":46.09},null],[{"charge":46.09},null]]}}}`)
-	if got := st.queries[len(st.queries)-1].Scopes; len(got) != 1 {
-		t.Errorf("an organization-level query read scopes %v, want only the organization's", got)
-	}
-	// Aliases, fragments, __typename and @skip, in the query's order.
-	f(fmt.Sprintf(`query Q { org: organization(organization_id: "o", time: %d) { ...ids, __typename, spaces @skip(if: true) { space_id } } }
-fragment ids on OrganizationReport { id, resources { resource_id, plans { plan_id, pricing_plan_id } } }`, at),
-		`{"data":{"org":{"id":"k-o-t-0001795867200000","resources":[{"resource_id":"object-storage","plans":[{"plan_id":"basic","pricing_plan_id":"object-pricing-basic"}]}],"__typename":"OrganizationReport"}}}`)
-	f(fmt.Sprintf(`{ account(account_id: "acc", time: %d) { organization_id spaces { consumers { consumer_id } } } }`, at),
-		`{"data":{"account":[{"organization_id":"o","spaces":[{"consumers":[{"consumer_id":"app:1"}]}]}]}}`)
-	f(fmt.Sprintf(`{ resource_instance(organization_id: "o", consumer_id: "app:1", resource_instance_id: "i1", plan_id: "basic", time: %d) { resource_id accumulated_usage { metric windows { cost } } } }`, at),
-		`{"data":{"resource_instance":{"resource_id":"object-storage","accumulated_usage":[{"metric":"storage","windows":[[null],[null],[null],[{"cost":1},null],[{"cost":1},null]]},{"metric":"thousand_light_api_calls","windows":[[null],[null],[null],[{"cost":0.09},null],[{"cost":0.09},null]]},{"metric":"heavy_api_calls","windows":[[null],[null],[null],[{"cost":45},null],[{"cost":45},null]]}]}}}`)
-
-	// Fields of one response key merge, from fragments too; a root field asked twice runs once.
-	f(fmt.Sprintf(`{ organization(organization_id: "o", time: %d) { resources { resource_id } ...F } organization(organization_id: "o", time: %d) { id } }
-fragment F on OrganizationReport { resources { windows { charge } } }`, at, at),
-		`{"data":{"organization":{"resources":[{"resource_id":"object-storage","windows":[[null],[null],[null],[{"charge":46.09},null],[{"charge":46.09},null]]}],"id":"k-o-t-0001795867200000"}}}`)
-	f(`{ organizations(organization_ids: []) { id } }`, `{"data":{"organizations":[]}}`)
-
-	// A time in JSON variables, beyond GraphQL's 32-bit Int.
-	resp := g.Execute(context.Background(), Request{Query: `query ($t: Int) { organization(organization_id: "o", time: $t) { end } }`,
-		Variables: map[string]any{"t": float64(at)}})
-	if b, _ := json.Marshal(resp); string(b) != fmt.Sprintf(`{"data":{"organization":{"end":%d}}}`, at) {
-		t.Errorf("time in a variable: %s", b)
-	}
-
-	for _, c := range []struct {
-		query string
-		kind  fault.Kind
-		want  string
-	}{
-		{`{ organization(organization_id: "nobody") { id } }`, fault.KindNotFound, `"path":["organization"]`},
-		{`{ organization(organization_id: "o", time: 99999999999999999) { id } }`, fault.KindInvalid, "time"},
-		{`{ organization(organization_id: "o") { nonsense } }`, fault.KindInvalid, `Cannot query field \"nonsense\"`},
-		{`{ organization(organization_id: "o" { id } }`, fault.KindInvalid, `"locations"`},
-		{`{ account(account_id: "none") { id } }`, fault.KindNotFound, "no account none"},
-		{`{ organizations(organization_ids: [` + strings.Repeat(`"o",`, MaxOrganizations+1) + `]) { id } }`, fault.KindInvalid, "at most 100"},
-		{`{ a: organizations(organization_ids: [` + strings.Repeat(`"o",`, MaxOrganizations) + `]) { id } b: organization(organization_id: "o") { id } }`,
-			fault.KindInvalid, "at most 100"},
-		{`{ __schema { types { name } } }`, fault.KindInvalid, "introspection is not served"},
-	} {
-		got, kind := run(c.query)
-		if kind != c.kind || !strings.Contains(got, c.want) || !strings.Contains(got, `"errors"`) {
-			t.Errorf("%s: %s %s, want %s errors containing %s", c.query, kind, got, c.kind, c.want)
-		}
-	}
-}
-
-type fakeAccounts map[string]catalog.Account
-
-func (f fakeAccounts) Account(id string) (catalog.Account, bool) { a, ok := f[id]; return a, ok }
 
 func TestSplitPlanKey(t *testing.T) {
 	for k, want := range map[string]PlanIDs{
@@ -422,6 +61,61 @@ func TestSplitPlanKey(t *testing.T) {
 	} {
 		if got := SplitPlanKey(k); got != want {
 			t.Errorf("SplitPlanKey(%q) = %+v, want %+v", k, got, want)
+		}
+	}
+}
+
+func TestPlanIDsKey(t *testing.T) {
+	for _, k := range []string{objectKey, "basic/m//", "gold/annual/m/r/p"} {
+		if got := SplitPlanKey(k).Key(); got != k {
+			t.Errorf("SplitPlanKey(%q).Key() = %q", k, got)
+		}
+	}
+}
+
+func TestValueJSON(t *testing.T) {
+	f := func(v any, want string) {
+		t.Helper()
+		val, err := ValueOf(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(val)
+		if err != nil || string(b) != want {
+			t.Errorf("%v: %s %v, want %s", v, b, err, want)
+		}
+	}
+	f(nil, "null")
+	f(decimal.RequireFromString("1.0000000000005"), "1") // rounded half to even at 12 places
+	f(decimal.RequireFromString("1.0000000000015"), "1.000000000002")
+	f(map[string]any{"z": int64(3), "a": decimal.RequireFromString("0.50"), "m": map[string]any{"b": true}},
+		`{"a":0.5,"m":{"b":true},"z":3}`)
+	if _, err := ValueOf(map[string]any{"x": "text"}); err == nil || !strings.Contains(err.Error(), "x: ") {
+		t.Errorf("a string in a map: %v, want an error naming x", err)
+	}
+}
+
+func TestPeriods(t *testing.T) { atInstants(t, testPeriods) }
+
+// testPeriods checks a report's periods at a pinned instant: at a month's first second, the
+// month before is the previous calendar month, and the earliest period starts it.
+func testPeriods(t *testing.T, at int64) {
+	r := &Reporter{Slots: [5]int{1, 1, 1, 2, 2}}
+	periods, start := r.Periods(at)
+	tm := time.UnixMilli(at).UTC()
+	month := time.Date(tm.Year(), tm.Month(), 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	before := time.Date(tm.Year(), tm.Month()-1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	day := time.Date(tm.Year(), tm.Month(), tm.Day(), 0, 0, 0, 0, time.UTC).UnixMilli()
+	got := fmt.Sprint(periods)
+	want := fmt.Sprint([]Period{{0, at - at%1000}, {1, at - at%60_000}, {2, at - at%3600_000}, {3, day}, {3, day - 86_400_000},
+		{4, month}, {4, before}})
+	if got != want || start != before {
+		t.Errorf("periods %s from %d, want %s from %d", got, start, want, before)
+	}
+	for i, p := range periods {
+		c := Cell{Level: p.Level, From: p.From}
+		if l, s, ok := r.Slot(&c, at); !ok || l != int(p.Level) || s != []int{0, 0, 0, 0, 1, 0, 1}[i] {
+			t.Errorf("slot of %v: %d %d %v", p, l, s, ok)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package report
+package abacus
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/report"
 )
 
 // InstanceKey names a resource instance's usage under one set of plans.
@@ -13,7 +14,7 @@ type InstanceKey struct {
 	Org      string
 	Instance string
 	Consumer string
-	PlanIDs
+	report.PlanIDs
 }
 
 // InstanceReport is Abacus' resource instance report.
@@ -24,12 +25,12 @@ type InstanceReport struct {
 	ResourceID         string `json:"resource_id"`
 	ResourceInstanceID string `json:"resource_instance_id"`
 	ConsumerID         string `json:"consumer_id"`
-	PlanIDs
-	Start            int64     `json:"start"`
-	End              int64     `json:"end"`
-	Processed        int64     `json:"processed"`
-	Windows          Windows   `json:"windows"`
-	AccumulatedUsage []*Metric `json:"accumulated_usage"`
+	report.PlanIDs
+	Start            int64          `json:"start"`
+	End              int64          `json:"end"`
+	Processed        int64          `json:"processed"`
+	Windows          report.Charges `json:"windows"`
+	AccumulatedUsage []*Metric      `json:"accumulated_usage"`
 }
 
 // InstanceReportID is the id of a resource instance's report for time t.
@@ -42,17 +43,18 @@ func InstanceReportID(k InstanceKey, t int64) string {
 // instance has no usage under those plans in the report's windows. A key with only a PlanID
 // takes the one set of plans the instance used under it; when it used several, the key must
 // name them (fault.Invalid).
-func (r *Reporter) Instance(ctx context.Context, k InstanceKey, t int64) (*InstanceReport, error) {
-	periods, start := r.periods(t)
-	q := Query{Org: k.Org, AsOf: t, Scopes: []metering.Scope{metering.ScopeInstance}, Periods: periods,
+func (a *Reports) Instance(ctx context.Context, k InstanceKey, t int64) (*InstanceReport, error) {
+	r := a.r
+	periods, start := r.Periods(t)
+	q := report.Query{Org: k.Org, AsOf: t, Scopes: []metering.Scope{metering.ScopeInstance}, Periods: periods,
 		Instance: k.Instance, Consumer: k.Consumer}
-	key := metering.PlanKey(k.PlanID, k.MeteringPlanID, k.RatingPlanID, k.PricingPlanID)
+	key := k.PlanIDs.Key()
 	if k.MeteringPlanID == "" && k.RatingPlanID == "" && k.PricingPlanID == "" {
 		q.PlanID = k.PlanID
 	} else {
 		q.Plan = key
 	}
-	cells, err := r.Store.Cells(ctx, q)
+	cells, err := r.Store.Read(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -66,22 +68,22 @@ func (r *Reporter) Instance(ctx context.Context, k InstanceKey, t int64) (*Insta
 				Reason: fmt.Sprintf("the instance used %d sets of plans of this plan id; name its metering, rating and pricing plans", len(keys))})
 		}
 		key = cells[0].Plan
-		k.PlanIDs = SplitPlanKey(key)
+		k.PlanIDs = report.SplitPlanKey(key)
 	}
 	if len(cells) == 0 {
 		return nil, fault.NotFound("resource instance %s of consumer %s in organization %s has no usage of plan %s processed by %d in the report's windows",
 			k.Instance, k.Consumer, k.Org, key, t)
 	}
 	rep := &InstanceReport{ID: InstanceReportID(k, t), OrganizationID: k.Org, ResourceInstanceID: k.Instance,
-		ConsumerID: k.Consumer, PlanIDs: k.PlanIDs, Start: start, End: t, Windows: r.newWindows()}
-	ptrs := make([]*Cell, len(cells))
+		ConsumerID: k.Consumer, PlanIDs: k.PlanIDs, Start: start, End: t, Windows: report.NewCharges(r.Slots)}
+	ptrs := make([]*report.Cell, len(cells))
 	for i := range cells {
 		c := &cells[i]
 		ptrs[i] = c
 		rep.SpaceID, rep.ResourceID = c.Space, c.Resource
 		rep.Processed = max(rep.Processed, c.Processed)
 	}
-	b := builder{r: r, t: t}
+	b := builder{r: r, t: t, plans: map[string]report.PlanSet{}}
 	if rep.AccumulatedUsage, err = b.metrics(k.PlanIDs, ptrs, rep.Windows, nil); err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package report
+package abacus
 
 import (
 	"bytes"
@@ -15,25 +15,21 @@ import (
 
 	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/fault"
+	"github.com/meterline/meterline/internal/report"
 	"github.com/meterline/meterline/schemas"
 )
-
-// Accounts tells which organizations an account owns.
-type Accounts interface {
-	Account(id string) (catalog.Account, bool)
-}
 
 // GraphQL answers GraphQL queries of aggregated usage with schemas/graphql's schema. A query
 // is parsed and validated against the schema, then each root field builds its reports (reading
 // only the scopes the query selects) and the result is the selected fields of them.
 type GraphQL struct {
-	r        *Reporter
+	r        *Reports
 	accounts Accounts
 	schema   *ast.Schema
 }
 
 // NewGraphQL returns the GraphQL endpoint's executor.
-func NewGraphQL(r *Reporter, accounts Accounts) (*GraphQL, error) {
+func NewGraphQL(r *Reports, accounts Accounts) (*GraphQL, error) {
 	sdl, err := schemas.GraphQL.ReadFile("graphql/aggregated-usage.graphql")
 	if err != nil {
 		return nil, err
@@ -43,6 +39,11 @@ func NewGraphQL(r *Reporter, accounts Accounts) (*GraphQL, error) {
 		return nil, fmt.Errorf("graphql schema: %w", err)
 	}
 	return &GraphQL{r: r, accounts: accounts, schema: s}, nil
+}
+
+// Accounts tells which organizations an account owns.
+type Accounts interface {
+	Account(id string) (catalog.Account, bool)
 }
 
 // MaxOrganizations bounds the organization reports one query builds (over all its root
@@ -255,7 +256,7 @@ func (ex *execution) root(ctx context.Context, f *ast.Field) (any, error) {
 		return ex.project(reps, f)
 	case "resource_instance":
 		rep, err := ex.g.r.Instance(ctx, InstanceKey{Org: str("organization_id"), Instance: str("resource_instance_id"),
-			Consumer: str("consumer_id"), PlanIDs: PlanIDs{PlanID: str("plan_id"), MeteringPlanID: str("metering_plan_id"),
+			Consumer: str("consumer_id"), PlanIDs: report.PlanIDs{PlanID: str("plan_id"), MeteringPlanID: str("metering_plan_id"),
 				RatingPlanID: str("rating_plan_id"), PricingPlanID: str("pricing_plan_id")}}, t)
 		if err != nil {
 			return nil, err
@@ -269,13 +270,13 @@ func (ex *execution) root(ctx context.Context, f *ast.Field) (any, error) {
 func (ex *execution) time(v any) (int64, error) {
 	switch x := v.(type) {
 	case nil:
-		return ex.g.r.ParseTime("")
+		return ex.g.r.r.ParseTime("")
 	case int64:
-		return ex.g.r.ParseTime(strconv.FormatInt(x, 10))
+		return ex.g.r.r.ParseTime(strconv.FormatInt(x, 10))
 	case float64:
-		return ex.g.r.ParseTime(strconv.FormatFloat(x, 'f', -1, 64))
+		return ex.g.r.r.ParseTime(strconv.FormatFloat(x, 'f', -1, 64))
 	case json.Number:
-		return ex.g.r.ParseTime(x.String())
+		return ex.g.r.r.ParseTime(x.String())
 	default:
 		return 0, fault.Invalid("invalid report time", fault.Problem{Field: "time", Value: fmt.Sprint(v), Reason: "not epoch milliseconds"})
 	}

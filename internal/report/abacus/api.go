@@ -1,4 +1,4 @@
-package report
+package abacus
 
 import (
 	"encoding/json"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/platform/web"
+	"github.com/meterline/meterline/internal/report"
 )
 
 // API serves the reports over HTTP:
@@ -25,7 +26,7 @@ import (
 // Without :time a report is of the present. An unknown organization or instance (no usage in
 // the report's windows) is 404, a bad time 400, both with a JSON error body.
 type API struct {
-	r        *Reporter
+	r        *Reports
 	graphql  *GraphQL
 	log      *zap.Logger
 	maxBody  int64
@@ -34,7 +35,7 @@ type API struct {
 }
 
 // NewAPI returns the reports' API; maxBody bounds a GraphQL POST body.
-func NewAPI(r *Reporter, g *GraphQL, maxBody int64, log *zap.Logger, reg prometheus.Registerer) *API {
+func NewAPI(r *Reports, g *GraphQL, maxBody int64, log *zap.Logger, reg prometheus.Registerer) *API {
 	f := promauto.With(reg)
 	return &API{r: r, graphql: g, log: log, maxBody: maxBody,
 		requests: f.NewCounterVec(prometheus.CounterOpts{Name: "meterline_report_requests_total",
@@ -82,7 +83,7 @@ func (a *API) Register(mux *http.ServeMux) {
 }
 
 func (a *API) organization(w http.ResponseWriter, req *http.Request) {
-	t, err := a.r.ParseTime(req.PathValue("time"))
+	t, err := a.r.r.ParseTime(req.PathValue("time"))
 	if err != nil {
 		web.WriteError(w, a.log, err)
 		return
@@ -97,7 +98,7 @@ func (a *API) organization(w http.ResponseWriter, req *http.Request) {
 }
 
 func (a *API) instance(w http.ResponseWriter, req *http.Request) {
-	t, err := a.r.ParseTime(req.PathValue("time"))
+	t, err := a.r.r.ParseTime(req.PathValue("time"))
 	if err != nil {
 		web.WriteError(w, a.log, err)
 		return
@@ -111,7 +112,7 @@ func (a *API) instance(w http.ResponseWriter, req *http.Request) {
 		return ""
 	}
 	k := InstanceKey{Org: req.PathValue("org"), Instance: req.PathValue("instance"), Consumer: req.PathValue("consumer"),
-		PlanIDs: PlanIDs{PlanID: id("plan"), MeteringPlanID: id("metering"), RatingPlanID: id("rating"), PricingPlanID: id("pricing")}}
+		PlanIDs: report.PlanIDs{PlanID: id("plan"), MeteringPlanID: id("metering"), RatingPlanID: id("rating"), PricingPlanID: id("pricing")}}
 	rep, err := a.r.Instance(req.Context(), k, t)
 	if err != nil {
 		web.WriteError(w, a.log, err)
@@ -127,7 +128,7 @@ func (a *API) instance(w http.ResponseWriter, req *http.Request) {
 const SettledHeader = "Meterline-Settled"
 
 func (a *API) settled(w http.ResponseWriter, t int64) {
-	w.Header().Set(SettledHeader, strconv.FormatBool(a.r.Settled(t)))
+	w.Header().Set(SettledHeader, strconv.FormatBool(a.r.r.Settled(t)))
 }
 
 func (a *API) graphGet(w http.ResponseWriter, req *http.Request) {

@@ -1,6 +1,7 @@
-package report
+package abacus
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,18 +10,22 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/meterline/meterline/internal/report"
 )
 
-func TestAPI(t *testing.T) {
+func TestAPI(t *testing.T) { atInstants(t, testAPI) }
+
+func testAPI(t *testing.T, at int64) {
 	cells := objectCells("s", "app:1", "i1", at-1000, at-500, [3]string{"1", "3", "300"})
 	// The same usage metered with no rating and no pricing plan.
 	for _, c := range objectCells("s", "app:1", "i2", at-1000, at-500, [3]string{"1", "3", "300"}) {
 		if c.Instance == "i2" {
-			c.Plan, c.Cost = "basic/basic-object-storage//", nil
+			c.Plan, c.Cost = "basic/basic-object-storage//", report.Value{}
 			cells = append(cells, c)
 		}
 	}
-	r, _ := newReporter(t, cells)
+	r, _ := newReporter(t, at, cells)
 	g, err := NewGraphQL(r, fakeAccounts{})
 	if err != nil {
 		t.Fatal(err)
@@ -44,16 +49,17 @@ func TestAPI(t *testing.T) {
 		return resp.Header
 	}
 	org := "/v1/metering/organizations/o/aggregated/usage"
-	if h := f("GET", org+"/1795867200000", "", 200, `"charge":46.09`); h.Get(SettledHeader) != "true" {
+	ts := fmt.Sprint(at)
+	if h := f("GET", org+"/"+ts, "", 200, `"charge":46.09`); h.Get(SettledHeader) != "true" {
 		t.Errorf("a report of an hour ago: %s %q, want true", SettledHeader, h.Get(SettledHeader))
 	}
 	if h := f("GET", org, "", 200, `"organization_id":"o"`); h.Get(SettledHeader) != "false" {
 		t.Errorf("a report of the present: %s %q, want false", SettledHeader, h.Get(SettledHeader))
 	}
 	f("GET", org+"/tomorrow", "", 400, `"field":"time"`)
-	f("GET", "/v1/metering/organizations/nobody/aggregated/usage/1795867200000", "", 404, `"kind":"not_found"`)
-	f("GET", "/v1/metering/organizations/o/resource_instances/i2/consumers/app:1/plans/basic/metering_plans/basic-object-storage/rating_plans/-/pricing_plans/-/aggregated/usage/1795867200000",
+	f("GET", "/v1/metering/organizations/nobody/aggregated/usage/"+ts, "", 404, `"kind":"not_found"`)
+	f("GET", "/v1/metering/organizations/o/resource_instances/i2/consumers/app:1/plans/basic/metering_plans/basic-object-storage/rating_plans/-/pricing_plans/-/aggregated/usage/"+ts,
 		"", 200, `"rating_plan_id":"","pricing_plan_id":""`)
-	f("POST", "/v1/metering/aggregated/usage/graph", `{"query":"{ organization(organization_id: \"o\", time: 1795867200000) { id } }"}`, 200, `"id":"k-o-t-0001795867200000"`)
+	f("POST", "/v1/metering/aggregated/usage/graph", `{"query":"{ organization(organization_id: \"o\", time: `+ts+`) { id } }"}`, 200, fmt.Sprintf(`"id":"k-o-t-%016d"`, at))
 	f("POST", "/v1/metering/aggregated/usage/graph", `{"query":`, 400, `"kind":"invalid"`)
 }

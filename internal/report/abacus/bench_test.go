@@ -1,4 +1,4 @@
-package report
+package abacus
 
 import (
 	"context"
@@ -14,13 +14,20 @@ import (
 
 	"github.com/meterline/meterline/internal/clickhouse"
 	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/platform/clock"
+	"github.com/meterline/meterline/internal/report"
 	"github.com/meterline/meterline/internal/testenv"
+	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
 )
 
 // The benchmark organization: 10,000 resource instances of object storage in 1,000 consumers
 // of 10 spaces, with usage in the current second, minute, hour, day and month. Every cell
 // above the instances has three committed versions (as after three transactions that changed
 // it), so reads pick the latest of several rows, as they do in production.
+// at is the benchmark's report time, pinned: the benchmark reads the same periods whatever
+// the date it runs on.
+var at = clock.Instants[0].UnixMilli()
+
 const (
 	benchSpaces    = 10
 	benchConsumers = 1000
@@ -30,13 +37,13 @@ const (
 
 var (
 	benchOnce  sync.Once
-	benchStore *ClickHouseStore
+	benchStore *clickhouse.Cells
 	benchErr   error
 )
 
 // benchReporter fills the database meterline_bench_reports of the real test server, once
 // per run (Go calls a benchmark several times); it is left for the next run to replace.
-func benchReporter(b *testing.B) *Reporter {
+func benchReporter(b *testing.B) *Reports {
 	b.Helper()
 	cfg := testenv.Get(b).Config(b)
 	benchOnce.Do(func() {
@@ -55,18 +62,19 @@ func benchReporter(b *testing.B) *Reporter {
 		if err == nil {
 			err = fillBench(b, conn)
 		}
-		benchErr, benchStore = err, NewClickHouseStore(conn)
+		benchErr, benchStore = err, clickhouse.NewCells(conn)
 	})
 	if benchErr != nil {
 		b.Fatal(benchErr)
 	}
-	return &Reporter{Store: benchStore, Plans: builtinPlans(b), Slots: metering.DefaultSlots,
-		Future: time.Minute, Now: func() time.Time { return time.UnixMilli(at + 1000) }}
+	return NewReports(&report.Reporter{Store: benchStore, Plans: builtinPlans(b), Slots: metering.DefaultSlots,
+		Future: time.Minute, Clock: clock.NewManual(time.UnixMilli(at + 1000))})
 }
 
 func fillBench(b testing.TB, conn clickhouse.Conn) error {
 	ctx := context.Background()
-	cells := clickhouse.NewCells(conn).WithClock(func() time.Time { return time.UnixMilli(at - 1000) })
+	cells := clickhouse.NewCells(conn)
+	cells.Clock = clock.NewManual(time.UnixMilli(at - 1000))
 	// Each version of the cells goes in writes of its own, as the cell sink writes them: of
 	// several values of a cell in one write it keeps only the last.
 	var rows [benchVersions][]clickhouse.CellRow
@@ -76,7 +84,7 @@ func fillBench(b testing.TB, conn clickhouse.Conn) error {
 		rows[v] = rows[v][:0]
 		return err
 	}
-	add := func(c Cell, versions int) error {
+	add := func(c report.Cell, versions int) error {
 		for v := range versions {
 			c.Processed = at - int64(versions-v)*100
 			offset++
@@ -95,9 +103,9 @@ func fillBench(b testing.TB, conn clickhouse.Conn) error {
 		from, _ := l.Period(at)
 		for _, metric := range []string{"storage", "thousand_light_api_calls", "heavy_api_calls"} {
 			for _, plan := range []string{objectKey, ""} {
-				base := Cell{Resource: "object-storage", Plan: plan, Metric: metric, Level: l, From: from, Quantity: qty[metric]}
+				base := report.Cell{Resource: "object-storage", Plan: plan, Metric: metric, Level: l, From: from, Quantity: report.DecimalValue(qty[metric])}
 				if plan != "" {
-					base.Cost = qty[metric].Mul(decimal.RequireFromString(objectPrices[metric]))
+					base.Cost = report.DecimalValue(qty[metric].Mul(decimal.RequireFromString(objectPrices[metric])))
 				}
 				for i := range benchInstances {
 					if plan == "" {
@@ -138,6 +146,24 @@ func fillBench(b testing.TB, conn clickhouse.Conn) error {
 		}
 	}
 	return conn.Exec(ctx, "OPTIMIZE TABLE usage_cells FINAL")
+}
+
+// ratedRow is a usage_cells row as the cell sink writes it.
+func ratedRow(t testing.TB, c report.Cell, org string, offset int64) clickhouse.CellRow {
+	t.Helper()
+	q, err := metering.ValueProto(c.Quantity.Any())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cost, err := metering.ValueProto(c.Cost.Any())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, to := c.Level.Period(c.From)
+	return clickhouse.CellRow{Offset: offset, Cell: &meterlinev1.RatedUsage{OrganizationId: org, SpaceId: c.Space,
+		ConsumerId: c.Consumer, ResourceInstanceId: c.Instance, ResourceId: c.Resource, Plan: c.Plan, Metric: c.Metric,
+		Scope: c.Scope.String(), Level: c.Level.String(), PeriodStartMs: c.From, PeriodEndMs: to, Quantity: q, Cost: cost,
+		ProcessedMs: c.Processed}}
 }
 
 // latencies reports the median and the 99th percentile of the iterations' durations.
