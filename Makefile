@@ -38,16 +38,20 @@ test: lint ## start the test environment (real Kafka and ClickHouse), run unit, 
 .PHONY: test-unit
 test-unit: ## run the tests that need no Kafka or ClickHouse
 	$(GO) test -count=1 ./internal/usage/... ./internal/platform/... ./internal/collector/... ./internal/fault/... \
-		./internal/plans/... ./internal/metering/...
+		./internal/plans/... ./internal/catalog/... ./internal/metering/... ./internal/archtest/...
 
 .PHONY: bench
 bench: ## run the benchmarks (figures and how to read them: docs/benchmarks.md)
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/...
 
+DEADCODE  := golang.org/x/tools/cmd/deadcode@v0.52.0
+
 .PHONY: lint
-lint: ## go vet and gofmt
+lint: ## go vet, gofmt, and no dead code (deadcode; what may be unreachable is in .deadcode-allow)
 	$(GO) vet ./... ./e2e/...
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	@all=$$($(GO) run $(DEADCODE) ./...); out=$$(grep -vEf <(grep -v '^#' .deadcode-allow) <<<"$$all" || true); \
+		if [ -n "$$out" ]; then echo "dead code (reached by no command; delete it, or say why in .deadcode-allow):"; echo "$$out"; exit 1; fi
 
 .PHONY: gen
 gen: ## regenerate the Go code of proto/ (buf and protoc-gen-go, both pinned)

@@ -122,10 +122,11 @@ func (a *API) PutPlan(ctx context.Context, doc plans.Document) (created bool, er
 		return false, err
 	}
 	kind, id := doc.Kind(), doc.ID()
-	value, err := json.Marshal(doc)
+	rec, err := catalog.RecordOf(doc)
 	if err != nil {
 		return false, err
 	}
+	value := rec.Value
 	conflict := fault.Conflict("/v1/"+kind+"/plans/"+id,
 		"%s plan %s exists with other content; plans are immutable: submit the change under a new plan_id and map it with an effective_from", kind, id)
 	found, same, err := a.storedPlan(kind, id, value)
@@ -137,7 +138,7 @@ func (a *API) PutPlan(ctx context.Context, doc plans.Document) (created bool, er
 	case found:
 		return false, conflict
 	}
-	if err := a.w.Put(ctx, catalog.Record{Key: catalog.PlanKey(kind, id, value), Value: value}); err != nil {
+	if err := a.w.Put(ctx, rec); err != nil {
 		return false, fault.Unavailable(err, "the plan could not be stored; retry later")
 	}
 	found, same, err = a.storedPlan(kind, id, value)
@@ -270,8 +271,11 @@ func (a *API) PutResourceType(ctx context.Context, t catalog.ResourceType) (crea
 	if existed && old == t.ResourceType {
 		return false, nil
 	}
-	value, _ := json.Marshal(t)
-	if err := a.w.Put(ctx, catalog.Record{Key: catalog.ResourceKey(t.ResourceID), Value: value}); err != nil {
+	rec, err := catalog.RecordOf(t)
+	if err != nil {
+		return false, err
+	}
+	if err := a.w.Put(ctx, rec); err != nil {
 		return false, fault.Unavailable(err, "the resource type could not be stored; retry later")
 	}
 	return !existed, nil
@@ -330,8 +334,11 @@ func (a *API) PutMapping(ctx context.Context, m catalog.Mapping) (created bool, 
 		}
 		return false, conflict(first)
 	}
-	value, _ := json.Marshal(m)
-	if err := a.w.Put(ctx, catalog.Record{Key: catalog.MappingKey(m), Value: value}); err != nil {
+	rec, err := catalog.RecordOf(m)
+	if err != nil {
+		return false, err
+	}
+	if err := a.w.Put(ctx, rec); err != nil {
 		return false, fault.Unavailable(err, "the mapping could not be stored; retry later")
 	}
 	first, ok := a.cat.MappingAt(m)
@@ -390,8 +397,11 @@ func (a *API) PutAccount(ctx context.Context, acct catalog.Account) (created boo
 	if existed && accountsEqual(old, acct) {
 		return false, nil
 	}
-	value, _ := json.Marshal(acct)
-	if err := a.w.Put(ctx, catalog.Record{Key: catalog.AccountKey(acct.AccountID), Value: value}); err != nil {
+	rec, err := catalog.RecordOf(acct)
+	if err != nil {
+		return false, err
+	}
+	if err := a.w.Put(ctx, rec); err != nil {
 		return false, fault.Unavailable(err, "the account could not be stored; retry later")
 	}
 	return !existed, nil
