@@ -54,10 +54,11 @@ func orgCell(metric string, l metering.Level, at int64, plan string) metering.Ce
 
 // TestProcessObjectStorage runs Abacus' object storage figures through the processor: three
 // documents of one instance, then the same for three more instances.
-func TestProcessObjectStorage(t *testing.T) {
+func TestProcessObjectStorage(t *testing.T) { atInstants(t, testProcessObjectStorage) }
+
+func testProcessObjectStorage(t *testing.T, now int64) {
 	p := &metering.Processor{Plans: builtinCatalog(t), Acceptance: metering.DefaultAcceptance}
 	state := metering.NewCells()
-	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
 	plan := metering.PlanKey("basic", "basic-object-storage", "object-rating-plan", "object-pricing-basic")
 	var last []*metering.Cell
 	for i := range 3 {
@@ -114,10 +115,11 @@ func equalDec(v any, want string) bool {
 
 // TestProcessRejects: late, future and unplanned usage is rejected with its reason and leaves
 // the state untouched; so does a failing formula.
-func TestProcessRejects(t *testing.T) {
+func TestProcessRejects(t *testing.T) { atInstants(t, testProcessRejects) }
+
+func testProcessRejects(t *testing.T, now int64) {
 	cat := builtinCatalog(t)
 	p := &metering.Processor{Plans: cat, Acceptance: metering.DefaultAcceptance}
-	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
 	f := func(name string, doc *usage.Document, want error) {
 		t.Helper()
 		state := metering.NewCells()
@@ -158,9 +160,23 @@ func TestProcessRejects(t *testing.T) {
 // TestLateUsageLandsInItsOwnPeriod: usage within the slack but from yesterday changes
 // yesterday's day cell, never today's.
 func TestLateUsageLandsInItsOwnPeriod(t *testing.T) {
+	f := func(now int64) {
+		t.Helper()
+		lateUsageLandsInItsOwnPeriod(t, now)
+	}
+	f(time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC).UnixMilli())
+	// On the first of each instant's month at its time of day: yesterday is last month.
+	atInstants(t, func(t *testing.T, now int64) {
+		month, _ := metering.Month.Period(now)
+		day, _ := metering.Day.Period(now)
+		lateUsageLandsInItsOwnPeriod(t, month+now-day)
+	})
+}
+
+func lateUsageLandsInItsOwnPeriod(t *testing.T, now int64) {
 	p := &metering.Processor{Plans: builtinCatalog(t), Acceptance: metering.DefaultAcceptance}
-	now := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC).UnixMilli()
-	yesterday := now - 2*3600*1000 // 2026-11-30T23:00Z: last month too
+	today, _ := metering.Day.Period(now)
+	yesterday := today - 3600*1000 // 23:00 yesterday, within the slack; on the 1st, last month too
 	updates, err := p.Process(objectDoc("i", yesterday), now, metering.NewCells())
 	if err != nil {
 		t.Fatal(err)
@@ -176,11 +192,12 @@ func TestLateUsageLandsInItsOwnPeriod(t *testing.T) {
 
 // TestNoPriceInCountry: an organization whose account's country the pricing plan does not
 // price is rejected, not charged nothing.
-func TestNoPriceInCountry(t *testing.T) {
+func TestNoPriceInCountry(t *testing.T) { atInstants(t, testNoPriceInCountry) }
+
+func testNoPriceInCountry(t *testing.T, now int64) {
 	cat := builtinCatalog(t)
 	put(t, cat, catalog.Account{AccountID: "far", Organizations: []string{"org"}, PricingCountry: "NZL", Currency: "NZD"})
 	p := &metering.Processor{Plans: cat, Acceptance: metering.DefaultAcceptance}
-	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
 	state := metering.NewCells()
 	if _, err := p.Process(objectDoc("i", now), now, state); !errors.Is(err, metering.ErrNoPrice) || len(state.Changed()) != 0 {
 		t.Errorf("got %v with %d cells, want metering.ErrNoPrice and no change", err, len(state.Changed()))
@@ -212,6 +229,10 @@ func TestCellKeyString(t *testing.T) {
 // of four instances storing 1 GB each, the third and the fourth (which makes 3 again) are
 // rejected both ways.
 func TestRatingFailureDoesNotDependOnBatching(t *testing.T) {
+	atInstants(t, testRatingFailureDoesNotDependOnBatching)
+}
+
+func testRatingFailureDoesNotDependOnBatching(t *testing.T, now int64) {
 	cat := builtinCatalog(t)
 	odd := plans.RatingPlan{PlanID: "odd-rating",
 		Metrics: []plans.RatingMetric{{Name: "storage", Rate: "(price, qty) => qty == 3 ? qty / 0 : qty"}}}
@@ -219,7 +240,6 @@ func TestRatingFailureDoesNotDependOnBatching(t *testing.T) {
 		catalog.Mapping{Kind: plans.KindMetering, ResourceType: "odd", PlanID: "basic", Plan: "basic-object-storage"},
 		catalog.Mapping{Kind: plans.KindRating, ResourceType: "odd", PlanID: "basic", Plan: "odd-rating"})
 	p := &metering.Processor{Plans: cat, Acceptance: metering.DefaultAcceptance}
-	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
 	for _, batched := range []bool{false, true} {
 		cells := metering.NewCells()
 		var rejected []int

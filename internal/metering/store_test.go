@@ -44,9 +44,16 @@ func TestExpiry(t *testing.T) {
 
 // TestCellsTransactions: changes are seen by later documents of the same transaction, become
 // the committed values on Commit and vanish on Abort; expired cells are removed.
-func TestCellsTransactions(t *testing.T) {
+func TestCellsTransactions(t *testing.T) { atInstants(t, testCellsTransactions) }
+
+func testCellsTransactions(t *testing.T, now int64) {
 	p := &metering.Processor{Plans: builtinCatalog(t), Acceptance: metering.DefaultAcceptance}
-	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
+	// The day's cells expire below while the month's stay: on a month's last day (whose end
+	// is the month's) the documents are a day earlier.
+	_, dayEnd := metering.Day.Period(now)
+	if _, monthEnd := metering.Month.Period(now); dayEnd == monthEnd {
+		now -= 24 * time.Hour.Milliseconds()
+	}
 	plan := metering.PlanKey("basic", "basic-object-storage", "object-rating-plan", "object-pricing-basic")
 	cells := metering.NewCells()
 	month := orgCell("heavy_api_calls", metering.Month, now, plan)
@@ -70,7 +77,7 @@ func TestCellsTransactions(t *testing.T) {
 	if v := cells.Get(month); !equalDec(v, "200") {
 		t.Fatalf("aborted: %v, want 200", v)
 	}
-	_, dayEnd := metering.Day.Period(now)
+	_, dayEnd = metering.Day.Period(now)
 	dayEnd += time.Minute.Milliseconds() - 1 // the end of the minute bucket that holds the day's end
 	var expiring int
 	cells.Expiring(dayEnd, func(*metering.Cell) { expiring++ })
@@ -99,9 +106,10 @@ func TestCellsTransactions(t *testing.T) {
 
 // TestRateMatchesProcess: metering a transaction's documents and rating its changed cells
 // once at the end gives every cell the cost Process gives it document by document.
-func TestRateMatchesProcess(t *testing.T) {
+func TestRateMatchesProcess(t *testing.T) { atInstants(t, testRateMatchesProcess) }
+
+func testRateMatchesProcess(t *testing.T, now int64) {
 	p := &metering.Processor{Plans: builtinCatalog(t), Acceptance: metering.DefaultAcceptance}
-	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
 	eager, deferred := metering.NewCells(), metering.NewCells()
 	for i := range 40 {
 		doc := objectDoc(fmt.Sprint("i", i%3), now-int64(i%7)*1000)
