@@ -39,6 +39,7 @@ import (
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/metering"
 	"github.com/meterline/meterline/internal/plans"
+	"github.com/meterline/meterline/internal/platform/clock"
 	"github.com/meterline/meterline/internal/usage"
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
 )
@@ -63,11 +64,16 @@ type Config struct {
 	// produced once per transaction however many of its documents changed it, so larger
 	// transactions produce fewer records per document.
 	MaxPollRecords int
+	// Clock gives the processing time written on rated records (the wall clock when nil).
+	// Decisions never read it: they go by the records' stored times, so a replay decides
+	// the same whatever the clock says.
+	Clock clock.Clock
 }
 
 // Service is a running metering processor.
 type Service struct {
 	cfg      Config
+	clock    clock.Clock
 	sess     *kgo.GroupTransactSession
 	proc     *metering.Processor
 	accounts Accounts
@@ -163,7 +169,7 @@ func New(cfg Config, p metering.Plans, accounts Accounts, log *zap.Logger, reg p
 	if cfg.MaxPollRecords <= 0 {
 		cfg.MaxPollRecords = 20000
 	}
-	s := &Service{cfg: cfg, proc: &metering.Processor{Plans: p, Acceptance: cfg.Acceptance}, accounts: accounts,
+	s := &Service{cfg: cfg, clock: clock.Or(cfg.Clock), proc: &metering.Processor{Plans: p, Acceptance: cfg.Acceptance}, accounts: accounts,
 		log: log, states: map[int32]*partState{}}
 	f := promauto.With(reg)
 	s.metrics = metrics{
@@ -410,7 +416,7 @@ func (s *Service) ended(states map[int32]*partState, committed bool) {
 func (s *Service) transact(ctx context.Context, fetches kgo.Fetches) (map[int32]*partState, error) {
 	// One processing time for the whole transaction: the time its rated records say their
 	// cells' values were reached.
-	now := time.Now().UnixMilli()
+	now := s.clock.Now().UnixMilli()
 	records := map[int32][]*kgo.Record{}
 	var parts []int32
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
