@@ -1,7 +1,6 @@
 package metering_test
 
 import (
-	"errors"
 	"testing"
 	"time"
 
@@ -85,23 +84,5 @@ func TestSlotsAtInstants(t *testing.T) {
 func atInstants(t *testing.T, test func(t *testing.T, now int64)) {
 	for _, at := range clock.Instants {
 		t.Run(at.Format(time.RFC3339Nano), func(t *testing.T) { test(t, at.UnixMilli()) })
-	}
-}
-
-func TestAccept(t *testing.T) { atInstants(t, testAccept) }
-
-func testAccept(t *testing.T, now int64) {
-	a := metering.DefaultAcceptance
-	if err := a.Accept(now-a.Slack.Milliseconds(), now); err != nil {
-		t.Errorf("usage exactly at the slack: %v", err)
-	}
-	if err := a.Accept(now-a.Slack.Milliseconds()-1, now); !errors.Is(err, metering.ErrTooLate) {
-		t.Errorf("usage beyond the slack: %v, want metering.ErrTooLate", err)
-	}
-	if err := a.Accept(now+a.Future.Milliseconds()+1, now); !errors.Is(err, metering.ErrFuture) {
-		t.Errorf("usage from the future: %v, want metering.ErrFuture", err)
-	}
-	if err := a.Accept(now-1000, now); err != nil {
-		t.Errorf("usage a second old: %v", err)
 	}
 }
