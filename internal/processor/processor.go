@@ -28,6 +28,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,6 +82,9 @@ type Service struct {
 
 	outs       []*output                // the open transaction's records, one per worker
 	onProduced func(*kgo.Record, error) // s.produced, made once
+	// produceFailed tells that a record of the open transaction failed to produce: the
+	// transaction must then abort.
+	produceFailed atomic.Bool
 
 	// afterProduce, when set (by tests), runs after a transaction's records are produced and
 	// before it ends; an error from it stops the service there, as a crash would.
@@ -232,9 +236,11 @@ func (s *Service) dropped(_ context.Context, _ *kgo.Client, lost map[string][]in
 	}
 }
 
-// produced logs a failed produce; the transaction then fails to commit.
+// produced marks the open transaction failed when a record of it failed to produce, so that
+// commit aborts it.
 func (s *Service) produced(r *kgo.Record, err error) {
 	if err != nil {
+		s.produceFailed.Store(true)
 		s.log.Error("producing in a transaction failed; it will abort", zap.String("topic", r.Topic), zap.Error(err))
 	}
 }

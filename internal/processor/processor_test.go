@@ -512,6 +512,43 @@ func sameMonth(t *testing.T, from, to int64) {
 	}
 }
 
+// TestStopCommitsTheProducedTransaction: a stop (ctx cancelled) that comes after a
+// transaction's records were produced does not cancel its end: the transaction commits, its
+// document is counted and its offsets are committed, and Run returns without an error.
+func TestStopCommitsTheProducedTransaction(t *testing.T) {
+	f := newFixture(t, clock.Instants[0])
+	now := f.at.UnixMilli()
+	d := objectDoc("org-stop", "i1", now-1000)
+	f.publish(t, &meterlinev1.UsageEvent{Id: d.ID(), Source: "test", Document: d.Proto()}, now)
+	group := testenv.Name("processor")
+	s, err := New(f.config(group, 0), f.cat, f.cat, zaptest.NewLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(f.ctx)
+	defer stop()
+	s.afterProduce = func() error { stop(); return nil }
+	if err := s.Run(ctx); err != nil {
+		t.Fatalf("Run stopped after producing: %v, want nil", err)
+	}
+	lags, err := kadm.NewClient(f.cl).Lag(f.ctx, group)
+	if l, ok := lags[group]; err != nil || !ok || l.Error() != nil || len(l.Lag) == 0 || l.Lag.Total() != 0 {
+		t.Errorf("the group's lag after the stop: %v %v, want its offsets committed", lags, err)
+	}
+	counted := false
+	for p := range f.cfg.Kafka.Partitions {
+		st, err := s.restore(f.ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ok := st.ids[d.ID()]
+		counted = counted || ok
+	}
+	if !counted {
+		t.Errorf("document %s not in the committed state", d.ID())
+	}
+}
+
 // committedCells reads the committed cells of f's changelog as compaction leaves them, and a
 // restore loads them: the newest value of each cell key, none for a tombstone.
 func committedCells(t *testing.T, f fixture) map[metering.CellKey]any {

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
@@ -32,9 +33,10 @@ func (s *Service) Run(ctx context.Context) error {
 		if err := s.sess.Begin(); err != nil {
 			return fmt.Errorf("processor: begin transaction: %w", err)
 		}
+		s.produceFailed.Store(false)
 		states, err := s.transact(ctx, fetches)
 		if err != nil {
-			_, _ = s.sess.End(context.WithoutCancel(ctx), kgo.TryAbort)
+			_, _ = s.end(ctx, kgo.TryAbort)
 			s.ended(states, false)
 			if ctx.Err() != nil {
 				return nil // stopped mid-transaction: its input is processed again by the next owner
@@ -46,7 +48,7 @@ func (s *Service) Run(ctx context.Context) error {
 				return err // as a crash: the transaction is never ended, Close aborts it
 			}
 		}
-		committed, err := s.sess.End(ctx, kgo.TryCommit)
+		committed, err := s.commit(ctx)
 		if err != nil {
 			return fmt.Errorf("processor: end transaction: %w", err)
 		}
@@ -58,6 +60,38 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		s.ended(states, committed)
 	}
+}
+
+// endTimeout bounds ending a transaction: longer than the transaction timeout (franz-go's
+// default is 40s), after which the broker aborts the transaction itself.
+const endTimeout = time.Minute
+
+// end ends the open transaction, committing it (and the consumed offsets) or aborting it. It
+// runs on a context that a stop does not cancel: franz-go advises against cancelling End,
+// which may leave the client in an invalid state, so a stop that comes once a transaction's
+// records are produced still commits them. A commit that fails or is refused (a rebalance)
+// aborts; the input is then processed again by the partition's next owner.
+func (s *Service) end(ctx context.Context, commit kgo.TransactionEndTry) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
+	defer cancel()
+	return s.sess.End(ctx, commit)
+}
+
+// commit ends the open transaction, committing it unless one of its records failed to
+// produce. End does not look at the records: a transaction missing a failed record would
+// commit its offsets, losing the record's usage. The records are flushed first, on a context
+// a stop does not cancel; once Flush returns every record's promise has run, so a failure is
+// known. A flush that times out returns its error: the session's Close then aborts.
+func (s *Service) commit(ctx context.Context) (bool, error) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
+	defer cancel()
+	if err := s.sess.Client().Flush(fctx); err != nil {
+		return false, fmt.Errorf("flushing the transaction: %w", err)
+	}
+	if s.produceFailed.Load() {
+		return s.end(ctx, kgo.TryAbort)
+	}
+	return s.end(ctx, kgo.TryCommit)
 }
 
 // ended applies the end of a transaction to the states it changed.
@@ -140,6 +174,9 @@ func (s *Service) transact(ctx context.Context, fetches kgo.Fetches) (map[int32]
 // as it is applied, so that the document whose change fails to rate is rejected, as it would
 // have been alone. The records of the first pass are dropped unproduced.
 func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.Record, st *partState, now int64, out *output) error {
+	// Records are produced on a context a stop does not cancel: a stop fails no record of a
+	// transaction that then commits (see commit); it stops the work between partitions.
+	ctx = context.WithoutCancel(ctx)
 	t, err := s.decide(p, records, st, out, false)
 	if err == nil {
 		if err = st.engine.Rate(st.cells); err != nil {
