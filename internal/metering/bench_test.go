@@ -15,7 +15,7 @@ import (
 // documents as the processor's transactions do: the CPU cost per document of the processor
 // without Kafka.
 func BenchmarkProcess(b *testing.B) {
-	p := &metering.Processor{Plans: builtinCatalog(b), Acceptance: metering.DefaultAcceptance}
+	p := &metering.Engine{Plans: builtinCatalog(b), Acceptance: metering.DefaultAcceptance}
 	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
 	docs := make([]usage.Document, 20000)
 	for i := range docs {

@@ -1,316 +1,331 @@
 package metering
 
 import (
-	"errors"
-	"fmt"
+	"cmp"
+	"encoding/binary"
 	"slices"
-
-	"github.com/shopspring/decimal"
-
-	"github.com/meterline/meterline/internal/plans"
-	"github.com/meterline/meterline/internal/usage"
 )
 
-// Scope is how wide a cell is, from one resource instance to a whole organization.
-type Scope uint8
+// Cells holds the cells of one partition in memory, and keeps the changes of an open
+// transaction apart from the committed values until Commit or Abort.
+//
+// A cell is found by its group (the scope and ids down to it, the resource and the plan),
+// looked up once per document with one string key, then by its series within the group (a
+// metric at a level: a few, compared by name) and its period start within the series, whose
+// cells are in time order (usage mostly arrives in time order: the cell is nearly always the
+// last one or after it). The hot path hashes no struct of strings. Cells is not safe for
+// concurrent use.
+type Cells struct {
+	groups map[string]*group
+	n      int    // cells with a committed value
+	key    []byte // scratch for group keys
 
-// The scopes, narrowest first.
-const (
-	ScopeInstance Scope = iota
-	ScopeConsumer
-	ScopeSpace
-	ScopeOrganization
-)
-
-var scopeNames = [...]string{"instance", "consumer", "space", "organization"}
-
-func (s Scope) String() string { return scopeNames[s] }
-
-// CellKey identifies a cell: a scope with the ids down to it, a resource, a plan (empty for
-// the resource-level cells that add up every plan of the resource), a metric, a level and the
-// start of the level's period.
-type CellKey struct {
-	Scope    Scope
-	Org      string
-	Space    string // "" above space scope
-	Consumer string // "" above consumer scope
-	Instance string // "" above instance scope
-	Resource string
-	Plan     string // PlanKey of the plans used, "" for resource-level cells
-	Metric   string
-	Level    Level
-	From     int64
+	doc      uint64  // generation of the document Process is applying
+	docCells []*Cell // cells the document changed, in order of first change
+	txn      []*Cell // cells changed in the open transaction, in order of first change
+	expiry   Expiry[*Cell]
+	trimmed  []*series // series with removed cells at their start
 }
 
-// PlanKey names the plans a cell was metered and rated with, as Abacus' plan ids did:
-// "<plan_id>/<metering plan>/<rating plan>/<pricing plan>".
-func PlanKey(planID, metering, rating, pricing string) string {
-	return planID + "/" + metering + "/" + rating + "/" + pricing
+type group struct {
+	id  string  // its key in Cells.groups
+	key CellKey // scope, ids and plan; Metric, Level and From unset
+	// The rating and pricing plans of key.Plan, set when a document changes the group (a
+	// restored group does not know them; its cells are rated once a document changes them).
+	rating, pricing string
+	series          []*series
+	cells           int // in all its series
 }
 
-// Plans is what the processor needs of the provisioning state.
-type Plans interface {
-	ResourceType(resourceID string) (string, bool)
-	Lookup(kind, org, resourceType, planID string, t int64) (string, bool)
-	MeteringPlan(id string) (*plans.Metering, bool)
-	RatingPlan(id string) (*plans.Rating, bool)
-	Price(pricingPlan, metric, org string) (decimal.Decimal, bool)
+// series is the cells of a group for one metric at one level, by period start.
+type series struct {
+	g      *group
+	metric string
+	level  Level
+	cells  []*Cell // ascending by from
+	trim   int     // removed cells at the start of cells
 }
 
-// Rejection is usage the processor does not count, with the reason. Every rejected document
-// is published with its reason; none is dropped silently.
-type Rejection struct {
-	Reason string
-	Err    error
+// Cell is one window cell of a Cells. Its Value and Cost are those of the open transaction.
+type Cell struct {
+	s         *series
+	from, to  int64 // the period
+	removed   bool
+	committed any
+
+	inTxn       bool
+	value, cost any // in the open transaction, when inTxn
+
+	docGen            uint64 // Cells.doc when the document in Process changed it
+	docValue, docCost any
 }
 
-func (r *Rejection) Error() string { return r.Reason }
-func (r *Rejection) Unwrap() error { return r.Err }
-
-func reject(err error, format string, args ...any) *Rejection {
-	return &Rejection{Reason: fmt.Sprintf(format, args...), Err: err}
+// NewCells returns an empty store.
+func NewCells() *Cells {
+	return &Cells{groups: map[string]*group{}}
 }
 
-// Causes of rejections for want of provisioning.
-var (
-	ErrNoPlan  = errors.New("no plan")
-	ErrNoPrice = errors.New("no price")
-)
-
-// Processor meters, accumulates, aggregates and rates usage documents into cells.
-type Processor struct {
-	Plans      Plans
-	Acceptance Acceptance
+// Key returns the cell's key.
+func (c *Cell) Key() CellKey {
+	k := c.s.g.key
+	k.Metric, k.Level, k.From = c.s.metric, c.s.level, c.from
+	return k
 }
 
-// Process applies a document processed at now (epoch ms) to the open transaction of cells
-// and returns the cells it changed, each once, with its value and, where the cell is rated,
-// the cost of that value; the slice is reused by the next call. On a *Rejection or
-// *plans.EvalError (naming the document) the transaction is as it was.
-func (p *Processor) Process(doc *usage.Document, now int64, cells *Cells) ([]*Cell, error) {
-	return p.apply(doc, now, cells, true)
-}
-
-// Meter is Process without the costs: it rejects a document as Process does, for want of a
-// price too, but leaves the costs of the cells it changes to Rate, which rates each cell the
-// transaction changed once, at its final value, however many documents changed it.
-func (p *Processor) Meter(doc *usage.Document, now int64, cells *Cells) error {
-	_, err := p.apply(doc, now, cells, false)
-	return err
-}
-
-func (p *Processor) apply(doc *usage.Document, now int64, cells *Cells, rate bool) ([]*Cell, error) {
-	cells.beginDoc()
-	err := p.process(doc, now, cells, rate)
-	if err != nil {
-		var ee *plans.EvalError
-		if errors.As(err, &ee) {
-			ee.Document = doc.ID()
-		}
-		return nil, err
+// Value returns the cell's value in the open transaction (its committed value when the
+// transaction did not change it).
+func (c *Cell) Value() any {
+	if c.inTxn {
+		return c.value
 	}
-	cells.applyDoc()
-	return cells.docCells, nil
+	return c.committed
 }
 
-// Rate computes the cost of every rated cell the open transaction of cells changed, at its
-// value in the transaction, with the prices in effect now: what Process gives the cell at
-// the last document that changed it, unless a price changed meanwhile. On an error (a
-// *Rejection for want of a price, a *plans.EvalError naming no document) the costs are
-// incomplete; which document made the failing value is not known.
-func (p *Processor) Rate(cells *Cells) error {
-	type priceKey struct{ pricing, metric, org string }
-	prices := map[priceKey]any{}
-	var rating *plans.Rating
-	var ratingID string
-	for _, c := range cells.txn {
-		g := c.s.g
-		if g.key.Plan == "" || g.rating == "" {
-			continue
-		}
-		if rating == nil || g.rating != ratingID {
-			var ok bool
-			if rating, ok = p.Plans.RatingPlan(g.rating); !ok {
-				rating = nil
-				continue
-			}
-			ratingID = g.rating
-		}
-		metric := c.s.metric
-		var price any
-		if g.pricing != "" {
-			k := priceKey{g.pricing, metric, g.key.Org}
-			pr, ok := prices[k]
-			if !ok {
-				v, found := p.Plans.Price(g.pricing, metric, g.key.Org)
-				if !found && rating.Metrics[metric] != nil {
-					return reject(ErrNoPrice, "pricing plan %s has no price for metric %s in the country of organization %s",
-						g.pricing, metric, g.key.Org)
-				}
-				if found {
-					pr = v
-				}
-				prices[k] = pr
-			}
-			price = pr
-		}
-		cost, err := rating.Rate(metric, price, c.value)
-		if err != nil {
-			return err
-		}
-		c.cost = cost
+// Cost returns the cost of the cell's value in the open transaction, nil when the
+// transaction did not rate it.
+func (c *Cell) Cost() any { return c.cost }
+
+// read returns the value a document being applied at generation doc sees.
+func (c *Cell) read(doc uint64) any {
+	if c.docGen == doc {
+		return c.docValue
 	}
-	return nil
+	return c.Value()
 }
 
-// mayFail reports whether rating v with rm may fail: unless rm's rate formula is one of the
-// fast paths and v a decimal, its program runs, which can fail on some values only.
-func mayFail(rm *plans.RatedMetric, v any) bool {
-	if rm == nil {
-		return false // an unrated metric costs nothing
+func appendGroupKey(b []byte, k *CellKey) []byte {
+	b = append(b, byte(k.Scope))
+	for _, s := range [...]string{k.Org, k.Space, k.Consumer, k.Instance, k.Resource, k.Plan} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
 	}
-	_, isDecimal := v.(decimal.Decimal)
-	return !rm.Rate.Fast() || !isDecimal
+	return b
 }
 
-// aggregates are the scopes an instance's change is aggregated into, each per plan and for
-// the resource ("" plan).
-var aggregates = [...]Scope{ScopeConsumer, ScopeSpace, ScopeOrganization}
+// group returns the group of k (its Metric, Level and From ignored); create adds a missing
+// one, else nil is returned for it.
+func (s *Cells) group(k *CellKey, create bool) *group {
+	s.key = appendGroupKey(s.key[:0], k)
+	if g, ok := s.groups[string(s.key)]; ok || !create {
+		return g
+	}
+	g := &group{id: string(s.key), key: *k}
+	g.key.Metric, g.key.Level, g.key.From = "", 0, 0
+	s.groups[g.id] = g
+	return g
+}
 
-// process computes every change of the document in cells' document layer, which applyDoc
-// moves into the transaction only when all succeeded.
-func (p *Processor) process(doc *usage.Document, now int64, cells *Cells, rate bool) error {
-	if err := p.Acceptance.Accept(doc.End, now); err != nil {
-		return reject(err, "%v", err)
-	}
-	rt, ok := p.Plans.ResourceType(doc.ResourceID)
-	if !ok {
-		return reject(ErrNoPlan, "resource %s has no resource type", doc.ResourceID)
-	}
-	ids := [3]string{}
-	for i, kind := range [...]string{plans.KindMetering, plans.KindRating, plans.KindPricing} {
-		ids[i], _ = p.Plans.Lookup(kind, doc.OrganizationID, rt, doc.PlanID, doc.End)
-	}
-	meter, ok := p.Plans.MeteringPlan(ids[0])
-	if !ok {
-		return reject(ErrNoPlan, "no metering plan for organization %s, resource type %s, plan %s at %d",
-			doc.OrganizationID, rt, doc.PlanID, doc.End)
-	}
-	rating, _ := p.Plans.RatingPlan(ids[1]) // nil: usage is metered but not rated
-
-	measures := cells.measures
-	clear(measures)
-	for _, m := range doc.MeasuredUsage {
-		measures[m.Measure] = m.Quantity
-	}
-	metered, err := meter.MeterDocument(measures, cells.metered)
-	if err != nil {
-		return err
-	}
-	cells.metered = metered
-	if !slices.ContainsFunc(metered, func(q any) bool { return q != nil }) {
-		return nil // no usage of any metric: no cell changes (and no group is made)
-	}
-	planKey := PlanKey(doc.PlanID, ids[0], ids[1], ids[2])
-	// The document's groups: its instance, then per aggregate scope the plan's and the
-	// resource's.
-	var groups [1 + 2*len(aggregates)]*group
-	k := CellKey{Scope: ScopeInstance, Org: doc.OrganizationID, Space: doc.SpaceID, Consumer: doc.Consumer(),
-		Instance: doc.ResourceInstanceID, Resource: doc.ResourceID, Plan: planKey}
-	groups[0] = cells.group(&k, true)
-	groups[0].rating, groups[0].pricing = ids[1], ids[2]
-	for i, scope := range aggregates {
-		k.Scope, k.Instance = scope, ""
-		if scope >= ScopeSpace {
-			k.Consumer = ""
-		}
-		if scope == ScopeOrganization {
-			k.Space = ""
-		}
-		for j, plan := range [...]string{planKey, ""} {
-			k.Plan = plan
-			g := cells.group(&k, true)
-			if plan != "" {
-				g.rating, g.pricing = ids[1], ids[2]
-			}
-			groups[1+2*i+j] = g
+// series returns the series of metric at level l in g; create adds a missing one, else nil
+// is returned for it.
+func (g *group) seriesOf(metric string, l Level, create bool) *series {
+	for _, sr := range g.series {
+		if sr.level == l && sr.metric == metric {
+			return sr
 		}
 	}
-	d := cells.doc
-	for i, mm := range meter.Metrics {
-		qty := metered[i]
-		if qty == nil {
-			continue
-		}
-		for l := Level(0); l < Levels; l++ {
-			from, to := l.Period(doc.End)
-			inst := cells.cell(groups[0].seriesOf(mm.Name, l, true), from)
-			prev := inst.read(d)
-			curr, err := meter.Accumulate(mm, prev, qty, doc.Start, doc.End, from, to)
-			if err != nil {
-				return err
-			}
-			cells.set(inst, curr)
-			var aggs [len(groups) - 1]*Cell
-			var values [len(aggs)]any
-			for j, g := range groups[1:] {
-				aggs[j] = cells.cell(g.seriesOf(mm.Name, l, true), from)
-				values[j] = aggs[j].read(d)
-			}
-			if err := meter.AggregateEach(mm, values[:], prev, curr); err != nil {
-				return err
-			}
-			for j, c := range aggs {
-				cells.set(c, values[j])
-			}
-		}
-	}
-	if rating == nil {
+	if !create {
 		return nil
 	}
-	// Rate each changed plan cell once, at its final value.
-	prices := cells.prices[:0]
-	for _, c := range cells.docCells {
-		if c.s.g.key.Plan == "" {
-			continue
-		}
-		metric := c.s.metric
-		// Without a pricing plan usage is rated at no price (nil), as in Abacus; with one, a
-		// metric it does not price in the organization's country would be charged nothing
-		// silently, so the document is rejected instead.
-		var pr *price
-		for i := range prices {
-			if prices[i].metric == metric {
-				pr = &prices[i]
-			}
-		}
-		if pr == nil {
-			prices = append(prices, price{metric: metric})
-			pr = &prices[len(prices)-1]
-			if ids[2] != "" {
-				v, ok := p.Plans.Price(ids[2], metric, doc.OrganizationID)
-				if pr.ok = ok; ok {
-					pr.value = v
-				}
-			}
-		}
-		if ids[2] != "" && !pr.ok && rating.Metrics[metric] != nil {
-			return reject(ErrNoPrice, "pricing plan %s has no price for metric %s in the country of organization %s",
-				ids[2], metric, doc.OrganizationID)
-		}
-		// Rate decides nothing that depends on which documents share a transaction only when
-		// its formula cannot fail: the fast paths on decimals. Any other formula rates the
-		// cell as each document leaves it, so a value it fails on rejects that document
-		// however the documents are batched (Rate then gives the last document's cost again).
-		if !rate && !mayFail(rating.Metrics[metric], c.docValue) {
-			continue
-		}
-		cost, err := rating.Rate(metric, pr.value, c.docValue)
-		if err != nil {
-			return err
-		}
-		c.docCost = cost
+	sr := &series{g: g, metric: metric, level: l}
+	g.series = append(g.series, sr)
+	return sr
+}
+
+// find returns where the cell of period start from is or would be in sr.cells. The newest
+// and the oldest cells are tried first: usage that arrives in time order lands in or after
+// the newest, usage in reverse order in or before the oldest.
+func (sr *series) find(from int64) (int, bool) {
+	n := len(sr.cells)
+	switch {
+	case n == 0 || sr.cells[n-1].from < from:
+		return n, false
+	case sr.cells[n-1].from == from:
+		return n - 1, true
+	case sr.cells[0].from > from:
+		return 0, false
+	case sr.cells[0].from == from:
+		return 0, true
 	}
-	cells.prices = prices
+	return slices.BinarySearchFunc(sr.cells, from, func(c *Cell, from int64) int { return cmp.Compare(c.from, from) })
+}
+
+// cell returns the cell of sr for the level's period starting at from, creating it when
+// missing.
+func (s *Cells) cell(sr *series, from int64) *Cell {
+	i, ok := sr.find(from)
+	if ok {
+		return sr.cells[i]
+	}
+	_, to := sr.level.Period(from)
+	c := &Cell{s: sr, from: from, to: to}
+	sr.cells = slices.Insert(sr.cells, i, c)
+	sr.g.cells++
+	s.expiry.Add(to, c)
+	return c
+}
+
+// lookup returns the cell of k, nil when there is none.
+func (s *Cells) lookup(k CellKey) *Cell {
+	g := s.group(&k, false)
+	if g == nil {
+		return nil
+	}
+	sr := g.seriesOf(k.Metric, k.Level, false)
+	if sr == nil {
+		return nil
+	}
+	if i, ok := sr.find(k.From); ok {
+		return sr.cells[i]
+	}
 	return nil
+}
+
+// Load sets the committed value of cell k, as read from the changelog; nil removes the cell.
+func (s *Cells) Load(k CellKey, v any) {
+	if v == nil {
+		if c := s.lookup(k); c != nil {
+			s.remove(c)
+		}
+		return
+	}
+	c := s.cell(s.group(&k, true).seriesOf(k.Metric, k.Level, true), k.From)
+	if c.committed == nil {
+		s.n++
+	}
+	c.committed = v
+}
+
+// remove removes c from its series.
+func (s *Cells) remove(c *Cell) {
+	if c.removed {
+		return
+	}
+	c.removed = true
+	if c.committed != nil {
+		s.n--
+	}
+	if i, ok := c.s.find(c.from); ok {
+		c.s.cells = slices.Delete(c.s.cells, i, i+1)
+		s.dropped(c.s, 1)
+	}
+}
+
+// expire removes c, one of the oldest cells of its series: cells removed in order from the
+// start of a series are counted in trim and cut off at once by trimSeries, at no cost per
+// cell.
+func (s *Cells) expire(c *Cell) {
+	sr := c.s
+	if c.removed || sr.trim >= len(sr.cells) || sr.cells[sr.trim] != c {
+		s.remove(c)
+		return
+	}
+	c.removed = true
+	if c.committed != nil {
+		s.n--
+	}
+	if sr.trim++; sr.trim == 1 {
+		s.trimmed = append(s.trimmed, sr)
+	}
+}
+
+// trimSeries cuts the removed cells off the start of their series.
+func (s *Cells) trimSeries() {
+	for _, sr := range s.trimmed {
+		clear(sr.cells[:sr.trim])
+		sr.cells = sr.cells[sr.trim:]
+		s.dropped(sr, sr.trim)
+		sr.trim = 0
+	}
+	clear(s.trimmed)
+	s.trimmed = s.trimmed[:0]
+}
+
+// dropped accounts for n cells removed from sr, and drops the series and its group once
+// empty.
+func (s *Cells) dropped(sr *series, n int) {
+	g := sr.g
+	g.cells -= n
+	if len(sr.cells) == 0 {
+		g.series = slices.DeleteFunc(g.series, func(x *series) bool { return x == sr })
+	}
+	if g.cells == 0 && s.groups[g.id] == g {
+		delete(s.groups, g.id)
+	}
+}
+
+// Len returns the number of cells with a committed value.
+func (s *Cells) Len() int { return s.n }
+
+// Changed returns the cells changed in the open transaction, in the order of their first
+// change. The slice is valid until Commit or Abort.
+func (s *Cells) Changed() []*Cell { return s.txn }
+
+// Commit makes the open transaction's values the committed ones.
+func (s *Cells) Commit() {
+	for _, c := range s.txn {
+		if c.committed == nil && c.value != nil {
+			s.n++
+		} else if c.committed != nil && c.value == nil {
+			s.n--
+		}
+		c.committed = c.value
+		c.inTxn, c.value, c.cost, c.docValue, c.docCost = false, nil, nil, nil, nil
+	}
+	s.txn = s.txn[:0]
+}
+
+// Abort drops the open transaction's values.
+func (s *Cells) Abort() {
+	for _, c := range s.txn {
+		c.inTxn, c.value, c.cost, c.docValue, c.docCost = false, nil, nil, nil, nil
+	}
+	s.txn = s.txn[:0]
+}
+
+// Expiring calls fn, in no particular order, for every cell with a value whose period ended
+// at or before t: usage that could change it is too late once the processing time is t plus
+// the slack. Expire(t) then removes them.
+func (s *Cells) Expiring(t int64, fn func(*Cell)) {
+	s.expiry.Due(t, func(c *Cell) {
+		if !c.removed && c.Value() != nil {
+			fn(c)
+		}
+	})
+}
+
+// Expire removes the cells whose period ended at or before t. The open transaction must have
+// been committed or aborted.
+func (s *Cells) Expire(t int64) {
+	s.expiry.Pop(t, s.expire)
+	s.trimSeries()
+}
+
+// beginDoc starts applying a document.
+func (s *Cells) beginDoc() {
+	s.doc++
+	clear(s.docCells)
+	s.docCells = s.docCells[:0]
+}
+
+// set gives c value v in the document being applied.
+func (s *Cells) set(c *Cell, v any) {
+	if c.docGen != s.doc {
+		c.docGen, c.docCost = s.doc, nil
+		s.docCells = append(s.docCells, c)
+	}
+	c.docValue = v
+}
+
+// applyDoc moves the document's changes into the open transaction.
+func (s *Cells) applyDoc() {
+	for _, c := range s.docCells {
+		if !c.inTxn {
+			c.inTxn = true
+			s.txn = append(s.txn, c)
+		}
+		c.value = c.docValue
+		if c.docCost != nil {
+			c.cost = c.docCost
+		}
+	}
 }

@@ -1,249 +1,143 @@
 package metering_test
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/shopspring/decimal"
-
-	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/metering"
-	"github.com/meterline/meterline/internal/plans"
-	"github.com/meterline/meterline/internal/usage"
 )
 
-func builtinCatalog(t testing.TB) *catalog.Catalog {
-	t.Helper()
-	c, err := catalog.Builtin()
-	if err != nil {
-		t.Fatal(err)
+// TestExpiry: an item is due once its whole minute bucket is at or before the time asked
+// for, never before its own time; Pop removes exactly what Due showed.
+func TestExpiry(t *testing.T) {
+	var e metering.Expiry[int64]
+	for _, at := range []int64{-1, 0, 59_999, 60_000, 61_000, 3_600_000} {
+		e.Add(at, at)
 	}
-	return c
-}
-
-// put applies catalog documents (plans, mappings, resource types) as their records would be.
-func put(t testing.TB, c *catalog.Catalog, docs ...any) {
-	t.Helper()
-	for _, d := range docs {
-		r, err := catalog.RecordOf(d)
-		if err != nil {
-			t.Fatal(err)
+	f := func(t0 int64, want string) {
+		t.Helper()
+		var got []int64
+		e.Due(t0, func(v int64) { got = append(got, v) })
+		if fmt.Sprint(got) != want {
+			t.Errorf("Due(%d) = %v, want %s", t0, got, want)
 		}
-		if err := c.Apply(r); err != nil {
-			t.Fatal(err)
+		for _, v := range got {
+			if v > t0 {
+				t.Errorf("Due(%d) gave %d, which is later", t0, v)
+			}
 		}
 	}
+	f(-2, "[]")
+	f(-1, "[-1]")
+	f(59_998, "[-1]")
+	f(59_999, "[-1 0 59999]")
+	f(119_998, "[-1 0 59999]")
+	f(119_999, "[-1 0 59999 60000 61000]")
+	var popped []int64
+	e.Pop(119_999, func(v int64) { popped = append(popped, v) })
+	if fmt.Sprint(popped) != "[-1 0 59999 60000 61000]" || e.Len() != 1 {
+		t.Errorf("Pop = %v leaving %d, want 5 popped and 1 left", popped, e.Len())
+	}
+	f(time.Hour.Milliseconds()*2, "[3600000]")
 }
 
-func objectDoc(instance string, end int64) *usage.Document {
-	return &usage.Document{Start: end, End: end, OrganizationID: "org", SpaceID: "space", ConsumerID: "app:1",
-		ResourceID: "object-storage", PlanID: "basic", ResourceInstanceID: instance,
-		MeasuredUsage: []usage.Measure{
-			{Measure: "storage", Quantity: decimal.NewFromInt(1073741824)},
-			{Measure: "light_api_calls", Quantity: decimal.NewFromInt(1000)},
-			{Measure: "heavy_api_calls", Quantity: decimal.NewFromInt(100)},
-		}}
-}
+// TestCellsTransactions: changes are seen by later documents of the same transaction, become
+// the committed values on Commit and vanish on Abort; expired cells are removed.
+func TestCellsTransactions(t *testing.T) { atInstants(t, testCellsTransactions) }
 
-func orgCell(metric string, l metering.Level, at int64, plan string) metering.CellKey {
-	from, _ := l.Period(at)
-	return metering.CellKey{Scope: metering.ScopeOrganization, Org: "org", Resource: "object-storage", Plan: plan, Metric: metric, Level: l, From: from}
-}
-
-// TestProcessObjectStorage runs Abacus' object storage figures through the processor: three
-// documents of one instance, then the same for three more instances.
-func TestProcessObjectStorage(t *testing.T) {
-	p := &metering.Processor{Plans: builtinCatalog(t), Acceptance: metering.DefaultAcceptance}
-	state := metering.NewCells()
-	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
+func testCellsTransactions(t *testing.T, now int64) {
+	p := &metering.Engine{Plans: builtinCatalog(t), Acceptance: metering.DefaultAcceptance}
+	// The day's cells expire below while the month's stay: on a month's last day (whose end
+	// is the month's) the documents are a day earlier.
+	_, dayEnd := metering.Day.Period(now)
+	if _, monthEnd := metering.Month.Period(now); dayEnd == monthEnd {
+		now -= 24 * time.Hour.Milliseconds()
+	}
 	plan := metering.PlanKey("basic", "basic-object-storage", "object-rating-plan", "object-pricing-basic")
-	var last []*metering.Cell
-	for i := range 3 {
-		var err error
-		last, err = p.Process(objectDoc("i1", now-int64(i+1)*1000), now, state)
-		if err != nil {
+	cells := metering.NewCells()
+	month := orgCell("heavy_api_calls", metering.Month, now, plan)
+	for i := range 2 {
+		if _, err := p.Process(objectDoc("i1", now-int64(i)*1000), now, cells); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, c := range []struct {
-		metric, qty, cost string
-	}{{"storage", "1", "1"}, {"thousand_light_api_calls", "3", "0.09"}, {"heavy_api_calls", "300", "45"}} {
-		for l := metering.Level(0); l < metering.Levels; l++ {
-			if l < metering.Hour {
-				continue // the three documents are in different seconds and one minute
-			}
-			k := orgCell(c.metric, l, now-1000, plan)
-			if v := state.Get(k); !equalDec(v, c.qty) {
-				t.Errorf("%s %s org quantity = %v, want %s", c.metric, l, v, c.qty)
-			}
-			if v := state.Get(resourceLevel(k)); !equalDec(v, c.qty) {
-				t.Errorf("%s %s org resource-level quantity = %v, want %s", c.metric, l, v, c.qty)
-			}
-		}
-		for _, u := range last {
-			if u.Key() == orgCell(c.metric, metering.Month, now, plan) && !equalDec(u.Cost(), c.cost) {
-				t.Errorf("%s month cost = %v, want %s", c.metric, u.Cost(), c.cost)
-			}
-		}
+	if v := cells.Get(month); !equalDec(v, "200") || cells.Len() != 0 {
+		t.Fatalf("in the transaction: %v with %d committed cells, want 200 and none", v, cells.Len())
 	}
-	for _, inst := range []string{"i2", "i3", "i4"} {
-		for i := range 4 {
-			if _, err := p.Process(objectDoc(inst, now-int64(i+1)*1000), now, state); err != nil {
-				t.Fatal(err)
-			}
-		}
+	changed := len(cells.Changed())
+	cells.Commit()
+	if v := cells.Get(month); !equalDec(v, "200") || cells.Len() != changed {
+		t.Fatalf("committed: %v with %d cells, want 200 and %d", v, cells.Len(), changed)
 	}
-	if _, err := p.Process(objectDoc("i1", now-4000), now, state); err != nil { // i1's fourth document
+	if _, err := p.Process(objectDoc("i1", now), now, cells); err != nil {
 		t.Fatal(err)
 	}
-	for metric, want := range map[string]string{"storage": "4", "thousand_light_api_calls": "16", "heavy_api_calls": "1600"} {
-		if v := state.Get(orgCell(metric, metering.Month, now, plan)); !equalDec(v, want) {
-			t.Errorf("4 instances x 4 documents: %s = %v, want %s", metric, v, want)
+	cells.Abort()
+	if v := cells.Get(month); !equalDec(v, "200") {
+		t.Fatalf("aborted: %v, want 200", v)
+	}
+	_, dayEnd = metering.Day.Period(now)
+	dayEnd += time.Minute.Milliseconds() - 1 // the end of the minute bucket that holds the day's end
+	var expiring int
+	cells.Expiring(dayEnd, func(*metering.Cell) { expiring++ })
+	cells.Expire(dayEnd)
+	n := 0
+	cells.Each(func(k metering.CellKey, _ any) {
+		n++
+		if k.Level != metering.Month {
+			t.Errorf("cell %s outlived its period's expiry", k)
 		}
+	})
+	if want := changed - expiring; n != want || cells.Len() != want || !equalDec(cells.Get(month), "200") {
+		t.Errorf("after expiry: %d cells (Len %d), want %d, the month ones", n, cells.Len(), want)
+	}
+	// A tombstone read from the changelog removes a cell wherever it is in its series.
+	cells.Load(month, nil)
+	cells.Each(func(k metering.CellKey, _ any) {
+		if k == month {
+			t.Errorf("cell %s outlived its tombstone", k)
+		}
+	})
+	if v := cells.Get(month); v != nil || cells.Len() != changed-expiring-1 {
+		t.Errorf("after a tombstone: %v with %d cells, want nil and %d", v, cells.Len(), changed-expiring-1)
 	}
 }
 
-func resourceLevel(k metering.CellKey) metering.CellKey { k.Plan = ""; return k }
+// TestRateMatchesProcess: metering a transaction's documents and rating its changed cells
+// once at the end gives every cell the cost Process gives it document by document.
+func TestRateMatchesProcess(t *testing.T) { atInstants(t, testRateMatchesProcess) }
 
-func equalDec(v any, want string) bool {
-	d, ok := v.(decimal.Decimal)
-	return ok && d.Equal(decimal.RequireFromString(want))
-}
-
-// TestProcessRejects: late, future and unplanned usage is rejected with its reason and leaves
-// the state untouched; so does a failing formula.
-func TestProcessRejects(t *testing.T) {
-	cat := builtinCatalog(t)
-	p := &metering.Processor{Plans: cat, Acceptance: metering.DefaultAcceptance}
-	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
-	f := func(name string, doc *usage.Document, want error) {
-		t.Helper()
-		state := metering.NewCells()
-		_, err := p.Process(doc, now, state)
-		if !errors.Is(err, want) {
-			t.Errorf("%s: got %v, want %v", name, err, want)
+func testRateMatchesProcess(t *testing.T, now int64) {
+	p := &metering.Engine{Plans: builtinCatalog(t), Acceptance: metering.DefaultAcceptance}
+	eager, deferred := metering.NewCells(), metering.NewCells()
+	for i := range 40 {
+		doc := objectDoc(fmt.Sprint("i", i%3), now-int64(i%7)*1000)
+		if _, err := p.Process(doc, now, eager); err != nil {
+			t.Fatal(err)
 		}
-		var r *metering.Rejection
-		if errors.As(err, &r) && r.Reason == "" {
-			t.Errorf("%s: rejection without a reason", name)
-		}
-		if n := len(state.Changed()); n != 0 {
-			t.Errorf("%s: state changed: %d cells", name, n)
+		if err := p.Meter(doc, now, deferred); err != nil {
+			t.Fatal(err)
 		}
 	}
-	f("beyond the slack", objectDoc("i", now-49*3600*1000), metering.ErrTooLate)
-	f("from the future", objectDoc("i", now+3600*1000), metering.ErrFuture)
-	unknown := objectDoc("i", now)
-	unknown.ResourceID = "no-such-resource"
-	f("unknown resource", unknown, metering.ErrNoPlan)
-	noPlan := objectDoc("i", now)
-	noPlan.PlanID = "gold"
-	f("unmapped plan", noPlan, metering.ErrNoPlan)
-
-	bad := plans.MeteringPlan{PlanID: "divides-by-zero", Measures: []plans.Measure{{Name: "storage"}},
-		Metrics: []plans.MeteringMetric{{Name: "storage", Accumulate: "a + qty / 0"}}}
-	put(t, cat, &bad, catalog.ResourceType{ResourceID: "div", ResourceType: "div"},
-		catalog.Mapping{Kind: plans.KindMetering, ResourceType: "div", PlanID: "basic", Plan: "divides-by-zero"})
-	div := objectDoc("i", now)
-	div.ResourceID = "div"
-	var ee *plans.EvalError
-	state := metering.NewCells()
-	if _, err := p.Process(div, now, state); !errors.As(err, &ee) || ee.Plan != "divides-by-zero" || ee.Document != div.ID() || len(state.Changed()) != 0 {
-		t.Errorf("failing formula: %v (state %d cells), want an EvalError and no state change", err, len(state.Changed()))
-	}
-}
-
-// TestLateUsageLandsInItsOwnPeriod: usage within the slack but from yesterday changes
-// yesterday's day cell, never today's.
-func TestLateUsageLandsInItsOwnPeriod(t *testing.T) {
-	p := &metering.Processor{Plans: builtinCatalog(t), Acceptance: metering.DefaultAcceptance}
-	now := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC).UnixMilli()
-	yesterday := now - 2*3600*1000 // 2026-11-30T23:00Z: last month too
-	updates, err := p.Process(objectDoc("i", yesterday), now, metering.NewCells())
-	if err != nil {
+	if err := p.Rate(deferred); err != nil {
 		t.Fatal(err)
 	}
-	nowDay, _ := metering.Day.Period(now)
-	nowMonth, _ := metering.Month.Period(now)
-	for _, u := range updates {
-		if k := u.Key(); (k.Level == metering.Day && k.From == nowDay) || (k.Level == metering.Month && k.From == nowMonth) {
-			t.Errorf("late usage changed the current period: %+v", k)
+	want := map[metering.CellKey]any{}
+	for _, c := range eager.Changed() {
+		want[c.Key()] = c.Cost()
+	}
+	rated := 0
+	for _, c := range deferred.Changed() {
+		w := want[c.Key()]
+		if fmt.Sprint(c.Cost()) != fmt.Sprint(w) || !equalDec(c.Value(), fmt.Sprint(eager.Get(c.Key()))) {
+			t.Errorf("%s: cost %v, Process gives %v", c.Key(), c.Cost(), w)
+		}
+		if c.Cost() != nil {
+			rated++
 		}
 	}
-}
-
-// TestNoPriceInCountry: an organization whose account's country the pricing plan does not
-// price is rejected, not charged nothing.
-func TestNoPriceInCountry(t *testing.T) {
-	cat := builtinCatalog(t)
-	put(t, cat, catalog.Account{AccountID: "far", Organizations: []string{"org"}, PricingCountry: "NZL", Currency: "NZD"})
-	p := &metering.Processor{Plans: cat, Acceptance: metering.DefaultAcceptance}
-	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
-	state := metering.NewCells()
-	if _, err := p.Process(objectDoc("i", now), now, state); !errors.Is(err, metering.ErrNoPrice) || len(state.Changed()) != 0 {
-		t.Errorf("got %v with %d cells, want metering.ErrNoPrice and no change", err, len(state.Changed()))
-	}
-}
-
-// TestCellKeyString: keys read back as they were, ids with any characters escaped as
-// url.PathEscape does.
-func TestCellKeyString(t *testing.T) {
-	f := func(k metering.CellKey, want string) {
-		t.Helper()
-		if got := k.String(); got != want {
-			t.Errorf("String() = %q, want %q", got, want)
-		}
-		if back, err := metering.ParseCellKey(want); err != nil || back != k {
-			t.Errorf("metering.ParseCellKey(%q) = %+v, %v, want %+v", want, back, err, k)
-		}
-	}
-	f(metering.CellKey{Scope: metering.ScopeInstance, Org: "o-1", Space: "s_2", Consumer: "app:1", Instance: "i.3~", Resource: "r",
-		Plan: metering.PlanKey("p", "m", "r", "x"), Metric: "m", Level: metering.Hour, From: -3600000},
-		"c/instance/o-1/s_2/app:1/i.3~/r/p%2Fm%2Fr%2Fx/m/hour/-3600000")
-	f(metering.CellKey{Scope: metering.ScopeOrganization, Org: "ü ?#%/", Resource: "r", Metric: "m", Level: metering.Month, From: 0},
-		"c/organization/%C3%BC%20%3F%23%25%2F////r//m/month/0")
-}
-
-// TestRatingFailureDoesNotDependOnBatching: a rating formula that fails on one value the
-// organization's storage passes through (3 GB) rejects the document that makes it, whether the
-// documents' cells are rated one by one (Process) or once per transaction (Meter, then Rate):
-// of four instances storing 1 GB each, the third and the fourth (which makes 3 again) are
-// rejected both ways.
-func TestRatingFailureDoesNotDependOnBatching(t *testing.T) {
-	cat := builtinCatalog(t)
-	odd := plans.RatingPlan{PlanID: "odd-rating",
-		Metrics: []plans.RatingMetric{{Name: "storage", Rate: "(price, qty) => qty == 3 ? qty / 0 : qty"}}}
-	put(t, cat, &odd, catalog.ResourceType{ResourceID: "odd-storage", ResourceType: "odd"},
-		catalog.Mapping{Kind: plans.KindMetering, ResourceType: "odd", PlanID: "basic", Plan: "basic-object-storage"},
-		catalog.Mapping{Kind: plans.KindRating, ResourceType: "odd", PlanID: "basic", Plan: "odd-rating"})
-	p := &metering.Processor{Plans: cat, Acceptance: metering.DefaultAcceptance}
-	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC).UnixMilli()
-	for _, batched := range []bool{false, true} {
-		cells := metering.NewCells()
-		var rejected []int
-		for i, inst := range []string{"i1", "i2", "i3", "i4"} {
-			d := objectDoc(inst, now-int64(4-i)*1000)
-			d.ResourceID = "odd-storage"
-			var err error
-			if batched {
-				err = p.Meter(d, now, cells)
-			} else {
-				_, err = p.Process(d, now, cells)
-			}
-			var ee *plans.EvalError
-			if errors.As(err, &ee) {
-				rejected = append(rejected, i+1)
-			} else if err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := p.Rate(cells); err != nil {
-			t.Errorf("batched %v: Rate after the documents: %v", batched, err)
-		}
-		if fmt.Sprint(rejected) != "[3 4]" {
-			t.Errorf("batched %v: rejected documents %v, want [3 4]", batched, rejected)
-		}
+	if n := len(deferred.Changed()); n != len(eager.Changed()) || rated == 0 {
+		t.Errorf("%d cells changed (%d rated), Process changes %d", n, rated, len(eager.Changed()))
 	}
 }

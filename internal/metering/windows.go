@@ -1,15 +1,6 @@
-// Package metering holds the time logic of the metering pipeline: the five window levels,
-// the calendar period (UTC) of a cell, the report slots that show those periods, and the
-// acceptance of late and future usage. It does no I/O.
-//
-// Every metric keeps cells at the levels second, minute, hour, day and month; a usage
-// document lands, at each level, in the cell of the calendar period that holds its end time.
-// A report for time t shows, per level, slot 0 = the period holding t, slot 1 = the one
-// before, and so on.
 package metering
 
 import (
-	"errors"
 	"fmt"
 	"time"
 )
@@ -101,37 +92,4 @@ func (s Slots) Slot(l Level, t, from int64) (slot int, ok bool) {
 		}
 	}
 	return 0, false
-}
-
-// Errors of Accept: the reasons usage is rejected for its time.
-var (
-	ErrTooLate = errors.New("usage is older than the slack allows")
-	ErrFuture  = errors.New("usage ends in the future")
-)
-
-// Acceptance decides whether usage is processed given its end time and the processing time.
-type Acceptance struct {
-	// Slack is how late usage may arrive: usage whose end is more than Slack before the time
-	// it is processed is rejected, so that the cells it would change are settled.
-	Slack time.Duration
-	// Future is how far ahead of the processing time usage may end (clock skew).
-	Future time.Duration
-}
-
-// DefaultAcceptance takes usage up to two days late, as Abacus' default slack did, and up to
-// a minute in the future.
-var DefaultAcceptance = Acceptance{Slack: 48 * time.Hour, Future: time.Minute}
-
-// Accept returns nil when usage ending at end (epoch ms) is processed at now, else an error
-// wrapping ErrTooLate or ErrFuture with the times.
-func (a Acceptance) Accept(end, now int64) error {
-	switch {
-	case end < now-a.Slack.Milliseconds():
-		return fmt.Errorf("%w: it ended at %s, %s before it was processed (slack %s)", ErrTooLate,
-			time.UnixMilli(end).UTC().Format(time.RFC3339Nano), time.Duration(now-end)*time.Millisecond, a.Slack)
-	case end > now+a.Future.Milliseconds():
-		return fmt.Errorf("%w: it ends at %s, after the processing time %s", ErrFuture,
-			time.UnixMilli(end).UTC().Format(time.RFC3339Nano), time.UnixMilli(now).UTC().Format(time.RFC3339Nano))
-	}
-	return nil
 }

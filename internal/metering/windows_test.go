@@ -1,11 +1,11 @@
 package metering_test
 
 import (
-	"errors"
 	"testing"
 	"time"
 
 	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/platform/clock"
 )
 
 func ms(s string) int64 {
@@ -56,19 +56,33 @@ func TestSlots(t *testing.T) {
 	}
 }
 
-func TestAccept(t *testing.T) {
-	now := ms("2026-12-03T00:00:00Z")
-	a := metering.DefaultAcceptance
-	if err := a.Accept(now-a.Slack.Milliseconds(), now); err != nil {
-		t.Errorf("usage exactly at the slack: %v", err)
-	}
-	if err := a.Accept(now-a.Slack.Milliseconds()-1, now); !errors.Is(err, metering.ErrTooLate) {
-		t.Errorf("usage beyond the slack: %v, want metering.ErrTooLate", err)
-	}
-	if err := a.Accept(now+a.Future.Milliseconds()+1, now); !errors.Is(err, metering.ErrFuture) {
-		t.Errorf("usage from the future: %v, want metering.ErrFuture", err)
-	}
-	if err := a.Accept(now-1000, now); err != nil {
-		t.Errorf("usage a second old: %v", err)
+// TestSlotsAtInstants: at any instant, the period holding it is slot 0 at every level, the one
+// before it slot 1 where the level has two slots, and the one after it is in no slot.
+func TestSlotsAtInstants(t *testing.T) {
+	atInstants(t, func(t *testing.T, now int64) {
+		for l := metering.Level(0); l < metering.Levels; l++ {
+			from, to := l.Period(now)
+			if from > now || now >= to {
+				t.Errorf("%s period [%d, %d) does not hold %d", l, from, to, now)
+			}
+			if slot, ok := metering.DefaultSlots.Slot(l, now, from); slot != 0 || !ok {
+				t.Errorf("%s: the current period is slot %d, %v; want 0", l, slot, ok)
+			}
+			prev, prevTo := l.Shift(from, 1)
+			if slot, ok := metering.DefaultSlots.Slot(l, now, prev); prevTo != from || ok != (metering.DefaultSlots[l] > 1) || (ok && slot != 1) {
+				t.Errorf("%s: the previous period [%d, %d) is slot %d, %v", l, prev, prevTo, slot, ok)
+			}
+			if _, ok := metering.DefaultSlots.Slot(l, now, to); ok {
+				t.Errorf("%s: the next period is in a slot", l)
+			}
+		}
+	})
+}
+
+// atInstants runs test as a subtest at each of clock.Instants, now being the instant (epoch
+// ms): the tests of windows, slack and boundaries hold at any time of any day.
+func atInstants(t *testing.T, test func(t *testing.T, now int64)) {
+	for _, at := range clock.Instants {
+		t.Run(at.Format(time.RFC3339Nano), func(t *testing.T) { test(t, at.UnixMilli()) })
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/platform/clock"
 	"github.com/meterline/meterline/internal/provisioning"
 	"github.com/meterline/meterline/internal/testenv"
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
@@ -27,6 +28,7 @@ import (
 func BenchmarkProcessorThroughput(b *testing.B) {
 	const docs = 20000
 	cfg := testenv.Get(b).Config(b)
+	cfg.Kafka.Retention = 100000 * time.Hour // the records are stamped at a pinned instant
 	testenv.DeleteTopicsWithPrefix(b, cfg)
 	ctx := context.Background()
 	cl := testenv.Kafka(b, cfg, kgo.ProducerLinger(5*time.Millisecond))
@@ -34,7 +36,8 @@ func BenchmarkProcessorThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	topics := kafka.TopicsFor(cfg.Kafka.TopicPrefix)
-	now := time.Now().UnixMilli()
+	at := clock.Instants[0]
+	now := at.UnixMilli()
 	var recs []*kgo.Record
 	for i := range docs {
 		d := objectDoc(fmt.Sprintf("org-%d", i%200), fmt.Sprintf("i-%d", i%2000), now-int64(i%3600)*1000)
@@ -43,6 +46,7 @@ func BenchmarkProcessorThroughput(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		r.Timestamp = at
 		recs = append(recs, r)
 	}
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
@@ -60,7 +64,7 @@ func BenchmarkProcessorThroughput(b *testing.B) {
 		})
 		processed += drain(b, cfg.Kafka.Brokers, testenv.Name("processor"), func(group string) func(context.Context) error {
 			s, err := New(Config{Brokers: cfg.Kafka.Brokers, Topics: topics, Group: group, TransactionalID: group,
-				Acceptance: metering.DefaultAcceptance}, cat, cat, zap.NewNop(), prometheus.NewRegistry())
+				Acceptance: metering.DefaultAcceptance, Clock: clock.NewManual(at)}, cat, cat, zap.NewNop(), prometheus.NewRegistry())
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/metering"
 	"github.com/meterline/meterline/internal/plans"
+	"github.com/meterline/meterline/internal/platform/clock"
 	"github.com/meterline/meterline/internal/platform/config"
 	"github.com/meterline/meterline/internal/provisioning"
 	"github.com/meterline/meterline/internal/testenv"
@@ -41,19 +42,32 @@ func objectDoc(org, instance string, end int64) usage.Document {
 }
 
 // fixture is what a processor test starts from: fresh topics on the real broker, a client,
-// a publisher to the collected topic and the built-in plans.
+// the built-in plans and the pinned instant the test runs at, which the processor's clock
+// reads and from which the test derives its records' stored times.
 type fixture struct {
 	cfg    config.Config
 	ctx    context.Context
 	cl     *kgo.Client
 	topics kafka.Topics
-	pub    *kafka.Publisher
 	cat    *catalog.Catalog
+	at     time.Time
+	clock  *clock.Manual
 }
 
-func newFixture(t *testing.T) fixture {
+// atInstants runs test as a subtest at each of clock.Instants: the processor's clock reads
+// the instant, and the test stamps its records from it, whatever the date the test runs on.
+func atInstants(t *testing.T, test func(t *testing.T, f fixture)) {
+	for _, at := range clock.Instants {
+		t.Run(at.Format(time.RFC3339Nano), func(t *testing.T) { test(t, newFixture(t, at)) })
+	}
+}
+
+func newFixture(t *testing.T, at time.Time) fixture {
 	t.Helper()
-	f := fixture{cfg: testenv.Get(t).Config(t)}
+	f := fixture{cfg: testenv.Get(t).Config(t), at: at, clock: clock.NewManual(at)}
+	// Records are stamped with pinned instants months in the past: the broker must not
+	// delete them for their age while the test runs.
+	f.cfg.Kafka.Retention = 100000 * time.Hour
 	testenv.DeleteTopicsWithPrefix(t, f.cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
@@ -63,7 +77,6 @@ func newFixture(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	f.topics = kafka.TopicsFor(f.cfg.Kafka.TopicPrefix)
-	f.pub = kafka.NewPublisher(f.cl, f.topics.Collected)
 	f.cat = catalog.NewCatalog()
 	if err := provisioning.NewAPI(f.cat, catalogWriter{f.cat}, zap.NewNop()).LoadBuiltin(ctx); err != nil {
 		t.Fatal(err)
@@ -71,15 +84,37 @@ func newFixture(t *testing.T) fixture {
 	return f
 }
 
+// publish produces ev to the collected topic with its record stamped at stored (epoch ms):
+// the time Kafka took it, which the processor judges it by unless ev carries a stored_ms of
+// its own.
+func (f fixture) publish(t *testing.T, ev *meterlinev1.UsageEvent, stored int64) {
+	t.Helper()
+	r, err := kafka.EventRecord(f.topics.Collected, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Timestamp = time.UnixMilli(stored)
+	if err := f.cl.ProduceSync(f.ctx, r).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// config is the processor configuration of f's topics, with its clock.
+func (f fixture) config(group string, maxPoll int) Config {
+	return Config{Brokers: f.cfg.Kafka.Brokers, Topics: f.topics, Group: group, TransactionalID: group,
+		Acceptance: metering.DefaultAcceptance, MaxPollRecords: maxPoll, Clock: f.clock}
+}
+
 // TestExactlyOnceThroughKafka runs the processor on the real broker. It "crashes" the first
 // instance after it produced a transaction's records but before the transaction ended; a
 // second instance rebuilds the state from the changelog and finishes. Every document counts
 // once (duplicates published too), rejections carry their reasons, and the rated cells
 // reproduce Abacus' object storage figures.
-func TestExactlyOnceThroughKafka(t *testing.T) {
-	f := newFixture(t)
-	cfg, ctx, cl, topics, pub := f.cfg, f.ctx, f.cl, f.topics, f.pub
-	now := time.Now().UnixMilli()
+func TestExactlyOnceThroughKafka(t *testing.T) { atInstants(t, testExactlyOnceThroughKafka) }
+
+func testExactlyOnceThroughKafka(t *testing.T, f fixture) {
+	cfg, ctx, cl, topics := f.cfg, f.ctx, f.cl, f.topics
+	now := f.at.UnixMilli()
 	var docs []usage.Document
 	for i := range 3 {
 		docs = append(docs, objectDoc("org-a", "i1", now-int64(i+1)*1000))
@@ -95,16 +130,13 @@ func TestExactlyOnceThroughKafka(t *testing.T) {
 	unplanned.PlanID = "gold"
 	docs = append(docs, late, unplanned)
 	for _, d := range docs {
-		if _, err := pub.Publish(ctx, &meterlinev1.UsageEvent{Id: d.ID(), Source: "test", Document: d.Proto()}); err != nil {
-			t.Fatal(err)
-		}
+		f.publish(t, &meterlinev1.UsageEvent{Id: d.ID(), Source: "test", Document: d.Proto()}, now)
 	}
 
 	cat := f.cat
 	group := testenv.Name("processor")
 	newService := func() *Service {
-		s, err := New(Config{Brokers: cfg.Kafka.Brokers, Topics: topics, Group: group, TransactionalID: group,
-			Acceptance: metering.DefaultAcceptance, MaxPollRecords: 4}, cat, cat, zaptest.NewLogger(t), prometheus.NewRegistry())
+		s, err := New(f.config(group, 4), cat, cat, zaptest.NewLogger(t), prometheus.NewRegistry())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,10 +159,12 @@ func TestExactlyOnceThroughKafka(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st.cells.Each(func(k metering.CellKey, v any) { state[k] = v })
 		for id := range st.ids {
 			seen[id] = true
 		}
+	}
+	for k, v := range committedCells(t, f) {
+		state[k] = v
 	}
 	// The late document's id is not kept: any copy of it is too late again.
 	if len(seen) != 20 {
@@ -161,6 +195,10 @@ func TestExactlyOnceThroughKafka(t *testing.T) {
 		}
 		if ru.Currency != "USD" {
 			t.Errorf("rated usage in %q, want USD", ru.Currency)
+		}
+		// The processing time is the pinned clock's (or, past it, one more per transaction).
+		if ru.ProcessedMs < now || ru.ProcessedMs > now+1000 {
+			t.Errorf("rated usage processed at %d, want the clock's %d", ru.ProcessedMs, now)
 		}
 	})
 	total := decimal.Zero
@@ -252,26 +290,26 @@ func readAll(t *testing.T, ctx context.Context, brokers []string, topic string, 
 // deleted from the changelog and from memory; a copy of such a document arriving later is
 // rejected as too late, never counted again. Stored times are set on the events, so the test
 // needs no waiting.
-func TestPruning(t *testing.T) {
-	f := newFixture(t)
-	cfg, ctx, cl, topics, pub := f.cfg, f.ctx, f.cl, f.topics, f.pub
+func TestPruning(t *testing.T) { atInstants(t, testPruning) }
+
+func testPruning(t *testing.T, f fixture) {
+	cfg, ctx, cl, topics := f.cfg, f.ctx, f.cl, f.topics
 	acc := metering.DefaultAcceptance
-	t0 := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC).UnixMilli()
-	t1 := t0 + (acc.Slack + acc.Future + 2*time.Minute).Milliseconds() // A's and B's ids are pruned by then
+	// The last records are stored a minute before the pinned instant, the first ones just
+	// over the slack before them; the instants are such that all of it is one month.
+	t1 := f.at.UnixMilli() - time.Minute.Milliseconds()
+	t0 := t1 - (acc.Slack + acc.Future + 2*time.Minute).Milliseconds() // A's and B's ids are pruned by t1
 	a, b, c := objectDoc("org-p", "i1", t0-1000), objectDoc("org-p", "i2", t0-500), objectDoc("org-p", "i1", t1-1000)
+	sameMonth(t, a.End, c.End)
 	for _, e := range []struct {
 		doc    usage.Document
 		stored int64
 	}{{a, t0}, {b, t0}, {c, t1}, {a, t1}} { // the last: a copy of A, after its id was pruned
-		if _, err := pub.Publish(ctx, &meterlinev1.UsageEvent{Id: e.doc.ID(), Source: "test", Document: e.doc.Proto(),
-			StoredMs: e.stored}); err != nil {
-			t.Fatal(err)
-		}
+		f.publish(t, &meterlinev1.UsageEvent{Id: e.doc.ID(), Source: "test", Document: e.doc.Proto(), StoredMs: e.stored}, e.stored)
 	}
 	cat := f.cat
 	group := testenv.Name("processor")
-	s, err := New(Config{Brokers: cfg.Kafka.Brokers, Topics: topics, Group: group, TransactionalID: group,
-		Acceptance: acc, MaxPollRecords: 1}, cat, cat, zaptest.NewLogger(t), prometheus.NewRegistry())
+	s, err := New(f.config(group, 1), cat, cat, zaptest.NewLogger(t), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,12 +326,12 @@ func TestPruning(t *testing.T) {
 		for id := range st.ids {
 			ids[id] = true
 		}
-		st.cells.Each(func(k metering.CellKey, v any) {
-			state[k] = v
-			if _, to := k.Level.Period(k.From); to <= horizon {
-				t.Errorf("cell %s of a period that ended before the horizon was restored", k)
-			}
-		})
+	}
+	for k, v := range committedCells(t, f) {
+		state[k] = v
+		if _, to := k.Level.Period(k.From); to <= horizon {
+			t.Errorf("cell %s of a period that ended before the horizon was restored", k.AppendTo(nil))
+		}
 	}
 	if !ids[c.ID()] || len(ids) != 1 {
 		t.Errorf("restored ids %v, want only C's %s", ids, c.ID())
@@ -303,7 +341,7 @@ func TestPruning(t *testing.T) {
 	k := metering.CellKey{Scope: metering.ScopeOrganization, Org: "org-p", Resource: "object-storage", Plan: plan,
 		Metric: "heavy_api_calls", Level: metering.Month, From: month}
 	if v, ok := state[k].(decimal.Decimal); !ok || !v.Equal(decimal.NewFromInt(300)) {
-		t.Errorf("org-p's heavy API calls in March = %v, want 300: A, B and C once each", state[k])
+		t.Errorf("org-p's heavy API calls this month = %v, want 300: A, B and C once each", state[k])
 	}
 	var rejected []string
 	readAll(t, ctx, cfg.Kafka.Brokers, topics.Rejected, func(r *kgo.Record) {
@@ -325,7 +363,10 @@ func TestPruning(t *testing.T) {
 // stores more than 2 GB: of four instances storing 1 GB each, the third and fourth are
 // rejected, in one transaction.
 func TestRatingFailureRejectsTheDocument(t *testing.T) {
-	f := newFixture(t)
+	atInstants(t, testRatingFailureRejectsTheDocument)
+}
+
+func testRatingFailureRejectsTheDocument(t *testing.T, f fixture) {
 	api := provisioning.NewAPI(f.cat, catalogWriter{f.cat}, zap.NewNop())
 	capped := plans.RatingPlan{PlanID: "capped-rating",
 		Metrics: []plans.RatingMetric{{Name: "storage", Rate: "(price, qty) => qty > 2 ? qty / 0 : qty"}}}
@@ -341,19 +382,16 @@ func TestRatingFailureRejectsTheDocument(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	now := time.Now().UnixMilli()
+	now := f.at.UnixMilli()
 	var docs []usage.Document
 	for i, inst := range []string{"i1", "i2", "i3", "i4"} {
 		d := objectDoc("org-c", inst, now-int64(4-i)*1000)
 		d.ResourceID = "capped-storage"
 		docs = append(docs, d)
-		if _, err := f.pub.Publish(f.ctx, &meterlinev1.UsageEvent{Id: d.ID(), Source: "test", Document: d.Proto()}); err != nil {
-			t.Fatal(err)
-		}
+		f.publish(t, &meterlinev1.UsageEvent{Id: d.ID(), Source: "test", Document: d.Proto()}, now)
 	}
 	group := testenv.Name("processor")
-	s, err := New(Config{Brokers: f.cfg.Kafka.Brokers, Topics: f.topics, Group: group, TransactionalID: group,
-		Acceptance: metering.DefaultAcceptance}, f.cat, f.cat, zaptest.NewLogger(t), prometheus.NewRegistry())
+	s, err := New(f.config(group, 0), f.cat, f.cat, zaptest.NewLogger(t), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,28 +428,27 @@ func TestRatingFailureRejectsTheDocument(t *testing.T) {
 // the slack. Such usage, and a copy of a document whose id was pruned, are rejected as too late
 // (the horizon never goes back and is kept with the state), never counted again into a cell
 // rebuilt from nothing.
-func TestPruningFloor(t *testing.T) {
-	f := newFixture(t)
+func TestPruningFloor(t *testing.T) { atInstants(t, testPruningFloor) }
+
+func testPruningFloor(t *testing.T, f fixture) {
 	acc := metering.DefaultAcceptance
-	now := time.Now().UnixMilli()
+	now := f.at.UnixMilli()
 	T := now - 5*60_000
 	base := T - acc.Slack.Milliseconds()
 	x := objectDoc("org-s", "i1", base+10_000)
 	z := objectDoc("org-s", "i2", T+3*60_000) // stored by the fast collector
 	y := objectDoc("org-s", "i1", base+20_000)
+	sameMonth(t, x.End, z.End)
 	publish := func(d usage.Document, stored int64) {
 		t.Helper()
-		if _, err := f.pub.Publish(f.ctx, &meterlinev1.UsageEvent{Id: d.ID(), Source: "test", Document: d.Proto(), StoredMs: stored}); err != nil {
-			t.Fatal(err)
-		}
+		f.publish(t, &meterlinev1.UsageEvent{Id: d.ID(), Source: "test", Document: d.Proto(), StoredMs: stored}, stored)
 	}
 	publish(x, T)
 	publish(z, T+3*60_000)
 	publish(y, T+10_000)
 	publish(x, T+10_000) // a copy of X through the slow collector
 	group := testenv.Name("processor")
-	s, err := New(Config{Brokers: f.cfg.Kafka.Brokers, Topics: f.topics, Group: group, TransactionalID: group,
-		Acceptance: acc, MaxPollRecords: 1}, f.cat, f.cat, zaptest.NewLogger(t), prometheus.NewRegistry())
+	s, err := New(f.config(group, 1), f.cat, f.cat, zaptest.NewLogger(t), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,4 +499,73 @@ func rejections(t *testing.T, f fixture, describe func(*meterlinev1.RejectedUsag
 		out = append(out, describe(&ru))
 	})
 	return out
+}
+
+// sameMonth fails the test when from and to (epoch ms) are in different months: a test whose
+// month cell must hold both derived them wrongly from its pinned instant.
+func sameMonth(t *testing.T, from, to int64) {
+	t.Helper()
+	a, _ := metering.Month.Period(from)
+	b, _ := metering.Month.Period(to)
+	if a != b {
+		t.Fatalf("test setup: %s and %s are in different months", time.UnixMilli(from).UTC(), time.UnixMilli(to).UTC())
+	}
+}
+
+// TestStopCommitsTheProducedTransaction: a stop (ctx cancelled) that comes after a
+// transaction's records were produced does not cancel its end: the transaction commits, its
+// document is counted and its offsets are committed, and Run returns without an error.
+func TestStopCommitsTheProducedTransaction(t *testing.T) {
+	f := newFixture(t, clock.Instants[0])
+	now := f.at.UnixMilli()
+	d := objectDoc("org-stop", "i1", now-1000)
+	f.publish(t, &meterlinev1.UsageEvent{Id: d.ID(), Source: "test", Document: d.Proto()}, now)
+	group := testenv.Name("processor")
+	s, err := New(f.config(group, 0), f.cat, f.cat, zaptest.NewLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(f.ctx)
+	defer stop()
+	s.afterProduce = func() error { stop(); return nil }
+	if err := s.Run(ctx); err != nil {
+		t.Fatalf("Run stopped after producing: %v, want nil", err)
+	}
+	lags, err := kadm.NewClient(f.cl).Lag(f.ctx, group)
+	if l, ok := lags[group]; err != nil || !ok || l.Error() != nil || len(l.Lag) == 0 || l.Lag.Total() != 0 {
+		t.Errorf("the group's lag after the stop: %v %v, want its offsets committed", lags, err)
+	}
+	counted := false
+	for p := range f.cfg.Kafka.Partitions {
+		st, err := s.restore(f.ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ok := st.ids[d.ID()]
+		counted = counted || ok
+	}
+	if !counted {
+		t.Errorf("document %s not in the committed state", d.ID())
+	}
+}
+
+// committedCells reads the committed cells of f's changelog as compaction leaves them, and a
+// restore loads them: the newest value of each cell key, none for a tombstone.
+func committedCells(t *testing.T, f fixture) map[metering.CellKey]any {
+	t.Helper()
+	cells := map[metering.CellKey]any{}
+	readAll(t, f.ctx, f.cfg.Kafka.Brokers, f.topics.Changelog, func(r *kgo.Record) {
+		e, err := decodeEntry(r.Key, r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case e.kind != keyCell:
+		case e.value == nil:
+			delete(cells, e.cell)
+		default:
+			cells[e.cell] = e.value
+		}
+	})
+	return cells
 }

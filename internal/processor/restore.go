@@ -1,0 +1,102 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+)
+
+// restore reads changelog partition p to its end.
+func (s *Service) restore(ctx context.Context, p int32) (*partState, error) {
+	st := s.newPartState()
+	// Control records (transaction markers) are kept so that the read position is known to
+	// reach the end offset, which a marker may hold.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.cfg.Brokers...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Topics.Changelog: {p: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	end, err := s.changelogEnd(ctx, kadm.NewClient(cl), p)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	n := 0
+	for next := int64(0); next < end.Offset; {
+		fetches := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var ferr error
+		fetches.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil {
+			return nil, ferr
+		}
+		var rerr error
+		fetches.EachRecord(func(r *kgo.Record) {
+			next = r.Offset + 1
+			if rerr == nil && !r.Attrs.IsControl() {
+				rerr = st.apply(r)
+				n++
+			}
+		})
+		if rerr != nil {
+			return nil, rerr
+		}
+	}
+	s.log.Info("restored partition state", zap.Int32("partition", p), zap.Int("records", n),
+		zap.Int("cells", st.cells.Len()), zap.Int("documents", len(st.ids)), zap.Duration("took", time.Since(start)))
+	return st, nil
+}
+
+// changelogEnd returns the end offset of changelog partition p. A topic created a moment ago
+// may not be in the broker's metadata yet: the look-up is tried again for up to 10s.
+func (s *Service) changelogEnd(ctx context.Context, adm *kadm.Client, p int32) (kadm.ListedOffset, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		ends, err := adm.ListEndOffsets(ctx, s.cfg.Topics.Changelog)
+		if err == nil {
+			end, ok := ends.Lookup(s.cfg.Topics.Changelog, p)
+			if ok && end.Err == nil {
+				return end, nil
+			}
+			err = end.Err
+		}
+		select {
+		case <-ctx.Done():
+			return kadm.ListedOffset{}, fmt.Errorf("changelog partition %d: end offset unknown: %w", p, errors.Join(err, ctx.Err()))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// apply loads one changelog record into the state. Records come in offset order, so the
+// newest record of a key is applied last, as compaction keeps it.
+func (st *partState) apply(r *kgo.Record) error {
+	e, err := decodeEntry(r.Key, r.Value)
+	if err != nil {
+		return err
+	}
+	switch e.kind {
+	case keyProgress:
+		st.processed, st.floor = e.processed, e.floor
+	case keyDecided:
+		if e.tombstone {
+			delete(st.ids, e.id)
+			return nil
+		}
+		st.ids[e.id] = e.end
+		st.idExpiry.Add(e.end, e.id)
+	case keyCell:
+		st.cells.Load(e.cell, e.value) // a tombstone (nil) removes the cell
+	}
+	return nil
+}

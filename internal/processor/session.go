@@ -1,0 +1,237 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/meterline/meterline/internal/metering"
+)
+
+// Run processes until ctx ends or the session fails. On return the open transaction has been
+// ended (committed when ctx ended between polls, else aborted).
+func (s *Service) Run(ctx context.Context) error {
+	defer s.sess.Close()
+	for {
+		fetches := s.sess.PollRecords(ctx, s.cfg.MaxPollRecords)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			s.log.Warn("fetch", zap.String("topic", t), zap.Int32("partition", p), zap.Error(err))
+		})
+		if fetches.NumRecords() == 0 {
+			continue
+		}
+		if err := s.sess.Begin(); err != nil {
+			return fmt.Errorf("processor: begin transaction: %w", err)
+		}
+		s.produceFailed.Store(false)
+		states, err := s.transact(ctx, fetches)
+		if err != nil {
+			_, _ = s.end(ctx, kgo.TryAbort)
+			s.ended(states, false)
+			if ctx.Err() != nil {
+				return nil // stopped mid-transaction: its input is processed again by the next owner
+			}
+			return err
+		}
+		if s.afterProduce != nil {
+			if err := s.afterProduce(); err != nil {
+				return err // as a crash: the transaction is never ended, Close aborts it
+			}
+		}
+		committed, err := s.commit(ctx)
+		if err != nil {
+			return fmt.Errorf("processor: end transaction: %w", err)
+		}
+		if !committed {
+			s.metrics.aborted.Inc()
+		}
+		for _, o := range s.outs {
+			o.reset() // End flushed or aborted every record
+		}
+		s.ended(states, committed)
+	}
+}
+
+// endTimeout bounds ending a transaction: longer than the transaction timeout (franz-go's
+// default is 40s), after which the broker aborts the transaction itself.
+const endTimeout = time.Minute
+
+// end ends the open transaction, committing it (and the consumed offsets) or aborting it. It
+// runs on a context that a stop does not cancel: franz-go advises against cancelling End,
+// which may leave the client in an invalid state, so a stop that comes once a transaction's
+// records are produced still commits them. A commit that fails or is refused (a rebalance)
+// aborts; the input is then processed again by the partition's next owner.
+func (s *Service) end(ctx context.Context, commit kgo.TransactionEndTry) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
+	defer cancel()
+	return s.sess.End(ctx, commit)
+}
+
+// commit ends the open transaction, committing it unless one of its records failed to
+// produce. End does not look at the records: a transaction missing a failed record would
+// commit its offsets, losing the record's usage. The records are flushed first, on a context
+// a stop does not cancel; once Flush returns every record's promise has run, so a failure is
+// known. A flush that times out returns its error: the session's Close then aborts.
+func (s *Service) commit(ctx context.Context) (bool, error) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
+	defer cancel()
+	if err := s.sess.Client().Flush(fctx); err != nil {
+		return false, fmt.Errorf("flushing the transaction: %w", err)
+	}
+	if s.produceFailed.Load() {
+		return s.end(ctx, kgo.TryAbort)
+	}
+	return s.end(ctx, kgo.TryCommit)
+}
+
+// ended applies the end of a transaction to the states it changed.
+func (s *Service) ended(states map[int32]*partState, committed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for p, st := range states {
+		switch {
+		case s.states[p] != st:
+			// Revoked meanwhile; a new owner rebuilds the state from the changelog.
+		case committed:
+			st.commit()
+		default:
+			st.abort()
+		}
+	}
+}
+
+// transact processes a poll's records inside the open transaction and returns the states it
+// changed. Partitions are independent (each has its own state and changelog partition), so
+// up to GOMAXPROCS of them are processed at once, each by one goroutine, in offset order.
+func (s *Service) transact(ctx context.Context, fetches kgo.Fetches) (map[int32]*partState, error) {
+	// One processing time for the whole transaction: the time its rated records say their
+	// cells' values were reached.
+	now := s.clock.Now().UnixMilli()
+	records := map[int32][]*kgo.Record{}
+	var parts []int32
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if len(fp.Records) == 0 {
+			return
+		}
+		if _, ok := records[fp.Partition]; !ok {
+			parts = append(parts, fp.Partition)
+		}
+		records[fp.Partition] = append(records[fp.Partition], fp.Records...)
+	})
+	states := make(map[int32]*partState, len(parts))
+	s.mu.Lock()
+	for _, p := range parts {
+		states[p] = s.states[p]
+	}
+	s.mu.Unlock()
+	for _, p := range parts {
+		if states[p] == nil {
+			return nil, fmt.Errorf("processor: no state for partition %d", p)
+		}
+	}
+	workers := min(len(parts), runtime.GOMAXPROCS(0))
+	for len(s.outs) < workers {
+		s.outs = append(s.outs, &output{})
+	}
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(parts) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				p := parts[i]
+				if errs[w] = s.processPartition(ctx, p, records[p], states[p], now, s.outs[w]); errs[w] != nil {
+					next.Store(int64(len(parts))) // the others stop after their partition
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		// Partitions may have been left out: the transaction must not commit their offsets.
+		return states, fmt.Errorf("processor: transaction stopped: %w", err)
+	}
+	return states, errors.Join(errs...)
+}
+
+// processPartition processes the records of partition p, whose records and bytes come from
+// out.
+//
+// Documents are metered one by one and the cells the transaction changed are rated once each,
+// at their final values, at the end. Should that rating fail, which document's change made it
+// fail is not known: the partition's records are then processed again, each document rated
+// as it is applied, so that the document whose change fails to rate is rejected, as it would
+// have been alone. The records of the first pass are dropped unproduced.
+func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.Record, st *partState, now int64, out *output) error {
+	// Records are produced on a context a stop does not cancel: a stop fails no record of a
+	// transaction that then commits (see commit); it stops the work between partitions.
+	ctx = context.WithoutCancel(ctx)
+	t, err := s.decide(p, records, st, out, false)
+	if err == nil {
+		if err = st.engine.Rate(st.cells); err != nil {
+			if _, ok := metering.CodeOf(err); !ok {
+				return fmt.Errorf("processor: rating partition %d: %w", p, err)
+			}
+			s.log.Warn("rating a transaction's cells failed; its documents are processed again, each rated as it is applied",
+				zap.Int32("partition", p), zap.Error(err))
+			st.abort()
+			t, err = s.decide(p, records, st, out, true)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	for _, r := range t.records {
+		s.sess.Produce(ctx, r, s.onProduced)
+	}
+	s.metrics.processed.Add(float64(t.processed))
+	s.metrics.duplicates.Add(float64(t.duplicates))
+	for code, n := range t.rejected {
+		s.metrics.rejected.WithLabelValues(string(code)).Add(float64(n))
+	}
+	produce := func(topic string, key, value []byte) {
+		r := out.record()
+		r.Topic, r.Partition, r.Key, r.Value = topic, p, key, value
+		s.sess.Produce(ctx, r, s.onProduced)
+	}
+	// Coalesced: each changed cell once, with its value at the end of the transaction.
+	processed := max(now, st.txnStored, st.processed+1)
+	st.processed = processed
+	ru := ratedUsage{processed: processed}
+	var org string // whose account and currency ru holds
+	for i, c := range st.cells.Changed() {
+		ru.key, ru.quantity, ru.cost = c.Key(), c.Value(), c.Cost()
+		_, ru.to = ru.key.Level.Period(ru.key.From)
+		value, err := appendValue(out.buf(64), ru.quantity, false)
+		if err != nil {
+			return err
+		}
+		value = out.done(value)
+		produce(s.cfg.Topics.Changelog, out.done(ru.key.AppendTo(out.buf(256))), value)
+		if s.accounts != nil && (i == 0 || ru.key.Org != org) {
+			org = ru.key.Org
+			ru.account, ru.currency = s.accounts.AccountID(org), s.accounts.Currency(org)
+		}
+		rated, err := appendRated(out.buf(512), &ru)
+		if err != nil {
+			return err
+		}
+		rated = out.done(rated)
+		produce(s.cfg.Topics.Rated, out.bytes(ru.key.Org), rated)
+	}
+	s.prune(st, out, produce)
+	produce(s.cfg.Topics.Changelog, []byte(progressKey),
+		out.done(appendProgress(out.buf(41), processed, max(st.floor, st.horizon))))
+	return nil
+}
