@@ -4,12 +4,16 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/metering"
 	"github.com/meterline/meterline/internal/platform/web"
 	"github.com/meterline/meterline/internal/processor"
 	"github.com/meterline/meterline/internal/provisioning"
 )
+
+// The catalog tells the processor each organization's account and currency.
+var _ processor.Accounts = (*catalog.Catalog)(nil)
 
 // startProcessor starts the metering processor over the provisioning state in store.
 func startProcessor(ctx context.Context, s *stack, brokers []string, store *provisioning.Store) (*processor.Service, error) {
@@ -20,6 +24,7 @@ func startProcessor(ctx context.Context, s *stack, brokers []string, store *prov
 		Group:           kafka.GroupsFor(cfg.Kafka.TopicPrefix).Processor,
 		TransactionalID: cfg.ProcessorID,
 		Acceptance:      metering.Acceptance{Slack: cfg.Metering.Slack, Future: cfg.Metering.Future},
+		Clock:           s.e.clock,
 	}, store, store, s.e.log.Named("processor"), s.e.reg)
 	if err != nil {
 		return nil, err

@@ -26,6 +26,7 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -40,9 +41,6 @@ import (
 	"github.com/meterline/meterline/internal/metering"
 	"github.com/meterline/meterline/internal/platform/clock"
 )
-
-// Group is the consumer group of the metering processor.
-const Group = "meterline-processor"
 
 // Accounts tells the account and currency of an organization.
 type Accounts interface {
@@ -167,7 +165,7 @@ type metrics struct {
 // New returns a processor; Run starts it.
 func New(cfg Config, p metering.Plans, accounts Accounts, log *zap.Logger, reg prometheus.Registerer) (*Service, error) {
 	if cfg.Group == "" {
-		cfg.Group = Group
+		return nil, errors.New("processor: no consumer group (kafka.GroupsFor names it)")
 	}
 	if cfg.MaxPollRecords <= 0 {
 		cfg.MaxPollRecords = 20000
