@@ -160,7 +160,7 @@ func Parse(body []byte) (Document, error) {
 	if len(problems) > 0 {
 		problems = dedupe(problems)
 		for i := range problems {
-			problems[i].Value = echo(problems[i].Value)
+			problems[i].Value = Echo(problems[i].Value)
 		}
 		return Document{}, fault.Invalid("invalid resource usage document", problems...)
 	}
@@ -221,10 +221,10 @@ func screen(v any, path []string, marked bool, out []fault.Problem) (any, []faul
 	return v, out
 }
 
-// echo returns the value a problem shows: v itself when it is short, otherwise a prefix of
+// Echo returns the value a problem shows: v itself when it is short, otherwise a prefix of
 // at most maxEcho bytes (of v's JSON text for an object or array) ending in "…". A long
 // number is shown as a string, since a cut number is not the client's number.
-func echo(v any) any {
+func Echo(v any) any {
 	switch x := v.(type) {
 	case nil, bool:
 		return v
