@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -89,6 +90,18 @@ func decode(r *http.Request, v any) error {
 const unknownField = "json: unknown field "
 
 func decodeBytes(body []byte, v any) error {
+	// encoding/json would replace invalid UTF-8 by U+FFFD: two different ids would be one.
+	if !utf8.Valid(body) {
+		at := 0
+		for at < len(body) {
+			r, n := utf8.DecodeRune(body[at:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			at += n
+		}
+		return fault.Invalid("invalid document", fault.Problem{Reason: fmt.Sprintf("the body is not valid UTF-8 at byte %d", at)})
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -98,7 +111,7 @@ func decodeBytes(body []byte, v any) error {
 		}
 		if quoted, ok := strings.CutPrefix(err.Error(), unknownField); ok {
 			if field, uerr := strconv.Unquote(quoted); uerr == nil {
-				return fault.Invalid("invalid document", fault.Problem{Field: field, Reason: "is not a field of this document"})
+				return fault.Invalid("invalid document", fault.Problem{Field: usage.Echo(field).(string), Reason: "is not a field of this document"})
 			}
 		}
 		return fault.Invalid("invalid document", fault.Problem{Reason: "malformed JSON: " + err.Error()})

@@ -75,9 +75,13 @@ func TestParseEchoesShortPrefixes(t *testing.T) {
 		edit(t, map[string]string{"extra": `"` + long + `"`}),
 		edit(t, map[string]string{"extra": `["` + long + `"]`}),
 		edit(t, map[string]string{"organization_id": `["` + long + `"]`}),
+		edit(t, map[string]string{long: `1`}),
 	} {
 		ps := problems(t, body)
 		for _, p := range ps {
+			if len(p.Field) > 2*maxEcho {
+				t.Errorf("a field name of %d bytes is echoed", len(p.Field))
+			}
 			if n := echoLength(t, p.Value); n > 2*maxEcho {
 				t.Errorf("%s: the value echoed is %d bytes long", p.Field, n)
 			}

@@ -160,6 +160,7 @@ func Parse(body []byte) (Document, error) {
 	if len(problems) > 0 {
 		problems = dedupe(problems)
 		for i := range problems {
+			problems[i].Field = cut(problems[i].Field) // an unknown field's name is the client's too
 			problems[i].Value = Echo(problems[i].Value)
 		}
 		return Document{}, fault.Invalid("invalid resource usage document", problems...)
