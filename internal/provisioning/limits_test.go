@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -155,5 +157,27 @@ func TestPutPlanLimits(t *testing.T) {
 		puts := w.puts
 		_, err := api.PutPlan(ctx, parsePlan(t, c.kind, c.doc))
 		invalid(t, c.kind+" "+strings.Join(c.fields, ","), err, w, puts, c.fields...)
+	}
+}
+
+// Over HTTP a mapping with a 500 KB organization id is a 400 naming the field, not a 503.
+func TestPostMappingHugeOrganizationIs400(t *testing.T) {
+	api, w := newTestAPI()
+	doc := `{"plan_id":"a","measures":[{"name":"x","unit":"X"}],"metrics":[{"name":"x","unit":"X"}]}`
+	if _, err := api.PutPlan(context.Background(), parsePlan(t, plans.KindMetering, doc)); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	rec := httptest.NewRecorder()
+	body := `{"kind":"metering","resource_type":"rt","plan_id":"basic","organization_id":"` + huge + `","effective_from":0,"plan":"a"}`
+	puts := w.puts
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/provisioning/mappings", strings.NewReader(body)))
+	if rec.Code != http.StatusBadRequest || rec.Header().Get("Retry-After") != "" ||
+		!strings.Contains(rec.Body.String(), `"field":"organization_id"`) || rec.Body.Len() > 1000 {
+		t.Errorf("POST of a mapping with a 500 KB organization id: %d %.300s", rec.Code, rec.Body)
+	}
+	if w.puts != puts {
+		t.Error("the mapping was written")
 	}
 }
