@@ -123,12 +123,12 @@ func (c *BatchConsumer[T]) Client() *kgo.Client { return c.cl }
 type batch[T any] struct {
 	items  []T
 	recs   []*kgo.Record // the record of each item
-	aside  []refused
+	aside  []setAside
 	opened time.Time
 }
 
-// refused is a record set aside, with why.
-type refused struct {
+// setAside is a record set aside, with why.
+type setAside struct {
 	rec *kgo.Record
 	err error
 }
@@ -175,7 +175,7 @@ func (c *BatchConsumer[T]) Run(ctx context.Context) error {
 			item, err := c.decode(r)
 			if err != nil {
 				c.undecodable.Inc()
-				b.aside = append(b.aside, refused{r, fmt.Errorf("the record does not decode: %w", err)})
+				b.aside = append(b.aside, setAside{r, fmt.Errorf("the record does not decode: %w", err)})
 				return
 			}
 			b.items = append(b.items, item)
@@ -245,7 +245,7 @@ func (c *BatchConsumer[T]) flush(ctx context.Context, b *batch[T]) error {
 		return err
 	}
 	for _, r := range refusedAt {
-		b.aside = append(b.aside, refused{b.recs[r.index], r.err})
+		b.aside = append(b.aside, setAside{b.recs[r.index], r.err})
 	}
 	for attempt := 0; len(b.aside) > 0; attempt++ {
 		err := c.deadLetter(tryCtx(), b.aside)
@@ -329,7 +329,7 @@ func writeParts[T any](items []T, write func([]T) error, retry func(n, attempt i
 // deadLetter produces the records set aside to the dead-letter topic, each as it was read
 // with headers saying which sink set it aside, why and where it was read, and waits until
 // Kafka has them all; each is logged and counted once produced.
-func (c *BatchConsumer[T]) deadLetter(ctx context.Context, aside []refused) error {
+func (c *BatchConsumer[T]) deadLetter(ctx context.Context, aside []setAside) error {
 	recs := make([]*kgo.Record, len(aside))
 	for i, a := range aside {
 		r := a.rec
