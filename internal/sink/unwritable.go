@@ -97,20 +97,12 @@ func checkCell(u *meterlinev1.RatedUsage) error {
 // checkEvent says why the usage event ev cannot be written to usage_events.
 func checkEvent(ev *meterlinev1.UsageEvent) error {
 	if _, ok := usage.EndOfID(ev.GetId()); !ok {
-		return fmt.Errorf("usage event: %q is not a document id", truncateText(ev.GetId(), 300))
+		return fmt.Errorf("usage event: %.300q is not a document id", ev.GetId()) // at most 300 characters of it
 	}
 	for _, m := range ev.GetDocument().GetMeasuredUsage() {
 		if err := checkDecimal("usage_events.measured_usage.quantity", m.GetQuantity()); err != nil {
-			return fmt.Errorf("usage event %s: measure %s: %w", ev.GetId(), truncateText(m.GetMeasure(), 300), err)
+			return fmt.Errorf("usage event %s: measure %.300q: %w", ev.GetId(), m.GetMeasure(), err)
 		}
 	}
 	return nil
-}
-
-// truncateText cuts s to n bytes at most, for a message.
-func truncateText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }
