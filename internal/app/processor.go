@@ -49,7 +49,12 @@ func runProcessor(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	checks := map[string]web.Check{"kafka": func(ctx context.Context) error { return kafka.Ping(ctx, proc.Client()) }}
+	// The processor check names a Kafka failure the processor is riding out (a transaction
+	// that could not end) until a transaction commits again.
+	checks := map[string]web.Check{
+		"kafka":     func(ctx context.Context) error { return kafka.Ping(ctx, proc.Client()) },
+		"processor": proc.Ready,
+	}
 	if err := serveHTTP(s, http.NewServeMux(), checks); err != nil {
 		return err
 	}

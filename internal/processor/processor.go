@@ -63,13 +63,19 @@ type Config struct {
 	// Decisions never read it: they go by the records' stored times, so a replay decides
 	// the same whatever the clock says.
 	Clock clock.Clock
+	// KafkaOpts are added to the options of every Kafka session (tests: a dialer that can cut
+	// the connections).
+	KafkaOpts []kgo.Opt
 }
 
 // Service is a running metering processor.
 type Service struct {
-	cfg      Config
-	clock    clock.Clock
-	sess     *kgo.GroupTransactSession
+	cfg   Config
+	clock clock.Clock
+	sess  *kgo.GroupTransactSession
+	// current is sess, for readers outside Run (readiness): Run replaces the session after
+	// a Kafka failure.
+	current  atomic.Pointer[kgo.GroupTransactSession]
 	plans    metering.Plans
 	accounts Accounts
 	log      *zap.Logger
@@ -83,6 +89,14 @@ type Service struct {
 	// produceFailed tells that a record of the open transaction failed to produce: the
 	// transaction must then abort.
 	produceFailed atomic.Bool
+
+	// failure is the Kafka failure the processor is recovering from (nil when none): it
+	// tells readiness what is down.
+	failure atomic.Pointer[failure]
+
+	// endTimeout bounds flushing and ending a transaction (the constant endTimeout; tests
+	// shorten it to have an outage outlast it sooner).
+	endTimeout time.Duration
 
 	// afterProduce, when set (by tests), runs after a transaction's records are produced and
 	// before it ends; an error from it stops the service there, as a crash would.
@@ -160,6 +174,7 @@ type metrics struct {
 	processed, duplicates prometheus.Counter
 	rejected              *prometheus.CounterVec
 	aborted               prometheus.Counter
+	recoveries            prometheus.Counter
 }
 
 // New returns a processor; Run starts it.
@@ -171,7 +186,7 @@ func New(cfg Config, p metering.Plans, accounts Accounts, log *zap.Logger, reg p
 		cfg.MaxPollRecords = 20000
 	}
 	s := &Service{cfg: cfg, clock: clock.Or(cfg.Clock), plans: p, accounts: accounts,
-		log: log, states: map[int32]*partState{}}
+		log: log, states: map[int32]*partState{}, endTimeout: endTimeout}
 	f := promauto.With(reg)
 	s.metrics = metrics{
 		processed: f.NewCounter(prometheus.CounterOpts{Name: "meterline_processor_documents_total",
@@ -182,10 +197,23 @@ func New(cfg Config, p metering.Plans, accounts Accounts, log *zap.Logger, reg p
 			Help: "Usage documents rejected by the metering processor, by reason code."}, []string{"code"}),
 		aborted: f.NewCounter(prometheus.CounterOpts{Name: "meterline_processor_aborted_transactions_total",
 			Help: "Transactions aborted (rebalances, failures); their input is processed again."}),
+		recoveries: f.NewCounter(prometheus.CounterOpts{Name: "meterline_processor_kafka_failures_total",
+			Help: "Kafka failures (a transaction that could not begin, flush or end) after which the processor started a new session."}),
 	}
-	sess, err := kgo.NewGroupTransactSession(
+	s.onProduced = s.produced
+	if err := s.newSession(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newSession starts a Kafka session (a client in the group, with the transactional id); its
+// partitions' states are restored as they are assigned.
+func (s *Service) newSession() error {
+	cfg := s.cfg
+	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.WithLogger(kafka.Logger(log)),
+		kgo.WithLogger(kafka.Logger(s.log)),
 		kgo.TransactionalID(cfg.TransactionalID),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topics.Collected),
@@ -193,21 +221,37 @@ func New(cfg Config, p metering.Plans, accounts Accounts, log *zap.Logger, reg p
 		kgo.RequireStableFetchOffsets(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.SessionTimeout(15*time.Second),
+		kgo.SessionTimeout(15 * time.Second),
 		kgo.OnPartitionsAssigned(s.assigned),
 		kgo.OnPartitionsRevoked(s.dropped),
 		kgo.OnPartitionsLost(s.dropped),
-	)
+	}, cfg.KafkaOpts...)
+	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("processor: %w", err)
+		return fmt.Errorf("processor: %w", err)
 	}
 	s.sess = sess
-	s.onProduced = s.produced
-	return s, nil
+	s.current.Store(sess)
+	return nil
 }
 
 // Client is the processor's Kafka client (for readiness checks).
-func (s *Service) Client() *kgo.Client { return s.sess.Client() }
+func (s *Service) Client() *kgo.Client { return s.current.Load().Client() }
+
+// failure is a Kafka failure of the processor and since when it lasts.
+type failure struct {
+	err   error
+	since time.Time
+}
+
+// Ready tells whether the processor runs normally: it returns the Kafka failure it is riding
+// out (an ended transaction that failed), until a transaction commits again.
+func (s *Service) Ready(context.Context) error {
+	if f := s.failure.Load(); f != nil {
+		return fmt.Errorf("processor: recovering since %s from a Kafka failure: %w", f.since.UTC().Format(time.RFC3339), f.err)
+	}
+	return nil
+}
 
 // assigned rebuilds the state of newly assigned partitions from the changelog.
 func (s *Service) assigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {

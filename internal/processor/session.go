@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -15,10 +16,90 @@ import (
 	"github.com/meterline/meterline/internal/metering"
 )
 
-// Run processes until ctx ends or the session fails. On return the open transaction has been
+// Run processes until ctx ends or processing fails. On return the open transaction has been
 // ended (committed when ctx ended between polls, else aborted).
+//
+// A Kafka failure (a transaction that cannot begin, flush or end: the broker is gone) does not
+// end Run, however long it lasts: the open transaction is aborted if the broker still answers
+// (else the broker aborts it when the next session claims the transactional id, or when it
+// times out), every partition's state is dropped, and after a back-off with jitter a new
+// session joins the group; each partition assigned to it is restored from its changelog
+// before its input is processed again from the committed offsets. Nothing is counted twice
+// (what the failed transaction did is not committed) and nothing is lost (its offsets were not
+// committed either). Ready reports the failure until a transaction commits again.
 func (s *Service) Run(ctx context.Context) error {
-	defer s.sess.Close()
+	defer func() { s.sess.Close() }()
+	for attempt := 0; ; attempt++ {
+		err := s.runSession(ctx)
+		var kerr *kafkaError
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		if !errors.As(err, &kerr) {
+			return err
+		}
+		s.metrics.recoveries.Inc()
+		s.failure.Store(&failure{err: kerr.err, since: s.clock.Now()})
+		wait := backoff(attempt)
+		s.log.Error("Kafka failed; the session is restarted after a back-off", zap.Duration("backoff", wait), zap.Error(err))
+		s.closeSession()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		if err := s.newSession(); err != nil {
+			return err
+		}
+	}
+}
+
+// kafkaError is a failure of Kafka (not of processing): Run rides it out with a new session.
+type kafkaError struct {
+	what string
+	err  error
+}
+
+func (e *kafkaError) Error() string { return "processor: " + e.what + ": " + e.err.Error() }
+func (e *kafkaError) Unwrap() error { return e.err }
+
+// backoff is the wait before the session of the attempt-th consecutive failure (from 0): half
+// a second doubling up to 30s, and up to half as much again at random, so that processors
+// that failed together do not all come back at once.
+func backoff(attempt int) time.Duration {
+	d := min(500*time.Millisecond<<min(attempt, 6), 30*time.Second)
+	return d + rand.N(d/2+1)
+}
+
+// abortTimeout bounds the attempt to abort the open transaction of a failed session: a broker
+// that is gone would otherwise be waited for the whole end timeout.
+const abortTimeout = 10 * time.Second
+
+// closeSession closes a failed session without waiting for the broker: the open transaction
+// is aborted if the broker answers within abortTimeout, the states of its partitions are
+// dropped (a new session restores them from the changelog) and the group is left without
+// waiting for an answer (the group coordinator drops the member when its session times out).
+func (s *Service) closeSession() {
+	ctx, cancel := context.WithTimeout(context.Background(), abortTimeout)
+	if err := s.sess.Client().AbortBufferedRecords(ctx); err == nil {
+		_, _ = s.sess.End(ctx, kgo.TryAbort)
+	}
+	cancel()
+	for _, o := range s.outs {
+		o.reset()
+	}
+	s.mu.Lock()
+	clear(s.states)
+	s.mu.Unlock()
+	left, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = s.sess.Client().LeaveGroupContext(left)
+	s.sess.Close()
+}
+
+// runSession processes on the current session until ctx ends, processing fails (an error) or
+// Kafka fails (a *kafkaError).
+func (s *Service) runSession(ctx context.Context) error {
 	for {
 		fetches := s.sess.PollRecords(ctx, s.cfg.MaxPollRecords)
 		if ctx.Err() != nil || fetches.IsClientClosed() {
@@ -31,7 +112,7 @@ func (s *Service) Run(ctx context.Context) error {
 			continue
 		}
 		if err := s.sess.Begin(); err != nil {
-			return fmt.Errorf("processor: begin transaction: %w", err)
+			return &kafkaError{what: "begin transaction", err: err}
 		}
 		s.produceFailed.Store(false)
 		states, err := s.transact(ctx, fetches)
@@ -50,10 +131,13 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		committed, err := s.commit(ctx)
 		if err != nil {
-			return fmt.Errorf("processor: end transaction: %w", err)
+			s.ended(states, false)
+			return &kafkaError{what: "end transaction", err: err}
 		}
 		if !committed {
 			s.metrics.aborted.Inc()
+		} else {
+			s.failure.Store(nil)
 		}
 		for _, o := range s.outs {
 			o.reset() // End flushed or aborted every record
@@ -72,7 +156,7 @@ const endTimeout = time.Minute
 // records are produced still commits them. A commit that fails or is refused (a rebalance)
 // aborts; the input is then processed again by the partition's next owner.
 func (s *Service) end(ctx context.Context, commit kgo.TransactionEndTry) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.endTimeout)
 	defer cancel()
 	return s.sess.End(ctx, commit)
 }
@@ -83,7 +167,7 @@ func (s *Service) end(ctx context.Context, commit kgo.TransactionEndTry) (bool, 
 // a stop does not cancel; once Flush returns every record's promise has run, so a failure is
 // known. A flush that times out returns its error: the session's Close then aborts.
 func (s *Service) commit(ctx context.Context) (bool, error) {
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.endTimeout)
 	defer cancel()
 	if err := s.sess.Client().Flush(fctx); err != nil {
 		return false, fmt.Errorf("flushing the transaction: %w", err)
