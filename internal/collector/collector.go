@@ -15,8 +15,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -182,14 +180,9 @@ func (c *Collector) collect(r *http.Request) (string, error) {
 	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
 		return "", err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, c.cfg.MaxBodyBytes))
+	body, err := web.ReadBody(r, c.cfg.MaxBodyBytes)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return "", &fault.Error{Kind: fault.KindTooLarge, Message: "request body too large",
-				Problems: []fault.Problem{{Reason: fmt.Sprintf("the body is larger than %d bytes", c.cfg.MaxBodyBytes)}}}
-		}
-		return "", fault.Invalid("unreadable request body", fault.Problem{Reason: err.Error()})
+		return "", err
 	}
 	doc, err := usage.Parse(body)
 	if err != nil {

@@ -72,14 +72,9 @@ const maxDocument = 1 << 20
 // over maxDocument bytes is too large; a body that cannot be read otherwise (the client went
 // away, a broken chunked encoding) is invalid input.
 func decode(r *http.Request, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxDocument))
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return &fault.Error{Kind: fault.KindTooLarge, Message: "request body too large",
-			Problems: []fault.Problem{{Reason: fmt.Sprintf("the body is larger than %d bytes", tooLarge.Limit)}}}
-	case err != nil:
-		return fault.Invalid("invalid document", fault.Problem{Reason: "the body could not be read: " + err.Error()})
+	body, err := web.ReadBody(r, maxDocument)
+	if err != nil {
+		return err
 	}
 	return decodeBytes(body, v)
 }

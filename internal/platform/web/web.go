@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -31,6 +33,22 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false) // formulas such as (m) => m.x must read as written
 	_ = enc.Encode(v)        // the client may be gone; nothing else to do
+}
+
+// ReadBody reads a request's body of at most limit bytes. A longer one is fault.KindTooLarge; one
+// that cannot be read otherwise (the client went away, a broken chunked encoding) is invalid
+// input.
+func ReadBody(r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, &fault.Error{Kind: fault.KindTooLarge, Message: "request body too large",
+			Problems: []fault.Problem{{Reason: fmt.Sprintf("the body is larger than %d bytes", tooLarge.Limit)}}}
+	case err != nil:
+		return nil, fault.Invalid("unreadable request body", fault.Problem{Reason: "the body could not be read: " + err.Error()})
+	}
+	return body, nil
 }
 
 // Status returns the HTTP status for err's kind.
