@@ -1,8 +1,9 @@
 package abacus
 
 import (
+	"bytes"
 	"encoding/json"
-	"io"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -135,11 +136,19 @@ func (a *API) graphGet(w http.ResponseWriter, req *http.Request) {
 	a.graph(w, req, Request{Query: req.PathValue("query")})
 }
 
+// graphPost answers a POSTed GraphQL request. Its numbers are read as written (json.Number), so
+// that an Int variable beyond 64 bits is named as such, not rounded to a float.
 func (a *API) graphPost(w http.ResponseWriter, req *http.Request) {
+	body, err := web.ReadBody(req, a.maxBody)
+	if err != nil {
+		web.WriteError(w, a.log, err)
+		return
+	}
 	var gr Request
-	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, a.maxBody))
-	if err == nil {
-		err = json.Unmarshal(body, &gr)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err = dec.Decode(&gr); err == nil && len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
+		err = errors.New("data after the request")
 	}
 	if err != nil {
 		web.WriteError(w, a.log, fault.Invalid("invalid GraphQL request",

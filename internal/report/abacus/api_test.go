@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -67,5 +68,21 @@ func testAPI(t *testing.T, at int64) {
 	f("GET", "/v1/metering/organizations/"+long+"/aggregated/usage/"+ts, "", 400, `"field":"organization_id"`)
 	f("GET", "/v1/metering/organizations/o/resource_instances/i2/consumers/app:1/plans/-/metering_plans/-/rating_plans/-/pricing_plans/-/aggregated/usage/"+ts,
 		"", 400, `"field":"plan_id"`)
-	f("POST", "/v1/metering/aggregated/usage/graph", `{"query":"{ organization(organization_id: \"`+long+`\", time: `+ts+`) { id } }"}`, 400, `organization_id`)
+	// In GraphQL, such an id makes a query too large; in variables, it is named.
+	graph := "/v1/metering/aggregated/usage/graph"
+	f("POST", graph, `{"query":"{ organization(organization_id: \"`+long+`\", time: `+ts+`) { id } }"}`, 400, `"code":"too_large","problems":[{"field":"query"`)
+	f("GET", graph+"/"+url.PathEscape(`{ organization(organization_id: "`+long+`") { id } }`), "", 400, `"code":"too_large","problems":[{"field":"query"`)
+	f("POST", graph, `{"query":"query ($o: String!) { organization(organization_id: $o) { id } }","variables":{"o":"`+long+`"}}`,
+		400, `"problems":[{"field":"organization_id"`)
+
+	// A null query is no query; a body over the limit is too large; a 64-bit time in variables
+	// is read whole, a longer one named.
+	f("POST", graph, `{"query":null}`, 400, `"message":"no query`)
+	f("POST", graph, `{"query":"{ __typename }"} {}`, 400, `data after the request`)
+	f("POST", graph, `{"query":"`+strings.Repeat(" ", 1<<20)+`{ __typename }"}`, 400, `"kind":"too_large"`)
+	vars := func(t string) string {
+		return `{"query":"query ($t: Int) { organization(organization_id: \"o\", time: $t) { end } }","variables":{"t":` + t + `}}`
+	}
+	f("POST", graph, vars(ts), 200, `"end":`+ts)
+	f("POST", graph, vars("99999999999999999999"), 400, `an Int must fit 64 bits`)
 }

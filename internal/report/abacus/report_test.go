@@ -134,7 +134,7 @@ func atInstants(t *testing.T, f func(t *testing.T, at int64)) {
 
 // newReporter is a reporter over cells whose clock reads an hour after at.
 // Each cell is a version of organization o written when processed.
-func newReporter(t *testing.T, at int64, cells []report.Cell) (*Reports, *memStore) {
+func newReporter(t testing.TB, at int64, cells []report.Cell) (*Reports, *memStore) {
 	st := &memStore{}
 	for i, c := range cells {
 		st.Write(reporttest.Version{Org: "o", Cell: c, Visible: c.Processed, Offset: int64(i)})
