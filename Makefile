@@ -36,9 +36,33 @@ test: lint ## start the test environment (real Kafka and ClickHouse), run unit, 
 	$(GO) test -count=1 -timeout 20m $(GOTESTFLAGS) ./... ./e2e/...
 
 .PHONY: test-unit
-test-unit: ## run the tests that need no Kafka or ClickHouse
+test-unit: ## run the tests that need no Kafka or ClickHouse (the fuzz corpora among them)
 	$(GO) test -count=1 ./internal/usage/... ./internal/platform/... ./internal/collector/... ./internal/fault/... \
-		./internal/plans/... ./internal/catalog/... ./internal/metering/... ./internal/archtest/...
+		./internal/plans/... ./internal/catalog/... ./internal/metering/... ./internal/archtest/... ./internal/report/...
+	$(GO) test -count=1 -run '^(TestChangelogCodec|TestAppendRated|TestOutput|FuzzChangelog)$$' ./internal/processor/
+
+# The fuzz targets, package:target:inputs; 1,000,000 inputs in all (docs/testing.md).
+FUZZ_TARGETS := internal/usage:FuzzParse:200000 \
+	internal/plans:FuzzPlan:150000 \
+	internal/plans:FuzzFormula:200000 \
+	internal/report:FuzzParseTime:150000 \
+	internal/report/abacus:FuzzGraphQL:150000 \
+	internal/processor:FuzzChangelog:150000
+# FUZZTIME, when set, is every target's -fuzztime instead (`make fuzz FUZZTIME=1000x`, or 30s).
+FUZZTIME ?=
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for a bounded number of inputs (1,000,000 in all), stopping at the first failure
+	@total=0; start=$$(date +%s); \
+	for t in $(FUZZ_TARGETS); do \
+		IFS=: read -r pkg name n <<<"$$t"; \
+		fuzztime=$${n}x; if [ -n "$(FUZZTIME)" ]; then fuzztime="$(FUZZTIME)"; fi; \
+		echo "== $$name ($$pkg, -fuzztime $$fuzztime)"; t0=$$(date +%s); \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime "$$fuzztime" ./$$pkg; \
+		echo "== $$name: done in $$(( $$(date +%s) - t0 ))s"; \
+		case $$fuzztime in *x) total=$$(( total + $${fuzztime%x} ));; esac; \
+	done; \
+	echo "== fuzz: $$total inputs in $$(( $$(date +%s) - start ))s, no failure"
 
 .PHONY: bench
 bench: ## run the benchmarks (figures and how to read them: docs/benchmarks.md)

@@ -87,6 +87,37 @@ type RatingPlan struct {
 type Price struct {
 	Country string          `json:"country"`
 	Price   decimal.Decimal `json:"price"`
+	// tooLong is the length of a price that was not converted, for CompilePricing to refuse.
+	tooLong int
+}
+
+// MaxPriceLength bounds the characters of a price as written. A price must fit Decimal(38,
+// 12), so it needs at most 40 (38 digits, a point and a sign) plus an exponent. A longer one
+// is refused by its length, never converted: converting a number of a million digits costs
+// seconds.
+const MaxPriceLength = 64
+
+// UnmarshalJSON takes a price as a number or a string holding one, as decimal.Decimal does,
+// and leaves a price longer than MaxPriceLength unconverted.
+func (p *Price) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Country string          `json:"country"`
+		Price   json.RawMessage `json:"price"`
+	}
+	// Strict like the document around it: an unknown field of a price is an error too.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return err
+	}
+	*p = Price{Country: raw.Country}
+	switch {
+	case len(raw.Price) > MaxPriceLength:
+		p.tooLong = len(raw.Price)
+	case raw.Price != nil:
+		return p.Price.UnmarshalJSON(raw.Price)
+	}
+	return nil
 }
 
 // MarshalJSON writes the price as a JSON number, as plans are written.
@@ -314,7 +345,11 @@ func CompilePricing(p PricingPlan) (*Pricing, error) {
 			if _, dup := byCountry[pr.Country]; dup {
 				ps.add(pf+".country", pr.Country, "metric %s: country %s is priced twice", m.Name, pr.Country)
 			}
-			if pr.Price.Sign() < 0 {
+			switch {
+			case pr.tooLong > 0:
+				ps.add(pf+".price", fmt.Sprintf("a number of %d characters", pr.tooLong),
+					"metric %s: a price is longer than %d characters: Decimal(38, %d) cannot hold it", m.Name, MaxPriceLength, StoredScale)
+			case pr.Price.Sign() < 0:
 				ps.add(pf+".price", pr.Price, "metric %s: a price must not be negative", m.Name)
 			}
 			// A price is a cost of one unit: it must fit the cost column as written. It is

@@ -458,6 +458,8 @@ func TestPricesAreBounded(t *testing.T) {
 		"0.0000000000001":             "more than 12 decimal places",
 		"1e-10000":                    "more than 12 decimal places",
 		"1.0000000000005":             "more than 12 decimal places",
+		// A price of 900,000 digits took 3.4 CPU-s to convert before it was refused.
+		strings.Repeat("9", 900_000): "longer than 64 characters",
 	} {
 		_, err := plan(price)
 		var fe *fault.Error

@@ -3,9 +3,11 @@ package processor
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/shopspring/decimal"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/meterline/meterline/internal/metering"
 )
@@ -45,6 +47,12 @@ func TestChangelogCodec(t *testing.T) {
 	f(appendDecidedKey(nil, "doc"), []byte("soon"), "error")     // an end time is a number
 	f([]byte("c/organization/o/r/m/month/0"), []byte{}, "error") // a cell key has every field
 	f(cell.AppendTo(nil), []byte{0xff}, "error")                 // a value is a meterline.v1.Value
-	f([]byte("x/1"), []byte("1"), "error")                       // no such kind
-	f([]byte("d"), nil, "error")                                 // no kind without its slash
+	// Decimals no processor writes, which cost seconds to convert or a gigabyte to print.
+	decimalValue := func(s string) []byte {
+		return protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), s)
+	}
+	f(cell.AppendTo(nil), decimalValue(strings.Repeat("9", 900_000)), "error")
+	f(cell.AppendTo(nil), decimalValue("1e999999999"), "error")
+	f([]byte("x/1"), []byte("1"), "error") // no such kind
+	f([]byte("d"), nil, "error")           // no kind without its slash
 }

@@ -101,7 +101,8 @@ func (r *Reporter) now() int64 { return clock.Or(r.Clock).Now().UnixMilli() }
 
 // ParseTime reads a report time: epoch milliseconds, as Abacus names times, or RFC 3339. An
 // empty string is the present. A time before 1970, beyond usage.MaxMillis or more than Future
-// after the present is fault.Invalid with a problem on the field "time".
+// after the present is fault.Invalid with a problem on the field "time", which echoes a short
+// prefix of the text (a time of 900,000 digits was echoed whole).
 func (r *Reporter) ParseTime(s string) (int64, error) {
 	now := r.now()
 	if s == "" {
@@ -111,17 +112,17 @@ func (r *Reporter) ParseTime(s string) (int64, error) {
 	if err != nil {
 		tm, terr := time.Parse(time.RFC3339Nano, s)
 		if terr != nil {
-			return 0, fault.Invalid("invalid report time", fault.Problem{Field: "time", Value: s,
+			return 0, fault.Invalid("invalid report time", fault.Problem{Field: "time", Value: usage.Echo(s),
 				Reason: "not epoch milliseconds nor an RFC 3339 time"})
 		}
 		t = tm.UnixMilli()
 	}
 	switch {
 	case t < 0 || t > usage.MaxMillis:
-		return 0, fault.Invalid("invalid report time", fault.Problem{Field: "time", Value: s,
+		return 0, fault.Invalid("invalid report time", fault.Problem{Field: "time", Value: usage.Echo(s),
 			Reason: fmt.Sprintf("not between 0 and %d", int64(usage.MaxMillis))})
 	case t > now+r.Future.Milliseconds():
-		return 0, fault.Invalid("invalid report time", fault.Problem{Field: "time", Value: s,
+		return 0, fault.Invalid("invalid report time", fault.Problem{Field: "time", Value: usage.Echo(s),
 			Reason: "in the future: a report of a time not yet passed could still change"})
 	}
 	return t, nil

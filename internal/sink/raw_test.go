@@ -15,6 +15,7 @@ import (
 
 	"github.com/meterline/meterline/internal/clickhouse"
 	"github.com/meterline/meterline/internal/kafka"
+	"github.com/meterline/meterline/internal/platform/clock"
 	"github.com/meterline/meterline/internal/testenv"
 	"github.com/meterline/meterline/internal/usage"
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
@@ -93,16 +94,20 @@ func TestReplayAfterCrashLeavesNoDuplicates(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- second.Run(runCtx) }()
-	deadline := time.Now().Add(90 * time.Second)
+	// The wait is counted in polls on a manual clock (90 s of 200 ms polls), not read from the
+	// wall clock.
+	polls := clock.NewManual(clock.Instants[0])
+	deadline := polls.Now().Add(90 * time.Second)
 	for {
 		n, err := events.Count(ctx, "", false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n >= unique || time.Now().After(deadline) {
+		if n >= unique || polls.Now().After(deadline) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
+		polls.Advance(200 * time.Millisecond)
 	}
 	// Give a wrongly written duplicate the time to show up before counting for good.
 	time.Sleep(time.Second)

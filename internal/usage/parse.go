@@ -410,16 +410,25 @@ func fieldPath(loc []string) string {
 		if b.Len() > 0 {
 			b.WriteByte('.')
 		}
-		b.WriteString(tok)
+		b.WriteString(fieldName(tok))
 	}
 	return b.String()
 }
 
 func join(at, name string) string {
 	if at == "" {
-		return name
+		return fieldName(name)
 	}
-	return at + "." + name
+	return at + "." + fieldName(name)
+}
+
+// fieldName is how a problem names a field: by its name, or `""` for the field whose name is
+// empty, which a problem naming no field would leave the client to guess.
+func fieldName(name string) string {
+	if name == "" {
+		return `""`
+	}
+	return name
 }
 
 func valueAt(v any, loc []string) any {

@@ -62,7 +62,7 @@ const (
 // (so on June 29: the day before the report's, in slot 1 of the day windows): object storage
 // of the seed's instance and of another consumer, and a 2 GB linux app running since 06:00 of
 // June 29, in the first organization; object storage in the second.
-func seedReports(t *testing.T) *Reports {
+func seedReports(t testing.TB) *Reports {
 	t.Helper()
 	processed := seedTime - 1000
 	st := &reporttest.Memory{}
