@@ -15,7 +15,8 @@ func startSinks(ctx context.Context, s *stack, brokers []string, conn clickhouse
 	cfg := s.e.cfg
 	topics, groups := kafka.TopicsFor(cfg.Kafka.TopicPrefix), kafka.GroupsFor(cfg.Kafka.TopicPrefix)
 	sinkCfg := func(topic, group string) sink.Config {
-		return sink.Config{Brokers: brokers, Topic: topic, Group: group, BatchSize: cfg.Sink.BatchSize, FlushInterval: cfg.Sink.FlushInterval}
+		return sink.Config{Brokers: brokers, Topic: topic, Group: group, DeadLetter: topics.DeadLetter,
+			BatchSize: cfg.Sink.BatchSize, FlushInterval: cfg.Sink.FlushInterval}
 	}
 	raw, err := sink.NewRaw(sinkCfg(topics.Collected, groups.RawSink), clickhouse.NewEvents(conn), s.e.log.Named("rawsink"), s.e.reg)
 	if err != nil {

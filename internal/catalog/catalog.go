@@ -28,6 +28,7 @@ import (
 	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/metering"
 	"github.com/meterline/meterline/internal/plans"
+	"github.com/meterline/meterline/internal/usage"
 )
 
 // Mapping picks the plan of a kind for usage of a resource type and plan id whose end is at or
@@ -403,13 +404,14 @@ func (c *Catalog) ValidateMapping(m Mapping) error {
 	switch m.Kind {
 	case plans.KindMetering, plans.KindRating, plans.KindPricing:
 	default:
-		bad("kind", m.Kind, "must be metering, rating or pricing")
+		bad("kind", usage.Echo(m.Kind), "must be metering, rating or pricing")
 	}
-	for field, v := range map[string]string{"resource_type": m.ResourceType, "plan_id": m.PlanID, "plan": m.Plan} {
-		if v == "" || len(v) > 256 {
-			bad(field, v, "must be 1 to 256 characters")
-		}
+	ps = CheckID(ps, "resource_type", m.ResourceType)
+	ps = CheckID(ps, "plan_id", m.PlanID)
+	if m.OrganizationID != "" { // none: every organization
+		ps = CheckID(ps, "organization_id", m.OrganizationID)
 	}
+	ps = CheckID(ps, "plan", m.Plan)
 	if m.EffectiveFrom < 0 {
 		bad("effective_from", m.EffectiveFrom, "must be epoch milliseconds, not negative")
 	}

@@ -18,6 +18,10 @@ import (
 //
 // A failed or timed-out query answers "not stored" for each of its ids, as a single look-up
 // did: the document is then published, and the sink and the processor drop it by id.
+//
+// An outage is logged twice, whatever its length: a warning at its first failed query and,
+// at the first query that succeeds again, how many look-ups it failed. A failure per
+// look-up flooded the log (3,042 lines in a 30 s ClickHouse outage).
 type lookups struct {
 	existing func(context.Context, []usage.EventRef) (map[string]bool, error)
 	timeout  time.Duration
@@ -26,6 +30,10 @@ type lookups struct {
 	mu      sync.Mutex
 	pending []lookup
 	running bool
+
+	// failed counts the look-ups that failed since the outage began; 0 when the last query
+	// succeeded. Only run, which is never concurrent with itself, reads and writes it.
+	failed int
 }
 
 type lookup struct {
@@ -71,12 +79,25 @@ func (l *lookups) run() {
 		ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 		found, err := l.existing(ctx, refs)
 		cancel()
-		if err != nil {
-			l.log.Warn("duplicate look-up failed; accepting the documents, downstream deduplicates them",
-				zap.Int("documents", len(refs)), zap.Error(err))
-		}
+		l.logOutage(len(refs), err)
 		for _, lk := range batch {
 			lk.answer <- found[lk.ref.ID]
 		}
+	}
+}
+
+// logOutage logs the start of an outage (the first failed query) and its end (the first
+// query that succeeds after failures), and nothing in between.
+func (l *lookups) logOutage(n int, err error) {
+	switch {
+	case err != nil && l.failed == 0:
+		l.failed = n
+		l.log.Warn("duplicate look-ups are failing; accepting the documents, downstream deduplicates them; logged again when they recover",
+			zap.Int("documents", n), zap.Error(err))
+	case err != nil:
+		l.failed += n
+	case l.failed > 0:
+		l.log.Info("duplicate look-ups recovered", zap.Int("failed_lookups", l.failed))
+		l.failed = 0
 	}
 }

@@ -45,6 +45,10 @@ type Topics struct {
 	// written in the same transaction as the usage events it accounts for (TxPublisher);
 	// compacted, so the last state of every source is kept, and one partition.
 	PollerState string
+	// DeadLetter carries the records a sink could not write (a value a column cannot take, a
+	// record that does not decode), each as it was read, with headers naming the sink, the
+	// error and where it was read (HeaderSink, ...); one partition.
+	DeadLetter string
 }
 
 // TopicsFor returns the topic names under prefix.
@@ -56,6 +60,7 @@ func TopicsFor(prefix string) Topics {
 		Rated:        prefix + ".usage.rated.v1",
 		Changelog:    prefix + ".metering.changelog.v1",
 		PollerState:  prefix + ".poller.state.v1",
+		DeadLetter:   prefix + ".sink.deadletter.v1",
 	}
 }
 
@@ -133,6 +138,11 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg config.Kafka, log *za
 		// knowing a partitioner.
 		{name: topics.PollerState, partitions: 1, strict: true, configs: map[string]*string{
 			"cleanup.policy": kadm.StringPtr("compact"),
+		}},
+		// Few records, read by people in the order they were set aside: one partition.
+		{name: topics.DeadLetter, partitions: 1, configs: map[string]*string{
+			"cleanup.policy": kadm.StringPtr("delete"),
+			"retention.ms":   kadm.StringPtr(strconv.FormatInt(cfg.Retention.Milliseconds(), 10)),
 		}},
 	}
 	for _, s := range specs {

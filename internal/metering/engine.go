@@ -57,6 +57,9 @@ func (p *Engine) Meter(doc *usage.Document, now int64, cells *Cells) error {
 func (p *Engine) apply(doc *usage.Document, now int64, cells *Cells, rate bool) ([]*Cell, error) {
 	cells.beginDoc()
 	err := p.process(doc, now, cells, rate)
+	if err == nil {
+		err = checkStored(cells.docCells)
+	}
 	if err != nil {
 		var ee *plans.EvalError
 		if errors.As(err, &ee) {
@@ -112,6 +115,10 @@ func (p *Engine) Rate(cells *Cells) error {
 		cost, err := rating.Rate(metric, price, c.value)
 		if err != nil {
 			return err
+		}
+		if !storable(cost) {
+			return reject(ErrOverflow, "the cost of metric %s would not fit Decimal(38, %d) (at most %d digits before the point) in %s",
+				metric, plans.StoredScale, plans.StoredIntegerDigits, describe(c.Key()))
 		}
 		c.cost = cost
 	}

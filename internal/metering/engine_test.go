@@ -3,6 +3,7 @@ package metering_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -265,5 +266,104 @@ func testRatingFailureDoesNotDependOnBatching(t *testing.T, now int64) {
 		if fmt.Sprint(rejected) != "[3 4]" {
 			t.Errorf("batched %v: rejected documents %v, want [3 4]", batched, rejected)
 		}
+	}
+}
+
+// heavyDoc is a document of heavy API calls only, of quantity qty, told apart by dedup.
+func heavyDoc(org, instance, qty, dedup string, end int64) *usage.Document {
+	return &usage.Document{Start: end, End: end, OrganizationID: org, SpaceID: "space", ConsumerID: "app:1",
+		ResourceID: "object-storage", PlanID: "basic", ResourceInstanceID: instance, DedupID: dedup,
+		MeasuredUsage: []usage.Measure{{Measure: "heavy_api_calls", Quantity: decimal.RequireFromString(qty)}}}
+}
+
+const nines26 = "99999999999999999999999999" // the largest whole quantity Decimal(38, 12) holds
+
+// TestOverflowIsRejected: two valid documents whose quantities add up past Decimal(38, 12)
+// in a cell: the first counts, the second is rejected (overflow) with a reason naming the
+// metric and the cell, and leaves the state as it was; the cells stay writable, and other
+// organizations are not affected. The same with documents metered first and rated once
+// (Meter, then Rate).
+func TestOverflowIsRejected(t *testing.T) { atInstants(t, testOverflowIsRejected) }
+
+func testOverflowIsRejected(t *testing.T, now int64) {
+	p := &metering.Engine{Plans: builtinCatalog(t), Acceptance: metering.DefaultAcceptance}
+	plan := metering.PlanKey("basic", "basic-object-storage", "object-rating-plan", "object-pricing-basic")
+	for _, batched := range []bool{false, true} {
+		cells := metering.NewCells()
+		apply := func(d *usage.Document) error {
+			if batched {
+				return p.Meter(d, now, cells)
+			}
+			_, err := p.Process(d, now, cells)
+			return err
+		}
+		if err := apply(heavyDoc("org", "i1", nines26, "a", now-2000)); err != nil {
+			t.Fatalf("batched %v: the first document: %v", batched, err)
+		}
+		before := len(cells.Changed())
+		err := apply(heavyDoc("org", "i1", nines26, "b", now-1000))
+		var r *metering.Rejection
+		if code, ok := metering.CodeOf(err); !errors.As(err, &r) || !errors.Is(err, metering.ErrOverflow) || !ok || code != metering.RejectOverflow {
+			t.Fatalf("batched %v: the second document: %v, want an overflow rejection", batched, err)
+		}
+		for _, want := range []string{"heavy_api_calls", "instance", "org", "i1", "Decimal(38, 12)"} {
+			if !strings.Contains(r.Reason, want) {
+				t.Errorf("batched %v: the reason %q does not name %s", batched, r.Reason, want)
+			}
+		}
+		if len(r.Reason) > 600 {
+			t.Errorf("batched %v: a reason of %d bytes", batched, len(r.Reason))
+		}
+		month := orgCell("heavy_api_calls", metering.Month, now-1000, plan)
+		if v := cells.Get(month); !equalDec(v, nines26) || len(cells.Changed()) != before {
+			t.Errorf("batched %v: after the rejection the month cell is %v (%d cells changed, %d before), want %s unchanged",
+				batched, v, len(cells.Changed()), before, nines26)
+		}
+		// The cell takes what still fits, and another organization meters as before.
+		if err := apply(heavyDoc("org", "i1", "0", "c", now-500)); err != nil {
+			t.Errorf("batched %v: a document that fits: %v", batched, err)
+		}
+		if err := apply(heavyDoc("other", "i1", nines26, "d", now-500)); err != nil {
+			t.Errorf("batched %v: another organization: %v", batched, err)
+		}
+		if err := p.Rate(cells); err != nil {
+			t.Errorf("batched %v: Rate: %v", batched, err)
+		}
+	}
+}
+
+// TestCostOverflowIsRejected: a cost past Decimal(38, 12) rejects the document that makes it
+// (overflow) when documents are rated one by one; rated once per transaction (Rate), the
+// failure is an overflow rejection too, which the processor answers by rating document by
+// document.
+func TestCostOverflowIsRejected(t *testing.T) { atInstants(t, testCostOverflowIsRejected) }
+
+func testCostOverflowIsRejected(t *testing.T, now int64) {
+	cat := builtinCatalog(t)
+	dear := plans.PricingPlan{PlanID: "dear", Metrics: []plans.PricingMetric{
+		{Name: "storage", Prices: []plans.Price{{Country: "USA", Price: decimal.NewFromInt(1)}}},
+		{Name: "thousand_light_api_calls", Prices: []plans.Price{{Country: "USA", Price: decimal.NewFromInt(1)}}},
+		{Name: "heavy_api_calls", Prices: []plans.Price{{Country: "USA", Price: decimal.RequireFromString("1e20")}}},
+	}}
+	put(t, cat, &dear, catalog.Mapping{Kind: plans.KindPricing, ResourceType: "object-storage", PlanID: "basic", OrganizationID: "org", Plan: "dear"})
+	p := &metering.Engine{Plans: cat, Acceptance: metering.DefaultAcceptance}
+
+	cells := metering.NewCells()
+	if _, err := p.Process(heavyDoc("org", "i1", "100000", "a", now-2000), now, cells); err != nil {
+		t.Fatal(err) // a cost of 1e25
+	}
+	_, err := p.Process(heavyDoc("org", "i1", "1000000", "b", now-1000), now, cells) // 1.1e26
+	if code, _ := metering.CodeOf(err); code != metering.RejectOverflow || !strings.Contains(err.Error(), "cost") {
+		t.Errorf("a document whose cost overflows: %v, want an overflow rejection naming the cost", err)
+	}
+
+	cells = metering.NewCells()
+	for i, qty := range []string{"100000", "1000000"} {
+		if err := p.Meter(heavyDoc("org", "i1", qty, fmt.Sprint(i), now-2000), now, cells); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _ := metering.CodeOf(p.Rate(cells)); code != metering.RejectOverflow {
+		t.Errorf("Rate of a cost that overflows: %v, want an overflow rejection", p.Rate(cells))
 	}
 }

@@ -317,6 +317,11 @@ func CompilePricing(p PricingPlan) (*Pricing, error) {
 			if pr.Price.Sign() < 0 {
 				ps.add(pf+".price", pr.Price, "metric %s: a price must not be negative", m.Name)
 			}
+			// A price is a cost of one unit: it must fit the cost column as written. It is
+			// refused rather than rounded, so that the price rated is the price submitted.
+			if why := CheckStored(pr.Price); why != "" {
+				ps.add(pf+".price", ShortNumber(pr.Price), "metric %s: a price %s", m.Name, why)
+			}
 			byCountry[pr.Country] = pr.Price
 		}
 		out.prices[m.Name] = byCountry

@@ -1,6 +1,7 @@
 package plans
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -427,5 +428,68 @@ func TestRound(t *testing.T) {
 	wantDec(t, "Round of a map entry", m["consumed"], "1")
 	if m["since"] != int64(5) {
 		t.Errorf("Round changed a time: %v", m["since"])
+	}
+}
+
+// TestPricesAreBounded: a price must fit the cost column, Decimal(38, 12), as written: at
+// most 26 digits before the point and 12 after it. Beyond that it is refused, never rounded,
+// with a problem naming the field, a short form of the value and the reason.
+func TestPricesAreBounded(t *testing.T) {
+	plan := func(price string) (*Pricing, error) {
+		var p PricingPlan
+		doc := `{"plan_id": "p", "metrics": [{"name": "storage", "prices": [{"country": "USA", "price": 1},
+			{"country": "EUR", "price": ` + price + `}]}]}`
+		if err := json.Unmarshal([]byte(doc), &p); err != nil {
+			t.Fatalf("price %s: %v", price, err)
+		}
+		return CompilePricing(p)
+	}
+	for _, price := range []string{"0", "0.000000000001", "99999999999999999999999999.999999999999",
+		"1.5000000000000000000", "1e25", "12345678901234567890123456", "1E-12"} {
+		if _, err := plan(price); err != nil {
+			t.Errorf("price %s: %v, want it accepted", price, err)
+		}
+	}
+	for price, reason := range map[string]string{
+		"1e400":                       "more than 26 digits before the decimal point",
+		"1e10000":                     "more than 26 digits before the decimal point",
+		"1e26":                        "more than 26 digits before the decimal point",
+		"123456789012345678901234567": "more than 26 digits before the decimal point",
+		"0.0000000000001":             "more than 12 decimal places",
+		"1e-10000":                    "more than 12 decimal places",
+		"1.0000000000005":             "more than 12 decimal places",
+	} {
+		_, err := plan(price)
+		var fe *fault.Error
+		if !errors.As(err, &fe) || fe.Kind != fault.KindInvalid || len(fe.Problems) != 1 {
+			t.Errorf("price %s: %v, want one problem", price, err)
+			continue
+		}
+		p := fe.Problems[0]
+		if p.Field != "metrics[0].prices[1].price" || !strings.Contains(p.Reason, reason) ||
+			!strings.Contains(p.Reason, "Decimal(38, 12)") {
+			t.Errorf("price %s: problem %+v, want field metrics[0].prices[1].price and %q", price, p, reason)
+		}
+		// The value is named, in a short form: never ten thousand digits echoed back.
+		if b, _ := json.Marshal(p.Value); len(b) > 64 || len(b) < 3 {
+			t.Errorf("price %s: the problem's value is %s", price, b)
+		}
+	}
+}
+
+// TestStoredBounds: the limits of a stored quantity, cost or price, Decimal(38, 12).
+func TestStoredBounds(t *testing.T) {
+	for s, want := range map[string]string{
+		"0": "", "-99999999999999999999999999.999999999999": "", "99999999999999999999999999.999999999999": "",
+		"1.100000000000000000000": "", "123e10": "", "7": "",
+		"100000000000000000000000000": "more than 26 digits", "-1e26": "more than 26 digits", "1e-13": "more than 12 decimal places",
+	} {
+		got := CheckStored(d(s))
+		if (want == "") != (got == "") || !strings.Contains(got, want) {
+			t.Errorf("CheckStored(%s) = %q, want %q", s, got, want)
+		}
+		if FitsStored(d(s)) != (want == "") {
+			t.Errorf("FitsStored(%s) = %v, want %v", s, !(want == ""), want == "")
+		}
 	}
 }

@@ -306,8 +306,56 @@ var functions = []expr.Option{
 	extreme("min", func(c int) bool { return c < 0 }),
 }
 
-// StoredScale is the number of decimal places of stored quantities, costs and charges.
-const StoredScale = 12
+// The stored decimals: quantities, costs and prices are Decimal(38, 12) in ClickHouse, 38
+// digits of which StoredScale are after the point.
+const (
+	// StoredScale is the number of decimal places of stored quantities, costs and charges.
+	StoredScale = 12
+	// StoredIntegerDigits is the number of digits before the point a stored decimal may have.
+	StoredIntegerDigits = 38 - StoredScale
+)
+
+// FitsStored reports whether d fits Decimal(38, 12) as it is, unrounded: see CheckStored. It
+// costs no allocation for the decimals of everyday usage.
+func FitsStored(d decimal.Decimal) bool {
+	if e := int(d.Exponent()); e <= 0 && e >= -StoredScale {
+		return d.NumDigits()+e <= StoredIntegerDigits
+	}
+	return CheckStored(d) == ""
+}
+
+// CheckStored says why d does not fit Decimal(38, 12) unrounded ("" when it does): more than
+// StoredIntegerDigits digits before the point, or more than StoredScale decimal places that
+// are not zeros. The test costs no more than the digits of d, however large its exponent.
+func CheckStored(d decimal.Decimal) string {
+	if d.IsZero() {
+		return ""
+	}
+	digits, e := d.NumDigits(), int(d.Exponent())
+	switch {
+	case digits+e > StoredIntegerDigits:
+		return fmt.Sprintf("has more than %d digits before the decimal point: Decimal(38, %d) cannot hold it", StoredIntegerDigits, StoredScale)
+	// The coefficient, not 0, has fewer trailing zeros than digits: with -e-StoredScale places
+	// too many or more, some of them are not zeros.
+	case e < -StoredScale && (-e-StoredScale >= digits || !d.Equal(d.Truncate(StoredScale))):
+		return fmt.Sprintf("has more than %d decimal places: Decimal(38, %d) cannot hold it", StoredScale, StoredScale)
+	}
+	return ""
+}
+
+// ShortNumber is d as a problem may show it: its decimal form when short, else its
+// coefficient and exponent ("1e400"), else only its size, never thousands of digits.
+func ShortNumber(d decimal.Decimal) string {
+	digits, e := d.NumDigits(), d.Exponent()
+	switch {
+	case digits > 40:
+		return fmt.Sprintf("a number of %d digits", digits)
+	case e >= -40 && e <= 40:
+		return d.String()
+	default:
+		return d.Coefficient().String() + "e" + fmt.Sprint(e)
+	}
+}
 
 // Round rounds a formula value to StoredScale places, half to even, the one rounding values
 // get when they leave the formulas for a table or a topic. Maps are rounded entry by entry;

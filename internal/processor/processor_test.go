@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -568,4 +571,85 @@ func committedCells(t *testing.T, f fixture) map[metering.CellKey]any {
 		}
 	})
 	return cells
+}
+
+// TestOverflowIsRejected: two valid documents of 26 nines of heavy API calls each (told apart
+// by their dedup ids) would leave their cells more than Decimal(38, 12) holds: the first is
+// counted, the second is rejected with the code overflow, published on the rejected topic and
+// counted in the rejection metric. So is a document whose cost would overflow, which only the
+// transaction's rating at its end finds (the documents are then rated one by one). Later usage
+// of both organizations is counted.
+func TestOverflowIsRejected(t *testing.T) {
+	f := newFixture(t, clock.Instants[0])
+	api := provisioning.NewAPI(f.cat, catalogWriter{f.cat}, zap.NewNop())
+	dear := plans.PricingPlan{PlanID: "dear", Metrics: []plans.PricingMetric{
+		{Name: "storage", Prices: []plans.Price{{Country: "USA", Price: decimal.NewFromInt(1)}}},
+		{Name: "thousand_light_api_calls", Prices: []plans.Price{{Country: "USA", Price: decimal.NewFromInt(1)}}},
+		{Name: "heavy_api_calls", Prices: []plans.Price{{Country: "USA", Price: decimal.RequireFromString("1e20")}}},
+	}}
+	if _, err := api.PutPlan(f.ctx, &dear); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.PutMapping(f.ctx, catalog.Mapping{Kind: plans.KindPricing, ResourceType: "object-storage", PlanID: "basic",
+		OrganizationID: "org-dear", Plan: "dear"}); err != nil {
+		t.Fatal(err)
+	}
+	now := f.at.UnixMilli()
+	heavy := func(org, qty, dedup string, end int64) usage.Document {
+		d := objectDoc(org, "i1", end)
+		d.DedupID = dedup
+		d.MeasuredUsage = []usage.Measure{{Measure: "heavy_api_calls", Quantity: decimal.RequireFromString(qty)}}
+		return d
+	}
+	const nines26 = "99999999999999999999999999"
+	docs := []usage.Document{
+		heavy("org-big", nines26, "a", now-4000),
+		heavy("org-big", nines26, "b", now-3000), // overflows the quantities
+		heavy("org-dear", "100000", "a", now-4000),
+		heavy("org-dear", "1000000", "b", now-3000), // overflows the costs
+		heavy("org-big", "0", "c", now-2000),
+		heavy("org-dear", "1", "c", now-2000),
+	}
+	for _, d := range docs {
+		f.publish(t, &meterlinev1.UsageEvent{Id: d.ID(), Source: "test", Document: d.Proto()}, now)
+	}
+	group := testenv.Name("processor")
+	s, err := New(f.config(group, 0), f.cat, f.cat, zaptest.NewLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntilCaughtUp(t, f.ctx, s, f.cl, group)
+
+	rejected := rejections(t, f, func(ru *meterlinev1.RejectedUsage) string {
+		if !strings.Contains(ru.Reason, "heavy_api_calls") || !strings.Contains(ru.Reason, "Decimal(38, 12)") {
+			t.Errorf("the reason %q names no metric or column", ru.Reason)
+		}
+		return ru.Code + " " + ru.Event.GetId()
+	})
+	slices.Sort(rejected)
+	want := []string{"overflow " + docs[1].ID(), "overflow " + docs[3].ID()}
+	slices.Sort(want)
+	if fmt.Sprint(rejected) != fmt.Sprint(want) {
+		t.Errorf("rejections %v, want %v", rejected, want)
+	}
+	if n := testutil.ToFloat64(s.metrics.rejected.WithLabelValues(string(metering.RejectOverflow))); n != 2 {
+		t.Errorf("meterline_processor_rejected_total{code=overflow} = %v, want 2", n)
+	}
+	month, _ := metering.Month.Period(now)
+	latest := map[string]string{}
+	readAll(t, f.ctx, f.cfg.Kafka.Brokers, f.topics.Rated, func(r *kgo.Record) {
+		var ru meterlinev1.RatedUsage
+		if err := proto.Unmarshal(r.Value, &ru); err != nil {
+			t.Fatal(err)
+		}
+		if ru.Scope == "organization" && ru.Level == "month" && ru.Plan != "" && ru.PeriodStartMs == month {
+			latest[ru.OrganizationId] = ru.Quantity.GetDecimal() + " " + ru.Cost.GetDecimal()
+		}
+	})
+	if got, want := latest["org-big"], nines26+" 14999999999999999999999999.85"; got != want {
+		t.Errorf("org-big's month: quantity and cost %s, want %s", got, want)
+	}
+	if got, want := latest["org-dear"], "100001 10000100000000000000000000"; got != want {
+		t.Errorf("org-dear's month: quantity and cost %s, want %s", got, want)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/plans"
 	"github.com/meterline/meterline/internal/platform/web"
+	"github.com/meterline/meterline/internal/usage"
 )
 
 // Writer durably writes a record and returns once the catalog reading it has applied it.
@@ -88,6 +90,18 @@ func decode(r *http.Request, v any) error {
 const unknownField = "json: unknown field "
 
 func decodeBytes(body []byte, v any) error {
+	// encoding/json would replace invalid UTF-8 by U+FFFD: two different ids would be one.
+	if !utf8.Valid(body) {
+		at := 0
+		for at < len(body) {
+			r, n := utf8.DecodeRune(body[at:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			at += n
+		}
+		return fault.Invalid("invalid document", fault.Problem{Reason: fmt.Sprintf("the body is not valid UTF-8 at byte %d", at)})
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -97,7 +111,7 @@ func decodeBytes(body []byte, v any) error {
 		}
 		if quoted, ok := strings.CutPrefix(err.Error(), unknownField); ok {
 			if field, uerr := strconv.Unquote(quoted); uerr == nil {
-				return fault.Invalid("invalid document", fault.Problem{Field: field, Reason: "is not a field of this document"})
+				return fault.Invalid("invalid document", fault.Problem{Field: usage.Echo(field).(string), Reason: "is not a field of this document"})
 			}
 		}
 		return fault.Invalid("invalid document", fault.Problem{Reason: "malformed JSON: " + err.Error()})
@@ -118,6 +132,9 @@ func decodeBytes(body []byte, v any) error {
 // Catalog.Apply); so once its record is read back, the writer whose document is not the one
 // kept answers the conflict too.
 func (a *API) PutPlan(ctx context.Context, doc plans.Document) (created bool, err error) {
+	if ps := catalog.PlanProblems(doc); len(ps) > 0 {
+		return false, fault.Invalid("invalid plan", ps...)
+	}
 	if _, err := doc.Compile(); err != nil {
 		return false, err
 	}
@@ -179,7 +196,7 @@ func (a *API) putPlan(kind string) http.HandlerFunc {
 			return
 		}
 		if id := r.PathValue("plan_id"); id != "" && id != doc.ID() {
-			web.WriteError(w, a.log, fault.Invalid("invalid plan", fault.Problem{Field: "plan_id", Value: doc.ID(),
+			web.WriteError(w, a.log, fault.Invalid("invalid plan", fault.Problem{Field: "plan_id", Value: usage.Echo(doc.ID()),
 				Reason: fmt.Sprintf("differs from the plan id of the URL (%s)", id)}))
 			return
 		}
@@ -229,7 +246,7 @@ func writeText(w http.ResponseWriter, s string) {
 func parseTime(field, s string) (int64, error) {
 	t, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || t < 0 {
-		return 0, fault.Invalid("invalid time", fault.Problem{Field: field, Value: s, Reason: "must be epoch milliseconds (a whole number, not negative)"})
+		return 0, fault.Invalid("invalid time", fault.Problem{Field: field, Value: usage.Echo(s), Reason: "must be epoch milliseconds (a whole number, not negative)"})
 	}
 	return t, nil
 }
@@ -264,8 +281,8 @@ func (a *API) getResourceType(w http.ResponseWriter, r *http.Request) {
 // latest wins). It returns created false when the resource id had a resource type already,
 // the same or another.
 func (a *API) PutResourceType(ctx context.Context, t catalog.ResourceType) (created bool, err error) {
-	if t.ResourceID == "" || t.ResourceType == "" || len(t.ResourceID) > 256 || len(t.ResourceType) > 256 {
-		return false, fault.Invalid("invalid resource type", fault.Problem{Field: "resource_type", Value: t.ResourceType, Reason: "resource id and type must be 1 to 256 characters"})
+	if ps := catalog.CheckID(catalog.CheckID(nil, "resource_id", t.ResourceID), "resource_type", t.ResourceType); len(ps) > 0 {
+		return false, fault.Invalid("invalid resource type", ps...)
 	}
 	old, existed := a.cat.ResourceType(t.ResourceID)
 	if existed && old == t.ResourceType {
@@ -291,7 +308,7 @@ func (a *API) putResourceType(w http.ResponseWriter, r *http.Request) {
 		t.ResourceID = r.PathValue("resource_id")
 	}
 	if t.ResourceID != r.PathValue("resource_id") {
-		web.WriteError(w, a.log, fault.Invalid("invalid resource type", fault.Problem{Field: "resource_id", Value: t.ResourceID, Reason: "differs from the resource id of the URL"}))
+		web.WriteError(w, a.log, fault.Invalid("invalid resource type", fault.Problem{Field: "resource_id", Value: usage.Echo(t.ResourceID), Reason: "differs from the resource id of the URL"}))
 		return
 	}
 	created, err := a.PutResourceType(r.Context(), t)
@@ -370,21 +387,20 @@ var currencyCode = regexp.MustCompile(`^[A-Z]{3}$`)
 // PutAccount validates and stores an account (accounts are mutable: the latest wins). It
 // returns created false when the account was stored already, changed or not.
 func (a *API) PutAccount(ctx context.Context, acct catalog.Account) (created bool, err error) {
-	var ps []fault.Problem
-	if acct.AccountID == "" || len(acct.AccountID) > 256 {
-		ps = append(ps, fault.Problem{Field: "account_id", Value: acct.AccountID, Reason: "must be 1 to 256 characters"})
-	}
-	if acct.PricingCountry == "" {
-		ps = append(ps, fault.Problem{Field: "pricing_country", Value: acct.PricingCountry, Reason: "is required (the country of the pricing plans' prices, such as USA)"})
-	}
+	ps := catalog.AccountProblems(acct)
 	if !currencyCode.MatchString(acct.Currency) {
-		ps = append(ps, fault.Problem{Field: "currency", Value: acct.Currency, Reason: "must be an ISO 4217 code such as USD"})
+		ps = append(ps, fault.Problem{Field: "currency", Value: usage.Echo(acct.Currency), Reason: "must be an ISO 4217 code such as USD"})
+	}
+	named := make(map[string]bool, len(ps))
+	for _, p := range ps {
+		named[p.Field] = true
 	}
 	for i, o := range acct.Organizations {
 		field := fmt.Sprintf("organizations[%d]", i)
-		if o == "" {
-			ps = append(ps, fault.Problem{Field: field, Value: o, Reason: "must not be empty"})
-		} else if slices.Index(acct.Organizations, o) != i {
+		if named["organizations"] || named[field] {
+			continue // a list over its limit, or an id found wrong already
+		}
+		if slices.Index(acct.Organizations, o) != i {
 			ps = append(ps, fault.Problem{Field: field, Value: o, Reason: "is listed twice"})
 		} else if other, ok := a.cat.AccountOf(o); ok && other.AccountID != acct.AccountID {
 			ps = append(ps, fault.Problem{Field: field, Value: o, Reason: "belongs to account " + other.AccountID})
@@ -423,7 +439,7 @@ func (a *API) putAccount(w http.ResponseWriter, r *http.Request) {
 			acct.AccountID = id
 		}
 		if acct.AccountID != id {
-			web.WriteError(w, a.log, fault.Invalid("invalid account", fault.Problem{Field: "account_id", Value: acct.AccountID, Reason: "differs from the account id of the URL"}))
+			web.WriteError(w, a.log, fault.Invalid("invalid account", fault.Problem{Field: "account_id", Value: usage.Echo(acct.AccountID), Reason: "differs from the account id of the URL"}))
 			return
 		}
 	}

@@ -353,6 +353,8 @@ func TestDecodeProblems(t *testing.T) {
 	f("malformed", post(`{"kind":`), invalid, "", "malformed JSON")
 	f("trailing data", post(`{} {}`), invalid, "", "data after the document")
 	f("too large", post(`{"kind":"`+strings.Repeat("x", maxDocument)+`"}`), fault.KindTooLarge, "", "larger than 1048576 bytes")
+	f("invalid UTF-8", post("{\"organization_id\":\"org-\xff\"}"), invalid, "", "not valid UTF-8 at byte 24") // not turned into U+FFFD
+	f("long unknown field", post(`{"`+strings.Repeat("c", 100_000)+`":1}`), invalid, strings.Repeat("c", 64)+"…", "is not a field of this document")
 	f("unreadable", httptest.NewRequest(http.MethodPost, "/v1/provisioning/mappings", iotest.ErrReader(errors.New("connection reset"))),
 		invalid, "", "could not be read: connection reset")
 

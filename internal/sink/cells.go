@@ -18,9 +18,10 @@ type CellWriter interface {
 	Insert(ctx context.Context, rows []clickhouse.CellRow) error
 }
 
-// NewCells returns the cell sink of cfg.Topic (the rated-usage topic) into w.
+// NewCells returns the cell sink of cfg.Topic (the rated-usage topic) into w. A cell whose
+// quantity or cost does not fit Decimal(38, 12) is set aside (see checkCell).
 func NewCells(cfg Config, w CellWriter, log *zap.Logger, reg prometheus.Registerer) (*kafka.BatchConsumer[clickhouse.CellRow], error) {
-	return newSink(cfg, "cellsink", func() *meterlinev1.RatedUsage { return &meterlinev1.RatedUsage{} },
+	return newSink(cfg, "cellsink", func() *meterlinev1.RatedUsage { return &meterlinev1.RatedUsage{} }, checkCell,
 		func(m *meterlinev1.RatedUsage, r *kgo.Record) clickhouse.CellRow {
 			return clickhouse.CellRow{Cell: m, Partition: r.Partition, Offset: r.Offset}
 		}, w.Insert, log, reg)

@@ -27,7 +27,9 @@ type EventStorage interface {
 
 // Raw is the raw event sink: every collected usage event into usage_events, one row per
 // document. Before writing, a batch drops the events whose id is already stored (a replay
-// after a crash, or the same document collected twice) and the repeats within the batch.
+// after a crash, or the same document collected twice) and the repeats within the batch. An
+// event whose id is no document id or whose quantities do not fit Decimal(38, 12) is set
+// aside (see checkEvent).
 type Raw struct {
 	consumer *kafka.BatchConsumer[usage.EventRow]
 	store    EventStorage
@@ -45,8 +47,8 @@ type metrics struct {
 // NewRaw returns the raw event sink of cfg.Topic (the collected-usage topic) into store; Run
 // starts it.
 func NewRaw(cfg Config, store EventStorage, log *zap.Logger, reg prometheus.Registerer) (*Raw, error) {
-	if cfg.Group == "" {
-		return nil, errNoGroup
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	f := promauto.With(reg)
 	s := &Raw{store: store, metrics: metrics{
@@ -55,8 +57,7 @@ func NewRaw(cfg Config, store EventStorage, log *zap.Logger, reg prometheus.Regi
 		duplicates: f.NewCounter(prometheus.CounterOpts{Name: "meterline_rawsink_duplicates_skipped_total",
 			Help: "Usage events not written because their id was stored already (replays, resubmissions)."}),
 	}}
-	c, err := kafka.NewBatchConsumer(kafka.BatchConfig{Name: "rawsink", Brokers: cfg.Brokers, Topic: cfg.Topic,
-		Group: cfg.Group, BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval}, decodeEvent, s.write, log, reg)
+	c, err := kafka.NewBatchConsumer(cfg.batchConfig("rawsink"), decodeEvent, s.write, log, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -67,6 +68,9 @@ func NewRaw(cfg Config, store EventStorage, log *zap.Logger, reg prometheus.Regi
 func decodeEvent(r *kgo.Record) (usage.EventRow, error) {
 	ev := &meterlinev1.UsageEvent{}
 	if err := kafka.DecodeEvent(r, ev); err != nil {
+		return usage.EventRow{}, err
+	}
+	if err := checkEvent(ev); err != nil {
 		return usage.EventRow{}, err
 	}
 	return usage.EventRow{Event: ev, Partition: r.Partition, Offset: r.Offset}, nil
@@ -93,7 +97,7 @@ func (s *Raw) write(ctx context.Context, batch []usage.EventRow) error {
 	}
 	stored, err := s.store.Existing(ctx, refs)
 	if err != nil {
-		return err
+		return err // a look-up never fails for a row's values: retried
 	}
 	rows := make([]usage.EventRow, 0, len(refs))
 	for _, r := range batch {
@@ -104,7 +108,7 @@ func (s *Raw) write(ctx context.Context, batch []usage.EventRow) error {
 		rows = append(rows, r)
 	}
 	if err := s.store.Insert(ctx, rows); err != nil {
-		return err
+		return unwritable(err)
 	}
 	s.metrics.rows.Add(float64(len(rows)))
 	s.metrics.duplicates.Add(float64(len(batch) - len(rows)))

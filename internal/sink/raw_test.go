@@ -70,7 +70,7 @@ func TestReplayAfterCrashLeavesNoDuplicates(t *testing.T) {
 	group := testenv.Name("sink")
 	newSink := func() *Raw {
 		s, err := NewRaw(Config{Brokers: cfg.Kafka.Brokers, Topic: topic, Group: group,
-			BatchSize: 500, FlushInterval: 200 * time.Millisecond}, events, zaptest.NewLogger(t), prometheus.NewRegistry())
+			DeadLetter: kafka.TopicsFor(cfg.Kafka.TopicPrefix).DeadLetter, BatchSize: 500, FlushInterval: 200 * time.Millisecond}, events, zaptest.NewLogger(t), prometheus.NewRegistry())
 		if err != nil {
 			t.Fatal(err)
 		}

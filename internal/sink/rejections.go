@@ -21,7 +21,7 @@ type RejectionWriter interface {
 
 // NewRejections returns the rejection sink of cfg.Topic (the rejected-usage topic) into w.
 func NewRejections(cfg Config, w RejectionWriter, log *zap.Logger, reg prometheus.Registerer) (*kafka.BatchConsumer[usage.RejectionRow], error) {
-	return newSink(cfg, "rejectionsink", func() *meterlinev1.RejectedUsage { return &meterlinev1.RejectedUsage{} },
+	return newSink(cfg, "rejectionsink", func() *meterlinev1.RejectedUsage { return &meterlinev1.RejectedUsage{} }, nil,
 		func(m *meterlinev1.RejectedUsage, r *kgo.Record) usage.RejectionRow {
 			return usage.RejectionRow{Rejection: m, Partition: r.Partition, Offset: r.Offset}
 		}, w.Insert, log, reg)

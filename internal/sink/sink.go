@@ -13,6 +13,10 @@
 // Each declares the one port it writes through and runs on kafka.BatchConsumer: batches flush
 // on count or time, offsets are committed only after the batch is written (read committed), so
 // a crash loses nothing and the records of an uncommitted batch are read and written again.
+// A record a sink cannot write never stalls it: one that does not decode, or holds a value its
+// table cannot take (checked as it is decoded: see check), and one that ClickHouse refuses for
+// its values (unwritable), are set aside to the dead-letter topic and the rest is written; a
+// failure of ClickHouse itself is retried until it passes.
 // A replay is harmless in each table: the raw sink drops events whose id is stored already;
 // rejections are written again identically, which ReplacingMergeTree merges remove; cells are
 // written again with a later visible_ms, which reports read as the same values (see
@@ -34,42 +38,67 @@ import (
 	"github.com/meterline/meterline/internal/kafka"
 )
 
-// Config is what every sink needs. Group is required: kafka.GroupsFor names each sink's group
-// under the topic prefix, the one source of group names.
+// Config is what every sink needs. Group and DeadLetter are required: kafka.GroupsFor names
+// each sink's group under the topic prefix, the one source of group names, and
+// kafka.TopicsFor the dead-letter topic.
 type Config struct {
 	Brokers       []string
 	Topic         string
 	Group         string
+	DeadLetter    string
 	BatchSize     int
 	FlushInterval time.Duration
 }
 
-var errNoGroup = errors.New("sink: no consumer group (see kafka.GroupsFor)")
+var (
+	errNoGroup      = errors.New("sink: no consumer group (see kafka.GroupsFor)")
+	errNoDeadLetter = errors.New("sink: no dead-letter topic (see kafka.TopicsFor)")
+)
 
-// newSink decodes each record of cfg.Topic as a message M, makes it a row R and inserts the
-// rows in batches.
-func newSink[M proto.Message, R any](cfg Config, name string, newMessage func() M, row func(M, *kgo.Record) R,
+func (cfg Config) check() error {
+	switch {
+	case cfg.Group == "":
+		return errNoGroup
+	case cfg.DeadLetter == "":
+		return errNoDeadLetter
+	}
+	return nil
+}
+
+// batchConfig is the consumer configuration of the sink name.
+func (cfg Config) batchConfig(name string) kafka.BatchConfig {
+	return kafka.BatchConfig{Name: name, Brokers: cfg.Brokers, Topic: cfg.Topic, Group: cfg.Group,
+		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, DeadLetter: cfg.DeadLetter}
+}
+
+// newSink decodes each record of cfg.Topic as a message M, checks it with check (nil: every
+// message fits the table), makes it a row R and inserts the rows in batches.
+func newSink[M proto.Message, R any](cfg Config, name string, newMessage func() M, check func(M) error, row func(M, *kgo.Record) R,
 	insert func(context.Context, []R) error, log *zap.Logger, reg prometheus.Registerer) (*kafka.BatchConsumer[R], error) {
-	if cfg.Group == "" {
-		return nil, errNoGroup
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	written := promauto.With(reg).NewCounter(prometheus.CounterOpts{
 		Name: "meterline_" + name + "_rows_written_total", Help: "Rows written from " + cfg.Topic + "."})
 	decode := func(r *kgo.Record) (R, error) {
+		var zero R
 		m := newMessage()
 		if err := proto.Unmarshal(r.Value, m); err != nil {
-			var zero R
 			return zero, fmt.Errorf("decode %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+		}
+		if check != nil {
+			if err := check(m); err != nil {
+				return zero, err
+			}
 		}
 		return row(m, r), nil
 	}
 	write := func(ctx context.Context, rows []R) error {
 		if err := insert(ctx, rows); err != nil {
-			return err
+			return unwritable(err)
 		}
 		written.Add(float64(len(rows)))
 		return nil
 	}
-	return kafka.NewBatchConsumer(kafka.BatchConfig{Name: name, Brokers: cfg.Brokers, Topic: cfg.Topic, Group: cfg.Group,
-		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval}, decode, write, log, reg)
+	return kafka.NewBatchConsumer(cfg.batchConfig(name), decode, write, log, reg)
 }

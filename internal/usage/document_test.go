@@ -229,7 +229,7 @@ func TestMarshalJSON(t *testing.T) {
 
 	d = seedDocument()
 	d.OrganizationID = `quote " backslash \ <tag> & ünïcödé` + "\u2028"
-	d.PlanID = "tab\tnewline\n"
+	d.PlanID = "slash / separator \u2029 nbsp \u00a0" // control characters are not ids (IDReason)
 	d.MeasuredUsage = []Measure{
 		{Measure: `"quoted"`, Quantity: decimal.RequireFromString("0.000000000001")},
 		{Measure: "big", Quantity: decimal.RequireFromString("99999999999999999999999999.999999999999")},

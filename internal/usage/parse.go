@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -28,6 +29,16 @@ const (
 	QuantityScale         = 12 // decimal places
 	QuantityIntegerDigits = 26 // digits before the point
 )
+
+// MaxNumberLength bounds the characters of any number token of a document. A quantity needs
+// at most 40 (26 digits, a point, 12 decimals and a sign) and a time 13; a longer token is
+// refused by its length, before it is converted, so that a number of a million digits costs
+// no more to refuse than a short one.
+const MaxNumberLength = 64
+
+// maxEcho bounds the bytes of a value echoed in a problem; a longer value is cut to a prefix
+// of whole characters ending in "…".
+const maxEcho = 64
 
 const schemaFile = "resource-usage.schema.json"
 
@@ -68,6 +79,12 @@ func Schema() (*jsonschema.Schema, error) {
 // cannot say: end before start, quantities that are not finite or exceed the supported
 // precision, and a measure named twice.
 func Parse(body []byte) (Document, error) {
+	// encoding/json replaces invalid UTF-8 by U+FFFD, which would give two different documents
+	// one id. Each run of invalid bytes is marked instead, and screen names the field holding it.
+	invalidUTF8 := !utf8.Valid(body)
+	if invalidUTF8 {
+		body = bytes.ToValidUTF8(body, []byte(string(invalidMark)))
+	}
 	raw, err := decodeJSON(body)
 	if err != nil {
 		return Document{}, err
@@ -76,11 +93,12 @@ func Parse(body []byte) (Document, error) {
 	if err != nil {
 		return Document{}, fmt.Errorf("resource usage schema: %w", err)
 	}
-	// A number such as 1e-9999999 is valid JSON but costs the schema validator seconds of
-	// big-number arithmetic (or fails it); no quantity or time of a document looks like that.
-	// Each is reported and replaced by 0, so the other checks still report everything else.
+	// A number such as 1e-9999999 or one of a million digits is valid JSON but costs the
+	// schema validator seconds of big-number arithmetic (or fails it); no quantity or time of a
+	// document looks like that. Each is reported and replaced by 0, and each string with
+	// invalid UTF-8 by "?", so the other checks still report everything else.
 	var problems []fault.Problem
-	raw, problems = extremeNumbers(raw, nil, problems)
+	raw, problems = screen(raw, nil, invalidUTF8, problems)
 	if err := sch.Validate(raw); err != nil {
 		var ve *jsonschema.ValidationError
 		if !errors.As(err, &ve) {
@@ -100,6 +118,13 @@ func Parse(body []byte) (Document, error) {
 		ResourceInstanceID: str(obj["resource_instance_id"]),
 		DedupID:            str(obj["dedup_id"]),
 	}
+	for _, f := range idFields {
+		if s, ok := obj[f].(string); ok {
+			if reason := IDReason(s); reason != "" {
+				problems = append(problems, fault.Problem{Field: f, Value: s, Reason: reason})
+			}
+		}
+	}
 	var okStart, okEnd bool
 	d.Start, okStart, problems = millis(obj, "start", problems)
 	d.End, okEnd, problems = millis(obj, "end", problems)
@@ -114,6 +139,9 @@ func Parse(body []byte) (Document, error) {
 		m, _ := it.(map[string]any)
 		field := fmt.Sprintf("measured_usage[%d]", i)
 		if name, ok := m["measure"].(string); ok {
+			if reason := IDReason(name); reason != "" {
+				problems = append(problems, fault.Problem{Field: field + ".measure", Value: name, Reason: reason})
+			}
 			if j, dup := seen[name]; dup {
 				problems = append(problems, fault.Problem{Field: field + ".measure", Value: name,
 					Reason: fmt.Sprintf("measure %q is already given by measured_usage[%d]", name, j)})
@@ -130,7 +158,12 @@ func Parse(body []byte) (Document, error) {
 		}
 	}
 	if len(problems) > 0 {
-		return Document{}, fault.Invalid("invalid resource usage document", dedupe(problems)...)
+		problems = dedupe(problems)
+		for i := range problems {
+			problems[i].Field = cut(problems[i].Field) // an unknown field's name is the client's too
+			problems[i].Value = Echo(problems[i].Value)
+		}
+		return Document{}, fault.Invalid("invalid resource usage document", problems...)
 	}
 	return d, nil
 }
@@ -138,19 +171,40 @@ func Parse(body []byte) (Document, error) {
 // maxExponent bounds the decimal exponent of any number in a document.
 const maxExponent = 100
 
-// extremeNumbers reports every number in v whose exponent is beyond ±maxExponent and
-// returns v with each of them replaced by 0.
-func extremeNumbers(v any, path []string, out []fault.Problem) (any, []fault.Problem) {
+// invalidMark stands for a run of invalid UTF-8 in a body: a noncharacter, which no
+// document needs.
+const invalidMark = '\uFDD0'
+
+// screen reports every number in v that is longer than MaxNumberLength or whose exponent is
+// beyond ±maxExponent, and returns v with each of them replaced by 0. With marked, it also
+// reports every string holding invalidMark (replaced by "?") and every field name holding it
+// (removed).
+func screen(v any, path []string, marked bool, out []fault.Problem) (any, []fault.Problem) {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, e := range x {
-			x[k], out = extremeNumbers(e, append(path, k), out)
+			if marked && strings.ContainsRune(k, invalidMark) {
+				out = append(out, fault.Problem{Field: fieldPath(path), Reason: "has a field name that is not valid UTF-8"})
+				delete(x, k)
+				continue
+			}
+			x[k], out = screen(e, append(path, k), marked, out)
 		}
 	case []any:
 		for i, e := range x {
-			x[i], out = extremeNumbers(e, append(path, strconv.Itoa(i)), out)
+			x[i], out = screen(e, append(path, strconv.Itoa(i)), marked, out)
+		}
+	case string:
+		if marked && strings.ContainsRune(x, invalidMark) {
+			return "?", append(out, fault.Problem{Field: fieldPath(path), Reason: "is not valid UTF-8"})
 		}
 	case json.Number:
+		// The length is checked first: nothing longer is converted, nor echoed whole.
+		if len(x) > MaxNumberLength {
+			return json.Number("0"), append(out, fault.Problem{Field: fieldPath(path), Value: string(x),
+				Reason: fmt.Sprintf("is longer than %d characters (a quantity has at most %d digits before the point and %d after it)",
+					MaxNumberLength, QuantityIntegerDigits, QuantityScale)})
+		}
 		s := strings.ToLower(string(x))
 		if i := strings.IndexByte(s, 'e'); i >= 0 {
 			exp, err := strconv.Atoi(s[i+1:])
@@ -166,6 +220,44 @@ func extremeNumbers(v any, path []string, out []fault.Problem) (any, []fault.Pro
 		}
 	}
 	return v, out
+}
+
+// Echo returns the value a problem shows: v itself when it is short, otherwise a prefix of
+// at most maxEcho bytes (of v's JSON text for an object or array) ending in "…". A long
+// number is shown as a string, since a cut number is not the client's number.
+func Echo(v any) any {
+	switch x := v.(type) {
+	case nil, bool:
+		return v
+	case string:
+		return cut(x)
+	case json.Number:
+		if len(x) <= maxEcho {
+			return x
+		}
+		return cut(string(x))
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return nil
+		}
+		if len(b) <= maxEcho {
+			return v
+		}
+		return cut(string(b))
+	}
+}
+
+// cut returns s, or its first whole characters within maxEcho bytes followed by "…".
+func cut(s string) string {
+	if len(s) <= maxEcho {
+		return s
+	}
+	n := maxEcho
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // millis reads the epoch milliseconds of obj[name] when it is a number; a number that the

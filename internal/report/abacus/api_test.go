@@ -62,4 +62,10 @@ func testAPI(t *testing.T, at int64) {
 		"", 200, `"rating_plan_id":"","pricing_plan_id":""`)
 	f("POST", "/v1/metering/aggregated/usage/graph", `{"query":"{ organization(organization_id: \"o\", time: `+ts+`) { id } }"}`, 200, fmt.Sprintf(`"id":"k-o-t-%016d"`, at))
 	f("POST", "/v1/metering/aggregated/usage/graph", `{"query":`, 400, `"kind":"invalid"`)
+	// Ids no document can have are 400s naming the field, before any store is asked.
+	long := strings.Repeat("x", 130<<10)
+	f("GET", "/v1/metering/organizations/"+long+"/aggregated/usage/"+ts, "", 400, `"field":"organization_id"`)
+	f("GET", "/v1/metering/organizations/o/resource_instances/i2/consumers/app:1/plans/-/metering_plans/-/rating_plans/-/pricing_plans/-/aggregated/usage/"+ts,
+		"", 400, `"field":"plan_id"`)
+	f("POST", "/v1/metering/aggregated/usage/graph", `{"query":"{ organization(organization_id: \"`+long+`\", time: `+ts+`) { id } }"}`, 400, `organization_id`)
 }

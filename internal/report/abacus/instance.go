@@ -44,6 +44,9 @@ func InstanceReportID(k InstanceKey, t int64) string {
 // takes the one set of plans the instance used under it; when it used several, the key must
 // name them (fault.Invalid).
 func (a *Reports) Instance(ctx context.Context, k InstanceKey, t int64) (*InstanceReport, error) {
+	if err := checkInstanceKey(k); err != nil {
+		return nil, err
+	}
 	r := a.r
 	periods, start := r.Periods(t)
 	q := report.Query{Org: k.Org, AsOf: t, Scopes: []metering.Scope{metering.ScopeInstance}, Periods: periods,

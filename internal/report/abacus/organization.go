@@ -79,6 +79,9 @@ func OrganizationReportID(org string, t int64) string {
 // Organization builds the usage summary report of org as of t. It is fault.NotFound when the
 // organization has no usage in the report's windows.
 func (a *Reports) Organization(ctx context.Context, org string, t int64, sc Scopes) (*OrganizationReport, error) {
+	if err := checkID("organization_id", org, true); err != nil {
+		return nil, err
+	}
 	r := a.r
 	periods, start := r.Periods(t)
 	scopes := []metering.Scope{metering.ScopeOrganization}

@@ -160,7 +160,8 @@ type RejectedUsage struct {
 	Event *UsageEvent            `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
 	// reason says why, for people: "no metering plan for organization ... at ...".
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	// code says why, for programs: too_late, future, no_plan, no_price, formula_error.
+	// code says why, for programs: too_late, future, no_plan, no_price, formula_error,
+	// overflow.
 	Code string `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
 	// processed_ms is when the processor decided (the event's stored time: decisions replay
 	// the same way).
