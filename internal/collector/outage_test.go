@@ -2,18 +2,15 @@ package collector_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/meterline/meterline/internal/collector"
@@ -22,37 +19,6 @@ import (
 	"github.com/meterline/meterline/internal/testenv"
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
 )
-
-// cutter dials the real broker, and cuts every connection it dialed (and refuses new ones)
-// while cut: a broker outage as the client sees it.
-type cutter struct {
-	mu    sync.Mutex
-	cut   bool
-	conns []net.Conn
-}
-
-func (c *cutter) dial(ctx context.Context, network, host string) (net.Conn, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cut {
-		return nil, &net.OpError{Op: "dial", Net: network, Err: &net.AddrError{Err: "the test cut the broker", Addr: host}}
-	}
-	conn, err := (&net.Dialer{}).DialContext(ctx, network, host)
-	if err == nil {
-		c.conns = append(c.conns, conn)
-	}
-	return conn, err
-}
-
-func (c *cutter) setCut(cut bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.cut = cut
-	for _, conn := range c.conns {
-		conn.Close()
-	}
-	c.conns = nil
-}
 
 // countingPublisher counts the records handed to the Kafka publisher.
 type countingPublisher struct {
@@ -78,8 +44,8 @@ func TestBrokerDownFailsFast(t *testing.T) {
 	if err := kafka.EnsureTopics(ctx, admin, cfg.Kafka, zap.NewNop()); err != nil {
 		t.Fatal(err)
 	}
-	cut := &cutter{}
-	cl, err := kafka.NewClient(cfg.Kafka.Brokers, zap.NewNop(), kgo.Dialer(cut.dial))
+	cut := &testenv.Outage{}
+	cl, err := kafka.NewClient(cfg.Kafka.Brokers, zap.NewNop(), cut.Dialer())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,11 +60,13 @@ func TestBrokerDownFailsFast(t *testing.T) {
 	hs := httptest.NewServer(mux)
 	defer hs.Close()
 	s := server{hs, reg}
-	doc := func(i int) string { return strings.Replace(sampleDoc, "04d61c7a4eae", "04d61c7a4e0"+string(rune('0'+i)), 1) }
+	doc := func(i int) string {
+		return strings.Replace(sampleDoc, "04d61c7a4eae", "04d61c7a4e0"+string(rune('0'+i)), 1)
+	}
 
 	checkStatus(t, s.post(t, doc(0)), http.StatusCreated)
 
-	cut.setCut(true)
+	cut.Cut()
 	checkError(t, s.post(t, doc(1)), http.StatusServiceUnavailable, "unavailable")
 	if n := pub.calls.Load(); n != 2 {
 		t.Fatalf("%d records handed to the producer, want 2", n)
@@ -120,7 +88,7 @@ func TestBrokerDownFailsFast(t *testing.T) {
 		t.Errorf("%v fast failures, want 3", n)
 	}
 
-	cut.setCut(false)
+	cut.Restore()
 	// Before a probe is due, still answered at once.
 	checkError(t, s.post(t, doc(2)), http.StatusServiceUnavailable, "unavailable")
 	var r response

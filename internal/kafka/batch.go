@@ -346,8 +346,7 @@ func (c *BatchConsumer[T]) deadLetter(ctx context.Context, aside []setAside) err
 		// record was set aside.
 		recs[i] = &kgo.Record{Topic: c.cfg.DeadLetter, Key: r.Key, Value: r.Value, Headers: headers}
 	}
-	results := c.cl.ProduceSync(ctx, recs...)
-	if err := results.FirstErr(); err != nil {
+	if err := Produce(ctx, c.cl, recs...); err != nil {
 		// Those produced are produced again by the retry: a dead letter may be there twice.
 		return err
 	}

@@ -114,7 +114,7 @@ func (s *Store) waitFor(ctx context.Context, end int64) error {
 func (s *Store) Put(ctx context.Context, r catalog.Record) error {
 	rec := &kgo.Record{Topic: s.topic, Key: []byte(r.Key), Value: r.Value,
 		Headers: []kgo.RecordHeader{{Key: kafka.HeaderContentType, Value: []byte("application/json")}}}
-	if err := s.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+	if err := kafka.Produce(ctx, s.cl, rec); err != nil {
 		return err
 	}
 	return s.waitFor(ctx, rec.Offset+1)
