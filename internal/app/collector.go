@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/meterline/meterline/internal/clickhouse"
@@ -12,17 +11,20 @@ import (
 	"github.com/meterline/meterline/internal/kafka"
 )
 
-func startCollector(ctx context.Context, s *stack, brokers []string, conn clickhouse.Conn, accounts collector.Accounts, mux *http.ServeMux) (*kgo.Client, error) {
+// startCollector serves the collection API on mux. Its readiness check names a broker that
+// does not answer, and a Kafka known to be down (POSTs then answered 503 at once).
+func startCollector(ctx context.Context, s *stack, brokers []string, conn clickhouse.Conn, accounts collector.Accounts, mux *http.ServeMux) error {
 	cfg := s.e.cfg
 	cl, err := kafka.NewClient(brokers, s.e.log)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	pub := kafka.NewPublisher(cl, kafka.TopicsFor(cfg.Kafka.TopicPrefix).Collected)
 	c := collector.New(collector.Config{MaxBodyBytes: cfg.MaxBodyBytes, ProduceTimeout: cfg.Kafka.ProduceTimeout, Clock: s.e.clock},
 		pub, clickhouse.Archive{Events: clickhouse.NewEvents(conn), Rejections: clickhouse.NewRejections(conn)},
 		accounts, s.e.log.Named("collector"), s.e.reg)
 	c.Register(mux)
+	s.ready("collector", kafkaCheck(cl, c.Ready))
 	// Registered before the HTTP server, so it runs after the server has drained its
 	// requests: every 201 given has its record acknowledged already; Flush is for safety.
 	s.onStop(func(ctx context.Context) {
@@ -31,7 +33,7 @@ func startCollector(ctx context.Context, s *stack, brokers []string, conn clickh
 		}
 		cl.Close()
 	})
-	return cl, nil
+	return nil
 }
 
 func runCollector(ctx context.Context, e *env) error {
@@ -44,11 +46,10 @@ func runCollector(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	cl, err := startCollector(ctx, s, e.cfg.Kafka.Brokers, conn, store, mux)
-	if err != nil {
+	if err := startCollector(ctx, s, e.cfg.Kafka.Brokers, conn, store, mux); err != nil {
 		return err
 	}
-	if err := serveHTTP(s, mux, readiness(cl, conn)); err != nil {
+	if err := serveHTTP(s, mux); err != nil {
 		return err
 	}
 	return s.wait(ctx)

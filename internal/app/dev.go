@@ -28,11 +28,10 @@ func runDev(ctx context.Context, e *env) error {
 		e.log.Info("embedded kafka started", zap.Strings("brokers", brokers), zap.String("data", e.cfg.DevDataDir))
 		s.onStop(func(context.Context) { emb.Close() })
 	}
-	conn, err := openClickHouse(ctx, e, true)
+	conn, err := startClickHouse(ctx, s, true)
 	if err != nil {
 		return err
 	}
-	s.onStop(func(context.Context) { conn.Close() })
 	mux := http.NewServeMux()
 	if err := ensureTopicsAt(ctx, s, brokers); err != nil {
 		return err
@@ -41,20 +40,19 @@ func runDev(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	cl, err := startCollector(ctx, s, brokers, conn, store, mux)
-	if err != nil {
+	if err := startCollector(ctx, s, brokers, conn, store, mux); err != nil {
 		return err
 	}
-	if _, err := startSinks(ctx, s, brokers, conn); err != nil {
+	if err := startSinks(ctx, s, brokers, conn); err != nil {
 		return err
 	}
-	if _, err := startProcessor(ctx, s, brokers, store); err != nil {
+	if err := startProcessor(ctx, s, brokers, store); err != nil {
 		return err
 	}
 	if err := startReporting(s, conn, store, mux); err != nil {
 		return err
 	}
-	if err := serveHTTP(s, mux, readiness(cl, conn)); err != nil {
+	if err := serveHTTP(s, mux); err != nil {
 		return err
 	}
 	return s.wait(ctx)

@@ -7,7 +7,6 @@ import (
 	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/metering"
-	"github.com/meterline/meterline/internal/platform/web"
 	"github.com/meterline/meterline/internal/processor"
 	"github.com/meterline/meterline/internal/provisioning"
 )
@@ -15,8 +14,10 @@ import (
 // The catalog tells the processor each organization's account and currency.
 var _ processor.Accounts = (*catalog.Catalog)(nil)
 
-// startProcessor starts the metering processor over the provisioning state in store.
-func startProcessor(ctx context.Context, s *stack, brokers []string, store *provisioning.Store) (*processor.Service, error) {
+// startProcessor starts the metering processor over the provisioning state in store. Its
+// readiness check names a broker that does not answer, and a Kafka failure the processor is
+// riding out (a transaction that could not end) until a transaction commits again.
+func startProcessor(ctx context.Context, s *stack, brokers []string, store *provisioning.Store) error {
 	cfg := s.e.cfg
 	proc, err := processor.New(processor.Config{
 		Brokers:         brokers,
@@ -27,10 +28,11 @@ func startProcessor(ctx context.Context, s *stack, brokers []string, store *prov
 		Clock:           s.e.clock,
 	}, store, store, s.e.log.Named("processor"), s.e.reg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	runUntilStopped(ctx, s, "processor", proc.Run)
-	return proc, nil
+	s.ready("processor", kafkaCheck(proc.Client(), proc.Ready))
+	return nil
 }
 
 func runProcessor(ctx context.Context, e *env) error {
@@ -45,17 +47,10 @@ func runProcessor(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	proc, err := startProcessor(ctx, s, e.cfg.Kafka.Brokers, store)
-	if err != nil {
+	if err := startProcessor(ctx, s, e.cfg.Kafka.Brokers, store); err != nil {
 		return err
 	}
-	// The processor check names a Kafka failure the processor is riding out (a transaction
-	// that could not end) until a transaction commits again.
-	checks := map[string]web.Check{
-		"kafka":     func(ctx context.Context) error { return kafka.Ping(ctx, proc.Client()) },
-		"processor": proc.Ready,
-	}
-	if err := serveHTTP(s, http.NewServeMux(), checks); err != nil {
+	if err := serveHTTP(s, http.NewServeMux()); err != nil {
 		return err
 	}
 	return s.wait(ctx)

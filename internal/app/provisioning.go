@@ -6,12 +6,12 @@ import (
 	"net/http"
 
 	"github.com/meterline/meterline/internal/kafka"
-	"github.com/meterline/meterline/internal/platform/web"
 	"github.com/meterline/meterline/internal/provisioning"
 )
 
 // startProvisioning loads the provisioning state from its topic (and, with builtin, the
-// built-in sample plans) and, when mux is not nil, serves its API on it.
+// built-in sample plans) and, when mux is not nil, serves its API on it. Its readiness check
+// names a broker that does not answer the store, which meanwhile keeps the state it has.
 func startProvisioning(ctx context.Context, s *stack, brokers []string, mux *http.ServeMux, builtin bool) (*provisioning.Store, error) {
 	log := s.e.log.Named("provisioning")
 	var store *provisioning.Store
@@ -24,6 +24,8 @@ func startProvisioning(ctx context.Context, s *stack, brokers []string, mux *htt
 		return nil, err
 	}
 	s.onStop(func(context.Context) { store.Close() })
+	store.ProduceTimeout = s.e.cfg.Kafka.ProduceTimeout
+	s.ready("provisioning", kafkaCheck(store.Client(), nil))
 	api := provisioning.NewAPI(store.Catalog, store, log)
 	if builtin {
 		if err := api.LoadBuiltin(ctx); err != nil {
@@ -54,8 +56,7 @@ func runProvisioning(ctx context.Context, e *env) error {
 	if _, err := startProvisioning(ctx, s, e.cfg.Kafka.Brokers, mux, false); err != nil {
 		return err
 	}
-	checks := map[string]web.Check{"kafka": func(ctx context.Context) error { return kafka.Ping(ctx, admin) }}
-	if err := serveHTTP(s, mux, checks); err != nil {
+	if err := serveHTTP(s, mux); err != nil {
 		return err
 	}
 	return s.wait(ctx)

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/meterline/meterline/internal/clickhouse"
-	"github.com/meterline/meterline/internal/platform/web"
 	"github.com/meterline/meterline/internal/provisioning"
 	"github.com/meterline/meterline/internal/report"
 	"github.com/meterline/meterline/internal/report/abacus"
@@ -42,8 +41,7 @@ func runReporting(ctx context.Context, e *env) error {
 	if err := startReporting(s, conn, store, mux); err != nil {
 		return err
 	}
-	checks := map[string]web.Check{"clickhouse": func(ctx context.Context) error { return clickhouse.Ping(ctx, conn) }}
-	if err := serveHTTP(s, mux, checks); err != nil {
+	if err := serveHTTP(s, mux); err != nil {
 		return err
 	}
 	return s.wait(ctx)

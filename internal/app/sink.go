@@ -10,8 +10,9 @@ import (
 )
 
 // startSinks starts the raw event sink (usage_events), the cell sink (usage_cells) and the
-// rejection sink (usage_rejections).
-func startSinks(ctx context.Context, s *stack, brokers []string, conn clickhouse.Conn) (*sink.Raw, error) {
+// rejection sink (usage_rejections). The readiness check of each names a broker that does not
+// answer, a write that keeps failing and offsets that could not be committed.
+func startSinks(ctx context.Context, s *stack, brokers []string, conn clickhouse.Conn) error {
 	cfg := s.e.cfg
 	topics, groups := kafka.TopicsFor(cfg.Kafka.TopicPrefix), kafka.GroupsFor(cfg.Kafka.TopicPrefix)
 	sinkCfg := func(topic, group string) sink.Config {
@@ -20,25 +21,28 @@ func startSinks(ctx context.Context, s *stack, brokers []string, conn clickhouse
 	}
 	raw, err := sink.NewRaw(sinkCfg(topics.Collected, groups.RawSink), clickhouse.NewEvents(conn), s.e.log.Named("rawsink"), s.e.reg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cellTable := clickhouse.NewCells(conn)
 	cellTable.Clock = s.e.clock // the write time of each row (visible_ms)
 	cells, err := sink.NewCells(sinkCfg(topics.Rated, groups.CellSink), cellTable, s.e.log.Named("cellsink"), s.e.reg)
 	if err != nil {
 		raw.Client().Close()
-		return nil, err
+		return err
 	}
 	rejections, err := sink.NewRejections(sinkCfg(topics.Rejected, groups.RejectionSink), clickhouse.NewRejections(conn), s.e.log.Named("rejectionsink"), s.e.reg)
 	if err != nil {
 		raw.Client().Close()
 		cells.Client().Close()
-		return nil, err
+		return err
 	}
 	runUntilStopped(ctx, s, "raw sink", raw.Run)
 	runUntilStopped(ctx, s, "cell sink", cells.Run)
 	runUntilStopped(ctx, s, "rejection sink", rejections.Run)
-	return raw, nil
+	s.ready("rawsink", raw.Ready)
+	s.ready("cellsink", cells.Ready)
+	s.ready("rejectionsink", rejections.Ready)
+	return nil
 }
 
 func runSink(ctx context.Context, e *env) error {
@@ -46,11 +50,10 @@ func runSink(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	sink, err := startSinks(ctx, s, e.cfg.Kafka.Brokers, conn)
-	if err != nil {
+	if err := startSinks(ctx, s, e.cfg.Kafka.Brokers, conn); err != nil {
 		return err
 	}
-	if err := serveHTTP(s, http.NewServeMux(), readiness(sink.Client(), conn)); err != nil {
+	if err := serveHTTP(s, http.NewServeMux()); err != nil {
 		return err
 	}
 	return s.wait(ctx)

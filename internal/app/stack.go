@@ -70,6 +70,18 @@ func openClickHouse(ctx context.Context, e *env, migrate bool) (clickhouse.Conn,
 	return conn, nil
 }
 
+// startClickHouse opens ClickHouse (see openClickHouse) for s: closed at stop, checked by
+// /readyz.
+func startClickHouse(ctx context.Context, s *stack, migrate bool) (clickhouse.Conn, error) {
+	conn, err := openClickHouse(ctx, s.e, migrate)
+	if err != nil {
+		return nil, err
+	}
+	s.onStop(func(context.Context) { conn.Close() })
+	s.ready("clickhouse", func(ctx context.Context) error { return clickhouse.Ping(ctx, conn) })
+	return conn, nil
+}
+
 // ensureTopicsAt creates Meterline's topics on brokers when they are missing.
 func ensureTopicsAt(ctx context.Context, s *stack, brokers []string) error {
 	admin, err := kafka.NewClient(brokers, s.e.log)
@@ -87,20 +99,44 @@ func ensureTopics(ctx context.Context, e *env, cl *kgo.Client) error {
 	})
 }
 
-// stack is the set of running components of a process, stopped in reverse order of start.
+// stack is the set of running components of a process, stopped in reverse order of start,
+// with the readiness check of each.
 type stack struct {
 	e       *env
 	stops   []func(context.Context)
 	errc    chan error
 	running int
+	checks  map[string]web.Check
 }
 
-func newStack(e *env) *stack { return &stack{e: e, errc: make(chan error, 16)} }
+func newStack(e *env) *stack {
+	return &stack{e: e, errc: make(chan error, 16), checks: map[string]web.Check{}}
+}
+
+// ready adds the /readyz check of the component name: its error says what is down for it.
+func (s *stack) ready(name string, check web.Check) { s.checks[name] = check }
+
+// kafkaCheck is the readiness check of a component on cl: the broker answers through cl, and
+// the component's own check (nil for none) passes.
+func kafkaCheck(cl *kgo.Client, own web.Check) web.Check {
+	return func(ctx context.Context) error {
+		var err error
+		if perr := kafka.Ping(ctx, cl); perr != nil {
+			err = fmt.Errorf("kafka: %w", perr)
+		}
+		if own != nil {
+			err = errors.Join(err, own(ctx))
+		}
+		return err
+	}
+}
 
 // onStop registers fn to run at stop, before what was registered earlier.
 func (s *stack) onStop(fn func(context.Context)) { s.stops = append(s.stops, fn) }
 
-// goRun runs fn in the background; its error (or its end) stops the process.
+// goRun runs fn in the background; its error (or its end) stops the process. So no component
+// returns for an outage of Kafka or ClickHouse: the processor, the sinks and the provisioning
+// store ride it out and report it through their readiness checks.
 func (s *stack) goRun(name string, fn func() error) {
 	s.running++
 	go func() {
@@ -146,9 +182,10 @@ func (s *stack) wait(ctx context.Context) error {
 	return first
 }
 
-// serveHTTP starts the HTTP listener with mux plus /healthz, /readyz and /metrics.
-func serveHTTP(s *stack, mux *http.ServeMux, checks map[string]web.Check) error {
-	web.NewHealth(checks).Register(mux)
+// serveHTTP starts the HTTP listener with mux plus /healthz, /readyz (the checks of the
+// components started) and /metrics.
+func serveHTTP(s *stack, mux *http.ServeMux) error {
+	web.NewHealth(s.checks).Register(mux)
 	mux.Handle("GET /metrics", metrics.Handler(s.e.reg))
 	srv, err := web.Listen(s.e.cfg.HTTPAddr, mux)
 	if err != nil {
@@ -180,13 +217,6 @@ func runUntilStopped(ctx context.Context, s *stack, name string, run func(contex
 	})
 }
 
-func readiness(cl *kgo.Client, conn clickhouse.Conn) map[string]web.Check {
-	return map[string]web.Check{
-		"kafka":      func(ctx context.Context) error { return kafka.Ping(ctx, cl) },
-		"clickhouse": func(ctx context.Context) error { return clickhouse.Ping(ctx, conn) },
-	}
-}
-
 // clickHouseService starts what a service on Kafka and ClickHouse needs: the stack, its
 // ClickHouse connection (closed at stop) and the topics.
 func clickHouseService(ctx context.Context, e *env) (*stack, clickhouse.Conn, error) {
@@ -194,11 +224,10 @@ func clickHouseService(ctx context.Context, e *env) (*stack, clickhouse.Conn, er
 		return nil, nil, err
 	}
 	s := newStack(e)
-	conn, err := openClickHouse(ctx, e, false)
+	conn, err := startClickHouse(ctx, s, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	s.onStop(func(context.Context) { conn.Close() })
 	if err := ensureTopicsAt(ctx, s, e.cfg.Kafka.Brokers); err != nil {
 		return nil, nil, err
 	}

@@ -81,6 +81,7 @@ type Collector struct {
 	recent   *recent
 	lookups  *lookups // nil without an archive
 	metrics  metrics
+	health   producerHealth
 
 	mu       sync.Mutex
 	inflight map[string]*call
@@ -93,8 +94,9 @@ type call struct {
 }
 
 type metrics struct {
-	documents *prometheus.CounterVec
-	latency   prometheus.Histogram
+	documents    *prometheus.CounterVec
+	fastFailures prometheus.Counter
+	latency      prometheus.Histogram
 }
 
 // New returns a collector.
@@ -121,6 +123,10 @@ func New(cfg Config, pub Publisher, archive Archive, accounts Accounts, log *zap
 				Name: "meterline_collector_documents_total",
 				Help: "Resource usage documents submitted, by result: accepted, duplicate, invalid, unavailable or error.",
 			}, []string{"result"}),
+			fastFailures: f.NewCounter(prometheus.CounterOpts{
+				Name: "meterline_collector_fast_failures_total",
+				Help: "POSTs answered 503 at once, without trying Kafka, because Kafka is known to be down.",
+			}),
 			latency: f.NewHistogram(prometheus.HistogramOpts{
 				Name:    "meterline_collector_post_seconds",
 				Help:    "Time to answer a POST of a resource usage document.",
@@ -213,11 +219,19 @@ func (c *Collector) collect(r *http.Request) (string, error) {
 		// no time a document may name): an internal error, never the client's 400.
 		return "", &fault.Error{Kind: fault.KindInternal, Message: "usage event could not be built", Err: err}
 	}
+	// While Kafka is known to be down, only one request at a time (one a second) tries it;
+	// the others are answered 503 at once, with Retry-After, never having produced.
+	try, probe := c.health.admit(c.clock.Now())
+	if !try {
+		c.metrics.fastFailures.Inc()
+		return "", fault.Unavailable(errKafkaDown, "Kafka is unavailable; retry later")
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.ProduceTimeout)
 	defer cancel()
 	// The record is stamped with the collector's clock, so that the stored time the
 	// processor judges lateness by is this clock's, as the received time is.
 	stored, err := c.pub.PublishAt(ctx, ev, c.clock.Now())
+	c.health.result(c.clock.Now(), probe, err != nil && ctx.Err() != nil && r.Context().Err() == nil, err)
 	if err != nil {
 		return "", fault.Unavailable(err, "usage could not be stored in Kafka; retry later")
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -27,6 +28,9 @@ type BatchConfig struct {
 	// DeadLetter is the topic the records that cannot be written are set aside to
 	// (Topics.DeadLetter); required.
 	DeadLetter string
+	// KafkaOpts are added to the consumer's client options (tests: a dialer that can cut the
+	// connections).
+	KafkaOpts []kgo.Opt
 }
 
 // ErrUnwritable marks a write error that the records written will meet however often the
@@ -66,6 +70,12 @@ const (
 // all before the offsets are committed. A storage failure is never a reason to set a record
 // aside: a write that fails otherwise is retried, whatever the part of the batch it holds,
 // and a write that refuses every record of a batch of several is taken for one too.
+//
+// No failure of Kafka or of the storage ends Run: a broker outage of any length stalls the
+// consumer (polls return nothing, a commit fails and is tried again), and it continues where
+// it committed once the broker is back, Ready naming what is down meanwhile. Records whose
+// commit was lost with the group session (an outage longer than the session timeout) are
+// read and written again, which the writers are idempotent for.
 type BatchConsumer[T any] struct {
 	cfg    BatchConfig
 	cl     *kgo.Client
@@ -79,7 +89,34 @@ type BatchConsumer[T any] struct {
 
 	undecodable, writeErrors, deadLettered prometheus.Counter
 	flushTime                              prometheus.Histogram
+
+	// flushing is the failure the open batch's write (or setting aside) meets, nil once it
+	// is written; committing is that of the last commit, nil once one succeeds.
+	flushing, committing atomic.Pointer[failure]
+	committed            time.Time // when the last commit was tried (Run's goroutine only)
 }
+
+// failure is a failure that lasts, since when.
+type failure struct {
+	err   error
+	since time.Time
+}
+
+// note records err as f's failure, keeping when it began; nil err clears it.
+func note(f *atomic.Pointer[failure], err error) {
+	switch old := f.Load(); {
+	case err == nil:
+		f.Store(nil)
+	case old == nil:
+		f.Store(&failure{err: err, since: time.Now()})
+	default:
+		f.Store(&failure{err: err, since: old.since})
+	}
+}
+
+// commitRetry is how often, while the last commit failed and no batch is open, the commit is
+// tried again.
+const commitRetry = time.Second
 
 // NewBatchConsumer returns a consumer; Run starts it.
 func NewBatchConsumer[T any](cfg BatchConfig, decode func(*kgo.Record) (T, error), write func(context.Context, []T) error,
@@ -87,7 +124,7 @@ func NewBatchConsumer[T any](cfg BatchConfig, decode func(*kgo.Record) (T, error
 	if cfg.DeadLetter == "" {
 		return nil, fmt.Errorf("%s: no dead-letter topic (see Topics.DeadLetter)", cfg.Name)
 	}
-	cl, err := NewClient(cfg.Brokers, log,
+	cl, err := NewClient(cfg.Brokers, log, append([]kgo.Opt{
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topic),
 		kgo.DisableAutoCommit(),
@@ -96,8 +133,8 @@ func NewBatchConsumer[T any](cfg BatchConfig, decode func(*kgo.Record) (T, error
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		// A crashed consumer's partitions move to another member after this long (Kafka's
 		// default is 45s); the heartbeat stays well inside it.
-		kgo.SessionTimeout(15*time.Second),
-	)
+		kgo.SessionTimeout(15 * time.Second),
+	}, cfg.KafkaOpts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -117,6 +154,25 @@ func NewBatchConsumer[T any](cfg BatchConfig, decode func(*kgo.Record) (T, error
 
 // Client is the consumer's Kafka client (for readiness checks).
 func (c *BatchConsumer[T]) Client() *kgo.Client { return c.cl }
+
+// Ready tells whether the consumer runs normally: it returns an error naming each thing down,
+// the broker (as a ping through the consumer's client finds it), a write of the open batch
+// that keeps failing, or offsets that could not be committed, with since when.
+func (c *BatchConsumer[T]) Ready(ctx context.Context) error {
+	var errs []error
+	if err := Ping(ctx, c.cl); err != nil {
+		errs = append(errs, fmt.Errorf("%s: kafka: %w", c.cfg.Name, err))
+	}
+	for _, f := range []struct {
+		what string
+		f    *failure
+	}{{"writing a batch", c.flushing.Load()}, {"committing offsets", c.committing.Load()}} {
+		if f.f != nil {
+			errs = append(errs, fmt.Errorf("%s: %s has failed since %s: %w", c.cfg.Name, f.what, f.f.since.UTC().Format(time.RFC3339), f.f.err))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // batch is what was polled since the last commit: the decoded items with their records, and
 // the records set aside.
@@ -155,8 +211,11 @@ func (c *BatchConsumer[T]) Run(ctx context.Context) error {
 	var b batch[T]
 	for {
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
-		if b.len() > 0 {
+		switch {
+		case b.len() > 0:
 			pollCtx, cancel = context.WithDeadline(ctx, b.opened.Add(c.cfg.FlushInterval))
+		case c.committing.Load() != nil:
+			pollCtx, cancel = context.WithTimeout(ctx, commitRetry)
 		}
 		fetches := c.cl.PollRecords(pollCtx, c.cfg.BatchSize-b.len())
 		cancel()
@@ -191,6 +250,10 @@ func (c *BatchConsumer[T]) Run(ctx context.Context) error {
 		}
 		if stopping {
 			return nil
+		}
+		if b.len() == 0 && !due && c.committing.Load() != nil && time.Since(c.committed) >= commitRetry {
+			// Nothing new came, but what was written is not committed yet.
+			c.commit(ctx)
 		}
 		if b.len() == 0 {
 			c.cl.AllowRebalance()
@@ -239,6 +302,7 @@ func (c *BatchConsumer[T]) flush(ctx context.Context, b *batch[T]) error {
 		},
 		func(n, attempt int, err error) error {
 			c.log.Warn("writing a batch failed; retrying", zap.Int("items", n), zap.Int("attempt", attempt+1), zap.Error(err))
+			note(&c.flushing, err)
 			return wait(fmt.Sprintf("batch of %d not written", n), attempt, err)
 		})
 	if err != nil {
@@ -254,24 +318,36 @@ func (c *BatchConsumer[T]) flush(ctx context.Context, b *batch[T]) error {
 		}
 		c.log.Warn("setting records aside to the dead-letter topic failed; retrying", zap.String("topic", c.cfg.DeadLetter),
 			zap.Int("records", len(b.aside)), zap.Int("attempt", attempt+1), zap.Error(err))
+		note(&c.flushing, err)
 		if err := wait(fmt.Sprintf("%d records not set aside", len(b.aside)), attempt, err); err != nil {
 			return err
 		}
 	}
+	note(&c.flushing, nil)
 	c.flushTime.Observe(time.Since(start).Seconds())
 	if c.AfterWrite != nil {
 		if err := c.AfterWrite(); err != nil {
 			return err
 		}
 	}
-	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer ccancel()
-	if err := c.cl.CommitUncommittedOffsets(cctx); err != nil {
-		// The batch is written; its records will be read again and written again, which the
-		// writers are idempotent for.
+	c.commit(ctx)
+	return nil
+}
+
+// commit commits the offsets of every record polled so far, all of them written. A failure
+// is logged and noted, and the commit is tried again after the next batch, or every
+// commitRetry while none comes. Should the group session be lost meanwhile (an outage longer
+// than the session timeout), the records are read and written again, which the writers are
+// idempotent for.
+func (c *BatchConsumer[T]) commit(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	c.committed = time.Now()
+	err := c.cl.CommitUncommittedOffsets(cctx)
+	if err != nil {
 		c.log.Warn("committing offsets failed after a write", zap.Error(err))
 	}
-	return nil
+	note(&c.committing, err)
 }
 
 // refusal is an item a write refused alone, with the writer's error.
@@ -346,8 +422,7 @@ func (c *BatchConsumer[T]) deadLetter(ctx context.Context, aside []setAside) err
 		// record was set aside.
 		recs[i] = &kgo.Record{Topic: c.cfg.DeadLetter, Key: r.Key, Value: r.Value, Headers: headers}
 	}
-	results := c.cl.ProduceSync(ctx, recs...)
-	if err := results.FirstErr(); err != nil {
+	if err := Produce(ctx, c.cl, recs...); err != nil {
 		// Those produced are produced again by the retry: a dead letter may be there twice.
 		return err
 	}

@@ -305,9 +305,36 @@ func (p *Publisher) PublishAt(ctx context.Context, ev *meterlinev1.UsageEvent, a
 		return time.Time{}, err
 	}
 	rec.Timestamp = at
-	res := p.cl.ProduceSync(ctx, rec)
-	if err := res.FirstErr(); err != nil {
+	if err := Produce(ctx, p.cl, rec); err != nil {
 		return time.Time{}, err
 	}
 	return rec.Timestamp, nil
+}
+
+// Produce produces recs and waits until Kafka has them all, or until ctx ends, whichever comes
+// first. It differs from kgo's ProduceSync in that last case: the idempotent producer never
+// fails a record whose request it has sent (it cannot know whether the broker wrote it), so
+// while a broker is unreachable ProduceSync does not return at ctx's end, and a caller bounded
+// by a timeout would hang for as long as the outage lasts. Produce returns ctx's error then,
+// and the records stay in the client, which produces them once the broker is back (or drops
+// them when it is closed): on any error, each record may or may not end up in Kafka, so a
+// caller that answers "not stored" must have its retry recognised downstream (by id).
+// Records produced by a caller whose ctx ended are not to be changed or reused.
+func Produce(ctx context.Context, cl *kgo.Client, recs ...*kgo.Record) error {
+	results := make(chan error, len(recs)) // buffered: a promise never blocks the client
+	for _, r := range recs {
+		cl.Produce(ctx, r, func(_ *kgo.Record, err error) { results <- err })
+	}
+	var first error
+	for range recs {
+		select {
+		case err := <-results:
+			if first == nil {
+				first = err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return first
 }

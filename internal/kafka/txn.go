@@ -112,7 +112,7 @@ func (p *TxPublisher) Publish(ctx context.Context, events []*meterlinev1.UsageEv
 		rec.Timestamp = at
 		recs = append(recs, rec)
 	}
-	if err := p.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+	if err := Produce(ctx, p.cl, recs...); err != nil {
 		return p.abort("produce events", err)
 	}
 	if p.afterEvents != nil {
@@ -124,7 +124,7 @@ func (p *TxPublisher) Publish(ctx context.Context, events []*meterlinev1.UsageEv
 	if state == nil {
 		st.Value = []byte{} // nil would be a tombstone: compaction would drop the source's state
 	}
-	if err := p.cl.ProduceSync(ctx, st).FirstErr(); err != nil {
+	if err := Produce(ctx, p.cl, st); err != nil {
 		return p.abort("produce state", err)
 	}
 	// Ending is not cancelled with ctx, as franz-go advises: a commit cut off half-way leaves

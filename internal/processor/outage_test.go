@@ -2,7 +2,6 @@ package processor
 
 import (
 	"context"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/shopspring/decimal"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap/zaptest"
 
@@ -19,39 +17,6 @@ import (
 	"github.com/meterline/meterline/internal/testenv"
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
 )
-
-// cutter dials the real broker, and cuts every connection it dialed (and refuses new ones)
-// while cut: a broker outage as the client sees it.
-type cutter struct {
-	mu    sync.Mutex
-	cut   bool
-	conns []net.Conn
-}
-
-func (c *cutter) dial(ctx context.Context, network, host string) (net.Conn, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cut {
-		return nil, &net.OpError{Op: "dial", Net: network, Err: errBrokerCut}
-	}
-	conn, err := (&net.Dialer{}).DialContext(ctx, network, host)
-	if err == nil {
-		c.conns = append(c.conns, conn)
-	}
-	return conn, err
-}
-
-var errBrokerCut = &net.AddrError{Err: "the test cut the broker", Addr: "kafka"}
-
-func (c *cutter) setCut(cut bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.cut = cut
-	for _, conn := range c.conns {
-		conn.Close()
-	}
-	c.conns = nil
-}
 
 // TestBrokerOutage: the broker goes away right after a transaction's records were produced,
 // for longer than the client's request timeout, the transaction's timeout and the time the
@@ -71,9 +36,9 @@ func TestBrokerOutage(t *testing.T) {
 	publish(0, 5)
 
 	group := testenv.Name("processor")
-	cut := &cutter{}
+	cut := &testenv.Outage{}
 	cfg := f.config(group, 0)
-	cfg.KafkaOpts = []kgo.Opt{kgo.Dialer(cut.dial), kgo.TransactionTimeout(5 * time.Second)}
+	cfg.KafkaOpts = []kgo.Opt{cut.Dialer(), kgo.TransactionTimeout(5 * time.Second)}
 	reg := prometheus.NewRegistry()
 	s, err := New(cfg, f.cat, f.cat, zaptest.NewLogger(t), reg)
 	if err != nil {
@@ -84,12 +49,12 @@ func TestBrokerOutage(t *testing.T) {
 	var once sync.Once
 	s.afterProduce = func() error {
 		once.Do(func() {
-			cut.setCut(true)
+			cut.Cut()
 			go func() {
 				// Longer than the request timeout (10s) and than the transaction timeout, which
 				// the broker enforces every 10s.
 				time.Sleep(25 * time.Second)
-				cut.setCut(false)
+				cut.Restore()
 				close(restored)
 			}()
 		})
@@ -107,20 +72,7 @@ func TestBrokerOutage(t *testing.T) {
 	}
 	publish(3, 10) // three copies of documents published before
 
-	adm := kadm.NewClient(f.cl)
-	for {
-		lags, err := adm.Lag(f.ctx, group)
-		if l, ok := lags[group]; err == nil && ok && l.Error() == nil && len(l.Lag) > 0 && l.Lag.Total() == 0 {
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("Run returned after the outage: %v", err)
-		case <-f.ctx.Done():
-			t.Fatal("the processor did not catch up after the outage")
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	testenv.CaughtUp(t, f.ctx, f.cl, group, done)
 	if err := s.Ready(f.ctx); err != nil {
 		t.Errorf("not ready after catching up: %v", err)
 	}
@@ -132,11 +84,51 @@ func TestBrokerOutage(t *testing.T) {
 		t.Errorf("%v Kafka failures recovered from, want the outage's", n)
 	}
 
-	month, _ := metering.Month.Period(now - 1000)
-	want := metering.CellKey{Scope: metering.ScopeOrganization, Org: "org-outage", Resource: "object-storage",
+	checkLightCalls(t, f, "org-outage", 10)
+}
+
+// checkLightCalls checks that the committed month cell of org's thousands of light API calls
+// (one per object storage document of the month before f's instant) is want.
+func checkLightCalls(t *testing.T, f fixture, org string, want int64) {
+	t.Helper()
+	month, _ := metering.Month.Period(f.at.UnixMilli() - 1000)
+	key := metering.CellKey{Scope: metering.ScopeOrganization, Org: org, Resource: "object-storage",
 		Plan:   metering.PlanKey("basic", "basic-object-storage", "object-rating-plan", "object-pricing-basic"),
 		Metric: "thousand_light_api_calls", Level: metering.Month, From: month}
-	if v, ok := committedCells(t, f)[want].(decimal.Decimal); !ok || !v.Equal(decimal.NewFromInt(10)) {
-		t.Errorf("thousands of light API calls this month = %v, want 10 (the ten distinct documents once each)", v)
+	if v, ok := committedCells(t, f)[key].(decimal.Decimal); !ok || !v.Equal(decimal.NewFromInt(want)) {
+		t.Errorf("thousands of light API calls this month = %v, want %d (the distinct documents once each)", v, want)
 	}
+}
+
+// TestRestoreFailureIsRiddenOut: restoring the state of the first partition assigned fails
+// (as it would with the broker gone at that moment). Run does not return: the session is
+// replaced, the new one restores its partitions, and every document counts once.
+func TestRestoreFailureIsRiddenOut(t *testing.T) {
+	f := newFixture(t, clock.Instants[1])
+	now := f.at.UnixMilli()
+	for i := range 5 {
+		d := objectDoc("org-restore", "i1", now-int64(i+1)*1000)
+		f.publish(t, &meterlinev1.UsageEvent{Id: d.ID(), Source: "test", Document: d.Proto()}, now)
+	}
+	group := testenv.Name("processor")
+	s, err := New(f.config(group, 0), f.cat, f.cat, zaptest.NewLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.beforeRestore = testenv.CrashAt(1)
+	ctx, stop := context.WithCancel(f.ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	testenv.CaughtUp(t, wctx, f.cl, group, done)
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v, want nil", err)
+	}
+	if n := testutil.ToFloat64(s.metrics.recoveries); n != 1 {
+		t.Errorf("%v Kafka failures recovered from, want the failed restore", n)
+	}
+	checkLightCalls(t, f, "org-restore", 5)
 }

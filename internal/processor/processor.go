@@ -93,6 +93,9 @@ type Service struct {
 	// failure is the Kafka failure the processor is recovering from (nil when none): it
 	// tells readiness what is down.
 	failure atomic.Pointer[failure]
+	// restoreFailed is why the state of a partition assigned to the session could not be
+	// restored (nil when none): the session is then replaced, which restores it again.
+	restoreFailed atomic.Pointer[kafkaError]
 
 	// endTimeout bounds flushing and ending a transaction (the constant endTimeout; tests
 	// shorten it to have an outage outlast it sooner).
@@ -101,6 +104,9 @@ type Service struct {
 	// afterProduce, when set (by tests), runs after a transaction's records are produced and
 	// before it ends; an error from it stops the service there, as a crash would.
 	afterProduce func() error
+	// beforeRestore, when set (by tests), runs before a partition's state is restored; an
+	// error from it fails the restore, as a broker gone at that moment would.
+	beforeRestore func() error
 }
 
 // partState is the state of one input partition: its cells, the documents it decided, and
@@ -254,14 +260,16 @@ func (s *Service) Ready(context.Context) error {
 }
 
 // assigned rebuilds the state of newly assigned partitions from the changelog.
-func (s *Service) assigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+func (s *Service) assigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	for _, p := range assigned[s.cfg.Topics.Collected] {
 		st, err := s.restore(ctx, p)
 		if err != nil {
-			// Without its state the partition cannot be processed; leaving the group makes
-			// another member (or this one, on its next join) try again.
-			s.log.Error("restoring a partition's state failed; leaving the group", zap.Int32("partition", p), zap.Error(err))
-			go cl.LeaveGroup()
+			// Without its state the partition cannot be processed. The session is replaced
+			// (see Run), as after any Kafka failure: the new one joins the group again and
+			// restores what it is assigned. (Leaving the group instead would stop this
+			// processor consuming for good.)
+			s.log.Error("restoring a partition's state failed; the session is replaced", zap.Int32("partition", p), zap.Error(err))
+			s.restoreFailed.Store(&kafkaError{what: fmt.Sprintf("restoring the state of partition %d", p), err: err})
 			return
 		}
 		s.mu.Lock()

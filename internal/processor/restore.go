@@ -13,12 +13,18 @@ import (
 
 // restore reads changelog partition p to its end.
 func (s *Service) restore(ctx context.Context, p int32) (*partState, error) {
+	if s.beforeRestore != nil {
+		if err := s.beforeRestore(); err != nil {
+			return nil, err
+		}
+	}
 	st := s.newPartState()
 	// Control records (transaction markers) are kept so that the read position is known to
 	// reach the end offset, which a marker may hold.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.cfg.Brokers...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Topics.Changelog: {p: kgo.NewOffset().AtStart()}}))
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Topics.Changelog: {p: kgo.NewOffset().AtStart()}})},
+		s.cfg.KafkaOpts...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -98,12 +98,15 @@ func (s *Service) closeSession() {
 }
 
 // runSession processes on the current session until ctx ends, processing fails (an error) or
-// Kafka fails (a *kafkaError).
+// Kafka fails (a *kafkaError, also when an assigned partition's state could not be restored).
 func (s *Service) runSession(ctx context.Context) error {
 	for {
 		fetches := s.sess.PollRecords(ctx, s.cfg.MaxPollRecords)
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			return nil
+		}
+		if kerr := s.restoreFailed.Swap(nil); kerr != nil {
+			return kerr
 		}
 		fetches.EachError(func(t string, p int32, err error) {
 			s.log.Warn("fetch", zap.String("topic", t), zap.Int32("partition", p), zap.Error(err))

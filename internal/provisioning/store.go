@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -21,6 +22,10 @@ type Store struct {
 	cl    *kgo.Client
 	topic string
 	log   *zap.Logger
+
+	// ProduceTimeout bounds a Put (0: only its context does), so that while Kafka is down a
+	// write through the API is answered 503 rather than left waiting for the broker.
+	ProduceTimeout time.Duration
 
 	mu      sync.Mutex
 	changed *sync.Cond
@@ -110,11 +115,18 @@ func (s *Store) waitFor(ctx context.Context, end int64) error {
 	return nil
 }
 
-// Put writes a record and returns once this process has applied it.
+// Put writes a record and returns once this process has applied it. On error (Kafka down,
+// ProduceTimeout passed) the record may or may not be in the topic; a retry of the same write
+// is harmless, since a record's key carries what it is (a plan's digest, a mapping's slot).
 func (s *Store) Put(ctx context.Context, r catalog.Record) error {
+	if s.ProduceTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.ProduceTimeout)
+		defer cancel()
+	}
 	rec := &kgo.Record{Topic: s.topic, Key: []byte(r.Key), Value: r.Value,
 		Headers: []kgo.RecordHeader{{Key: kafka.HeaderContentType, Value: []byte("application/json")}}}
-	if err := s.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+	if err := kafka.Produce(ctx, s.cl, rec); err != nil {
 		return err
 	}
 	return s.waitFor(ctx, rec.Offset+1)

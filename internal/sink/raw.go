@@ -79,6 +79,9 @@ func decodeEvent(r *kgo.Record) (usage.EventRow, error) {
 // Client is the sink's Kafka client (for readiness checks).
 func (s *Raw) Client() *kgo.Client { return s.consumer.Client() }
 
+// Ready tells whether the sink runs normally; see kafka.BatchConsumer.Ready.
+func (s *Raw) Ready(ctx context.Context) error { return s.consumer.Ready(ctx) }
+
 // Run consumes until ctx ends; see kafka.BatchConsumer.Run.
 func (s *Raw) Run(ctx context.Context) error {
 	s.consumer.AfterWrite = s.afterWrite

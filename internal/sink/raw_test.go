@@ -38,6 +38,21 @@ func storedAt(ev *meterlinev1.UsageEvent) time.Time {
 	return time.UnixMilli(ev.ReceivedMs).Add(time.Minute)
 }
 
+// checkOnce checks that usage_events holds want rows, with FINAL and without: the want
+// documents written once each, no duplicate visible even before merges.
+func checkOnce(t *testing.T, ctx context.Context, events *clickhouse.Events, want uint64) {
+	t.Helper()
+	for _, final := range []bool{false, true} {
+		n, err := events.Count(ctx, "", final)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != want {
+			t.Errorf("usage_events (FINAL=%v) has %d rows, want the %d documents once each", final, n, want)
+		}
+	}
+}
+
 // TestReplayAfterCrashLeavesNoDuplicates writes through a sink that "crashes" after writing a
 // batch but before committing its offsets, then lets a second sink of the same group replay
 // the stream from the last commit: every document must be in usage_events exactly once, even
@@ -115,15 +130,7 @@ func TestReplayAfterCrashLeavesNoDuplicates(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("second sink: %v", err)
 	}
-	for _, final := range []bool{false, true} {
-		n, err := events.Count(ctx, "", final)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n != unique {
-			t.Errorf("usage_events (FINAL=%v) has %d rows, want %d", final, n, unique)
-		}
-	}
+	checkOnce(t, ctx, events, unique)
 	if dups := testutil.ToFloat64(second.metrics.duplicates); dups < repeated {
 		t.Errorf("second sink skipped %v duplicates, want at least the %d repeated documents", dups, repeated)
 	}

@@ -48,6 +48,9 @@ type Config struct {
 	DeadLetter    string
 	BatchSize     int
 	FlushInterval time.Duration
+	// KafkaOpts are added to the consumer's client options (tests: a dialer that can cut the
+	// connections).
+	KafkaOpts []kgo.Opt
 }
 
 var (
@@ -68,7 +71,7 @@ func (cfg Config) check() error {
 // batchConfig is the consumer configuration of the sink name.
 func (cfg Config) batchConfig(name string) kafka.BatchConfig {
 	return kafka.BatchConfig{Name: name, Brokers: cfg.Brokers, Topic: cfg.Topic, Group: cfg.Group,
-		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, DeadLetter: cfg.DeadLetter}
+		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, DeadLetter: cfg.DeadLetter, KafkaOpts: cfg.KafkaOpts}
 }
 
 // newSink decodes each record of cfg.Topic as a message M, checks it with check (nil: every
