@@ -2,6 +2,7 @@ package poller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -61,13 +62,18 @@ func (c *Client) get(ctx context.Context, url string, header http.Header, reauth
 		req.Header[k] = vs
 	}
 	if c.Auth != nil {
+		// On the retry after a 401, the request first carries the refused credentials, which
+		// Reauthenticate is given (so that of two requests refused together, one renews).
+		if err := c.Auth.Authorize(ctx, req); err != nil {
+			return Answer{}, 0, authFailed(what, "authentication failed", err)
+		}
 		if reauth {
 			if err := c.Auth.Reauthenticate(ctx, req); err != nil {
-				return Answer{}, 0, &StatusError{Request: what, Status: http.StatusUnauthorized, Body: []byte("re-authentication failed: " + err.Error())}
+				return Answer{}, 0, authFailed(what, "re-authentication failed", err)
 			}
-		}
-		if err := c.Auth.Authorize(ctx, req); err != nil {
-			return Answer{}, 0, &StatusError{Request: what, Status: http.StatusUnauthorized, Body: []byte("authentication failed: " + err.Error())}
+			if err := c.Auth.Authorize(ctx, req); err != nil {
+				return Answer{}, 0, authFailed(what, "authentication failed", err)
+			}
 		}
 	}
 	hc := c.HTTP
@@ -98,4 +104,14 @@ func (c *Client) get(ctx context.Context, url string, header http.Header, reauth
 			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), clock.Or(c.Clock).Now())}
 	}
 	return Answer{Header: resp.Header, Body: body}, resp.StatusCode, nil
+}
+
+// authFailed is the error of credentials that could not be had: the StatusError of the
+// authentication's own answer when it was one, else a 401.
+func authFailed(what, how string, err error) error {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%s: %s: %w", what, how, err)
+	}
+	return &StatusError{Request: what, Status: http.StatusUnauthorized, Body: []byte(how + ": " + err.Error())}
 }
