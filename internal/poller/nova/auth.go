@@ -11,6 +11,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
 
+	"github.com/meterline/meterline/internal/platform/config"
 	"github.com/meterline/meterline/internal/poller"
 )
 
@@ -45,19 +46,9 @@ type Keystone struct {
 
 var _ poller.Auth = (*Keystone)(nil)
 
-// KeystoneConfig are the Keystone settings.
-type KeystoneConfig struct {
-	AuthURL                    string
-	Username, UserID, Password string
-	UserDomain                 string
-	ProjectID, ProjectName     string
-	ProjectDomain              string
-	AppCredentialID, AppSecret string
-	Region                     string
-}
-
-// NewKeystone returns the Keystone authentication of cfg; it authenticates on first use.
-func NewKeystone(cfg KeystoneConfig, hc *http.Client) *Keystone {
+// NewKeystone returns the Keystone authentication of cfg's Keystone settings (AuthURL, the
+// user or application credential, the project, Region); it authenticates on first use.
+func NewKeystone(cfg config.Nova, hc *http.Client) *Keystone {
 	opts := gophercloud.AuthOptions{
 		IdentityEndpoint:            cfg.AuthURL,
 		Username:                    cfg.Username,

@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/meterline/meterline/internal/platform/clock"
+	"github.com/meterline/meterline/internal/platform/config"
 	"github.com/meterline/meterline/internal/poller"
 	"github.com/meterline/meterline/internal/poller/nova/novasim"
 	"github.com/meterline/meterline/internal/usage"
@@ -57,7 +58,7 @@ func newCloud(t *testing.T, script novasim.Script, limit int, wrap ...func(*nova
 		h = w(c.sim, h)
 	}
 	mux.Handle("/", h)
-	ks := NewKeystone(KeystoneConfig{AuthURL: novasim.AuthURL(c.srv.URL), Username: "meterline", Password: "pw",
+	ks := NewKeystone(config.Nova{AuthURL: novasim.AuthURL(c.srv.URL), Username: "meterline", Password: "pw",
 		UserDomain: "Default", ProjectName: "admin", ProjectDomain: "Default"}, c.srv.Client())
 	c.p = New(Config{Cloud: "sim", Window: time.Hour, Lag: 10 * time.Minute, PageLimit: limit, Endpoint: ks.Endpoint,
 		Client: &poller.Client{HTTP: c.srv.Client(), Auth: ks, Clock: c.clk}})
