@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meterline/meterline/internal/kafka"
+	"github.com/meterline/meterline/internal/poller"
 )
 
 func runDev(ctx context.Context, e *env) error {
@@ -53,6 +54,15 @@ func runDev(ctx context.Context, e *env) error {
 	}
 	if err := startReporting(s, conn, store, mux); err != nil {
 		return err
+	}
+	nc, err := startDevSimulators(e, mux)
+	if err != nil {
+		return err
+	}
+	if nc.Configured() {
+		if _, err := startNovaPoller(ctx, s, brokers, nc, poller.NewMetrics(e.reg)); err != nil {
+			return err
+		}
 	}
 	if err := serveHTTP(s, mux, readiness(cl, conn)); err != nil {
 		return err

@@ -49,6 +49,9 @@ type Config struct {
 	Nova       Nova
 	// DevSimulators names the provider simulators `meterline dev` starts and polls ("nova").
 	DevSimulators []string
+	// NovaSimScript is the JSON script (fleet and faults) of `meterline sim nova`; "" plays
+	// the demo fleet.
+	NovaSimScript string
 }
 
 // Poll configures every poller's loop (internal/poller).
@@ -220,6 +223,7 @@ func (c *Config) settings() []setting {
 		integer(&c.Nova.PageLimit, "METERLINE_NOVA_PAGE_LIMIT", "nova-page-limit", "servers per page of os-simple-tenant-usage"),
 		dur(&c.Nova.Window, "METERLINE_NOVA_WINDOW", "nova-window", "length of the periods read from os-simple-tenant-usage (whole minutes dividing a day)"),
 		list(&c.DevSimulators, "METERLINE_DEV_SIMULATORS", "dev-simulators", "provider simulators `dev` starts and polls (nova)"),
+		str(&c.NovaSimScript, "METERLINE_NOVASIM_SCRIPT", "novasim-script", "file of the fleet and faults `sim nova` plays (JSON); empty plays the demo fleet"),
 	}
 }
 

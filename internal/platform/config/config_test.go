@@ -65,6 +65,7 @@ var names = []string{
 	"METERLINE_NOVA_PAGE_LIMIT",
 	"METERLINE_NOVA_WINDOW",
 	"METERLINE_DEV_SIMULATORS",
+	"METERLINE_NOVASIM_SCRIPT",
 }
 
 func TestLoadDefaults(t *testing.T) {

@@ -149,13 +149,6 @@ func (s *Sim) SetFaults(f Faults) {
 	s.script.Faults = f
 }
 
-// Requests is how many usage requests were answered or refused so far.
-func (s *Sim) Requests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests
-}
-
 // Handler serves the simulator under base (its URL as clients reach it, no trailing slash):
 // /identity/v3/auth/tokens, /compute/v2.1/os-simple-tenant-usage and POST /sim/faults.
 func (s *Sim) Handler(base string) http.Handler {
@@ -182,13 +175,6 @@ func ComputeURL(base string) string { return strings.TrimSuffix(base, "/") + "/c
 
 // AuthURL is the Keystone v3 endpoint under base.
 func AuthURL(base string) string { return strings.TrimSuffix(base, "/") + "/identity/v3" }
-
-// IssueToken returns a new valid token (for a client given a static token).
-func (s *Sim) IssueToken() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.issue()
-}
 
 func (s *Sim) issue() string {
 	s.issued++
