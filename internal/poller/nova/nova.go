@@ -78,7 +78,14 @@ type Config struct {
 func Source(cloud string) string { return usage.PollerSource("nova") + "/" + cloud }
 
 // Provider reads one cloud's os-simple-tenant-usage; it is a poller.Provider.
-type Provider struct{ cfg Config }
+type Provider struct {
+	cfg Config
+	// partial is the window being read when a page failed: the next Poll of the same window
+	// goes on from the failed page rather than from the first, so that faults spread over a
+	// window's many pages (429s, 5xx, timeouts) do not make it unreadable. Nothing is built
+	// from it before its last page is read.
+	partial *window
+}
 
 var _ poller.Provider = (*Provider)(nil)
 
@@ -129,6 +136,7 @@ func (p *Provider) Poll(ctx context.Context, raw []byte, now time.Time) (poller.
 		var se *poller.StatusError
 		if errors.As(err, &se) && se.Status == http.StatusBadRequest && w.marker != "" && restarts < maxRestarts {
 			restarts++
+			p.partial = nil
 			notices = append(notices, poller.Notice{Kind: "marker_restart",
 				Detail: fmt.Sprintf("window %s: marker %s unknown to Nova (%v); the window is read again from its first page", from.Format(time.RFC3339), w.marker, err)})
 			continue
@@ -187,28 +195,34 @@ type server struct {
 	hours                    decimal.Decimal // Nova's
 }
 
-// window is a window read to its last page.
+// window is a window read to its last page, or to the page that failed.
 type window struct {
+	from    time.Time
 	servers []server
+	seen    map[string]bool
 	// totals are Nova's total_hours per tenant, summed over the pages.
 	totals map[string]decimal.Decimal
-	marker string // the marker of the request that failed, when one did
+	marker string // the marker of the next page to read (of the request that failed)
 }
 
-// read reads every page of [from, to).
+// read reads every page of [from, to), going on from the partial read of the same window.
 func (p *Provider) read(ctx context.Context, from, to time.Time) (window, error) {
 	base, err := p.cfg.Endpoint(ctx)
 	if err != nil {
 		return window{}, err
 	}
-	w := window{totals: map[string]decimal.Decimal{}}
-	seen := map[string]bool{}
+	w := window{from: from, totals: map[string]decimal.Decimal{}, seen: map[string]bool{}}
+	if p.partial != nil && p.partial.from.Equal(from) {
+		w = *p.partial
+	}
+	p.partial = nil
+	seen := w.seen
 	header := http.Header{
 		"Openstack-Api-Version":        {fmt.Sprintf("compute 2.%d", MinMicroversion)},
 		"X-Openstack-Nova-Api-Version": {fmt.Sprintf("2.%d", MinMicroversion)},
 		"Accept":                       {"application/json"},
 	}
-	marker := ""
+	marker := w.marker
 	for {
 		q := url.Values{"start": {novaTime(from)}, "end": {novaTime(to)}, "detailed": {"1"}, "limit": {strconv.Itoa(p.cfg.PageLimit)}}
 		if marker != "" {
@@ -218,6 +232,9 @@ func (p *Provider) read(ctx context.Context, from, to time.Time) (window, error)
 		ans, err := p.cfg.Client.Get(ctx, u, header)
 		if err != nil {
 			w.marker = marker
+			if poller.KindOf(err) != poller.KindClient {
+				p.partial = &w // a transient failure: the next Poll goes on from this page
+			}
 			return w, err
 		}
 		if err := checkMicroversion(ans.Header); err != nil {

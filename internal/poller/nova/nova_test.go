@@ -339,3 +339,25 @@ func TestChecksNovasFloats(t *testing.T) {
 		t.Errorf("seconds %s, want 3600", q)
 	}
 }
+
+// TestTransientFailuresResumeTheWindow: a page that fails for a transient reason (here every
+// other request is a 500) is asked again by the next Poll, which goes on from it rather than
+// from the first page; the documents are the whole window's, once.
+func TestTransientFailuresResumeTheWindow(t *testing.T) {
+	s := fleet()
+	s.Faults.ServerErrorEvery = 2
+	c := newCloud(t, s, 1)
+	st := c.initial(t)
+	for attempt := 1; ; attempt++ {
+		b, err := c.p.Poll(context.Background(), st, c.clk.Now())
+		if err == nil {
+			if len(b.Docs) != 5 || attempt != 6 {
+				t.Errorf("%d documents after %d polls, want 5 after 6 (six pages, every other request failing)", len(b.Docs), attempt)
+			}
+			return
+		}
+		if poller.KindOf(err) != poller.KindServer || attempt > 20 {
+			t.Fatalf("poll %d: %v", attempt, err)
+		}
+	}
+}
