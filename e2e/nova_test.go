@@ -193,7 +193,7 @@ func TestNovaPollerCrashes(t *testing.T) {
 	poller := s.start(pollerArgs, pollerEnv...)
 	began := time.Now()
 	for kill := 1; kill <= 5; kill++ {
-		time.Sleep(time.Duration(200+rng.IntN(2500)) * time.Millisecond)
+		time.Sleep(time.Duration(300+rng.IntN(5000)) * time.Millisecond)
 		if err := poller.stop(t, syscall.SIGKILL); err == nil {
 			t.Fatal("the poller exited cleanly on SIGKILL?")
 		}
