@@ -141,11 +141,13 @@ func Run(ctx context.Context, cfg Config, p Provider, pub Publisher, log *zap.Lo
 	}
 	m := cfg.Metrics.source(cfg.Source)
 	var state []byte
+	// A first run's start is fixed once: a publish that fails before the first commit reads
+	// no state again and must start where it did, not an hour later.
+	start := FirstStart(clk.Now(), cfg.Start, cfg.Slack)
 	load := func() error {
 		for attempt := 0; ; attempt++ {
 			st, ok, err := pub.LastState(ctx)
 			if err == nil && !ok {
-				start := FirstStart(clk.Now(), cfg.Start, cfg.Slack)
 				log.Info("first run", zap.Time("start", start))
 				st, err = p.Initial(start)
 			}

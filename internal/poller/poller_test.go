@@ -35,7 +35,7 @@ type step struct {
 }
 
 func (s *script) Initial(start time.Time) ([]byte, error) {
-	return []byte("start " + start.UTC().Format(time.RFC3339)), nil
+	return []byte("start " + start.UTC().Format(time.RFC3339Nano)), nil
 }
 
 func (s *script) Poll(ctx context.Context, state []byte, now time.Time) (Batch, error) {
@@ -371,5 +371,29 @@ func TestFirstStart(t *testing.T) {
 	}
 	if got := FirstStart(now, clock.Instants[3], 48*time.Hour); !got.Equal(clock.Instants[3]) {
 		t.Errorf("FirstStart with a start = %v", got)
+	}
+}
+
+// TestFirstStartIsKeptAcrossAFailedPublish: a first run whose first publish fails reads no
+// state again and starts where it did, though its clock moved on.
+func TestFirstStartIsKeptAcrossAFailedPublish(t *testing.T) {
+	p := &script{steps: []step{
+		{b: Batch{Docs: []usage.Document{doc("a")}, State: []byte("s1")}},
+		{b: Batch{Docs: []usage.Document{doc("a")}, State: []byte("s1")}},
+	}}
+	pub := &memPublisher{}
+	calls := 0
+	wrapped := &failingPublisher{memPublisher: pub, hook: func() error {
+		if calls++; calls == 1 {
+			return errors.New("broker gone")
+		}
+		return nil
+	}}
+	sleeps, err := runWith(t, p, wrapped)
+	if !errors.Is(err, context.Canceled) || len(sleeps) == 0 || sleeps[0] <= 0 {
+		t.Fatalf("Run = %v after sleeps %v", err, sleeps)
+	}
+	if len(p.polled) < 2 || p.polled[0] != p.polled[1] || !strings.HasPrefix(p.polled[0], "start ") {
+		t.Errorf("states polled %q, want the same first start twice", p.polled)
 	}
 }
