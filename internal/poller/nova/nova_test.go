@@ -361,3 +361,20 @@ func TestTransientFailuresResumeTheWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowAnswersTimeOut: an answer slower than the request timeout is a timeout, and the
+// window is read once answers are quick again.
+func TestSlowAnswersTimeOut(t *testing.T) {
+	s := fleet()
+	s.Faults.SlowEvery, s.Faults.Slow = 2, novasim.Duration(2*time.Second)
+	c := newCloud(t, s, 2)
+	c.p.cfg.Client.Timeout = 100 * time.Millisecond
+	st := c.initial(t)
+	if _, err := c.p.Poll(context.Background(), st, c.clk.Now()); poller.KindOf(err) != poller.KindTimeout {
+		t.Fatalf("Poll = %v (kind %s), want a timeout", err, poller.KindOf(err))
+	}
+	c.sim.SetFaults(novasim.Faults{})
+	if b := c.poll(t, st); len(b.Docs) != 5 {
+		t.Errorf("%d documents, want 5", len(b.Docs))
+	}
+}
