@@ -39,6 +39,8 @@ var commands = []command{
 	{"reporting", "run the usage reports API (organization and resource instance reports, GraphQL)", runReporting},
 	{"provisioning", "run the provisioning API (plans, mappings, accounts, plan-id look-ups)", runProvisioning},
 	{"migrate", "apply the ClickHouse schema migrations and exit", runMigrate},
+	{"poller", "poller <provider>: poll a provider's usage API into the collected topic (nova)", runPoller},
+	{"sim", "sim <provider>: serve a simulated provider API playing a scripted fleet (nova)", runSim},
 }
 
 // env is what every command gets.
@@ -49,6 +51,8 @@ type env struct {
 	// clock is the clock of every component of the process (the system clock unless
 	// METERLINE_CLOCK_START pins it): read once, so that in `dev` all share one.
 	clock clock.Clock
+	// provider is the provider of `poller <provider>` and `sim <provider>`.
+	provider string
 }
 
 // Main runs the meterline command line with args (without the program name) and returns the
@@ -81,7 +85,12 @@ func main(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 		usage(stderr)
 		return 2
 	}
-	cfg, rest, err := config.Load("meterline "+cmd.name, args[1:], getenv, stdout)
+	name, provider := cmd.name, ""
+	if (cmd.name == "poller" || cmd.name == "sim") && len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+		provider, args = args[1], append([]string{args[0]}, args[2:]...)
+		name += " " + provider
+	}
+	cfg, rest, err := config.Load("meterline "+name, args[1:], getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -102,7 +111,7 @@ func main(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := cmd.run(ctx, &env{cfg: cfg, log: log, reg: metrics.NewRegistry(), clock: cfg.Clock()}); err != nil {
+	if err := cmd.run(ctx, &env{cfg: cfg, log: log, reg: metrics.NewRegistry(), clock: cfg.Clock(), provider: provider}); err != nil {
 		log.Error("stopped with an error", zap.Error(err))
 		fmt.Fprintf(stderr, "meterline %s: %v\n", cmd.name, err)
 		return 1

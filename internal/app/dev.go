@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meterline/meterline/internal/kafka"
+	"github.com/meterline/meterline/internal/poller"
 )
 
 func runDev(ctx context.Context, e *env) error {
@@ -51,6 +52,15 @@ func runDev(ctx context.Context, e *env) error {
 	}
 	if err := startReporting(s, conn, store, mux); err != nil {
 		return err
+	}
+	nc, err := startDevSimulators(e, mux)
+	if err != nil {
+		return err
+	}
+	if nc.Configured() {
+		if err := startNovaPoller(ctx, s, brokers, nc, poller.NewMetrics(e.reg)); err != nil {
+			return err
+		}
 	}
 	if err := serveHTTP(s, mux); err != nil {
 		return err

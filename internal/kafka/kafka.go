@@ -49,18 +49,24 @@ type Topics struct {
 	// record that does not decode), each as it was read, with headers naming the sink, the
 	// error and where it was read (HeaderSink, ...); one partition.
 	DeadLetter string
+	// PollerRejects carries the provider payloads a poller could not decode (or the documents
+	// it built that failed validation), each as it was read, keyed by the poller source, with
+	// headers naming the request and the error (HeaderPollerRequest, HeaderError); written in
+	// the poller's transaction, so a payload is set aside once per committed poll; one partition.
+	PollerRejects string
 }
 
 // TopicsFor returns the topic names under prefix.
 func TopicsFor(prefix string) Topics {
 	return Topics{
-		Collected:    prefix + ".usage.collected.v1",
-		Provisioning: prefix + ".provisioning.v1",
-		Rejected:     prefix + ".usage.rejected.v1",
-		Rated:        prefix + ".usage.rated.v1",
-		Changelog:    prefix + ".metering.changelog.v1",
-		PollerState:  prefix + ".poller.state.v1",
-		DeadLetter:   prefix + ".sink.deadletter.v1",
+		Collected:     prefix + ".usage.collected.v1",
+		Provisioning:  prefix + ".provisioning.v1",
+		Rejected:      prefix + ".usage.rejected.v1",
+		Rated:         prefix + ".usage.rated.v1",
+		Changelog:     prefix + ".metering.changelog.v1",
+		PollerState:   prefix + ".poller.state.v1",
+		DeadLetter:    prefix + ".sink.deadletter.v1",
+		PollerRejects: prefix + ".poller.rejects.v1",
 	}
 }
 
@@ -140,6 +146,10 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg config.Kafka, log *za
 			"cleanup.policy": kadm.StringPtr("compact"),
 		}},
 		// Few records, read by people in the order they were set aside: one partition.
+		{name: topics.PollerRejects, partitions: 1, configs: map[string]*string{
+			"cleanup.policy": kadm.StringPtr("delete"),
+			"retention.ms":   kadm.StringPtr(strconv.FormatInt(cfg.Retention.Milliseconds(), 10)),
+		}},
 		{name: topics.DeadLetter, partitions: 1, configs: map[string]*string{
 			"cleanup.policy": kadm.StringPtr("delete"),
 			"retention.ms":   kadm.StringPtr(strconv.FormatInt(cfg.Retention.Milliseconds(), 10)),

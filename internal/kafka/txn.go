@@ -99,6 +99,30 @@ func (p *TxPublisher) Close() { p.cl.Close() }
 // carries on from there. An empty events writes the state alone (a cursor that moved past
 // nothing to publish).
 func (p *TxPublisher) Publish(ctx context.Context, events []*meterlinev1.UsageEvent, state []byte) error {
+	return p.PublishWithRejects(ctx, events, nil, state)
+}
+
+// PollerReject is a provider payload a poller could not decode, or a document it built that
+// failed validation: set aside to the poller rejects topic, never skipped silently.
+type PollerReject struct {
+	// Request names what was read ("GET https://.../os-simple-tenant-usage?...").
+	Request string
+	// Error says why it was set aside (at most 2 KiB are kept).
+	Error string
+	// Payload is the body as read.
+	Payload []byte
+}
+
+// Headers of a record of the poller rejects topic, besides HeaderError.
+const (
+	HeaderPollerSource  = "meterline-poller-source"
+	HeaderPollerRequest = "meterline-poller-request"
+)
+
+// PublishWithRejects is Publish that also writes rejects to the poller rejects topic in the
+// same transaction, so that a payload set aside is set aside once with the state that moved
+// past it (or, when the state did not move, once per poll that met it).
+func (p *TxPublisher) PublishWithRejects(ctx context.Context, events []*meterlinev1.UsageEvent, rejects []PollerReject, state []byte) error {
 	if err := p.cl.BeginTransaction(); err != nil {
 		return p.failed("begin", err)
 	}
@@ -111,6 +135,14 @@ func (p *TxPublisher) Publish(ctx context.Context, events []*meterlinev1.UsageEv
 		}
 		rec.Timestamp = at
 		recs = append(recs, rec)
+	}
+	for _, rj := range rejects {
+		recs = append(recs, &kgo.Record{Topic: p.cfg.Topics.PollerRejects, Key: []byte(p.cfg.Source), Value: rj.Payload,
+			Timestamp: at, Headers: []kgo.RecordHeader{
+				{Key: HeaderPollerSource, Value: []byte(p.cfg.Source)},
+				{Key: HeaderPollerRequest, Value: []byte(truncate(rj.Request, 2048))},
+				{Key: HeaderError, Value: []byte(truncate(rj.Error, 2048))},
+			}})
 	}
 	if err := Produce(ctx, p.cl, recs...); err != nil {
 		return p.abort("produce events", err)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -19,77 +18,6 @@ import (
 	"github.com/meterline/meterline/internal/usage"
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
 )
-
-// settled waits until no transaction is open or ending on topics: its commit markers are
-// written by the transaction coordinator after EndTransaction returns, and only then does the
-// last stable offset reach the high watermark.
-func settled(t *testing.T, ctx context.Context, adm *kadm.Client, topics ...string) {
-	t.Helper()
-	for {
-		stable, err := adm.ListCommittedOffsets(ctx, topics...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		end, err := adm.ListEndOffsets(ctx, topics...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := true
-		end.Each(func(o kadm.ListedOffset) {
-			if s, ok := stable.Lookup(o.Topic, o.Partition); !ok || s.Offset != o.Offset {
-				done = false
-			}
-		})
-		if done {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("transactions on %v never ended: %v", topics, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// committed returns every committed data record of topic, reading each partition up to its
-// last stable offset (the markers, kept, tell where that is reached).
-func committed(t *testing.T, ctx context.Context, brokers []string, topic string) []*kgo.Record {
-	t.Helper()
-	cl, err := NewClient(brokers, zap.NewNop(), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	offsets, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[int32]int64{}
-	offsets.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-		}
-	})
-	var out []*kgo.Record
-	for len(want) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s: %v", topic, ctx.Err())
-		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			if stable, ok := want[r.Partition]; ok {
-				if r.Offset+1 >= stable {
-					delete(want, r.Partition)
-				}
-				if r.Offset < stable && !r.Attrs.IsControl() {
-					out = append(out, r)
-				}
-			}
-		})
-	}
-	return out
-}
 
 // TestTxPublisher: events and state are committed together or not at all. A publisher that
 // crashes between the two writes leaves neither (read committed) once the next instance of its
@@ -135,7 +63,9 @@ func TestTxPublisher(t *testing.T) {
 	adm := kadm.NewClient(testenv.Kafka(t, cfg))
 	check := func(wantState string, want []*meterlinev1.UsageEvent) {
 		t.Helper()
-		settled(t, ctx, adm, topics.Collected, topics.PollerState)
+		if err := Settled(ctx, adm, topics.Collected, topics.PollerState); err != nil {
+			t.Fatal(err)
+		}
 		state, ok, err := LastState(ctx, cfg.Kafka.Brokers, topics.PollerState, source, zap.NewNop())
 		if err != nil {
 			t.Fatal(err)
@@ -144,7 +74,11 @@ func TestTxPublisher(t *testing.T) {
 			t.Errorf("state %q (found %v), want %q", got, ok, wantState)
 		}
 		var got, wantIDs []string
-		for _, r := range committed(t, ctx, cfg.Kafka.Brokers, topics.Collected) {
+		recs, err := Committed(ctx, cfg.Kafka.Brokers, topics.Collected)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
 			var ev meterlinev1.UsageEvent
 			if err := DecodeEvent(r, &ev); err != nil {
 				t.Fatal(err)

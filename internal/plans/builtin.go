@@ -8,7 +8,8 @@ import (
 
 // The built-in sample plans are the expr-lang equivalents of the plans Cloud Foundry Abacus
 // shipped as samples (object storage, linux container, analytics, standard service, services
-// hours and the test plans), with Abacus' plan-id mappings. `meterline dev` loads them.
+// hours and the test plans), with Abacus' plan-id mappings, and the plans of what Meterline's
+// pollers emit (openstack-compute: one plan id per Nova flavor). `meterline dev` loads them.
 // Differences from Abacus' JavaScript: an accumulate formula keeps the cell unchanged (returns
 // a) for usage outside the cell's window where Abacus returned null; basic-analytics' metrics,
 // written in Abacus' older AVG/SUM formula syntax, are the maximum of classifiers and the sums

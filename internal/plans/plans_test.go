@@ -495,3 +495,27 @@ func TestStoredBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenStackComputeHours: the Nova poller's seconds are metered as hours, carried to 24
+// places per document and summed exactly; an m1.small instance hour is 0.026 in the USA.
+func TestOpenStackComputeHours(t *testing.T) {
+	s := compileBuiltin(t)
+	c := newCells(t, s.metering["openstack-compute"], monthStart, monthEnd)
+	at := monthStart.Add(time.Hour)
+	c.submit("server-1", at, at.Add(time.Hour-time.Millisecond), map[string]any{"instance_seconds": d("2575.458723"),
+		"vcpu_seconds": d("2575.458723"), "memory_mb_seconds": d("5274629.664704"), "local_gb_seconds": d("51509.17446")})
+	c.submit("server-2", at, at.Add(time.Hour-time.Millisecond), map[string]any{"instance_seconds": d("3600"),
+		"vcpu_seconds": d("3600"), "memory_mb_seconds": d("7372800"), "local_gb_seconds": d("72000")})
+	wantDec(t, "instance_hours", c.org["instance_hours"], "1.715405200833333333333333")
+	wantDec(t, "memory_mb_hours", c.org["memory_mb_hours"], "3513.174906862222222222222222")
+	wantDec(t, "local_gb_hours", c.org["local_gb_hours"], "34.308104016666666666666667")
+	price, ok := s.pricing["openstack-compute-m1.small"].Price("instance_hours", "USA")
+	if !ok {
+		t.Fatal("no USA price for m1.small instance hours")
+	}
+	cost, err := s.rating["openstack-compute-rating"].Rate("instance_hours", price, c.org["instance_hours"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDec(t, "cost", Round(cost), "0.044600535222")
+}

@@ -45,7 +45,55 @@ type Config struct {
 	ClickHouse ClickHouse
 	Sink       Sink
 	Metering   Metering
+	Poll       Poll
+	Nova       Nova
+	// DevSimulators names the provider simulators `meterline dev` starts and polls ("nova").
+	DevSimulators []string
+	// NovaSimScript is the JSON script (fleet and faults) of `meterline sim nova`; "" plays
+	// the demo fleet.
+	NovaSimScript string
 }
+
+// Poll configures every poller's loop (internal/poller).
+type Poll struct {
+	// Interval is how often a poller looks for periods to read once it has caught up.
+	Interval time.Duration
+	// Lag is how long a closed period waits before it is read, so that the provider has
+	// finished writing it.
+	Lag time.Duration
+	// Start is where a poller without state starts; the zero value is as far back as the
+	// slack allows.
+	Start time.Time
+	// Timeout bounds one request to a provider.
+	Timeout time.Duration
+}
+
+// Nova configures the OpenStack Nova poller (internal/poller/nova): either ComputeURL with
+// Token, or Keystone v3 (AuthURL and user or application credentials), the compute endpoint
+// then taken from the catalog.
+type Nova struct {
+	ComputeURL string
+	Token      string
+
+	AuthURL                    string
+	Username, UserID, Password string
+	UserDomain                 string
+	ProjectID, ProjectName     string
+	ProjectDomain              string
+	AppCredentialID, AppSecret string
+	Region                     string
+
+	// Cloud names the cloud in the poller's source and dedup ids; "" is the host of the
+	// compute or auth URL.
+	Cloud string
+	// PageLimit is the limit of each page of os-simple-tenant-usage.
+	PageLimit int
+	// Window is the length of the periods read (an hour by default).
+	Window time.Duration
+}
+
+// Configured reports whether the Nova poller has settings.
+func (n Nova) Configured() bool { return n.ComputeURL != "" || n.AuthURL != "" }
 
 // Metering configures the metering processor's time rules.
 type Metering struct {
@@ -111,6 +159,8 @@ func Default() Config {
 			DialTimeout: 5 * time.Second,
 		},
 		Sink: Sink{BatchSize: 10000, FlushInterval: time.Second},
+		Poll: Poll{Interval: time.Minute, Lag: 10 * time.Minute, Timeout: time.Minute},
+		Nova: Nova{UserDomain: "Default", ProjectDomain: "Default", PageLimit: 1000, Window: time.Hour},
 		Metering: Metering{
 			Slack:       metering.DefaultAcceptance.Slack,
 			Future:      metering.DefaultAcceptance.Future,
@@ -152,6 +202,28 @@ func (c *Config) settings() []setting {
 		slots(&c.Metering.ReportSlots, "METERLINE_REPORT_SLOTS", "report-slots", "periods a report shows per level: second,minute,hour,day,month"),
 		integer(&c.Sink.BatchSize, "METERLINE_SINK_BATCH_SIZE", "sink-batch-size", "rows a sink batch holds before it is written"),
 		dur(&c.Sink.FlushInterval, "METERLINE_SINK_FLUSH_INTERVAL", "sink-flush-interval", "longest a row waits in a sink batch"),
+		dur(&c.Poll.Interval, "METERLINE_POLL_INTERVAL", "poll-interval", "how often a poller looks for closed periods to read once it has caught up"),
+		dur(&c.Poll.Lag, "METERLINE_POLL_LAG", "poll-lag", "how long a closed period waits before a poller reads it"),
+		instant(&c.Poll.Start, "METERLINE_POLL_START", "poll-start", "where a poller without state starts (RFC 3339); empty is as far back as the slack allows"),
+		dur(&c.Poll.Timeout, "METERLINE_POLL_TIMEOUT", "poll-timeout", "longest a poller waits for one answer of a provider"),
+		str(&c.Nova.ComputeURL, "METERLINE_NOVA_COMPUTE_URL", "nova-compute-url", "Nova compute endpoint (https://nova.example:8774/v2.1), with a token; or leave it empty and give Keystone"),
+		str(&c.Nova.Token, "METERLINE_NOVA_TOKEN", "nova-token", "a Keystone token for the compute URL"),
+		str(&c.Nova.AuthURL, "METERLINE_NOVA_AUTH_URL", "nova-auth-url", "Keystone v3 URL (https://keystone.example:5000/v3); the compute endpoint then comes from its catalog"),
+		str(&c.Nova.Username, "METERLINE_NOVA_USERNAME", "nova-username", "Keystone user name"),
+		str(&c.Nova.UserID, "METERLINE_NOVA_USER_ID", "nova-user-id", "Keystone user id (instead of the name)"),
+		str(&c.Nova.Password, "METERLINE_NOVA_PASSWORD", "nova-password", "Keystone password"),
+		str(&c.Nova.UserDomain, "METERLINE_NOVA_USER_DOMAIN", "nova-user-domain", "domain name of the Keystone user"),
+		str(&c.Nova.ProjectID, "METERLINE_NOVA_PROJECT_ID", "nova-project-id", "project the token is scoped to (its id)"),
+		str(&c.Nova.ProjectName, "METERLINE_NOVA_PROJECT_NAME", "nova-project-name", "project the token is scoped to (its name)"),
+		str(&c.Nova.ProjectDomain, "METERLINE_NOVA_PROJECT_DOMAIN", "nova-project-domain", "domain name of the project"),
+		str(&c.Nova.AppCredentialID, "METERLINE_NOVA_APPLICATION_CREDENTIAL_ID", "nova-application-credential-id", "Keystone application credential id (instead of a user and password)"),
+		str(&c.Nova.AppSecret, "METERLINE_NOVA_APPLICATION_CREDENTIAL_SECRET", "nova-application-credential-secret", "Keystone application credential secret"),
+		str(&c.Nova.Region, "METERLINE_NOVA_REGION", "nova-region", "region of the compute endpoint in the catalog; empty takes the first"),
+		str(&c.Nova.Cloud, "METERLINE_NOVA_CLOUD", "nova-cloud", "name of the cloud in the poller's source and dedup ids; empty is the endpoint's host"),
+		integer(&c.Nova.PageLimit, "METERLINE_NOVA_PAGE_LIMIT", "nova-page-limit", "servers per page of os-simple-tenant-usage"),
+		dur(&c.Nova.Window, "METERLINE_NOVA_WINDOW", "nova-window", "length of the periods read from os-simple-tenant-usage (whole minutes dividing a day)"),
+		list(&c.DevSimulators, "METERLINE_DEV_SIMULATORS", "dev-simulators", "provider simulators `dev` starts and polls (nova)"),
+		str(&c.NovaSimScript, "METERLINE_NOVASIM_SCRIPT", "novasim-script", "file of the fleet and faults `sim nova` plays (JSON); empty plays the demo fleet"),
 	}
 }
 
@@ -264,6 +336,21 @@ func (c Config) Validate() error {
 	if c.Metering.Future < 0 {
 		bad("METERLINE_FUTURE", "must not be negative")
 	}
+	if c.Poll.Interval <= 0 {
+		bad("METERLINE_POLL_INTERVAL", "must be positive")
+	}
+	if c.Poll.Lag < 0 {
+		bad("METERLINE_POLL_LAG", "must not be negative")
+	}
+	if c.Poll.Timeout <= 0 {
+		bad("METERLINE_POLL_TIMEOUT", "must be positive")
+	}
+	errs = append(errs, c.Nova.validate()...)
+	for _, sim := range c.DevSimulators {
+		if sim != "nova" {
+			bad("METERLINE_DEV_SIMULATORS", "%q is not a simulator (nova)", sim)
+		}
+	}
 	if err := c.Metering.ReportSlots.Validate(); err != nil {
 		bad("METERLINE_REPORT_SLOTS", "%v", err)
 	}
@@ -271,6 +358,33 @@ func (c Config) Validate() error {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// validate checks the Nova settings, when any is given.
+func (n Nova) validate() []error {
+	var errs []error
+	bad := func(env, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", env, fmt.Sprintf(format, args...)))
+	}
+	if n.PageLimit < 1 {
+		bad("METERLINE_NOVA_PAGE_LIMIT", "must be at least 1")
+	}
+	if n.Window < time.Minute || n.Window%time.Minute != 0 || (24*time.Hour)%n.Window != 0 {
+		bad("METERLINE_NOVA_WINDOW", "must be whole minutes that divide a day (1h, 30m, 2h)")
+	}
+	switch {
+	case n.ComputeURL != "" && n.AuthURL != "":
+		bad("METERLINE_NOVA_COMPUTE_URL", "give it with METERLINE_NOVA_TOKEN, or METERLINE_NOVA_AUTH_URL, not both")
+	case n.ComputeURL != "" && n.Token == "":
+		bad("METERLINE_NOVA_TOKEN", "is required with METERLINE_NOVA_COMPUTE_URL")
+	case n.AuthURL != "" && n.AppCredentialID == "" && n.Password == "":
+		bad("METERLINE_NOVA_PASSWORD", "is required with METERLINE_NOVA_AUTH_URL (or an application credential)")
+	case n.AuthURL != "" && n.AppCredentialID != "" && n.AppSecret == "":
+		bad("METERLINE_NOVA_APPLICATION_CREDENTIAL_SECRET", "is required with METERLINE_NOVA_APPLICATION_CREDENTIAL_ID")
+	case n.AuthURL != "" && n.AppCredentialID == "" && n.Username == "" && n.UserID == "":
+		bad("METERLINE_NOVA_USERNAME", "is required with METERLINE_NOVA_AUTH_URL (or METERLINE_NOVA_USER_ID)")
+	}
+	return errs
 }
 
 // Clock is the services' clock: the system clock, or the one pinned by ClockStart.

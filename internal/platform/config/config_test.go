@@ -44,6 +44,28 @@ var names = []string{
 	"METERLINE_CLICKHOUSE_DIAL_TIMEOUT",
 	"METERLINE_SINK_BATCH_SIZE",
 	"METERLINE_SINK_FLUSH_INTERVAL",
+	"METERLINE_POLL_INTERVAL",
+	"METERLINE_POLL_LAG",
+	"METERLINE_POLL_START",
+	"METERLINE_POLL_TIMEOUT",
+	"METERLINE_NOVA_COMPUTE_URL",
+	"METERLINE_NOVA_TOKEN",
+	"METERLINE_NOVA_AUTH_URL",
+	"METERLINE_NOVA_USERNAME",
+	"METERLINE_NOVA_USER_ID",
+	"METERLINE_NOVA_PASSWORD",
+	"METERLINE_NOVA_USER_DOMAIN",
+	"METERLINE_NOVA_PROJECT_ID",
+	"METERLINE_NOVA_PROJECT_NAME",
+	"METERLINE_NOVA_PROJECT_DOMAIN",
+	"METERLINE_NOVA_APPLICATION_CREDENTIAL_ID",
+	"METERLINE_NOVA_APPLICATION_CREDENTIAL_SECRET",
+	"METERLINE_NOVA_REGION",
+	"METERLINE_NOVA_CLOUD",
+	"METERLINE_NOVA_PAGE_LIMIT",
+	"METERLINE_NOVA_WINDOW",
+	"METERLINE_DEV_SIMULATORS",
+	"METERLINE_NOVASIM_SCRIPT",
 }
 
 func TestLoadDefaults(t *testing.T) {
@@ -77,6 +99,8 @@ func TestLoadDefaults(t *testing.T) {
 		},
 		Metering: Metering{Slack: 48 * time.Hour, Future: time.Minute, ReportSlots: metering.Slots{1, 1, 1, 2, 2}},
 		Sink:     Sink{BatchSize: 10000, FlushInterval: time.Second},
+		Poll:     Poll{Interval: time.Minute, Lag: 10 * time.Minute, Timeout: time.Minute},
+		Nova:     Nova{UserDomain: "Default", ProjectDomain: "Default", PageLimit: 1000, Window: time.Hour},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load with nothing set\n got %+v\nwant %+v", c, want)
