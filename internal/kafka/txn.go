@@ -211,13 +211,23 @@ func LastState(ctx context.Context, brokers []string, topic, source string, log 
 		return nil, false, err
 	}
 	defer cl.Close()
-	offsets, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		return nil, false, fmt.Errorf("state of %s: list the stable offset of %s: %w", source, topic, err)
-	}
-	lo, found := offsets.Lookup(topic, 0)
-	if !found {
-		return nil, false, fmt.Errorf("state of %s: topic %s has no partition 0", source, topic)
+	// A topic created a moment ago may not list its partition yet in the metadata a broker
+	// answers with: that is asked again until ctx ends, not reported as a failure.
+	var lo kadm.ListedOffset
+	for {
+		offsets, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
+		if err != nil {
+			return nil, false, fmt.Errorf("state of %s: list the stable offset of %s: %w", source, topic, err)
+		}
+		var found bool
+		if lo, found = offsets.Lookup(topic, 0); found {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false, fmt.Errorf("state of %s: topic %s has no partition 0: %w", source, topic, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	if lo.Err != nil {
 		return nil, false, fmt.Errorf("state of %s: list the stable offset of %s: %w", source, topic, lo.Err)
