@@ -84,8 +84,8 @@ var DefaultAccount = Account{AccountID: "", Name: "default", PricingCountry: "US
 // and mappings are immutable, and their keys name their content: a plan's key carries a digest
 // of its canonical JSON, a mapping's key its target plan. Compaction then keeps every version
 // ever written, and every reader, applying them in topic order, picks the same first one (see
-// Catalog.Apply). Accounts and resource types may change: their key is their id, and the
-// latest record wins.
+// Catalog.Apply). Accounts, resource types and API keys may change: their key is their id,
+// and the latest record wins (but a revoked API key stays revoked).
 type Record struct {
 	Key   string
 	Value []byte
