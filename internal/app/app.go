@@ -29,16 +29,18 @@ import (
 type command struct {
 	name, summary string
 	run           func(ctx context.Context, e *env) error
+	// api: the command serves APIs, behind the authenticator (docs/security.md).
+	api bool
 }
 
 var commands = []command{
-	{"dev", "run every service in one process (embedded Kafka unless METERLINE_KAFKA_BROKERS is set)", runDev},
-	{"collector", "run the usage collection API (POST/GET /v1/metering/collected/usage)", runCollector},
-	{"sink", "run the sinks (collected usage -> usage_events, rated cells -> usage_cells, rejections -> usage_rejections)", runSink},
-	{"processor", "run the metering processor (collected usage -> window cells, rated and rejected usage)", runProcessor},
-	{"reporting", "run the usage reports API (organization and resource instance reports, GraphQL)", runReporting},
-	{"provisioning", "run the provisioning API (plans, mappings, accounts, plan-id look-ups)", runProvisioning},
-	{"migrate", "apply the ClickHouse schema migrations and exit", runMigrate},
+	{"dev", "run every service in one process (embedded Kafka unless METERLINE_KAFKA_BROKERS is set)", runDev, true},
+	{"collector", "run the usage collection API (POST/GET /v1/metering/collected/usage)", runCollector, true},
+	{"sink", "run the sinks (collected usage -> usage_events, rated cells -> usage_cells, rejections -> usage_rejections)", runSink, false},
+	{"processor", "run the metering processor (collected usage -> window cells, rated and rejected usage)", runProcessor, false},
+	{"reporting", "run the usage reports API (organization and resource instance reports, GraphQL)", runReporting, true},
+	{"provisioning", "run the provisioning API (plans, mappings, accounts, plan-id look-ups)", runProvisioning, true},
+	{"migrate", "apply the ClickHouse schema migrations and exit", runMigrate, false},
 }
 
 // env is what every command gets.
@@ -49,6 +51,8 @@ type env struct {
 	// clock is the clock of every component of the process (the system clock unless
 	// METERLINE_CLOCK_START pins it): read once, so that in `dev` all share one.
 	clock clock.Clock
+	// anonymous admits API requests without credentials as admin (see prepareAuth).
+	anonymous bool
 }
 
 // Main runs the meterline command line with args (without the program name) and returns the
@@ -88,6 +92,10 @@ func main(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 	if err == nil && len(rest) > 0 {
 		err = fmt.Errorf("unexpected arguments: %s", strings.Join(rest, " "))
 	}
+	anonymous := false
+	if err == nil && cmd.api {
+		anonymous, err = prepareAuth(&cfg)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "meterline %s: %v\n", cmd.name, err)
 		return 2
@@ -102,7 +110,7 @@ func main(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := cmd.run(ctx, &env{cfg: cfg, log: log, reg: metrics.NewRegistry(), clock: cfg.Clock()}); err != nil {
+	if err := cmd.run(ctx, &env{cfg: cfg, log: log, reg: metrics.NewRegistry(), clock: cfg.Clock(), anonymous: anonymous}); err != nil {
 		log.Error("stopped with an error", zap.Error(err))
 		fmt.Fprintf(stderr, "meterline %s: %v\n", cmd.name, err)
 		return 1

@@ -48,7 +48,7 @@ func runCollector(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := serveHTTP(s, mux, readiness(cl, conn)); err != nil {
+	if err := serveAPI(ctx, s, mux, readiness(cl, conn), store.Catalog); err != nil {
 		return err
 	}
 	return s.wait(ctx)

@@ -54,7 +54,7 @@ func runDev(ctx context.Context, e *env) error {
 	if err := startReporting(s, conn, store, mux); err != nil {
 		return err
 	}
-	if err := serveHTTP(s, mux, readiness(cl, conn)); err != nil {
+	if err := serveAPI(ctx, s, mux, readiness(cl, conn), store.Catalog); err != nil {
 		return err
 	}
 	return s.wait(ctx)

@@ -33,6 +33,7 @@ func startProvisioning(ctx context.Context, s *stack, brokers []string, mux *htt
 	}
 	if mux != nil {
 		api.Register(mux)
+		provisioning.NewKeysAPI(store.Catalog, store, s.e.clock, log).Register(mux)
 	}
 	return store, nil
 }
@@ -51,11 +52,12 @@ func runProvisioning(ctx context.Context, e *env) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	if _, err := startProvisioning(ctx, s, e.cfg.Kafka.Brokers, mux, false); err != nil {
+	store, err := startProvisioning(ctx, s, e.cfg.Kafka.Brokers, mux, false)
+	if err != nil {
 		return err
 	}
 	checks := map[string]web.Check{"kafka": func(ctx context.Context) error { return kafka.Ping(ctx, admin) }}
-	if err := serveHTTP(s, mux, checks); err != nil {
+	if err := serveAPI(ctx, s, mux, checks, store.Catalog); err != nil {
 		return err
 	}
 	return s.wait(ctx)

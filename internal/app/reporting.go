@@ -43,7 +43,7 @@ func runReporting(ctx context.Context, e *env) error {
 		return err
 	}
 	checks := map[string]web.Check{"clickhouse": func(ctx context.Context) error { return clickhouse.Ping(ctx, conn) }}
-	if err := serveHTTP(s, mux, checks); err != nil {
+	if err := serveAPI(ctx, s, mux, checks, store.Catalog); err != nil {
 		return err
 	}
 	return s.wait(ctx)

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/auth"
 	"github.com/meterline/meterline/internal/clickhouse"
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/platform/metrics"
@@ -146,11 +147,26 @@ func (s *stack) wait(ctx context.Context) error {
 	return first
 }
 
-// serveHTTP starts the HTTP listener with mux plus /healthz, /readyz and /metrics.
+// serveHTTP starts the HTTP listener with mux plus /healthz, /readyz and /metrics, for a
+// process that serves no API (the sink, the processor): those routes are open.
 func serveHTTP(s *stack, mux *http.ServeMux, checks map[string]web.Check) error {
+	return listen(s, mux, mux, checks)
+}
+
+// serveAPI starts the HTTP listener with the APIs of mux behind the authenticator (over the
+// accounts and API keys of cat), plus the open /healthz, /readyz and /metrics.
+func serveAPI(ctx context.Context, s *stack, mux *http.ServeMux, checks map[string]web.Check, cat auth.Catalog) error {
+	a, err := newAuthenticator(ctx, s, cat)
+	if err != nil {
+		return err
+	}
+	return listen(s, mux, a.Wrap(mux), checks)
+}
+
+func listen(s *stack, mux *http.ServeMux, h http.Handler, checks map[string]web.Check) error {
 	web.NewHealth(checks).Register(mux)
 	mux.Handle("GET /metrics", metrics.Handler(s.e.reg))
-	srv, err := web.Listen(s.e.cfg.HTTPAddr, mux)
+	srv, err := web.Listen(s.e.cfg.HTTPAddr, h)
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}
