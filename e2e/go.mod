@@ -7,6 +7,8 @@ require (
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 )
 
+require github.com/go-jose/go-jose/v4 v4.1.4
+
 require (
 	github.com/shopspring/decimal v1.6.0
 	github.com/twmb/franz-go v1.22.3

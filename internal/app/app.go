@@ -29,18 +29,20 @@ import (
 type command struct {
 	name, summary string
 	run           func(ctx context.Context, e *env) error
+	// api: the command serves APIs, behind the authenticator (docs/security.md).
+	api bool
 }
 
 var commands = []command{
-	{"dev", "run every service in one process (embedded Kafka unless METERLINE_KAFKA_BROKERS is set)", runDev},
-	{"collector", "run the usage collection API (POST/GET /v1/metering/collected/usage)", runCollector},
-	{"sink", "run the sinks (collected usage -> usage_events, rated cells -> usage_cells, rejections -> usage_rejections)", runSink},
-	{"processor", "run the metering processor (collected usage -> window cells, rated and rejected usage)", runProcessor},
-	{"reporting", "run the usage reports API (organization and resource instance reports, GraphQL)", runReporting},
-	{"provisioning", "run the provisioning API (plans, mappings, accounts, plan-id look-ups)", runProvisioning},
-	{"migrate", "apply the ClickHouse schema migrations and exit", runMigrate},
-	{"poller", "poller <provider>: poll a provider's usage API into the collected topic (nova)", runPoller},
-	{"sim", "sim <provider>: serve a simulated provider API playing a scripted fleet (nova)", runSim},
+	{"dev", "run every service in one process (embedded Kafka unless METERLINE_KAFKA_BROKERS is set)", runDev, true},
+	{"collector", "run the usage collection API (POST/GET /v1/metering/collected/usage)", runCollector, true},
+	{"sink", "run the sinks (collected usage -> usage_events, rated cells -> usage_cells, rejections -> usage_rejections)", runSink, false},
+	{"processor", "run the metering processor (collected usage -> window cells, rated and rejected usage)", runProcessor, false},
+	{"reporting", "run the usage reports API (organization and resource instance reports, GraphQL)", runReporting, true},
+	{"provisioning", "run the provisioning API (plans, mappings, accounts, plan-id look-ups)", runProvisioning, true},
+	{"migrate", "apply the ClickHouse schema migrations and exit", runMigrate, false},
+	{"poller", "poller <provider>: poll a provider's usage API into the collected topic (nova)", runPoller, false},
+	{"sim", "sim <provider>: serve a simulated provider API playing a scripted fleet (nova)", runSim, false},
 }
 
 // env is what every command gets.
@@ -53,6 +55,8 @@ type env struct {
 	clock clock.Clock
 	// provider is the provider of `poller <provider>` and `sim <provider>`.
 	provider string
+	// anonymous admits API requests without credentials as admin (see prepareAuth).
+	anonymous bool
 }
 
 // Main runs the meterline command line with args (without the program name) and returns the
@@ -97,6 +101,10 @@ func main(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 	if err == nil && len(rest) > 0 {
 		err = fmt.Errorf("unexpected arguments: %s", strings.Join(rest, " "))
 	}
+	anonymous := false
+	if err == nil && cmd.api {
+		anonymous, err = prepareAuth(&cfg)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "meterline %s: %v\n", cmd.name, err)
 		return 2
@@ -111,7 +119,7 @@ func main(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := cmd.run(ctx, &env{cfg: cfg, log: log, reg: metrics.NewRegistry(), clock: cfg.Clock(), provider: provider}); err != nil {
+	if err := cmd.run(ctx, &env{cfg: cfg, log: log, reg: metrics.NewRegistry(), clock: cfg.Clock(), provider: provider, anonymous: anonymous}); err != nil {
 		log.Error("stopped with an error", zap.Error(err))
 		fmt.Fprintf(stderr, "meterline %s: %v\n", cmd.name, err)
 		return 1

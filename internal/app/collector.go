@@ -49,7 +49,7 @@ func runCollector(ctx context.Context, e *env) error {
 	if err := startCollector(ctx, s, e.cfg.Kafka.Brokers, conn, store, mux); err != nil {
 		return err
 	}
-	if err := serveHTTP(s, mux); err != nil {
+	if err := serveAPI(ctx, s, mux, store.Catalog); err != nil {
 		return err
 	}
 	return s.wait(ctx)

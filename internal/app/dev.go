@@ -53,7 +53,7 @@ func runDev(ctx context.Context, e *env) error {
 	if err := startReporting(s, conn, store, mux); err != nil {
 		return err
 	}
-	nc, err := startDevSimulators(e, mux)
+	nc, err := startDevSimulators(e, s)
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func runDev(ctx context.Context, e *env) error {
 			return err
 		}
 	}
-	if err := serveHTTP(s, mux); err != nil {
+	if err := serveAPI(ctx, s, mux, store.Catalog); err != nil {
 		return err
 	}
 	return s.wait(ctx)

@@ -41,6 +41,7 @@ func plansCommand(args []string, getenv func(string) string, stdout, stderr io.W
 	fs.SetOutput(stderr)
 	dir := fs.String("f", "", "folder of JSON documents")
 	url := fs.String("url", "", "base URL of Meterline's provisioning API (default: http://$METERLINE_HTTP_ADDR)")
+	token := fs.String("token", getenv("METERLINE_TOKEN"), "bearer credential with the meterline.admin scope: an admin key, API key or JWT (default: $METERLINE_TOKEN; none for a loopback Meterline without auth)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -66,7 +67,7 @@ func plansCommand(args []string, getenv func(string) string, stdout, stderr io.W
 		// 201 means the API created the document; 200 that it was there already, the same
 		// (plans, mappings, unchanged accounts and resource types) or now changed (accounts and
 		// resource types, which may change), so it says "applied" rather than "unchanged".
-		status, body, err := send(client, strings.TrimSuffix(*url, "/")+d.path, d.body)
+		status, body, err := send(client, strings.TrimSuffix(*url, "/")+d.path, *token, d.body)
 		switch {
 		case err != nil:
 			failed++
@@ -95,8 +96,16 @@ type document struct {
 	body   []byte
 }
 
-func send(c *http.Client, url string, body []byte) (int, []byte, error) {
-	resp, err := c.Post(url, "application/json", bytes.NewReader(body))
+func send(c *http.Client, url, token string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -137,10 +137,11 @@ func runSim(ctx context.Context, e *env) error {
 	return s.wait(ctx)
 }
 
-// startDevSimulators mounts the simulators of METERLINE_DEV_SIMULATORS on dev's mux (under
-// /sim/<provider>) and points their pollers at them, unless the provider's own settings are
-// given (then the real provider is polled).
-func startDevSimulators(e *env, mux *http.ServeMux) (config.Nova, error) {
+// startDevSimulators mounts the simulators of METERLINE_DEV_SIMULATORS on dev's listener
+// (under /sim/<provider>, outside the authenticator: a simulator checks its own tokens) and
+// points their pollers at them, unless the provider's own settings are given (then the real
+// provider is polled).
+func startDevSimulators(e *env, s *stack) (config.Nova, error) {
 	nc := e.cfg.Nova
 	for _, sim := range e.cfg.DevSimulators {
 		if sim != "nova" || nc.Configured() {
@@ -151,7 +152,7 @@ func startDevSimulators(e *env, mux *http.ServeMux) (config.Nova, error) {
 			return nc, err
 		}
 		base := "http://" + e.cfg.HTTPAddr + "/sim/nova"
-		mux.Handle("/sim/nova/", http.StripPrefix("/sim/nova", novasim.New(sc, e.clock).Handler(base)))
+		s.open["/sim/nova/"] = http.StripPrefix("/sim/nova", novasim.New(sc, e.clock).Handler(base))
 		nc.AuthURL, nc.Username, nc.Password, nc.ProjectName = novasim.AuthURL(base), "meterline", "dev", "admin"
 		if nc.Cloud == "" {
 			nc.Cloud = "novasim"

@@ -35,6 +35,7 @@ func startProvisioning(ctx context.Context, s *stack, brokers []string, mux *htt
 	}
 	if mux != nil {
 		api.Register(mux)
+		provisioning.NewKeysAPI(store.Catalog, store, s.e.clock, log).Register(mux)
 	}
 	return store, nil
 }
@@ -53,10 +54,11 @@ func runProvisioning(ctx context.Context, e *env) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	if _, err := startProvisioning(ctx, s, e.cfg.Kafka.Brokers, mux, false); err != nil {
+	store, err := startProvisioning(ctx, s, e.cfg.Kafka.Brokers, mux, false)
+	if err != nil {
 		return err
 	}
-	if err := serveHTTP(s, mux); err != nil {
+	if err := serveAPI(ctx, s, mux, store.Catalog); err != nil {
 		return err
 	}
 	return s.wait(ctx)

@@ -41,7 +41,7 @@ func runReporting(ctx context.Context, e *env) error {
 	if err := startReporting(s, conn, store, mux); err != nil {
 		return err
 	}
-	if err := serveHTTP(s, mux); err != nil {
+	if err := serveAPI(ctx, s, mux, store.Catalog); err != nil {
 		return err
 	}
 	return s.wait(ctx)

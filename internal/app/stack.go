@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/auth"
 	"github.com/meterline/meterline/internal/clickhouse"
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/platform/metrics"
@@ -107,10 +108,12 @@ type stack struct {
 	errc    chan error
 	running int
 	checks  map[string]web.Check
+	// open are routes served outside the authenticator, by path prefix.
+	open map[string]http.Handler
 }
 
 func newStack(e *env) *stack {
-	return &stack{e: e, errc: make(chan error, 16), checks: map[string]web.Check{}}
+	return &stack{e: e, errc: make(chan error, 16), checks: map[string]web.Check{}, open: map[string]http.Handler{}}
 }
 
 // ready adds the /readyz check of the component name: its error says what is down for it.
@@ -183,11 +186,36 @@ func (s *stack) wait(ctx context.Context) error {
 }
 
 // serveHTTP starts the HTTP listener with mux plus /healthz, /readyz (the checks of the
-// components started) and /metrics.
+// components started) and /metrics, for a process that serves no API (the sink, the
+// processor, a poller, a simulator): those routes are open.
 func serveHTTP(s *stack, mux *http.ServeMux) error {
+	return listen(s, mux, mux)
+}
+
+// serveAPI starts the HTTP listener with the APIs of mux behind the authenticator (over the
+// accounts and API keys of cat), plus the open /healthz, /readyz and /metrics, and the open
+// routes of s.open (the simulators of `meterline dev`, which check their own tokens).
+func serveAPI(ctx context.Context, s *stack, mux *http.ServeMux, cat auth.Catalog) error {
+	a, err := newAuthenticator(ctx, s, cat)
+	if err != nil {
+		return err
+	}
+	var h http.Handler = a.Wrap(mux)
+	if len(s.open) > 0 {
+		root := http.NewServeMux()
+		for prefix, oh := range s.open {
+			root.Handle(prefix, oh)
+		}
+		root.Handle("/", h)
+		h = root
+	}
+	return listen(s, mux, h)
+}
+
+func listen(s *stack, mux *http.ServeMux, h http.Handler) error {
 	web.NewHealth(s.checks).Register(mux)
 	mux.Handle("GET /metrics", metrics.Handler(s.e.reg))
-	srv, err := web.Listen(s.e.cfg.HTTPAddr, mux)
+	srv, err := web.Listen(s.e.cfg.HTTPAddr, h)
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}

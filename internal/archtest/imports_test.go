@@ -32,6 +32,7 @@ var forbidden = []string{
 	module + "/internal/report",
 	module + "/internal/poller",
 	module + "/internal/app",
+	module + "/internal/auth",
 	module + "/internal/platform/web",
 	module + "/internal/platform/logging",
 	module + "/internal/platform/metrics",

@@ -57,6 +57,22 @@ type ResourceType struct {
 	ResourceType string `json:"resource_type"`
 }
 
+// APIKey is a machine client's credential: a key the provisioning API made, of which only
+// the SHA-256 of the secret is kept (Hash, hex). It grants Scopes in Organizations ("*" for
+// every organization) until Expires (epoch ms; 0 never) or until it is revoked (Revoked, epoch
+// ms; 0 while it is not). A revoked key stays revoked: its record is replaced by the revoked
+// one (the same key in the topic), and a later record that would revive it is ignored.
+type APIKey struct {
+	ID            string   `json:"id"`
+	Name          string   `json:"name,omitempty"`
+	Hash          string   `json:"hash"`
+	Organizations []string `json:"organizations"`
+	Scopes        []string `json:"scopes"`
+	Created       int64    `json:"created"`
+	Expires       int64    `json:"expires,omitempty"`
+	Revoked       int64    `json:"revoked,omitempty"`
+}
+
 // DefaultAccount is the account of an organization no account names: Abacus priced such
 // usage in the USA.
 var DefaultAccount = Account{AccountID: "", Name: "default", PricingCountry: "USA", Currency: "USD"}
@@ -68,8 +84,8 @@ var DefaultAccount = Account{AccountID: "", Name: "default", PricingCountry: "US
 // and mappings are immutable, and their keys name their content: a plan's key carries a digest
 // of its canonical JSON, a mapping's key its target plan. Compaction then keeps every version
 // ever written, and every reader, applying them in topic order, picks the same first one (see
-// Catalog.Apply). Accounts and resource types may change: their key is their id, and the
-// latest record wins.
+// Catalog.Apply). Accounts, resource types and API keys may change: their key is their id,
+// and the latest record wins (but a revoked API key stays revoked).
 type Record struct {
 	Key   string
 	Value []byte
@@ -78,6 +94,7 @@ type Record struct {
 // Keys of records.
 func AccountKey(id string) string  { return "account/" + id }
 func ResourceKey(id string) string { return "resource_type/" + id }
+func APIKeyKey(id string) string   { return "api_key/" + id }
 
 // PlanKey is the key of a plan of kind whose canonical JSON (encoding/json's encoding of the
 // plan document) is value: "<kind>_plan/<plan id>/<first 16 hex digits of its SHA-256>". A
@@ -116,6 +133,7 @@ type Catalog struct {
 	accounts map[string]Account
 	orgs     map[string]string // organization -> account id
 	types    map[string]string // resource id -> resource type
+	keys     map[string]APIKey // API keys by id
 }
 
 // NewCatalog returns an empty catalog.
@@ -123,6 +141,7 @@ func NewCatalog() *Catalog {
 	return &Catalog{
 		plans:    map[string]map[string]any{plans.KindMetering: {}, plans.KindRating: {}, plans.KindPricing: {}},
 		mappings: map[string][]Mapping{}, accounts: map[string]Account{}, orgs: map[string]string{}, types: map[string]string{},
+		keys: map[string]APIKey{},
 	}
 }
 
@@ -190,6 +209,15 @@ func (c *Catalog) Apply(r Record) error {
 			return fmt.Errorf("record %s: %w", r.Key, err)
 		}
 		c.types[t.ResourceID] = t.ResourceType
+	case "api_key":
+		var k APIKey
+		if err := json.Unmarshal(r.Value, &k); err != nil {
+			return fmt.Errorf("record %s: %w", r.Key, err)
+		}
+		if old, ok := c.keys[k.ID]; ok && old.Revoked != 0 && k.Revoked == 0 {
+			return fmt.Errorf("record %s: ignored: API key %s was revoked", r.Key, k.ID)
+		}
+		c.keys[k.ID] = k
 	default:
 		return fmt.Errorf("record %s: unknown kind", r.Key)
 	}
@@ -354,9 +382,14 @@ func (c *Catalog) Account(id string) (Account, bool) {
 func (c *Catalog) Accounts() []Account {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	out := make([]Account, 0, len(c.accounts))
-	for _, id := range slices.Sorted(maps.Keys(c.accounts)) {
-		out = append(out, c.accounts[id])
+	return byID(c.accounts)
+}
+
+// byID returns the values of m in the order of their keys; empty, not nil, for none.
+func byID[V any](m map[string]V) []V {
+	out := make([]V, 0, len(m))
+	for _, id := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, m[id])
 	}
 	return out
 }
@@ -369,6 +402,21 @@ func (c *Catalog) AccountOf(org string) (Account, bool) {
 		return c.accounts[id], true
 	}
 	return DefaultAccount, false
+}
+
+// APIKey returns an API key by id, revoked or not.
+func (c *Catalog) APIKey(id string) (APIKey, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	k, ok := c.keys[id]
+	return k, ok
+}
+
+// APIKeys lists every API key, revoked ones included, by id.
+func (c *Catalog) APIKeys() []APIKey {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return byID(c.keys)
 }
 
 // Currency returns the currency of org's account (DefaultAccount's when none names it).
@@ -444,7 +492,7 @@ func (c *Catalog) ValidateMapping(m Mapping) error {
 var _ metering.Plans = (*Catalog)(nil)
 
 // RecordOf returns the record of a plan document (a plans.Document), a Mapping, a
-// ResourceType or an Account: its key, and its canonical JSON as the value.
+// ResourceType, an Account or an APIKey: its key, and its canonical JSON as the value.
 func RecordOf(v any) (Record, error) {
 	value, err := json.Marshal(v)
 	if err != nil {
@@ -460,6 +508,8 @@ func RecordOf(v any) (Record, error) {
 		key = ResourceKey(d.ResourceID)
 	case Account:
 		key = AccountKey(d.AccountID)
+	case APIKey:
+		key = APIKeyKey(d.ID)
 	default:
 		return Record{}, fmt.Errorf("no catalog record for %T", v)
 	}

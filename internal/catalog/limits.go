@@ -30,6 +30,13 @@ const (
 	MaxPlanEntries = 100
 	// MaxFormulaLength bounds a plan's formula, in bytes.
 	MaxFormulaLength = 4096
+	// MaxKeyOrganizations bounds the organizations an API key names.
+	MaxKeyOrganizations = 1000
+	// MaxKeyScopes bounds the scopes of an API key.
+	MaxKeyScopes = 100
+	// MaxScopeLength bounds a scope's name: abacus.usage.<resource id>.write with an id of
+	// MaxIDLength bytes.
+	MaxScopeLength = MaxIDLength + len("abacus.usage..write")
 )
 
 // CheckID appends to ps the problem of an id s in field, if any: it must be 1 to MaxIDLength
@@ -88,6 +95,54 @@ func AccountProblems(a Account) []fault.Problem {
 	}
 	return ps
 }
+
+// AllOrganizations in the organizations of an API key grants every organization.
+const AllOrganizations = "*"
+
+// APIKeyProblems returns the problems of an API key's strings and lists: its id, name, hash
+// (64 hex digits), at least one and at most MaxKeyOrganizations organizations (ids, or "*"),
+// at least one and at most MaxKeyScopes scopes of at most MaxScopeLength bytes without a
+// space or a control character (which scopes mean something is internal/auth's concern), and
+// times that are not negative, an expiry after the creation.
+func APIKeyProblems(k APIKey) []fault.Problem {
+	ps := CheckID(nil, "id", k.ID)
+	ps = CheckText(ps, "name", k.Name, MaxNameLength)
+	if !keyHash.MatchString(k.Hash) {
+		ps = append(ps, fault.Problem{Field: "hash", Reason: "must be the 64 hex digits of a SHA-256"})
+	}
+	if len(k.Organizations) == 0 {
+		ps = append(ps, fault.Problem{Field: "organizations", Reason: `is required: the organizations the key may use, or ["*"] for all`})
+	}
+	var ok bool
+	if ps, ok = checkCount(ps, "organizations", len(k.Organizations), MaxKeyOrganizations); ok {
+		for i, o := range k.Organizations {
+			if o != AllOrganizations {
+				ps = CheckID(ps, fmt.Sprintf("organizations[%d]", i), o)
+			}
+		}
+	}
+	if len(k.Scopes) == 0 {
+		ps = append(ps, fault.Problem{Field: "scopes", Reason: "is required: what the key may do, such as abacus.usage.write"})
+	}
+	if ps, ok = checkCount(ps, "scopes", len(k.Scopes), MaxKeyScopes); ok {
+		for i, s := range k.Scopes {
+			field := fmt.Sprintf("scopes[%d]", i)
+			if len(s) == 0 || len(s) > MaxScopeLength || strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+				ps = append(ps, fault.Problem{Field: field, Value: usage.Echo(s),
+					Reason: fmt.Sprintf("must be 1 to %d bytes without a space or a control character", MaxScopeLength)})
+			}
+		}
+	}
+	if k.Created < 0 {
+		ps = append(ps, fault.Problem{Field: "created", Value: k.Created, Reason: "must be epoch milliseconds, not negative"})
+	}
+	if k.Expires != 0 && k.Expires <= k.Created {
+		ps = append(ps, fault.Problem{Field: "expires", Value: k.Expires, Reason: "must be later than the key's creation"})
+	}
+	return ps
+}
+
+var keyHash = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 var countryCode = regexp.MustCompile(`^[A-Z]{3}$`)
 

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/auth"
 	"github.com/meterline/meterline/internal/collector"
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/platform/clock"
@@ -41,7 +42,7 @@ func BenchmarkCollectorHTTP(b *testing.B) {
 	start := clock.Instants[0]
 	collector.New(collector.Config{MaxBodyBytes: 1 << 20, ProduceTimeout: 10 * time.Second, Clock: clock.StartingAt(start)}, pub, nil, nil,
 		zap.NewNop(), prometheus.NewRegistry()).Register(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(auth.AsAdmin(mux))
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 

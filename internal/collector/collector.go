@@ -9,6 +9,11 @@
 // original's Location, so a client can tell; whether or not the collector recognises a
 // duplicate (after a restart it may not), it counts once downstream, because its id is a hash
 // of its content and every consumer deduplicates by id.
+//
+// Both routes need a principal in the request's context (internal/auth): a POST is refused
+// 403 unless it may write usage of the document's organization and resource (checked once
+// the document is parsed, before anything reaches Kafka); a GET finds only documents it may
+// read, another tenant's being 404 like a missing one.
 package collector
 
 import (
@@ -25,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/auth"
 	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/platform/clock"
 	"github.com/meterline/meterline/internal/platform/web"
@@ -176,6 +182,8 @@ func resultOf(err error) string {
 		return "invalid"
 	case fault.KindUnavailable:
 		return "unavailable"
+	case fault.KindForbidden, fault.KindUnauthenticated:
+		return "forbidden"
 	default:
 		return "error"
 	}
@@ -192,6 +200,9 @@ func (c *Collector) collect(r *http.Request) (string, error) {
 	}
 	doc, err := usage.Parse(body)
 	if err != nil {
+		return "", err
+	}
+	if err := auth.RequireWrite(r.Context(), doc.OrganizationID, doc.ResourceID); err != nil {
 		return "", err
 	}
 	id := doc.ID()
@@ -294,6 +305,10 @@ func duplicate(id string) error {
 }
 
 func (c *Collector) get(w http.ResponseWriter, r *http.Request) {
+	if err := auth.RequireReadsAny(r.Context()); err != nil {
+		web.WriteError(w, c.log, err)
+		return
+	}
 	id := r.PathValue("usage_document_id")
 	if !usage.ValidID(id) {
 		web.WriteError(w, c.log, fault.Invalid("invalid usage document id", fault.Problem{
@@ -320,6 +335,10 @@ func (c *Collector) get(w http.ResponseWriter, r *http.Request) {
 			err = fault.Unavailable(err, "usage documents cannot be read now; retry later")
 		}
 		doc, received, stored = se.Document, se.ReceivedMs, se.StoredMs
+	}
+	if err == nil && !auth.Readable(r.Context(), doc.OrganizationID, doc.ResourceID) {
+		// Another tenant's document is answered as a missing one, so ids cannot be probed.
+		err = fault.NotFound("usage document %s not found", id)
 	}
 	if err != nil {
 		web.WriteError(w, c.log, err)

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meterline/meterline/internal/auth"
 	"github.com/meterline/meterline/internal/collector"
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/platform/web"
@@ -177,7 +178,7 @@ func newServerWith(t *testing.T, cfg collector.Config, pub collector.Publisher, 
 	reg := prometheus.NewRegistry()
 	mux := http.NewServeMux()
 	collector.New(cfg, pub, archive, accounts, zap.NewNop(), reg).Register(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(auth.AsAdmin(mux))
 	t.Cleanup(srv.Close)
 	return server{srv, reg}
 }

@@ -29,6 +29,12 @@ const (
 	// KindUnavailable is a dependency (Kafka, ClickHouse) that cannot serve now; retrying later
 	// may succeed.
 	KindUnavailable
+	// KindUnauthenticated is a request without valid credentials: no token, or one that is
+	// expired, wrongly signed, revoked or from another issuer.
+	KindUnauthenticated
+	// KindForbidden is a request whose credentials do not allow it: another organization, a
+	// resource or an operation its scopes do not grant.
+	KindForbidden
 )
 
 func (k Kind) String() string {
@@ -45,6 +51,10 @@ func (k Kind) String() string {
 		return "unsupported_media_type"
 	case KindUnavailable:
 		return "unavailable"
+	case KindUnauthenticated:
+		return "unauthenticated"
+	case KindForbidden:
+		return "forbidden"
 	default:
 		return "internal"
 	}
@@ -114,6 +124,16 @@ func Conflict(location, format string, args ...any) *Error {
 // Unavailable reports a dependency that cannot serve now, wrapping its error.
 func Unavailable(err error, format string, args ...any) *Error {
 	return &Error{Kind: KindUnavailable, Message: fmt.Sprintf(format, args...), Err: err}
+}
+
+// Unauthenticated reports a request without valid credentials.
+func Unauthenticated(format string, args ...any) *Error {
+	return &Error{Kind: KindUnauthenticated, Message: fmt.Sprintf(format, args...)}
+}
+
+// Forbidden reports a request its credentials do not allow.
+func Forbidden(format string, args ...any) *Error {
+	return &Error{Kind: KindForbidden, Message: fmt.Sprintf(format, args...)}
 }
 
 // KindOf returns the kind of the first *Error in err's chain, or KindInternal.

@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/auth"
 	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/plans"
@@ -45,25 +46,66 @@ func NewAPI(cat *catalog.Catalog, w Writer, log *zap.Logger) *API {
 	return &API{cat: cat, w: w, log: log}
 }
 
-// Register adds the routes to mux.
+// Register adds the routes to mux. Every route needs a principal (internal/auth): plans,
+// mappings, resource types and plan-id look-ups, read or written, need the admin scope, as
+// does writing accounts; an account is read by a principal that may read each of its
+// organizations.
 func (a *API) Register(mux *http.ServeMux) {
 	for _, kind := range plans.Kinds {
-		mux.HandleFunc("GET /v1/"+kind+"/plans", a.listPlans(kind))
-		mux.HandleFunc("GET /v1/"+kind+"/plans/{plan_id}", a.getPlan(kind))
-		mux.HandleFunc("POST /v1/"+kind+"/plans", a.putPlan(kind))
-		mux.HandleFunc("PUT /v1/"+kind+"/plans/{plan_id}", a.putPlan(kind))
-		mux.HandleFunc("GET /v1/"+kind+"/organizations/{organization_id}/resource_types/{resource_type}/plans/{plan_id}/time/{time}/"+kind+"_plan/id", a.lookup(kind))
+		mux.HandleFunc("GET /v1/"+kind+"/plans", a.admin(a.listPlans(kind)))
+		mux.HandleFunc("GET /v1/"+kind+"/plans/{plan_id}", a.admin(a.getPlan(kind)))
+		mux.HandleFunc("POST /v1/"+kind+"/plans", a.admin(a.putPlan(kind)))
+		mux.HandleFunc("PUT /v1/"+kind+"/plans/{plan_id}", a.admin(a.putPlan(kind)))
+		mux.HandleFunc("GET /v1/"+kind+"/organizations/{organization_id}/resource_types/{resource_type}/plans/{plan_id}/time/{time}/"+kind+"_plan/id", a.admin(a.lookup(kind)))
 	}
-	mux.HandleFunc("GET /v1/provisioning/resources/{resource_id}/type", a.getResourceType)
-	mux.HandleFunc("PUT /v1/provisioning/resources/{resource_id}/type", a.putResourceType)
-	mux.HandleFunc("POST /v1/provisioning/resources/{resource_id}/type", a.putResourceType)
-	mux.HandleFunc("GET /v1/provisioning/mappings", a.listMappings)
-	mux.HandleFunc("POST /v1/provisioning/mappings", a.postMapping)
-	mux.HandleFunc("GET /v1/accounts", func(w http.ResponseWriter, _ *http.Request) { web.WriteJSON(w, http.StatusOK, a.cat.Accounts()) })
+	mux.HandleFunc("GET /v1/provisioning/resources/{resource_id}/type", a.admin(a.getResourceType))
+	mux.HandleFunc("PUT /v1/provisioning/resources/{resource_id}/type", a.admin(a.putResourceType))
+	mux.HandleFunc("POST /v1/provisioning/resources/{resource_id}/type", a.admin(a.putResourceType))
+	mux.HandleFunc("GET /v1/provisioning/mappings", a.admin(a.listMappings))
+	mux.HandleFunc("POST /v1/provisioning/mappings", a.admin(a.postMapping))
+	mux.HandleFunc("GET /v1/accounts", a.listAccounts)
 	mux.HandleFunc("GET /v1/accounts/{account_id}", a.getAccount)
-	mux.HandleFunc("POST /v1/accounts", a.putAccount)
-	mux.HandleFunc("PUT /v1/accounts/{account_id}", a.putAccount)
+	mux.HandleFunc("POST /v1/accounts", a.admin(a.putAccount))
+	mux.HandleFunc("PUT /v1/accounts/{account_id}", a.admin(a.putAccount))
 	mux.HandleFunc("GET /v1/organizations/{organization_id}/account", a.getOrgAccount)
+}
+
+// admin serves h to a principal with the admin scope only; the others get 403.
+func (a *API) admin(h http.HandlerFunc) http.HandlerFunc { return adminOnly(a.log, h) }
+
+func adminOnly(log *zap.Logger, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := auth.RequireAdmin(r.Context()); err != nil {
+			web.WriteError(w, log, err)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// readableAccount reports whether the request's principal may read acct: an admin, or one
+// that may read each of its organizations (an account of none is the admin's only).
+func readableAccount(ctx context.Context, acct catalog.Account) bool {
+	if p := auth.From(ctx); p != nil && p.Admin {
+		return true
+	}
+	for _, o := range acct.Organizations {
+		if !auth.ReadableOrganization(ctx, o) {
+			return false
+		}
+	}
+	return len(acct.Organizations) > 0
+}
+
+// listAccounts lists the accounts the principal may read.
+func (a *API) listAccounts(w http.ResponseWriter, r *http.Request) {
+	out := []catalog.Account{}
+	for _, acct := range a.cat.Accounts() {
+		if readableAccount(r.Context(), acct) {
+			out = append(out, acct)
+		}
+	}
+	web.WriteJSON(w, http.StatusOK, out)
 }
 
 const maxDocument = 1 << 20
@@ -447,17 +489,26 @@ func (a *API) putAccount(w http.ResponseWriter, r *http.Request) {
 	web.WriteJSON(w, map[bool]int{true: http.StatusCreated, false: http.StatusOK}[created], acct)
 }
 
+// getAccount answers an account the principal may not read 404, like a missing one, so that
+// account ids cannot be probed.
 func (a *API) getAccount(w http.ResponseWriter, r *http.Request) {
 	acct, ok := a.cat.Account(r.PathValue("account_id"))
-	if !ok {
+	if !ok || !readableAccount(r.Context(), acct) {
 		web.WriteError(w, a.log, fault.NotFound("account %s not found", r.PathValue("account_id")))
 		return
 	}
 	web.WriteJSON(w, http.StatusOK, acct)
 }
 
+// getOrgAccount answers 403 for an organization the principal may not read (the organization
+// is the caller's to name, as in the reports' paths).
 func (a *API) getOrgAccount(w http.ResponseWriter, r *http.Request) {
-	acct, _ := a.cat.AccountOf(r.PathValue("organization_id"))
+	org := r.PathValue("organization_id")
+	if err := auth.RequireReadSome(r.Context(), org); err != nil {
+		web.WriteError(w, a.log, err)
+		return
+	}
+	acct, _ := a.cat.AccountOf(org)
 	web.WriteJSON(w, http.StatusOK, acct)
 }
 

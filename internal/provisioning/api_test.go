@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/auth"
 	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/plans"
@@ -363,7 +364,7 @@ func TestDecodeProblems(t *testing.T) {
 	mux := http.NewServeMux()
 	api.Register(mux)
 	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, post(`{"kind":"metering","colour":"red"}`))
+	auth.AsAdmin(mux).ServeHTTP(rec, post(`{"kind":"metering","colour":"red"}`))
 	if rec.Code != 400 || !strings.Contains(rec.Body.String(), `"field":"colour","reason":"is not a field of this document"`) {
 		t.Errorf("POST of a mapping with an unknown field: %d %s", rec.Code, rec.Body)
 	}
@@ -385,7 +386,7 @@ func TestPutResourceTypeStatus(t *testing.T) {
 		{`{"resource_id":"r1","resource_type":"object-storage-v2"}`, 200, "object-storage-v2"},
 	} {
 		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPut, "/v1/provisioning/resources/r1/type", strings.NewReader(c.body)))
+		auth.AsAdmin(mux).ServeHTTP(rec, httptest.NewRequest(http.MethodPut, "/v1/provisioning/resources/r1/type", strings.NewReader(c.body)))
 		if rec.Code != c.status {
 			t.Errorf("PUT %s: %d %s, want %d", c.body, rec.Code, rec.Body, c.status)
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meterline/meterline/internal/auth"
 	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/plans"
@@ -172,7 +173,7 @@ func TestPostMappingHugeOrganizationIs400(t *testing.T) {
 	rec := httptest.NewRecorder()
 	body := `{"kind":"metering","resource_type":"rt","plan_id":"basic","organization_id":"` + huge + `","effective_from":0,"plan":"a"}`
 	puts := w.puts
-	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/provisioning/mappings", strings.NewReader(body)))
+	auth.AsAdmin(mux).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/provisioning/mappings", strings.NewReader(body)))
 	if rec.Code != http.StatusBadRequest || rec.Header().Get("Retry-After") != "" ||
 		!strings.Contains(rec.Body.String(), `"field":"organization_id"`) || rec.Body.Len() > 1000 {
 		t.Errorf("POST of a mapping with a 500 KB organization id: %d %.300s", rec.Code, rec.Body)

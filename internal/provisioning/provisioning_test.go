@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/meterline/meterline/internal/auth"
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/plans"
 	"github.com/meterline/meterline/internal/platform/clock"
@@ -31,7 +32,7 @@ func open(t *testing.T, brokers []string, topic string) (*Store, *httptest.Serve
 	t.Cleanup(s.Close)
 	mux := http.NewServeMux()
 	NewAPI(s.Catalog, s, zaptest.NewLogger(t)).Register(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(auth.AsAdmin(mux))
 	t.Cleanup(srv.Close)
 	return s, srv
 }

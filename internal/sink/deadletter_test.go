@@ -119,13 +119,16 @@ func (f sinkFixture) count(t *testing.T, table, cond string) uint64 {
 	return n
 }
 
-// waitFor waits until cond holds, failing the test after 60s.
+// waitFor waits until cond holds, failing the test after 60s counted in 100 ms polls on a
+// manual clock, not read from the wall clock.
 func (f sinkFixture) waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(60 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
+	polls := clock.NewManual(clock.Instants[0])
+	for deadline := polls.Now().Add(60 * time.Second); !cond(); polls.Advance(100 * time.Millisecond) {
+		if polls.Now().After(deadline) {
 			t.Fatalf("waited 60s for %s", what)
 		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -52,6 +53,7 @@ type Config struct {
 	// NovaSimScript is the JSON script (fleet and faults) of `meterline sim nova`; "" plays
 	// the demo fleet.
 	NovaSimScript string
+	Auth          Auth
 }
 
 // Poll configures every poller's loop (internal/poller).
@@ -94,6 +96,31 @@ type Nova struct {
 
 // Configured reports whether the Nova poller has settings.
 func (n Nova) Configured() bool { return n.ComputeURL != "" || n.AuthURL != "" }
+
+// Auth configures who may call the APIs (docs/security.md).
+type Auth struct {
+	// Issuer is the issuer of the JWTs accepted ("" accepts none); without JWKSURL its keys
+	// are found by OIDC discovery.
+	Issuer string
+	// JWKSURL is where the issuer's signing keys are (UAA: <uaa>/token_keys).
+	JWKSURL string
+	// Audience, when set, must be among a token's aud.
+	Audience string
+	// OrganizationsClaim and AccountClaim name the claims granting organizations.
+	OrganizationsClaim string
+	AccountClaim       string
+	// AdminKeys are static admin keys; AdminKeysFile a file of more, one a line.
+	AdminKeys     []string
+	AdminKeysFile string
+}
+
+// Configured reports whether any credential can be checked: an issuer or an admin key.
+func (a Auth) Configured() bool {
+	return a.Issuer != "" || len(a.AdminKeys) > 0 || a.AdminKeysFile != ""
+}
+
+// MinAdminKeyLength bounds an admin key from below: a short one is guessed.
+const MinAdminKeyLength = 16
 
 // Metering configures the metering processor's time rules.
 type Metering struct {
@@ -161,6 +188,7 @@ func Default() Config {
 		Sink: Sink{BatchSize: 10000, FlushInterval: time.Second},
 		Poll: Poll{Interval: time.Minute, Lag: 10 * time.Minute, Timeout: time.Minute},
 		Nova: Nova{UserDomain: "Default", ProjectDomain: "Default", PageLimit: 1000, Window: time.Hour},
+		Auth: Auth{OrganizationsClaim: "meterline_organizations", AccountClaim: "meterline_account"},
 		Metering: Metering{
 			Slack:       metering.DefaultAcceptance.Slack,
 			Future:      metering.DefaultAcceptance.Future,
@@ -224,6 +252,13 @@ func (c *Config) settings() []setting {
 		dur(&c.Nova.Window, "METERLINE_NOVA_WINDOW", "nova-window", "length of the periods read from os-simple-tenant-usage (whole minutes dividing a day)"),
 		list(&c.DevSimulators, "METERLINE_DEV_SIMULATORS", "dev-simulators", "provider simulators `dev` starts and polls (nova)"),
 		str(&c.NovaSimScript, "METERLINE_NOVASIM_SCRIPT", "novasim-script", "file of the fleet and faults `sim nova` plays (JSON); empty plays the demo fleet"),
+		str(&c.Auth.Issuer, "METERLINE_AUTH_ISSUER", "auth-issuer", "issuer (iss) of the OAuth2 JWTs accepted, an OIDC issuer or UAA's token URL; empty accepts no JWT"),
+		str(&c.Auth.JWKSURL, "METERLINE_AUTH_JWKS_URL", "auth-jwks-url", "URL of the issuer's signing keys (a JWKS, such as UAA's /token_keys); empty finds them by OIDC discovery"),
+		str(&c.Auth.Audience, "METERLINE_AUTH_AUDIENCE", "auth-audience", "when set, a JWT's aud must include it"),
+		str(&c.Auth.OrganizationsClaim, "METERLINE_AUTH_ORGANIZATIONS_CLAIM", "auth-organizations-claim", "JWT claim listing the organization ids a token may use (\"*\": all)"),
+		str(&c.Auth.AccountClaim, "METERLINE_AUTH_ACCOUNT_CLAIM", "auth-account-claim", "JWT claim naming an account whose organizations a token may use"),
+		list(&c.Auth.AdminKeys, "METERLINE_AUTH_ADMIN_KEYS", "auth-admin-keys", "comma-separated static admin keys (at least 16 characters each), to create the first API keys"),
+		str(&c.Auth.AdminKeysFile, "METERLINE_AUTH_ADMIN_KEYS_FILE", "auth-admin-keys-file", "file of static admin keys, one a line (a mounted secret)"),
 	}
 }
 
@@ -354,6 +389,25 @@ func (c Config) Validate() error {
 	if err := c.Metering.ReportSlots.Validate(); err != nil {
 		bad("METERLINE_REPORT_SLOTS", "%v", err)
 	}
+	if c.Auth.Issuer != "" {
+		if u, err := url.Parse(c.Auth.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("METERLINE_AUTH_ISSUER", "%q is not an http(s) URL", c.Auth.Issuer)
+		}
+	}
+	if c.Auth.JWKSURL != "" {
+		if u, err := url.Parse(c.Auth.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("METERLINE_AUTH_JWKS_URL", "%q is not an http(s) URL", c.Auth.JWKSURL)
+		}
+		if c.Auth.Issuer == "" {
+			bad("METERLINE_AUTH_JWKS_URL", "needs METERLINE_AUTH_ISSUER (the iss of the tokens its keys sign)")
+		}
+	}
+	if c.Auth.Issuer != "" && (c.Auth.OrganizationsClaim == "" || c.Auth.AccountClaim == "") {
+		bad("METERLINE_AUTH_ORGANIZATIONS_CLAIM", "and METERLINE_AUTH_ACCOUNT_CLAIM must name claims")
+	}
+	if err := CheckAdminKeys(c.Auth.AdminKeys); err != nil {
+		bad("METERLINE_AUTH_ADMIN_KEYS", "%v", err)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
 	}
@@ -385,6 +439,20 @@ func (n Nova) validate() []error {
 		bad("METERLINE_NOVA_USERNAME", "is required with METERLINE_NOVA_AUTH_URL (or METERLINE_NOVA_USER_ID)")
 	}
 	return errs
+}
+
+// CheckAdminKeys checks static admin keys: each at least MinAdminKeyLength characters, none
+// starting with mlk_ (an API key's prefix). The error never quotes a key.
+func CheckAdminKeys(keys []string) error {
+	for i, k := range keys {
+		switch {
+		case len(k) < MinAdminKeyLength:
+			return fmt.Errorf("key %d is shorter than %d characters", i+1, MinAdminKeyLength)
+		case strings.HasPrefix(k, "mlk_"):
+			return fmt.Errorf("key %d starts with mlk_, the prefix of API keys", i+1)
+		}
+	}
+	return nil
 }
 
 // Clock is the services' clock: the system clock, or the one pinned by ClockStart.

@@ -66,6 +66,13 @@ var names = []string{
 	"METERLINE_NOVA_WINDOW",
 	"METERLINE_DEV_SIMULATORS",
 	"METERLINE_NOVASIM_SCRIPT",
+	"METERLINE_AUTH_ISSUER",
+	"METERLINE_AUTH_JWKS_URL",
+	"METERLINE_AUTH_AUDIENCE",
+	"METERLINE_AUTH_ORGANIZATIONS_CLAIM",
+	"METERLINE_AUTH_ACCOUNT_CLAIM",
+	"METERLINE_AUTH_ADMIN_KEYS",
+	"METERLINE_AUTH_ADMIN_KEYS_FILE",
 }
 
 func TestLoadDefaults(t *testing.T) {
@@ -101,6 +108,7 @@ func TestLoadDefaults(t *testing.T) {
 		Sink:     Sink{BatchSize: 10000, FlushInterval: time.Second},
 		Poll:     Poll{Interval: time.Minute, Lag: 10 * time.Minute, Timeout: time.Minute},
 		Nova:     Nova{UserDomain: "Default", ProjectDomain: "Default", PageLimit: 1000, Window: time.Hour},
+		Auth:     Auth{OrganizationsClaim: "meterline_organizations", AccountClaim: "meterline_account"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load with nothing set\n got %+v\nwant %+v", c, want)
@@ -267,6 +275,11 @@ func TestValidate(t *testing.T) {
 	f("batch size 0", func(c *Config) { c.Sink.BatchSize = 0 }, "METERLINE_SINK_BATCH_SIZE")
 	f("flush interval 0", func(c *Config) { c.Sink.FlushInterval = 0 }, "METERLINE_SINK_FLUSH_INTERVAL")
 	f("slack 0", func(c *Config) { c.Metering.Slack = 0 }, "METERLINE_SLACK")
+	f("issuer not a URL", func(c *Config) { c.Auth.Issuer = "uaa" }, "METERLINE_AUTH_ISSUER")
+	f("JWKS URL without issuer", func(c *Config) { c.Auth.JWKSURL = "https://uaa/token_keys" }, "METERLINE_AUTH_JWKS_URL")
+	f("issuer without claims", func(c *Config) { c.Auth.Issuer, c.Auth.AccountClaim = "https://uaa/oauth/token", "" }, "METERLINE_AUTH_ORGANIZATIONS_CLAIM")
+	f("short admin key", func(c *Config) { c.Auth.AdminKeys = []string{"short"} }, "METERLINE_AUTH_ADMIN_KEYS")
+	f("admin key like an API key", func(c *Config) { c.Auth.AdminKeys = []string{"mlk_0123456789abcdef"} }, "METERLINE_AUTH_ADMIN_KEYS")
 	f("no day slot", func(c *Config) { c.Metering.ReportSlots[3] = 0 }, "METERLINE_REPORT_SLOTS")
 	f("future -1s", func(c *Config) { c.Metering.Future = -time.Second }, "METERLINE_FUTURE")
 	f("empty processor id", func(c *Config) { c.ProcessorID = "" }, "METERLINE_PROCESSOR_ID")

@@ -69,6 +69,10 @@ func StatusOf(k fault.Kind) int {
 		return http.StatusBadRequest
 	case fault.KindUnavailable:
 		return http.StatusServiceUnavailable
+	case fault.KindUnauthenticated:
+		return http.StatusUnauthorized
+	case fault.KindForbidden:
+		return http.StatusForbidden
 	default:
 		return http.StatusInternalServerError
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/auth"
 	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/platform/web"
 	"github.com/meterline/meterline/internal/report"
@@ -25,7 +26,9 @@ import (
 //	POST /v1/metering/aggregated/usage/graph   (a GraphQL request in JSON)
 //
 // Without :time a report is of the present. An unknown organization or instance (no usage in
-// the report's windows) is 404, a bad time 400, both with a JSON error body.
+// the report's windows) is 404, a bad time 400, both with a JSON error body. A request needs
+// a principal (internal/auth) that may read the organization: every resource of it for the
+// organization report, the instance's resource for an instance report (else 403).
 type API struct {
 	r        *Reports
 	graphql  *GraphQL
@@ -84,6 +87,10 @@ func (a *API) Register(mux *http.ServeMux) {
 }
 
 func (a *API) organization(w http.ResponseWriter, req *http.Request) {
+	if err := auth.RequireReadAll(req.Context(), req.PathValue("org")); err != nil {
+		web.WriteError(w, a.log, err)
+		return
+	}
 	t, err := a.r.r.ParseTime(req.PathValue("time"))
 	if err != nil {
 		web.WriteError(w, a.log, err)
@@ -99,6 +106,10 @@ func (a *API) organization(w http.ResponseWriter, req *http.Request) {
 }
 
 func (a *API) instance(w http.ResponseWriter, req *http.Request) {
+	if err := auth.RequireReadSome(req.Context(), req.PathValue("org")); err != nil {
+		web.WriteError(w, a.log, err)
+		return
+	}
 	t, err := a.r.r.ParseTime(req.PathValue("time"))
 	if err != nil {
 		web.WriteError(w, a.log, err)
@@ -115,6 +126,9 @@ func (a *API) instance(w http.ResponseWriter, req *http.Request) {
 	k := InstanceKey{Org: req.PathValue("org"), Instance: req.PathValue("instance"), Consumer: req.PathValue("consumer"),
 		PlanIDs: report.PlanIDs{PlanID: id("plan"), MeteringPlanID: id("metering"), RatingPlanID: id("rating"), PricingPlanID: id("pricing")}}
 	rep, err := a.r.Instance(req.Context(), k, t)
+	if err == nil {
+		err = auth.RequireRead(req.Context(), rep.OrganizationID, rep.ResourceID)
+	}
 	if err != nil {
 		web.WriteError(w, a.log, err)
 		return

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/auth"
 	"github.com/meterline/meterline/internal/report"
 )
 
@@ -33,7 +34,7 @@ func testAPI(t *testing.T, at int64) {
 	}
 	mux := http.NewServeMux()
 	NewAPI(r, g, 1<<20, zap.NewNop(), prometheus.NewRegistry()).Register(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(auth.AsAdmin(mux))
 	defer srv.Close()
 	f := func(method, path, body string, status int, want string) http.Header {
 		t.Helper()

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meterline/meterline/internal/auth"
 	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/platform/clock"
@@ -82,7 +83,7 @@ func TestGraphQLRefusesQueriesOverBudgetBeforeRunningThem(t *testing.T) {
 	f := func(name, query string, kind fault.Kind, want ...string) {
 		t.Helper()
 		st.queries = nil
-		refused(t, name, g.Execute(context.Background(), Request{Query: query}), kind, want...)
+		refused(t, name, g.Execute(auth.AsAdminContext(context.Background()), Request{Query: query}), kind, want...)
 		if len(st.queries) > 0 {
 			t.Errorf("%s: read %d queries of the store, want none", name, len(st.queries))
 		}
@@ -113,13 +114,13 @@ func TestGraphQLRefusesQueriesOverBudgetBeforeRunningThem(t *testing.T) {
 
 	// The same selections under one organization cost less, and are served.
 	st.queries = nil
-	resp := g.Execute(context.Background(), Request{Query: `{ organization(organization_id: "o") { spaces { consumers ` + deep + ` } } }`})
+	resp := g.Execute(auth.AsAdminContext(context.Background()), Request{Query: `{ organization(organization_id: "o") { spaces { consumers ` + deep + ` } } }`})
 	if len(resp.Errors) > 0 || len(st.queries) == 0 {
 		t.Errorf("one organization's consumers: %v, %d queries", resp.Errors, len(st.queries))
 	}
 	// An account of few organizations costs what they cost.
 	g.accounts = fakeAccounts{"small": {AccountID: "small", Organizations: []string{"o"}}}
-	if resp := g.Execute(context.Background(), Request{Query: strings.Replace(account, "big", "small", 1)}); len(resp.Errors) > 0 {
+	if resp := g.Execute(auth.AsAdminContext(context.Background()), Request{Query: strings.Replace(account, "big", "small", 1)}); len(resp.Errors) > 0 {
 		t.Errorf("an account of one organization: %v", resp.Errors)
 	}
 }
@@ -157,7 +158,7 @@ func TestGraphQLBoundsTheAnswer(t *testing.T) {
 	g, _ := budgetGraphQL(t, at, nil)
 	q := Request{Query: `{ a: organization(organization_id: "o") { ...F } b: organization(organization_id: "o") { ...F } }
 fragment F on OrganizationReport { id organization_id resources { resource_id aggregated_usage { metric windows { quantity summary charge } } } }`}
-	resp := g.Execute(context.Background(), q)
+	resp := g.Execute(auth.AsAdminContext(context.Background()), q)
 	if len(resp.Errors) > 0 {
 		t.Fatal(resp.Errors)
 	}
@@ -167,11 +168,11 @@ fragment F on OrganizationReport { id organization_id resources { resource_id ag
 	}
 	// The answer is counted as it is built, to the byte the data has in JSON.
 	g.limits.AnswerBytes = len(data)
-	if resp := g.Execute(context.Background(), q); len(resp.Errors) > 0 {
+	if resp := g.Execute(auth.AsAdminContext(context.Background()), q); len(resp.Errors) > 0 {
 		t.Errorf("an answer of %d bytes with %d allowed: %v", len(data), len(data), resp.Errors)
 	}
 	g.limits.AnswerBytes = len(data) - 1
-	refused(t, "one byte over", g.Execute(context.Background(), q), fault.KindTooLarge, "answer too large", fmt.Sprintf("%d bytes", len(data)-1))
+	refused(t, "one byte over", g.Execute(auth.AsAdminContext(context.Background()), q), fault.KindTooLarge, "answer too large", fmt.Sprintf("%d bytes", len(data)-1))
 }
 
 func TestJSONSize(t *testing.T) {
@@ -206,7 +207,7 @@ func TestGraphQLStopsWhenTheClientLeaves(t *testing.T) {
 	q := Request{Query: `{ a: organization(organization_id: "o") { id } b: organization(organization_id: "o") { id } }`}
 
 	// A request whose client has gone does no work.
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(auth.AsAdminContext(context.Background()))
 	cancel()
 	refused(t, "cancelled", g.Execute(ctx, q), fault.KindUnavailable, "the request was cancelled")
 	if len(st.queries) > 0 {
@@ -214,7 +215,7 @@ func TestGraphQLStopsWhenTheClientLeaves(t *testing.T) {
 	}
 	// Nor does one past the time limit.
 	g.limits.Time = -1
-	refused(t, "past its time", g.Execute(context.Background(), q), fault.KindUnavailable, "ran longer than")
+	refused(t, "past its time", g.Execute(auth.AsAdminContext(context.Background()), q), fault.KindUnavailable, "ran longer than")
 	if len(st.queries) > 0 {
 		t.Errorf("a request past its time read %d queries", len(st.queries))
 	}
@@ -228,7 +229,7 @@ func TestGraphQLStopsWhenTheClientLeaves(t *testing.T) {
 		}
 	}
 	g.r = NewReports(&report.Reporter{Store: cs, Plans: g.r.r.Plans, Slots: g.r.r.Slots, Future: g.r.r.Future, Settle: g.r.r.Settle, Clock: g.r.r.Clock})
-	ctx, cs.cancel = context.WithCancel(context.Background())
+	ctx, cs.cancel = context.WithCancel(auth.AsAdminContext(context.Background()))
 	refused(t, "cancelled while running", g.Execute(ctx, Request{Query: `{ organizations(organization_ids: ["o", "p", "q"]) { id } x: organization(organization_id: "o") { id } }`}),
 		fault.KindUnavailable, "the request was cancelled")
 	if cs.reads != 1 {
@@ -240,7 +241,7 @@ func TestGraphQLSmallerDefects(t *testing.T) {
 	g, _ := budgetGraphQL(t, clockInstant(), nil)
 	f := func(name string, req Request, kind fault.Kind, want ...string) {
 		t.Helper()
-		refused(t, name, g.Execute(context.Background(), req), kind, want...)
+		refused(t, name, g.Execute(auth.AsAdminContext(context.Background()), req), kind, want...)
 	}
 	f("no query", Request{}, fault.KindInvalid, "no query")
 	f("only a comment", Request{Query: "# nothing"}, fault.KindInvalid, "no query")
@@ -280,7 +281,7 @@ func BenchmarkGraphQLRefused(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for range b.N {
-				if resp := g.Execute(context.Background(), Request{Query: c.query}); (len(resp.Errors) == 0) != c.ok {
+				if resp := g.Execute(auth.AsAdminContext(context.Background()), Request{Query: c.query}); (len(resp.Errors) == 0) != c.ok {
 					b.Fatalf("%d errors, want ok %v: %v", len(resp.Errors), c.ok, resp.Errors)
 				}
 			}

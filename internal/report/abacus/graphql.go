@@ -15,6 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2/validator"
 	"github.com/vektah/gqlparser/v2/validator/rules"
 
+	"github.com/meterline/meterline/internal/auth"
 	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/report"
@@ -364,6 +365,9 @@ func (ex *execution) root(f *ast.Field) (any, error) {
 		return nil, err
 	}
 	str := func(name string) string { s, _ := args[name].(string); return s }
+	if err := ex.authorize(ex.ctx, f.Name, args); err != nil {
+		return nil, err
+	}
 	sc := Scopes{Spaces: ex.selects(f, "spaces"), Consumers: ex.selects(f, "consumers")}
 	switch f.Name {
 	case "organization":
@@ -427,6 +431,9 @@ func (ex *execution) root(f *ast.Field) (any, error) {
 		rep, err := ex.g.r.Instance(ex.ctx, InstanceKey{Org: str("organization_id"), Instance: str("resource_instance_id"),
 			Consumer: str("consumer_id"), PlanIDs: report.PlanIDs{PlanID: str("plan_id"), MeteringPlanID: str("metering_plan_id"),
 				RatingPlanID: str("rating_plan_id"), PricingPlanID: str("pricing_plan_id")}}, t)
+		if err == nil {
+			err = auth.RequireRead(ex.ctx, rep.OrganizationID, rep.ResourceID)
+		}
 		if err != nil {
 			return nil, err
 		}

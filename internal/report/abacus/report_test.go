@@ -13,6 +13,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/meterline/meterline/internal/auth"
 	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/metering"
@@ -351,7 +352,7 @@ func testGraphQL(t *testing.T, at int64) {
 	}
 	run := func(q string) (string, fault.Kind) {
 		t.Helper()
-		resp := g.Execute(context.Background(), Request{Query: q})
+		resp := g.Execute(auth.AsAdminContext(context.Background()), Request{Query: q})
 		b, err := json.Marshal(resp)
 		if err != nil {
 			t.Fatal(err)
@@ -385,7 +386,7 @@ fragment F on OrganizationReport { resources { windows { charge } } }`, at, at),
 	f(`{ organizations(organization_ids: []) { id } }`, `{"data":{"organizations":[]}}`)
 
 	// A time in JSON variables, beyond GraphQL's 32-bit Int.
-	resp := g.Execute(context.Background(), Request{Query: `query ($t: Int) { organization(organization_id: "o", time: $t) { end } }`,
+	resp := g.Execute(auth.AsAdminContext(context.Background()), Request{Query: `query ($t: Int) { organization(organization_id: "o", time: $t) { end } }`,
 		Variables: map[string]any{"t": float64(at)}})
 	if b, _ := json.Marshal(resp); string(b) != fmt.Sprintf(`{"data":{"organization":{"end":%d}}}`, at) {
 		t.Errorf("time in a variable: %s", b)
