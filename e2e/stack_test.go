@@ -154,7 +154,9 @@ func (s *stack) start(args []string, extra ...string) *proc {
 	addr := freeAddr(s.t)
 	p := &proc{cmd: exec.Command(binary, args...), addr: addr, done: make(chan error, 1), logs: &bytes.Buffer{}}
 	p.cmd.Env = s.env(addr, extra...)
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, &lockedWriter{w: p.logs}
+	// One writer for both: exec then copies both through one pipe, in one goroutine.
+	out := &lockedWriter{w: p.logs}
+	p.cmd.Stdout, p.cmd.Stderr = out, out
 	if err := p.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
