@@ -104,6 +104,30 @@ func NewClient(brokers []string, log *zap.Logger, opts ...kgo.Opt) (*kgo.Client,
 	return cl, nil
 }
 
+// LeaveTimeout bounds how long a stopping group member waits to leave its group.
+const LeaveTimeout = 5 * time.Second
+
+// CloseWithin closes a group member's client (closeFn: its Close), waiting at most d. franz-go
+// leaves the group on close, and a join or sync in flight (a rebalance: another member just
+// died, and the coordinator waits out its session) is waited for first, which can take the
+// rebalance's whole length. What a member has to do before it stops (end its transaction,
+// commit its offsets) is done before it closes, so a stop need not wait: the coordinator drops
+// a member that did not leave once its session times out. It reports whether the close
+// finished in time.
+func CloseWithin(closeFn func(), d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		closeFn()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
 // Ping checks that a broker answers.
 func Ping(ctx context.Context, cl *kgo.Client) error { return cl.Ping(ctx) }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/metering"
 )
 
@@ -28,7 +29,12 @@ import (
 // (what the failed transaction did is not committed) and nothing is lost (its offsets were not
 // committed either). Ready reports the failure until a transaction commits again.
 func (s *Service) Run(ctx context.Context) error {
-	defer func() { s.sess.Close() }()
+	defer func() {
+		// The transaction has ended; a rebalance in flight need not hold the stop.
+		if !kafka.CloseWithin(s.sess.Close, kafka.LeaveTimeout) {
+			s.log.Warn("stopped without leaving the group: a rebalance is in flight; the group drops this member when its session times out")
+		}
+	}()
 	for attempt := 0; ; attempt++ {
 		err := s.runSession(ctx)
 		var kerr *kafkaError
