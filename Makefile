@@ -33,7 +33,7 @@ test: lint ## start the test environment (real Kafka and ClickHouse), run unit, 
 	@mkdir -p $(BIN)
 	$(TESTENV) start all > $(BIN)/.testenv.env
 	set -a; source <(sed 's/^export METERLINE_/METERLINE_TEST_/' $(BIN)/.testenv.env); set +a; \
-	$(GO) test -count=1 -timeout 20m $(GOTESTFLAGS) ./... ./e2e/...
+	$(GO) test -count=1 -timeout 45m $(GOTESTFLAGS) ./... ./e2e/...
 
 .PHONY: test-unit
 test-unit: ## run the tests that need no Kafka or ClickHouse (the fuzz corpora among them)

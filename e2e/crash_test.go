@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -15,8 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -48,15 +45,7 @@ const (
 // and that the organization and consumer cells of usage_cells, read as reports read them,
 // equal the ground truth computed from the documents, to the last decimal.
 func TestCrashExactlyOnce(t *testing.T) {
-	seed := time.Now().UnixNano()
-	if v := os.Getenv("METERLINE_CRASH_SEED"); v != "" {
-		var err error
-		if seed, err = strconv.ParseInt(v, 10, 64); err != nil {
-			t.Fatalf("METERLINE_CRASH_SEED=%q: %v", v, err)
-		}
-	}
-	t.Logf("seed %d (METERLINE_CRASH_SEED=%d replays the same documents and kill schedule)", seed, seed)
-	rng := rand.New(rand.NewPCG(uint64(seed), 0x6d657465726c696e))
+	rng := seeded(t, "METERLINE_CRASH_SEED", "the same documents and kill schedule")
 	began := time.Now()
 
 	s := newStack(t)
@@ -71,7 +60,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 	procs := []*proc{s.start(procArgs, procEnv(0)), nil}
 
 	now := s.now()
-	docs := crashStream(rng, now)
+	docs := crashStream(rng, now, crashDocs)
 	stream := newPoster(t, colls, docs)
 	stream.run(crashPosters)
 
@@ -151,12 +140,40 @@ func TestCrashExactlyOnce(t *testing.T) {
 
 	waitDrained(t, s)
 	t.Logf("%6.1fs drained", time.Since(began).Seconds())
+	checkCounted(t, s, docs, plan, s.start(reportingArgs, reportingSlots))
+	t.Logf("%6.1fs checked", time.Since(began).Seconds())
+}
+
+// seeded returns a random source from a logged seed, the one the environment variable name
+// holds when it is set (so that a run can be replayed: what says what is replayed).
+func seeded(t *testing.T, name, what string) *rand.Rand {
+	t.Helper()
+	seed := time.Now().UnixNano()
+	if v := os.Getenv(name); v != "" {
+		var err error
+		if seed, err = strconv.ParseInt(v, 10, 64); err != nil {
+			t.Fatalf("%s=%q: %v", name, v, err)
+		}
+	}
+	t.Logf("seed %d (%s=%d replays %s)", seed, name, seed, what)
+	return rand.New(rand.NewPCG(uint64(seed), 0x6d657465726c696e))
+}
+
+// reportingArgs and reportingSlots start a reporting service whose reports show every
+// document of crashStream: the documents end up to 41 hours ago, so three day slots.
+var reportingArgs, reportingSlots = []string{"reporting"}, "METERLINE_REPORT_SLOTS=1,1,1,3,2"
+
+// checkCounted checks, once the stack has drained, that usage_events holds every document
+// of docs (all answered 201 or 409) exactly once and nothing was rejected, and that the
+// organization and consumer cells of usage_cells and of every organization's usage summary
+// report from reporting equal the ground truth computed from the documents, to the last
+// decimal.
+func checkCounted(t *testing.T, s *stack, docs []crashDoc, plan objectStoragePlan, reporting *proc) {
+	t.Helper()
 	checkEvents(t, s, docs)
 	truth, asOf := groundTruthOf(docs, plan), s.nowMs()
 	checkGroundTruth(t, s, truth, asOf)
-	// The documents end up to 41 hours ago: three day slots show them all.
-	checkReports(t, s.start([]string{"reporting"}, "METERLINE_REPORT_SLOTS=1,1,1,3,2"), truth, asOf)
-	t.Logf("%6.1fs checked", time.Since(began).Seconds())
+	checkReports(t, reporting, truth, asOf)
 }
 
 // crashDoc is one document of the stream and what the collector answered.
@@ -169,13 +186,13 @@ type crashDoc struct {
 	id                             string
 }
 
-// crashStream makes the documents: distinct (their start times differ), over 3 organizations
+// crashStream makes n documents: distinct (their start times differ), over 3 organizations
 // × 2 spaces × 3 consumers (one of them left unnamed, metered as UNKNOWN) × 3 instances, with
 // ends at a few times from 41 hours to 2 minutes before now, so they span two or three days
 // (and two months near a month's start) yet touch few second, minute and hour cells.
-func crashStream(rng *rand.Rand, now time.Time) []crashDoc {
+func crashStream(rng *rand.Rand, now time.Time, n int) []crashDoc {
 	ago := []time.Duration{41 * time.Hour, 30 * time.Hour, 22 * time.Hour, 13 * time.Hour, 4 * time.Hour, 2 * time.Minute}
-	docs := make([]crashDoc, crashDocs)
+	docs := make([]crashDoc, n)
 	for i := range docs {
 		d := &docs[i]
 		o, sp, c, in := rng.IntN(3), rng.IntN(2), rng.IntN(3), rng.IntN(3)
@@ -198,103 +215,6 @@ func crashStream(rng *rand.Rand, now time.Time) []crashDoc {
 		d.dupSame, d.dupOther = rng.IntN(50) == 0, rng.IntN(100) == 0
 	}
 	return docs
-}
-
-// poster posts the stream with concurrent clients; errors are reported with t.Errorf.
-type poster struct {
-	t                     *testing.T
-	colls                 []*proc
-	docs                  []crashDoc
-	client                *http.Client
-	next, posted          atomic.Int64
-	conflicts, reaccepted atomic.Int64
-	wg                    sync.WaitGroup
-}
-
-func newPoster(t *testing.T, colls []*proc, docs []crashDoc) *poster {
-	return &poster{t: t, colls: colls, docs: docs,
-		client: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 2 * crashPosters}}}
-}
-
-func (p *poster) run(workers int) {
-	p.wg.Add(workers)
-	for range workers {
-		go func() {
-			defer p.wg.Done()
-			for {
-				i := p.next.Add(1) - 1
-				if i >= int64(len(p.docs)) || p.t.Failed() {
-					return
-				}
-				if err := p.post(&p.docs[i]); err != nil {
-					p.t.Errorf("document %d: %v", i, err)
-					return
-				}
-				p.posted.Add(1)
-			}
-		}()
-	}
-}
-
-func (p *poster) wait() { p.wg.Wait() }
-
-func (p *poster) post(d *crashDoc) error {
-	status, id, err := p.send(p.colls[0], d.body)
-	if err != nil {
-		return err
-	}
-	if status != http.StatusCreated && status != http.StatusConflict { // 409: an earlier try that answered 503 got through
-		return fmt.Errorf("POST answered %d, want 201", status)
-	}
-	d.id = id
-	if d.dupSame {
-		status, id, err := p.send(p.colls[0], d.body)
-		if err != nil {
-			return fmt.Errorf("duplicate: %w", err)
-		}
-		if status != http.StatusConflict || id != d.id {
-			return fmt.Errorf("the same document again answered %d for %s, want 409 for %s", status, id, d.id)
-		}
-		p.conflicts.Add(1)
-	}
-	if d.dupOther {
-		status, id, err := p.send(p.colls[1], d.body)
-		if err != nil {
-			return fmt.Errorf("duplicate on the other collector: %w", err)
-		}
-		if (status != http.StatusConflict && status != http.StatusCreated) || id != d.id {
-			return fmt.Errorf("the same document on the other collector answered %d for %s, want 201 or 409 for %s", status, id, d.id)
-		}
-		if status == http.StatusCreated {
-			p.reaccepted.Add(1)
-		} else {
-			p.conflicts.Add(1)
-		}
-	}
-	return nil
-}
-
-// send posts body, trying again on 503 (a retried document has the same id), and returns the
-// status and the document id of the Location header.
-func (p *poster) send(coll *proc, body []byte) (int, string, error) {
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := p.client.Post("http://"+coll.addr+"/v1/metering/collected/usage", "application/json", strings.NewReader(string(body)))
-		if err != nil {
-			return 0, "", err
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusServiceUnavailable && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
-			continue
-		}
-		loc := resp.Header.Get("Location")
-		if loc == "" {
-			return resp.StatusCode, "", fmt.Errorf("POST answered %d without a Location: %s", resp.StatusCode, b)
-		}
-		return resp.StatusCode, loc[strings.LastIndex(loc, "/")+1:], nil
-	}
 }
 
 // metricSum scrapes p's /metrics and adds up the named counters (0 when unreachable).
@@ -706,12 +626,7 @@ func checkEvents(t *testing.T, s *stack, docs []crashDoc) {
 // written everything the processor committed.
 func waitDrained(t *testing.T, s *stack) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkaBrk))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	adm := s.admin()
 	// lag returns how many offsets group has still to consume of topic, by partition. On a
 	// transactional topic, offsets past a consumer's last record may hold only transaction
 	// markers and aborted records, which it never commits past: there the partitions it
@@ -744,7 +659,7 @@ func waitDrained(t *testing.T, s *stack) {
 		for p, n := range out {
 			from[p] = kgo.NewOffset().At(ends[topic][p].Offset - n)
 		}
-		tail, err := kgo.NewClient(kgo.SeedBrokers(kafkaBrk), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
+		tail, err := kgo.NewClient(kgo.SeedBrokers(s.brokers), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
 			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}))
 		if err != nil {
 			return nil, err

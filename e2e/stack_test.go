@@ -24,6 +24,8 @@ import (
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 var (
@@ -86,6 +88,8 @@ type stack struct {
 	t        *testing.T
 	prefix   string
 	database string
+	brokers  string // the Kafka broker the stack runs on
+	chAddr   string // the ClickHouse server the stack runs on
 	ch       driver.Conn
 	instant  time.Time // what the stack's clock read at base
 	base     time.Time // the wall clock's time then
@@ -97,21 +101,38 @@ var midMonth = time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
 
 func newStack(t *testing.T) *stack { return newStackAt(t, midMonth) }
 
-// newStackAt returns a stack whose clock reads instant now.
+// newStackAt returns a stack on the shared test environment whose clock reads instant now.
 func newStackAt(t *testing.T, instant time.Time) *stack {
+	return newStackOn(t, instant, kafkaBrk, chAddr)
+}
+
+// newStackOn returns a stack on the Kafka broker at brokers and the ClickHouse server at
+// clickHouse whose clock reads instant now.
+func newStackOn(t *testing.T, instant time.Time, brokers, clickHouse string) *stack {
 	t.Helper()
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1e12)
-	s := &stack{t: t, prefix: "mle2e" + suffix, database: "meterline_e2e_" + suffix, instant: instant, base: time.Now()}
-	conn, err := ch.Open(&ch.Options{Addr: []string{chAddr}, Auth: ch.Auth{Database: "default"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.ch = conn
+	s := &stack{t: t, prefix: "mle2e" + suffix, database: "meterline_e2e_" + suffix, brokers: brokers, chAddr: clickHouse,
+		instant: instant, base: time.Now()}
+	s.connect()
 	t.Cleanup(func() {
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+s.database)
-		conn.Close()
+		_ = s.ch.Exec(context.Background(), "DROP DATABASE IF EXISTS "+s.database)
+		s.ch.Close()
 	})
 	return s
+}
+
+// connect opens the test's own connection to the stack's ClickHouse server, closing the one
+// it had: after a restart of the server, a pooled connection would fail its first query.
+func (s *stack) connect() {
+	s.t.Helper()
+	conn, err := ch.Open(&ch.Options{Addr: []string{s.chAddr}, Auth: ch.Auth{Database: "default"}})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if s.ch != nil {
+		s.ch.Close()
+	}
+	s.ch = conn
 }
 
 // now is the stack's time.
@@ -127,8 +148,8 @@ func (s *stack) env(httpAddr string, extra ...string) []string {
 		// Records are stamped with the stack's (past) time: keep them whatever the date.
 		"METERLINE_TOPIC_RETENTION=100000h",
 		"METERLINE_HTTP_ADDR="+httpAddr,
-		"METERLINE_KAFKA_BROKERS="+kafkaBrk,
-		"METERLINE_CLICKHOUSE_ADDR="+chAddr,
+		"METERLINE_KAFKA_BROKERS="+s.brokers,
+		"METERLINE_CLICKHOUSE_ADDR="+s.chAddr,
 		"METERLINE_CLICKHOUSE_DATABASE="+s.database,
 		"METERLINE_TOPIC_PREFIX="+s.prefix,
 		// Transactional ids are global to the broker: the default (from the host name) would
@@ -142,17 +163,41 @@ func (s *stack) env(httpAddr string, extra ...string) []string {
 
 // proc is a running meterline process.
 type proc struct {
-	cmd  *exec.Cmd
-	addr string
-	done chan error
-	logs *bytes.Buffer
+	cmd   *exec.Cmd
+	args  []string
+	extra []string // its environment beyond the stack's
+	addr  string
+	done  chan error
+	logs  *bytes.Buffer
 }
 
 // start runs `meterline args...` and, for a service, waits until /readyz answers 200.
 func (s *stack) start(args []string, extra ...string) *proc {
 	s.t.Helper()
-	addr := freeAddr(s.t)
-	p := &proc{cmd: exec.Command(binary, args...), addr: addr, done: make(chan error, 1), logs: &bytes.Buffer{}}
+	return s.startAt(freeAddr(s.t), args, extra...)
+}
+
+// restart runs what p ran (which has ended) again, at p's address, as a supervisor restarts
+// a service behind a fixed address, and waits until it is ready.
+func (s *stack) restart(p *proc) *proc {
+	s.t.Helper()
+	return s.startAt(p.addr, p.args, p.extra...)
+}
+
+// exited reports whether p has ended, and its exit error.
+func (p *proc) exited() (bool, error) {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return true, err
+	default:
+		return false, nil
+	}
+}
+
+func (s *stack) startAt(addr string, args []string, extra ...string) *proc {
+	s.t.Helper()
+	p := &proc{cmd: exec.Command(binary, args...), args: args, extra: extra, addr: addr, done: make(chan error, 1), logs: &bytes.Buffer{}}
 	p.cmd.Env = s.env(addr, extra...)
 	// One writer for both: exec then copies both through one pipe, in one goroutine.
 	out := &lockedWriter{w: p.logs}
@@ -233,6 +278,17 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// admin returns a Kafka admin client of the stack's broker, closed when the test ends.
+func (s *stack) admin() *kadm.Client {
+	s.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
 }
 
 // count returns the rows of usage_events matching where.

@@ -17,6 +17,8 @@
 # METERLINE_CACHE_DIR (default ~/.cache/meterline), METERLINE_TESTENV_KAFKA_PORT (9092),
 # METERLINE_TESTENV_CONTROLLER_PORT (9093), METERLINE_TESTENV_CLICKHOUSE_PORT (9000),
 # METERLINE_TESTENV_CLICKHOUSE_HTTP_PORT (8123).
+# An environment with its own data folder and ports runs beside the default one, and its parts
+# stop and start alone (e2e's TestFaultRecovery does so; the shared one is never stopped).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
