@@ -35,7 +35,8 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Warn("stopped without leaving the group: a rebalance is in flight; the group drops this member when its session times out")
 		}
 	}()
-	for attempt := 0; ; attempt++ {
+	attempt := 0
+	for {
 		err := s.runSession(ctx)
 		var kerr *kafkaError
 		if err == nil || ctx.Err() != nil {
@@ -45,8 +46,9 @@ func (s *Service) Run(ctx context.Context) error {
 			return err
 		}
 		s.metrics.recoveries.Inc()
+		var wait time.Duration
+		wait, attempt = nextBackoff(attempt, s.failure.Load() == nil)
 		s.failure.Store(&failure{err: kerr.err, since: s.clock.Now()})
-		wait := backoff(attempt)
 		s.log.Error("Kafka failed; the session is restarted after a back-off", zap.Duration("backoff", wait), zap.Error(err))
 		s.closeSession()
 		select {
@@ -68,6 +70,17 @@ type kafkaError struct {
 
 func (e *kafkaError) Error() string { return "processor: " + e.what + ": " + e.err.Error() }
 func (e *kafkaError) Unwrap() error { return e.err }
+
+// nextBackoff returns the wait after a failure that ended the attempt-th consecutive session
+// (from 0), and the attempt of the next one. A failure after a committed transaction
+// (committed: none has failed since) is a new outage: its back-off starts over, so that one
+// outage a week ago does not make every later recovery wait the longest.
+func nextBackoff(attempt int, committed bool) (time.Duration, int) {
+	if committed {
+		attempt = 0
+	}
+	return backoff(attempt), attempt + 1
+}
 
 // backoff is the wait before the session of the attempt-th consecutive failure (from 0): half
 // a second doubling up to 30s, and up to half as much again at random, so that processors
