@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/auth"
 	"github.com/meterline/meterline/internal/collector"
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/platform/clock"
@@ -57,7 +58,7 @@ func TestBrokerDownFailsFast(t *testing.T) {
 		pub, &fakeArchive{}, nil, zap.NewNop(), reg)
 	mux := http.NewServeMux()
 	c.Register(mux)
-	hs := httptest.NewServer(mux)
+	hs := httptest.NewServer(auth.AsAdmin(mux))
 	defer hs.Close()
 	s := server{hs, reg}
 	doc := func(i int) string {
