@@ -206,9 +206,7 @@ func (c *BatchConsumer[T]) Run(ctx context.Context) error {
 		// Leaving the group waits for rebalances to be allowed; whatever is still uncommitted
 		// is read again by the next owner of the partitions.
 		c.cl.AllowRebalance()
-		if !CloseWithin(c.cl.Close, LeaveTimeout) {
-			c.log.Warn("stopped without leaving the group: a rebalance is in flight; the group drops this member when its session times out")
-		}
+		CloseMember(c.cl.Close, c.log)
 	}()
 	var b batch[T]
 	for {

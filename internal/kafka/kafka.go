@@ -107,14 +107,21 @@ func NewClient(brokers []string, log *zap.Logger, opts ...kgo.Opt) (*kgo.Client,
 // LeaveTimeout bounds how long a stopping group member waits to leave its group.
 const LeaveTimeout = 5 * time.Second
 
-// CloseWithin closes a group member's client (closeFn: its Close), waiting at most d. franz-go
-// leaves the group on close, and a join or sync in flight (a rebalance: another member just
-// died, and the coordinator waits out its session) is waited for first, which can take the
-// rebalance's whole length. What a member has to do before it stops (end its transaction,
-// commit its offsets) is done before it closes, so a stop need not wait: the coordinator drops
-// a member that did not leave once its session times out. It reports whether the close
-// finished in time.
-func CloseWithin(closeFn func(), d time.Duration) bool {
+// CloseMember closes a group member's client (closeFn: its Close), waiting at most
+// LeaveTimeout. franz-go leaves the group on close, and a join or sync in flight (a
+// rebalance: another member just died, and the coordinator waits out its session) is waited
+// for first, which can take the rebalance's whole length. What a member has to do before it
+// stops (end its transaction, commit its offsets) is done before it closes, so a stop need
+// not wait: the coordinator drops a member that did not leave once its session times out,
+// and the close not finished in time is logged.
+func CloseMember(closeFn func(), log *zap.Logger) {
+	if !closeWithin(closeFn, LeaveTimeout) {
+		log.Warn("stopped without leaving the group: a rebalance is in flight; the group drops this member when its session times out")
+	}
+}
+
+// closeWithin runs closeFn, waiting at most d, and reports whether it finished in time.
+func closeWithin(closeFn func(), d time.Duration) bool {
 	done := make(chan struct{})
 	go func() {
 		closeFn()

@@ -29,12 +29,9 @@ import (
 // (what the failed transaction did is not committed) and nothing is lost (its offsets were not
 // committed either). Ready reports the failure until a transaction commits again.
 func (s *Service) Run(ctx context.Context) error {
-	defer func() {
-		// The transaction has ended; a rebalance in flight need not hold the stop.
-		if !kafka.CloseWithin(s.sess.Close, kafka.LeaveTimeout) {
-			s.log.Warn("stopped without leaving the group: a rebalance is in flight; the group drops this member when its session times out")
-		}
-	}()
+	// In a closure: s.sess is the session current at the end, not at the start. Its
+	// transaction has ended by then, so a rebalance in flight need not hold the stop.
+	defer func() { kafka.CloseMember(s.sess.Close, s.log) }()
 	attempt := 0
 	for {
 		err := s.runSession(ctx)
