@@ -41,8 +41,8 @@ var commands = []command{
 	{"reporting", "run the usage reports API (organization and resource instance reports, GraphQL)", runReporting, true},
 	{"provisioning", "run the provisioning API (plans, mappings, accounts, plan-id look-ups)", runProvisioning, true},
 	{"migrate", "apply the ClickHouse schema migrations and exit", runMigrate, false},
-	{"poller", "poller <provider>: poll a provider's usage API into the collected topic (nova)", runPoller, false},
-	{"sim", "sim <provider>: serve a simulated provider API playing a scripted fleet (nova)", runSim, false},
+	{"poller", "poller <provider>: poll a provider's usage API into the collected topic (" + providerNames() + ")", runPoller, false},
+	{"sim", "sim <provider>: serve a simulated provider API playing a scripted fleet (" + providerNames() + ")", runSim, false},
 }
 
 // env is what every command gets.

@@ -9,7 +9,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meterline/meterline/internal/kafka"
-	"github.com/meterline/meterline/internal/poller"
 )
 
 func runDev(ctx context.Context, e *env) error {
@@ -53,14 +52,8 @@ func runDev(ctx context.Context, e *env) error {
 	if err := startReporting(s, conn, store, mux); err != nil {
 		return err
 	}
-	nc, err := startDevSimulators(e, s)
-	if err != nil {
+	if err := startDevPollers(ctx, e, s, brokers); err != nil {
 		return err
-	}
-	if nc.Configured() {
-		if err := startNovaPoller(ctx, s, brokers, nc, poller.NewMetrics(e.reg)); err != nil {
-			return err
-		}
 	}
 	if err := serveAPI(ctx, s, mux, store.Catalog); err != nil {
 		return err

@@ -2,11 +2,9 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 
 	"go.uber.org/zap"
@@ -14,12 +12,48 @@ import (
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/platform/config"
 	"github.com/meterline/meterline/internal/poller"
-	"github.com/meterline/meterline/internal/poller/nova"
-	"github.com/meterline/meterline/internal/poller/nova/novasim"
 )
 
-// providers are the pollers `meterline poller <provider>` runs.
-var providers = []string{"nova"}
+// provider is one poller adapter and its simulator, as `meterline poller <name>`,
+// `meterline sim <name>` and `meterline dev` (METERLINE_DEV_SIMULATORS) run them. Each
+// provider's wiring is a file of its own (poller_<name>.go); providers lists them.
+type provider struct {
+	name string
+	// required names the settings the poller needs, for the error when none is given.
+	required string
+	// configured reports whether cfg has settings for the poller.
+	configured func(cfg config.Config) bool
+	// start starts the poller of cfg, publishing to brokers.
+	start func(ctx context.Context, s *stack, brokers []string, cfg config.Config) error
+	// sim returns the simulator's handler, serving as if at base (a URL without a trailing
+	// slash), and a log line's fields.
+	sim func(e *env, base string) (http.Handler, []zap.Field, error)
+	// pointAt returns cfg with the poller pointed at the simulator at base.
+	pointAt func(cfg config.Config, base string) config.Config
+}
+
+// providers are the pollers `meterline poller <provider>` runs, in the order `dev` starts them.
+var providers = []provider{novaProvider}
+
+func providerNames() string {
+	names := make([]string, len(providers))
+	for i, p := range providers {
+		names[i] = p.name
+	}
+	return strings.Join(names, ", ")
+}
+
+func providerNamed(name string) (provider, error) {
+	if name == "" {
+		return provider{}, fmt.Errorf("usage: meterline poller|sim <provider> (%s)", providerNames())
+	}
+	for _, p := range providers {
+		if p.name == name {
+			return p, nil
+		}
+	}
+	return provider{}, fmt.Errorf("unknown provider %q (%s)", name, providerNames())
+}
 
 // runPoller is `meterline poller <provider>`: the provider's poller, publishing to Kafka in
 // its transactions, with /healthz, /readyz (Kafka answers) and /metrics.
@@ -27,21 +61,18 @@ func runPoller(ctx context.Context, e *env) error {
 	if err := e.cfg.RequireBrokers(); err != nil {
 		return err
 	}
-	switch e.provider {
-	case "nova":
-		if !e.cfg.Nova.Configured() {
-			return errors.New("invalid configuration: METERLINE_NOVA_COMPUTE_URL or METERLINE_NOVA_AUTH_URL: one is required")
-		}
-	case "":
-		return fmt.Errorf("usage: meterline poller <provider> (%s)", strings.Join(providers, ", "))
-	default:
-		return fmt.Errorf("unknown provider %q (%s)", e.provider, strings.Join(providers, ", "))
+	p, err := providerNamed(e.provider)
+	if err != nil {
+		return err
+	}
+	if !p.configured(e.cfg) {
+		return fmt.Errorf("invalid configuration: %s", p.required)
 	}
 	s := newStack(e)
 	if err := ensureTopicsAt(ctx, s, e.cfg.Kafka.Brokers); err != nil {
 		return err
 	}
-	if err := startNovaPoller(ctx, s, e.cfg.Kafka.Brokers, e.cfg.Nova, poller.NewMetrics(e.reg)); err != nil {
+	if err := p.start(ctx, s, e.cfg.Kafka.Brokers, e.cfg); err != nil {
 		return err
 	}
 	if err := serveHTTP(s, http.NewServeMux()); err != nil {
@@ -50,30 +81,11 @@ func runPoller(ctx context.Context, e *env) error {
 	return s.wait(ctx)
 }
 
-// startNovaPoller starts the Nova poller of nc, with its readiness check (its broker answers).
-// It claims the source's transactional id first, which fences an instance still running.
-func startNovaPoller(ctx context.Context, s *stack, brokers []string, nc config.Nova, m *poller.Metrics) error {
+// startPoller claims source's transactional id (which fences an instance still running),
+// registers its readiness check (its broker answers) and runs prov until the stack stops.
+func startPoller(ctx context.Context, s *stack, brokers []string, name, source string, prov poller.Provider) error {
 	cfg := s.e.cfg
-	log := s.e.log.Named("poller.nova")
-	cloud := nc.Cloud
-	if cloud == "" {
-		cloud = nova.CloudOf(nc.ComputeURL + nc.AuthURL)
-	}
-	hc := &http.Client{}
-	var (
-		auth     poller.Auth
-		endpoint func(context.Context) (string, error)
-	)
-	if nc.ComputeURL != "" {
-		auth = nova.StaticToken(nc.Token)
-		endpoint = func(context.Context) (string, error) { return nc.ComputeURL, nil }
-	} else {
-		ks := nova.NewKeystone(nc, hc)
-		auth, endpoint = ks, ks.Endpoint
-	}
-	prov := nova.New(nova.Config{Cloud: cloud, Window: nc.Window, Lag: cfg.Poll.Lag, PageLimit: nc.PageLimit, Endpoint: endpoint,
-		Client: &poller.Client{HTTP: hc, Auth: auth, Timeout: cfg.Poll.Timeout, Clock: s.e.clock}})
-	source := nova.Source(cloud)
+	log := s.e.log.Named("poller." + name)
 	var pub *kafka.TxPublisher
 	err := retry(ctx, log, "poller transactional id", func(ctx context.Context) error {
 		p, err := kafka.NewTxPublisher(ctx, kafka.TxConfig{Brokers: brokers, Topics: kafka.TopicsFor(cfg.Kafka.TopicPrefix),
@@ -85,11 +97,11 @@ func startNovaPoller(ctx context.Context, s *stack, brokers []string, nc config.
 		return err
 	}
 	s.onStop(func(context.Context) { pub.Close() })
-	s.ready("nova poller", kafkaCheck(pub.Client(), nil))
-	log.Info("nova poller", zap.String("source", source), zap.String("compute", nc.ComputeURL), zap.String("keystone", nc.AuthURL))
+	s.ready(name+" poller", kafkaCheck(pub.Client(), nil))
+	log.Info(name+" poller", zap.String("source", source))
 	pcfg := poller.Config{Source: source, Interval: cfg.Poll.Interval, Start: cfg.Poll.Start, Slack: cfg.Metering.Slack,
-		Backoff: poller.DefaultBackoff, Clock: s.e.clock, Metrics: m}
-	runUntilStopped(ctx, s, "nova poller", func(ctx context.Context) error {
+		Backoff: poller.DefaultBackoff, Clock: s.e.clock, Metrics: s.pollerMetrics()}
+	runUntilStopped(ctx, s, name+" poller", func(ctx context.Context) error {
 		err := poller.Run(ctx, pcfg, prov, poller.TxPublisher{P: pub}, log)
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return nil
@@ -99,65 +111,56 @@ func startNovaPoller(ctx context.Context, s *stack, brokers []string, nc config.
 	return nil
 }
 
-// novaScript returns the script of the Nova simulator: the file of METERLINE_NOVASIM_SCRIPT,
-// or the demo fleet around the clock's present.
-func novaScript(e *env) (novasim.Script, error) {
-	if e.cfg.NovaSimScript == "" {
-		return novasim.DemoScript(e.clock.Now()), nil
-	}
-	raw, err := os.ReadFile(e.cfg.NovaSimScript)
-	if err != nil {
-		return novasim.Script{}, fmt.Errorf("METERLINE_NOVASIM_SCRIPT: %w", err)
-	}
-	var sc novasim.Script
-	if err := json.Unmarshal(raw, &sc); err != nil {
-		return novasim.Script{}, fmt.Errorf("METERLINE_NOVASIM_SCRIPT %s: %w", e.cfg.NovaSimScript, err)
-	}
-	return sc, nil
-}
-
-// runSim is `meterline sim <provider>`: the provider's simulator on METERLINE_HTTP_ADDR
-// (Keystone under /identity/v3, Nova under /compute/v2.1), for tests and demos.
+// runSim is `meterline sim <provider>`: the provider's simulator on METERLINE_HTTP_ADDR, for
+// tests and demos.
 func runSim(ctx context.Context, e *env) error {
-	if e.provider != "nova" {
-		return fmt.Errorf("usage: meterline sim nova (unknown provider %q)", e.provider)
+	p, err := providerNamed(e.provider)
+	if err != nil {
+		return err
 	}
-	sc, err := novaScript(e)
+	h, fields, err := p.sim(e, "http://"+e.cfg.HTTPAddr)
 	if err != nil {
 		return err
 	}
 	s := newStack(e)
 	mux := http.NewServeMux()
-	mux.Handle("/", novasim.New(sc, e.clock).Handler("http://"+e.cfg.HTTPAddr))
+	mux.Handle("/", h)
 	if err := serveHTTP(s, mux); err != nil {
 		return err
 	}
-	e.log.Info("nova simulator", zap.String("keystone", novasim.AuthURL("http://"+e.cfg.HTTPAddr)),
-		zap.String("compute", novasim.ComputeURL("http://"+e.cfg.HTTPAddr)), zap.Int("servers", len(sc.Servers)))
+	e.log.Info(p.name+" simulator", fields...)
 	return s.wait(ctx)
 }
 
-// startDevSimulators mounts the simulators of METERLINE_DEV_SIMULATORS on dev's listener
-// (under /sim/<provider>, outside the authenticator: a simulator checks its own tokens) and
-// points their pollers at them, unless the provider's own settings are given (then the real
-// provider is polled).
-func startDevSimulators(e *env, s *stack) (config.Nova, error) {
-	nc := e.cfg.Nova
-	for _, sim := range e.cfg.DevSimulators {
-		if sim != "nova" || nc.Configured() {
+// startDevPollers mounts the simulators of METERLINE_DEV_SIMULATORS on dev's listener (under
+// /sim/<provider>, outside the authenticator: a simulator checks its own tokens) and points
+// their pollers at them, unless the provider's own settings are given (then the real provider
+// is polled); then it starts every configured poller.
+func startDevPollers(ctx context.Context, e *env, s *stack, brokers []string) error {
+	cfg := e.cfg
+	for _, name := range cfg.DevSimulators {
+		p, err := providerNamed(name)
+		if err != nil {
+			return err
+		}
+		if p.configured(cfg) {
 			continue
 		}
-		sc, err := novaScript(e)
+		base := "http://" + cfg.HTTPAddr + "/sim/" + p.name
+		h, fields, err := p.sim(e, base)
 		if err != nil {
-			return nc, err
+			return err
 		}
-		base := "http://" + e.cfg.HTTPAddr + "/sim/nova"
-		s.open["/sim/nova/"] = http.StripPrefix("/sim/nova", novasim.New(sc, e.clock).Handler(base))
-		nc.AuthURL, nc.Username, nc.Password, nc.ProjectName = novasim.AuthURL(base), "meterline", "dev", "admin"
-		if nc.Cloud == "" {
-			nc.Cloud = "novasim"
-		}
-		e.log.Info("nova simulator started", zap.String("keystone", nc.AuthURL), zap.Int("servers", len(sc.Servers)))
+		s.open["/sim/"+p.name+"/"] = http.StripPrefix("/sim/"+p.name, h)
+		cfg = p.pointAt(cfg, base)
+		e.log.Info(p.name+" simulator started", append(fields, zap.String("url", base))...)
 	}
-	return nc, nil
+	for _, p := range providers {
+		if p.configured(cfg) {
+			if err := p.start(ctx, s, brokers, cfg); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/platform/metrics"
 	"github.com/meterline/meterline/internal/platform/web"
+	"github.com/meterline/meterline/internal/poller"
 )
 
 // startupTimeout bounds how long a service waits for Kafka and ClickHouse to answer at start,
@@ -110,10 +111,20 @@ type stack struct {
 	checks  map[string]web.Check
 	// open are routes served outside the authenticator, by path prefix.
 	open map[string]http.Handler
+	// pollers are the metrics of the stack's pollers, registered once for all of them.
+	pollers *poller.Metrics
 }
 
 func newStack(e *env) *stack {
 	return &stack{e: e, errc: make(chan error, 16), checks: map[string]web.Check{}, open: map[string]http.Handler{}}
+}
+
+// pollerMetrics returns the metrics every poller of the stack reports to (by source).
+func (s *stack) pollerMetrics() *poller.Metrics {
+	if s.pollers == nil {
+		s.pollers = poller.NewMetrics(s.e.reg)
+	}
+	return s.pollers
 }
 
 // ready adds the /readyz check of the component name: its error says what is down for it.

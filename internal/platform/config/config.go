@@ -56,6 +56,9 @@ type Config struct {
 	Auth          Auth
 }
 
+// Simulators are the providers with a simulator (METERLINE_DEV_SIMULATORS).
+var Simulators = []string{"nova"}
+
 // Poll configures every poller's loop (internal/poller).
 type Poll struct {
 	// Interval is how often a poller looks for periods to read once it has caught up.
@@ -382,8 +385,8 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.Nova.validate()...)
 	for _, sim := range c.DevSimulators {
-		if sim != "nova" {
-			bad("METERLINE_DEV_SIMULATORS", "%q is not a simulator (nova)", sim)
+		if !slices.Contains(Simulators, sim) {
+			bad("METERLINE_DEV_SIMULATORS", "%q is not a simulator (%s)", sim, strings.Join(Simulators, ", "))
 		}
 	}
 	if err := c.Metering.ReportSlots.Validate(); err != nil {
