@@ -73,6 +73,7 @@ var names = []string{
 	"METERLINE_AUTH_ACCOUNT_CLAIM",
 	"METERLINE_AUTH_ADMIN_KEYS",
 	"METERLINE_AUTH_ADMIN_KEYS_FILE",
+	"METERLINE_ELASTICBOX_URL", "METERLINE_ELASTICBOX_TOKEN", "METERLINE_ELASTICBOX_ORGANIZATIONS", "METERLINE_ELASTICBOX_COST_SCALE", "METERLINE_EBSIM_SCRIPT",
 }
 
 func TestLoadDefaults(t *testing.T) {
@@ -110,6 +111,7 @@ func TestLoadDefaults(t *testing.T) {
 		Nova:     Nova{UserDomain: "Default", ProjectDomain: "Default", PageLimit: 1000, Window: time.Hour},
 		Auth:     Auth{OrganizationsClaim: "meterline_organizations", AccountClaim: "meterline_account"},
 	}
+	want.ElasticBox = ElasticBox{CostScale: 100}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load with nothing set\n got %+v\nwant %+v", c, want)
 	}
