@@ -102,6 +102,17 @@ func (t Token) Reauthenticate(context.Context, *http.Request) error {
 type Provider struct {
 	cfg   Config
 	scale decimal.Decimal
+	// partial holds the organizations of day already read when a later one failed, so that
+	// the next Poll of the same day goes on from the failed organization: faults spread over
+	// a day's many requests (429s, 5xx) then cannot keep it unreadable. Nothing is published
+	// before every organization of the day is read.
+	partialDay string
+	partial    map[string]orgDay
+}
+
+type orgDay struct {
+	items   []item
+	notices []poller.Notice
 }
 
 var _ poller.Provider = (*Provider)(nil)
@@ -151,13 +162,21 @@ func (p *Provider) Poll(ctx context.Context, raw []byte, now time.Time) (poller.
 		docs    []usage.Document
 		notices []poller.Notice
 	)
+	if p.partialDay != st.Next {
+		p.partialDay, p.partial = st.Next, map[string]orgDay{}
+	}
 	for _, org := range p.cfg.Organizations {
-		items, ns, err := p.read(ctx, org, day)
-		if err != nil {
-			return poller.Batch{}, err
+		od, ok := p.partial[org]
+		if !ok {
+			items, ns, err := p.read(ctx, org, day)
+			if err != nil {
+				return poller.Batch{}, err
+			}
+			od = orgDay{items: items, notices: ns}
+			p.partial[org] = od
 		}
-		notices = append(notices, ns...)
-		docs = append(docs, p.build(org, day, items)...)
+		notices = append(notices, od.notices...)
+		docs = append(docs, p.build(org, day, slices.Clone(od.items))...)
 	}
 	out, err := json.Marshal(state{Next: end.Format(DayLayout)})
 	if err != nil {
