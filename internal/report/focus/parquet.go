@@ -9,48 +9,52 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// parquetRow is a Row as Parquet writes it (github.com/parquet-go/parquet-go): String columns
-// are UTF-8 strings, Decimal columns DECIMAL(38, 12) in 16-byte two's complement (exact, as
-// FOCUS asks of costs), Date/Time columns TIMESTAMP(MILLIS, UTC), JSON columns JSON strings;
-// a nullable column is OPTIONAL, a pointer here, nil for null. Its fields are Columns, in
-// order (TestColumnsMatchSpec checks both against the specification).
-type parquetRow struct {
-	BilledCost          [16]byte  `parquet:"BilledCost,decimal(12:38)"`
-	BillingAccountID    string    `parquet:"BillingAccountId"`
-	BillingAccountName  *string   `parquet:"BillingAccountName"`
-	BillingCurrency     string    `parquet:"BillingCurrency"`
-	BillingPeriodEnd    time.Time `parquet:"BillingPeriodEnd,timestamp(millisecond)"`
-	BillingPeriodStart  time.Time `parquet:"BillingPeriodStart,timestamp(millisecond)"`
-	ChargeCategory      string    `parquet:"ChargeCategory"`
-	ChargeClass         *string   `parquet:"ChargeClass"`
-	ChargeDescription   *string   `parquet:"ChargeDescription"`
-	ChargeFrequency     string    `parquet:"ChargeFrequency"`
-	ChargePeriodEnd     time.Time `parquet:"ChargePeriodEnd,timestamp(millisecond)"`
-	ChargePeriodStart   time.Time `parquet:"ChargePeriodStart,timestamp(millisecond)"`
-	ConsumedQuantity    *[16]byte `parquet:"ConsumedQuantity,decimal(12:38)"`
-	ConsumedUnit        *string   `parquet:"ConsumedUnit"`
-	ContractedCost      [16]byte  `parquet:"ContractedCost,decimal(12:38)"`
-	ContractedUnitPrice *[16]byte `parquet:"ContractedUnitPrice,decimal(12:38)"`
-	EffectiveCost       [16]byte  `parquet:"EffectiveCost,decimal(12:38)"`
-	InvoiceIssuerName   string    `parquet:"InvoiceIssuerName"`
-	ListCost            [16]byte  `parquet:"ListCost,decimal(12:38)"`
-	ListUnitPrice       *[16]byte `parquet:"ListUnitPrice,decimal(12:38)"`
-	PricingCategory     *string   `parquet:"PricingCategory"`
-	PricingQuantity     *[16]byte `parquet:"PricingQuantity,decimal(12:38)"`
-	PricingUnit         *string   `parquet:"PricingUnit"`
-	ProviderName        string    `parquet:"ProviderName"`
-	PublisherName       string    `parquet:"PublisherName"`
-	RegionID            *string   `parquet:"RegionId"`
-	ResourceID          *string   `parquet:"ResourceId"`
-	ResourceType        *string   `parquet:"ResourceType"`
-	ServiceCategory     string    `parquet:"ServiceCategory"`
-	ServiceName         string    `parquet:"ServiceName"`
-	ServiceSubcategory  string    `parquet:"ServiceSubcategory"`
-	SkuID               *string   `parquet:"SkuId"`
-	SkuPriceID          *string   `parquet:"SkuPriceId"`
-	SubAccountID        *string   `parquet:"SubAccountId"`
-	Tags                *string   `parquet:"Tags,json"`
+// Schema is the Parquet schema of an export (github.com/parquet-go/parquet-go), one column per
+// Columns entry: String columns are UTF-8 strings, Decimal columns DECIMAL(38, 12) in 16-byte
+// two's complement (exact, as FOCUS asks of costs), Date/Time columns TIMESTAMP(MILLIS, UTC),
+// JSON columns JSON; a nullable column is OPTIONAL, the others REQUIRED. TestColumnsMatchSpec
+// checks it against the specification. The rows are written as parquet.Row values, not through
+// parquet-go's struct tags: in v0.32.0 an optional JSON field of a struct panics on write or
+// loses its value.
+var Schema = newSchema()
+
+func newSchema() *parquet.Schema {
+	g := parquet.Group{}
+	for _, c := range Columns {
+		var n parquet.Node
+		switch c.Type {
+		case TypeDecimal:
+			n = parquet.Decimal(Precision, 38, parquet.FixedLenByteArrayType(16))
+		case TypeDateTime:
+			n = parquet.Timestamp(parquet.Millisecond)
+		case TypeJSON:
+			n = parquet.JSON()
+		default:
+			n = parquet.String()
+		}
+		if c.Nullable {
+			n = parquet.Optional(n)
+		} else {
+			n = parquet.Required(n)
+		}
+		g[c.Name] = n
+	}
+	return parquet.NewSchema("focus", g)
 }
+
+// leaves maps Columns' index to the column index of Schema (a Group orders its fields by
+// name).
+var leaves = func() []int {
+	out := make([]int, len(Columns))
+	for i, c := range Columns {
+		l, ok := Schema.Lookup(c.Name)
+		if !ok {
+			panic("focus: no Parquet column " + c.Name)
+		}
+		out[i] = l.ColumnIndex
+	}
+	return out
+}()
 
 // decimal128 is d rounded to Precision places as DECIMAL(38, 12)'s unscaled value: 16 bytes
 // of big-endian two's complement. A value beyond 38 digits cannot come from usage_cells
@@ -76,59 +80,97 @@ func Decimal128(b []byte) decimal.Decimal {
 	return decimal.NewFromBigInt(u, -Precision)
 }
 
-func parquetOf(r *Row, v map[string]*string) parquetRow {
-	dec := func(name string) [16]byte { d, _ := decimal.NewFromString(*v[name]); return decimal128(d) }
-	decOrNull := func(name string) *[16]byte {
-		if v[name] == nil {
-			return nil
-		}
-		b := dec(name)
-		return &b
+// parquetValue is the value of column c (Columns' index i) in Schema's form; text is what
+// Columns give (nil for null).
+func parquetValue(i int, text *string) parquet.Value {
+	c, col := Columns[i], leaves[i]
+	def := 0
+	if c.Nullable {
+		def = 1
 	}
-	s := func(name string) string { return *v[name] }
-	return parquetRow{
-		BilledCost: dec("BilledCost"), BillingAccountID: s("BillingAccountId"), BillingAccountName: v["BillingAccountName"],
-		BillingCurrency: s("BillingCurrency"), BillingPeriodEnd: r.BillingPeriodEnd, BillingPeriodStart: r.BillingPeriodStart,
-		ChargeCategory: s("ChargeCategory"), ChargeClass: v["ChargeClass"], ChargeDescription: v["ChargeDescription"],
-		ChargeFrequency: s("ChargeFrequency"), ChargePeriodEnd: r.ChargePeriodEnd, ChargePeriodStart: r.ChargePeriodStart,
-		ConsumedQuantity: decOrNull("ConsumedQuantity"), ConsumedUnit: v["ConsumedUnit"], ContractedCost: dec("ContractedCost"),
-		ContractedUnitPrice: decOrNull("ContractedUnitPrice"), EffectiveCost: dec("EffectiveCost"),
-		InvoiceIssuerName: s("InvoiceIssuerName"), ListCost: dec("ListCost"), ListUnitPrice: decOrNull("ListUnitPrice"),
-		PricingCategory: v["PricingCategory"], PricingQuantity: decOrNull("PricingQuantity"), PricingUnit: v["PricingUnit"],
-		ProviderName: s("ProviderName"), PublisherName: s("PublisherName"), RegionID: v["RegionId"], ResourceID: v["ResourceId"],
-		ResourceType: v["ResourceType"], ServiceCategory: s("ServiceCategory"), ServiceName: s("ServiceName"),
-		ServiceSubcategory: s("ServiceSubcategory"), SkuID: v["SkuId"], SkuPriceID: v["SkuPriceId"],
-		SubAccountID: v["SubAccountId"], Tags: v["Tags"],
+	if text == nil {
+		return parquet.Value{}.Level(0, 0, col)
 	}
+	var v parquet.Value
+	switch c.Type {
+	case TypeDecimal:
+		d, _ := decimal.NewFromString(*text)
+		b := decimal128(d)
+		v = parquet.FixedLenByteArrayValue(b[:])
+	case TypeDateTime:
+		t, _ := time.Parse(DateTimeFormat, *text)
+		v = parquet.Int64Value(t.UnixMilli())
+	default:
+		v = parquet.ByteArrayValue([]byte(*text))
+	}
+	return v.Level(0, def, col)
 }
 
 // ParquetWriter writes FOCUS rows as a Parquet file. Parquet's footer comes last, so a file
 // cut short (an export that failed after its first rows) is unreadable, never a short file
 // that reads as complete.
 type ParquetWriter struct {
-	w   *parquet.GenericWriter[parquetRow]
-	buf []parquetRow
-	v   map[string]*string
+	w    *parquet.Writer
+	rows []parquet.Row
 }
 
 // NewParquetWriter writes to w.
 func NewParquetWriter(w io.Writer) *ParquetWriter {
-	return &ParquetWriter{w: parquet.NewGenericWriter[parquetRow](w, parquet.Compression(&parquet.Snappy),
-		parquet.CreatedBy("meterline", "", "")), v: make(map[string]*string, len(Columns))}
+	return &ParquetWriter{w: parquet.NewWriter(w, Schema, parquet.Compression(&parquet.Snappy),
+		parquet.CreatedBy("meterline", "", ""))}
 }
 
 // Write writes rows, the values of each as Columns give them (so CSV and Parquet agree).
 func (pw *ParquetWriter) Write(rows []Row) error {
-	pw.buf = pw.buf[:0]
+	pw.rows = pw.rows[:0]
 	for i := range rows {
-		for _, c := range Columns {
-			pw.v[c.Name] = c.value(&rows[i])
+		pr := make(parquet.Row, len(Columns))
+		for j, c := range Columns {
+			pr[leaves[j]] = parquetValue(j, c.value(&rows[i]))
 		}
-		pw.buf = append(pw.buf, parquetOf(&rows[i], pw.v))
+		pw.rows = append(pw.rows, pr)
 	}
-	_, err := pw.w.Write(pw.buf)
+	_, err := pw.w.WriteRows(pw.rows)
 	return err
 }
 
 // Close writes the footer.
 func (pw *ParquetWriter) Close() error { return pw.w.Close() }
+
+// ReadParquet reads an export's Parquet file back as the CSV writer writes its rows: per row,
+// the text of each of Columns, "" for null. Clients and the tests use it to compare the two.
+func ReadParquet(r io.ReaderAt, size int64) ([][]string, error) {
+	f, err := parquet.OpenFile(r, size)
+	if err != nil {
+		return nil, err
+	}
+	rd := parquet.NewReader(f)
+	defer rd.Close()
+	var out [][]string
+	buf := make([]parquet.Row, 64)
+	for {
+		n, err := rd.ReadRows(buf)
+		for _, pr := range buf[:n] {
+			rec := make([]string, len(Columns))
+			for i, c := range Columns {
+				v := pr[leaves[i]]
+				switch {
+				case v.IsNull():
+				case c.Type == TypeDecimal:
+					rec[i] = Decimal128(v.ByteArray()).String()
+				case c.Type == TypeDateTime:
+					rec[i] = time.UnixMilli(v.Int64()).UTC().Format(DateTimeFormat)
+				default:
+					rec[i] = string(v.ByteArray())
+				}
+			}
+			out = append(out, rec)
+		}
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
