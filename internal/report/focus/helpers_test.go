@@ -22,9 +22,12 @@ type builtin struct {
 	accounts map[string]catalog.Account
 }
 
-func (b builtin) MeteringPlan(id string) (*plans.Metering, bool) { m, ok := b.metering[id]; return m, ok }
-func (b builtin) RatingPlan(id string) (*plans.Rating, bool)     { r, ok := b.rating[id]; return r, ok }
-func (b builtin) Account(id string) (catalog.Account, bool)      { a, ok := b.accounts[id]; return a, ok }
+func (b builtin) MeteringPlan(id string) (*plans.Metering, bool) {
+	m, ok := b.metering[id]
+	return m, ok
+}
+func (b builtin) RatingPlan(id string) (*plans.Rating, bool) { r, ok := b.rating[id]; return r, ok }
+func (b builtin) Account(id string) (catalog.Account, bool)  { a, ok := b.accounts[id]; return a, ok }
 func (b builtin) AccountOf(org string) (catalog.Account, bool) {
 	for _, a := range b.accounts {
 		for _, o := range a.Organizations {
