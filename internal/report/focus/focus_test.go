@@ -207,7 +207,7 @@ func golden(t *testing.T, name string, got []byte) {
 		}
 		return
 	}
-	want, err := os.ReadFile(path)
+	want, err := readGolden(name)
 	if err != nil {
 		t.Fatalf("%v (go test ./internal/report/focus -update writes it)", err)
 	}
@@ -295,3 +295,5 @@ func TestDecimal128(t *testing.T) {
 		t.Errorf("0.5e-12 rounds to %s, want 0 (half to even)", Decimal128(b[:]))
 	}
 }
+
+func readGolden(name string) ([]byte, error) { return os.ReadFile(filepath.Join("testdata", name)) }
