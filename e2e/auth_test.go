@@ -254,6 +254,8 @@ func TestAuthMatrix(t *testing.T) {
 		{"revoke an API key", http.MethodDelete, "/v1/provisioning/api_keys/" + revokedID, nil, adminOnly(ok)},
 		{"healthz", http.MethodGet, "/healthz", nil, nil},
 		{"metrics", http.MethodGet, "/metrics", nil, nil},
+		{"FOCUS export of A", http.MethodGet, "/v1/export/focus?billing_period=" + s.now().UTC().Format("2006-01") + "&organization_id=" + orgA, nil, readersA},
+		{"FOCUS export of account A", http.MethodGet, "/v1/export/focus?billing_period=" + s.now().UTC().Format("2006-01") + "&account_id=acct-a", nil, readersA},
 	}
 	noCredentials := map[string]bool{"expired": true, "forged": true, "none": true, "revoked": true}
 	// readsA: the principals whose answers may show A's data; readsB: B's.
