@@ -304,13 +304,20 @@ func (s *Sim) instance(id string) (Instance, bool) {
 
 // billable is one entry of a billableList.
 type billable struct {
-	Name     string          `json:"name"`
-	Usage    decimal.Decimal `json:"usage"`
-	Unit     string          `json:"unit"`
-	Rate     decimal.Decimal `json:"rate"`
-	Cost     decimal.Decimal `json:"cost"`
-	Currency string          `json:"currency"`
+	Name     string `json:"name"`
+	Usage    number `json:"usage"`
+	Unit     string `json:"unit"`
+	Rate     number `json:"rate"`
+	Cost     number `json:"cost"`
+	Currency string `json:"currency"`
 }
+
+// number is a decimal written as a JSON number, as the samples have it (decimal.Decimal
+// writes a string).
+type number struct{ decimal.Decimal }
+
+// MarshalJSON writes the decimal unquoted.
+func (n number) MarshalJSON() ([]byte, error) { return []byte(n.String()), nil }
 
 type entity struct {
 	ID           string `json:"id"`
@@ -333,10 +340,10 @@ func metered(us []Usage, from, to time.Time, currency string, into map[string]bi
 		}
 		hours := decimal.NewFromInt(int64(end.Sub(start) / time.Hour))
 		b := into[u.Billable]
-		b.Name, b.Unit, b.Rate, b.Currency = u.Billable, u.Unit, u.Rate, currency
+		b.Name, b.Unit, b.Rate, b.Currency = u.Billable, u.Unit, number{u.Rate}, currency
 		q := u.PerHour.Mul(hours)
-		b.Usage = b.Usage.Add(q)
-		b.Cost = b.Cost.Add(q.Mul(u.Rate))
+		b.Usage = number{b.Usage.Add(q)}
+		b.Cost = number{b.Cost.Add(q.Mul(u.Rate))}
 		into[u.Billable] = b
 	}
 }
@@ -511,7 +518,7 @@ func (s *Sim) billedUsage(r *http.Request, now time.Time) (int, any) {
 	if extra := s.sc.BilledExtra[g.ID]; len(extra) > 0 {
 		bs := map[string]billable{}
 		for n, q := range extra {
-			bs[n] = billable{Name: n, Usage: q, Currency: g.Currency}
+			bs[n] = billable{Name: n, Usage: number{q}, Currency: g.Currency}
 		}
 		ents = append(ents, billedEntity("", "", entityOf(g.ID, g.Name, "serviceGroup", bs)))
 	}
