@@ -49,6 +49,7 @@ type Config struct {
 	Poll       Poll
 	Nova       Nova
 	ElasticBox ElasticBox
+	VCloudAir  VCloudAir
 	// DevSimulators names the provider simulators `meterline dev` starts and polls ("nova").
 	DevSimulators []string
 	// NovaSimScript is the JSON script (fleet and faults) of `meterline sim nova`; "" plays
@@ -58,7 +59,7 @@ type Config struct {
 }
 
 // Simulators are the providers with a simulator (METERLINE_DEV_SIMULATORS).
-var Simulators = []string{"nova", "elasticbox"}
+var Simulators = []string{"nova", "elasticbox", "vcloudair"}
 
 // Poll configures every poller's loop (internal/poller).
 type Poll struct {
@@ -264,7 +265,7 @@ func (c *Config) settings() []setting {
 		str(&c.Auth.AccountClaim, "METERLINE_AUTH_ACCOUNT_CLAIM", "auth-account-claim", "JWT claim naming an account whose organizations a token may use"),
 		list(&c.Auth.AdminKeys, "METERLINE_AUTH_ADMIN_KEYS", "auth-admin-keys", "comma-separated static admin keys (at least 16 characters each), to create the first API keys"),
 		str(&c.Auth.AdminKeysFile, "METERLINE_AUTH_ADMIN_KEYS_FILE", "auth-admin-keys-file", "file of static admin keys, one a line (a mounted secret)"),
-	}, c.elasticBoxSettings()...)
+	}, append(c.elasticBoxSettings(), c.vcloudAirSettings()...)...)
 }
 
 // Load reads the configuration from the environment (getenv) and then from args, which are
@@ -387,6 +388,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.Nova.validate()...)
 	errs = append(errs, c.ElasticBox.validate()...)
+	errs = append(errs, c.VCloudAir.validate()...)
 	for _, sim := range c.DevSimulators {
 		if !slices.Contains(Simulators, sim) {
 			bad("METERLINE_DEV_SIMULATORS", "%q is not a simulator (%s)", sim, strings.Join(Simulators, ", "))
