@@ -48,6 +48,7 @@ type Config struct {
 	Metering   Metering
 	Poll       Poll
 	Nova       Nova
+	CF         CF
 	// DevSimulators names the provider simulators `meterline dev` starts and polls ("nova").
 	DevSimulators []string
 	// NovaSimScript is the JSON script (fleet and faults) of `meterline sim nova`; "" plays
@@ -57,7 +58,7 @@ type Config struct {
 }
 
 // Simulators are the providers with a simulator (METERLINE_DEV_SIMULATORS).
-var Simulators = []string{"nova"}
+var Simulators = []string{"nova", "cf"}
 
 // Poll configures every poller's loop (internal/poller).
 type Poll struct {
@@ -191,6 +192,7 @@ func Default() Config {
 		Sink: Sink{BatchSize: 10000, FlushInterval: time.Second},
 		Poll: Poll{Interval: time.Minute, Lag: 10 * time.Minute, Timeout: time.Minute},
 		Nova: Nova{UserDomain: "Default", ProjectDomain: "Default", PageLimit: 1000, Window: time.Hour},
+		CF:   CF{MinAge: 5 * time.Minute},
 		Auth: Auth{OrganizationsClaim: "meterline_organizations", AccountClaim: "meterline_account"},
 		Metering: Metering{
 			Slack:       metering.DefaultAcceptance.Slack,
@@ -208,7 +210,7 @@ type setting struct {
 }
 
 func (c *Config) settings() []setting {
-	return []setting{
+	return append(c.CF.settings(), []setting{
 		str(&c.HTTPAddr, "METERLINE_HTTP_ADDR", "http-addr", "address of the HTTP listener (every API, /healthz, /readyz, /metrics)"),
 		dur(&c.ShutdownTimeout, "METERLINE_SHUTDOWN_TIMEOUT", "shutdown-timeout", "how long a stop may take to drain and flush"),
 		i64(&c.MaxBodyBytes, "METERLINE_MAX_BODY_BYTES", "max-body-bytes", "largest request body accepted, in bytes"),
@@ -262,7 +264,7 @@ func (c *Config) settings() []setting {
 		str(&c.Auth.AccountClaim, "METERLINE_AUTH_ACCOUNT_CLAIM", "auth-account-claim", "JWT claim naming an account whose organizations a token may use"),
 		list(&c.Auth.AdminKeys, "METERLINE_AUTH_ADMIN_KEYS", "auth-admin-keys", "comma-separated static admin keys (at least 16 characters each), to create the first API keys"),
 		str(&c.Auth.AdminKeysFile, "METERLINE_AUTH_ADMIN_KEYS_FILE", "auth-admin-keys-file", "file of static admin keys, one a line (a mounted secret)"),
-	}
+	}...)
 }
 
 // Load reads the configuration from the environment (getenv) and then from args, which are
@@ -384,6 +386,7 @@ func (c Config) Validate() error {
 		bad("METERLINE_POLL_TIMEOUT", "must be positive")
 	}
 	errs = append(errs, c.Nova.validate()...)
+	errs = append(errs, c.CF.validate()...)
 	for _, sim := range c.DevSimulators {
 		if !slices.Contains(Simulators, sim) {
 			bad("METERLINE_DEV_SIMULATORS", "%q is not a simulator (%s)", sim, strings.Join(Simulators, ", "))
