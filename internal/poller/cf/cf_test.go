@@ -254,23 +254,32 @@ func TestMinimumAgeByTheProvidersDate(t *testing.T) {
 
 func TestOverlapReadsRowsCommittedLateOnce(t *testing.T) {
 	t0 := instants[0]
-	f := newFoundation(t, t0, fleet(t0), cfsim.Client)
-	f.poll(t)
-	f.sim.Play(
-		cfsim.Action{At: t0.Add(time.Second), Kind: "start", Org: "o1", Space: "s1", App: "late", MemoryMB: 64, Instances: 1, CommitDelay: 3 * time.Minute},
-		cfsim.Action{At: t0.Add(2 * time.Second), Kind: "start", Org: "o1", Space: "s1", App: "early", MemoryMB: 64, Instances: 1})
-	f.clk.Set(t0.Add(2 * time.Minute))
-	docs, _ := f.poll(t)
-	eq(t, "before the late commit", lines(t0, docs), []string{"linux-container memory:early @2s 67108864/1/0/0"})
-	f.clk.Set(t0.Add(4 * time.Minute))
-	docs, _ = f.poll(t)
-	eq(t, "after the late commit", lines(t0, docs), []string{"linux-container memory:late @1s 67108864/1/0/0"})
-	for _, d := range []time.Duration{5 * time.Minute, 30 * time.Minute} {
-		f.clk.Set(t0.Add(d))
-		if docs, _ = f.poll(t); len(docs) != 0 {
-			t.Fatalf("read again: %v", lines(t0, docs))
+	play := func(overlap time.Duration) (before, after []string) {
+		f := newFoundation(t, t0, fleet(t0), cfsim.Client)
+		f.p.cfg.Overlap = overlap
+		f.poll(t)
+		f.sim.Play(
+			cfsim.Action{At: t0.Add(time.Second), Kind: "start", Org: "o1", Space: "s1", App: "late", MemoryMB: 64, Instances: 1, CommitDelay: 3 * time.Minute},
+			cfsim.Action{At: t0.Add(2 * time.Second), Kind: "start", Org: "o1", Space: "s1", App: "early", MemoryMB: 64, Instances: 1},
+			cfsim.Action{At: t0.Add(50 * time.Second), Kind: "scale", App: "early", Instances: 2})
+		f.clk.Set(t0.Add(2 * time.Minute))
+		docs, _ := f.poll(t)
+		before = lines(t0, docs)
+		for _, d := range []time.Duration{4 * time.Minute, 5 * time.Minute, 30 * time.Minute} {
+			f.clk.Set(t0.Add(d))
+			docs, _ = f.poll(t)
+			after = append(after, lines(t0, docs)...)
 		}
+		return before, after
 	}
+	early := []string{"linux-container memory:early @2s 67108864/1/0/0", "linux-container memory:early @50s 67108864/2/67108864/1"}
+	before, after := play(15 * time.Minute)
+	eq(t, "before the late commit", before, early)
+	eq(t, "after the late commit, read once", after, []string{"linux-container memory:late @1s 67108864/1/0/0"})
+	// The control: without the overlap, the late row is lost (what the overlap is for).
+	before, after = play(time.Second)
+	eq(t, "no overlap, before", before, early)
+	eq(t, "no overlap, after", after, nil)
 }
 
 func TestPrunedCursorAndPurgeAreReconciledAgainstASnapshot(t *testing.T) {
