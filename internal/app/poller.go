@@ -33,7 +33,7 @@ type provider struct {
 }
 
 // providers are the pollers `meterline poller <provider>` runs, in the order `dev` starts them.
-var providers = []provider{novaProvider, elasticBoxProvider, vcloudAirProvider}
+var providers = []provider{novaProvider, cfProvider, elasticBoxProvider, vcloudAirProvider}
 
 func providerNames() string {
 	names := make([]string, len(providers))

@@ -12,17 +12,18 @@ import (
 
 // The kinds of failure, the label of meterline_poller_errors_total.
 const (
-	KindRateLimited  = "rate_limited" // 429 (or 503 with Retry-After)
-	KindServer       = "server"       // 5xx
-	KindClient       = "client"       // another 4xx: a request the provider refuses
-	KindUnauthorized = "unauthorized" // 401 or 403 even after re-authenticating
-	KindUndecodable  = "undecodable"  // an answer that does not decode
-	KindTimeout      = "timeout"      // no answer within the timeout
-	KindTransport    = "transport"    // the connection failed
-	KindProvider     = "provider"     // the provider's data or version cannot be used
-	KindPublish      = "publish"      // Kafka did not commit the batch
-	KindFenced       = "fenced"       // another instance of the source took over
-	KindState        = "state"        // the state could not be read
+	KindRateLimited   = "rate_limited"  // 429 (or 503 with Retry-After)
+	KindServer        = "server"        // 5xx
+	KindClient        = "client"        // another 4xx: a request the provider refuses
+	KindUnauthorized  = "unauthorized"  // 401 or 403 even after re-authenticating
+	KindUndecodable   = "undecodable"   // an answer that does not decode
+	KindTimeout       = "timeout"       // no answer within the timeout
+	KindTransport     = "transport"     // the connection failed
+	KindProvider      = "provider"      // the provider's data or version cannot be used
+	KindPublish       = "publish"       // Kafka did not commit the batch
+	KindFenced        = "fenced"        // another instance of the source took over
+	KindState         = "state"         // the state could not be read
+	KindMisconfigured = "misconfigured" // settings that cannot work (a token that sees no usage)
 )
 
 // StatusError is an answer with a status other than 2xx.
@@ -47,13 +48,22 @@ type ProviderError struct{ Msg string }
 
 func (e *ProviderError) Error() string { return e.Msg }
 
+// MisconfiguredError is a provider answer that shows the poller's settings cannot work (a
+// token without the read it needs): retried after a pause, reported as kind misconfigured.
+type MisconfiguredError struct{ Msg string }
+
+func (e *MisconfiguredError) Error() string { return e.Msg }
+
 // KindOf tells the kind of a Poll error.
 func KindOf(err error) string {
 	var se *StatusError
 	var de *DecodeError
 	var pe *ProviderError
 	var ne net.Error
+	var me *MisconfiguredError
 	switch {
+	case errors.As(err, &me):
+		return KindMisconfigured
 	case errors.As(err, &de):
 		return KindUndecodable
 	case errors.As(err, &se) && se.Status == 429:

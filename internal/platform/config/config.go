@@ -48,6 +48,7 @@ type Config struct {
 	Metering   Metering
 	Poll       Poll
 	Nova       Nova
+	CF         CF
 	ElasticBox ElasticBox
 	VCloudAir  VCloudAir
 	// DevSimulators names the provider simulators `meterline dev` starts and polls ("nova").
@@ -59,7 +60,7 @@ type Config struct {
 }
 
 // Simulators are the providers with a simulator (METERLINE_DEV_SIMULATORS).
-var Simulators = []string{"nova", "elasticbox", "vcloudair"}
+var Simulators = []string{"nova", "cf", "elasticbox", "vcloudair"}
 
 // Poll configures every poller's loop (internal/poller).
 type Poll struct {
@@ -193,6 +194,7 @@ func Default() Config {
 		Sink: Sink{BatchSize: 10000, FlushInterval: time.Second},
 		Poll: Poll{Interval: time.Minute, Lag: 10 * time.Minute, Timeout: time.Minute},
 		Nova: Nova{UserDomain: "Default", ProjectDomain: "Default", PageLimit: 1000, Window: time.Hour},
+		CF:   CF{MinAge: 5 * time.Minute},
 		Auth: Auth{OrganizationsClaim: "meterline_organizations", AccountClaim: "meterline_account"},
 		Metering: Metering{
 			Slack:       metering.DefaultAcceptance.Slack,
@@ -265,7 +267,7 @@ func (c *Config) settings() []setting {
 		str(&c.Auth.AccountClaim, "METERLINE_AUTH_ACCOUNT_CLAIM", "auth-account-claim", "JWT claim naming an account whose organizations a token may use"),
 		list(&c.Auth.AdminKeys, "METERLINE_AUTH_ADMIN_KEYS", "auth-admin-keys", "comma-separated static admin keys (at least 16 characters each), to create the first API keys"),
 		str(&c.Auth.AdminKeysFile, "METERLINE_AUTH_ADMIN_KEYS_FILE", "auth-admin-keys-file", "file of static admin keys, one a line (a mounted secret)"),
-	}, append(c.elasticBoxSettings(), c.vcloudAirSettings()...)...)
+	}, slices.Concat(c.CF.settings(), c.elasticBoxSettings(), c.vcloudAirSettings())...)
 }
 
 // Load reads the configuration from the environment (getenv) and then from args, which are
@@ -387,6 +389,7 @@ func (c Config) Validate() error {
 		bad("METERLINE_POLL_TIMEOUT", "must be positive")
 	}
 	errs = append(errs, c.Nova.validate()...)
+	errs = append(errs, c.CF.validate()...)
 	errs = append(errs, c.ElasticBox.validate()...)
 	errs = append(errs, c.VCloudAir.validate()...)
 	for _, sim := range c.DevSimulators {
