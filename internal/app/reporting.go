@@ -25,6 +25,7 @@ func startReporting(s *stack, conn clickhouse.Conn, store *provisioning.Store, m
 		return err
 	}
 	abacus.NewAPI(reports, g, cfg.MaxBodyBytes, s.e.log.Named("reporting"), s.e.reg).Register(mux)
+	startNovaView(s, conn, mux)
 	return nil
 }
 
