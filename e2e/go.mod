@@ -9,6 +9,8 @@ require (
 
 require github.com/go-jose/go-jose/v4 v4.1.4
 
+require github.com/gophercloud/gophercloud/v2 v2.16.0 // indirect
+
 require (
 	github.com/parquet-go/bitpack v1.0.0 // indirect
 	github.com/parquet-go/jsonlite v1.0.0 // indirect

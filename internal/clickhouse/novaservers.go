@@ -1,0 +1,125 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/meterline/meterline/internal/fault"
+	"github.com/meterline/meterline/internal/report/nova"
+)
+
+// NovaServers reads the servers of the Nova view from usage_events: per server, its first
+// start and its latest document over all time, and the usage of its counted documents in a
+// period (those the processor rejected, in usage_rejections, are not counted).
+type NovaServers struct {
+	conn Conn
+}
+
+// NewNovaServers returns the Nova view's store over conn.
+func NewNovaServers(conn Conn) *NovaServers { return &NovaServers{conn: conn} }
+
+var _ nova.Store = (*NovaServers)(nil)
+
+// measure extracts a measure's quantity of a document (0 when it has none).
+func measure(name string) string {
+	return "measured_usage.quantity[indexOf(measured_usage.measure, '" + name + "')]"
+}
+
+// novaServersSQL reads one row per server in one pass over the tenant's documents (every
+// tenant's without one). A document's run is [start, start + instance_seconds); runEnd rounds
+// it up to the millisecond, so "inside" (summed here, exactly) errs towards "edge" (clipped by
+// the view, exactly). FINAL: a document the raw sink wrote twice counts once.
+func novaServersSQL(q nova.Query) (string, []any) {
+	where, args := "resource_id = ?", []any{nova.Resource}
+	rejWhere := "resource_id = ?"
+	rejArgs := []any{nova.Resource}
+	if q.Tenant != "" {
+		where += " AND organization_id = ?"
+		args = append(args, q.Tenant)
+		rejWhere += " AND organization_id = ?"
+		rejArgs = append(rejArgs, q.Tenant)
+	}
+	sql := fmt.Sprintf(`SELECT organization_id, resource_instance_id, min(start_ms),
+  argMax(plan_id, (end_ms, start_ms, id)), argMax(start_ms, (end_ms, start_ms, id)), argMax(end_ms, (end_ms, start_ms, id)),
+  toString(argMax(secs, (end_ms, start_ms, id))), toString(argMax(vcpu, (end_ms, start_ms, id))),
+  toString(argMax(mem, (end_ms, start_ms, id))), toString(argMax(gb, (end_ms, start_ms, id))),
+  toString(sumIf(secs, counted AND inside)), toString(sumIf(vcpu, counted AND inside)),
+  toString(sumIf(mem, counted AND inside)), toString(sumIf(gb, counted AND inside)),
+  groupArrayIf(plan_id, counted AND edge), groupArrayIf(start_ms, counted AND edge), groupArrayIf(end_ms, counted AND edge),
+  groupArrayIf(toString(secs), counted AND edge), groupArrayIf(toString(vcpu), counted AND edge),
+  groupArrayIf(toString(mem), counted AND edge), groupArrayIf(toString(gb), counted AND edge),
+  countIf(counted AND (inside OR edge)) AS in_period
+FROM (
+  SELECT organization_id, resource_instance_id, id, plan_id, start_ms, end_ms,
+    %s AS secs, %s AS vcpu, %s AS mem, %s AS gb,
+    start_ms + toInt64(ceil(toFloat64(secs) * 1000)) AS run_end,
+    start_ms >= %d AND run_end <= %d AS inside,
+    NOT inside AND start_ms < %d AND run_end > %d AS edge,
+    id NOT IN (SELECT id FROM usage_rejections WHERE %s) AS counted
+  FROM usage_events FINAL
+  WHERE %s
+)
+GROUP BY organization_id, resource_instance_id
+HAVING in_period > 0`,
+		measure(nova.MeasureNames[0]), measure(nova.MeasureNames[1]), measure(nova.MeasureNames[2]), measure(nova.MeasureNames[3]),
+		q.From, q.To, q.To, q.From, rejWhere, where)
+	// The rejections' arguments come first in the text (the subquery), the events' after.
+	return sql, append(rejArgs, args...)
+}
+
+// Servers implements nova.Store.
+func (s *NovaServers) Servers(ctx context.Context, q nova.Query) ([]nova.ServerRow, error) {
+	sql, args := novaServersSQL(q)
+	rows, err := s.conn.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fault.Unavailable(err, "usage_events: read nova servers")
+	}
+	defer rows.Close()
+	var out []nova.ServerRow
+	for rows.Next() {
+		var (
+			r                              nova.ServerRow
+			ls, lv, lm, lg, is, iv, im, ig string
+			plans                          []string
+			starts, ends                   []int64
+			es, ev, em, eg                 []string
+			inPeriod                       uint64
+		)
+		if err := rows.Scan(&r.Tenant, &r.Instance, &r.FirstStartMs, &r.Latest.Flavor, &r.Latest.StartMs, &r.Latest.EndMs,
+			&ls, &lv, &lm, &lg, &is, &iv, &im, &ig, &plans, &starts, &ends, &es, &ev, &em, &eg, &inPeriod); err != nil {
+			return nil, fmt.Errorf("read nova servers: %w", err)
+		}
+		if r.Latest.Measures, err = measures(ls, lv, lm, lg); err != nil {
+			return nil, err
+		}
+		if r.Inside, err = measures(is, iv, im, ig); err != nil {
+			return nil, err
+		}
+		for i := range plans {
+			d := nova.Doc{Flavor: plans[i], StartMs: starts[i], EndMs: ends[i]}
+			if d.Measures, err = measures(es[i], ev[i], em[i], eg[i]); err != nil {
+				return nil, err
+			}
+			r.Edges = append(r.Edges, d)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fault.Unavailable(err, "usage_events: read nova servers")
+	}
+	return out, nil
+}
+
+func measures(s, v, m, g string) (nova.Measures, error) {
+	var out nova.Measures
+	for i, p := range []*decimal.Decimal{&out.Seconds, &out.VCPU, &out.MemoryMB, &out.LocalGB} {
+		d, err := decimal.NewFromString([]string{s, v, m, g}[i])
+		if err != nil {
+			return out, fmt.Errorf("read nova servers: quantity %q: %w", []string{s, v, m, g}[i], err)
+		}
+		*p = d
+	}
+	return out, nil
+}
