@@ -66,6 +66,9 @@ type Config struct {
 	// KafkaOpts are added to the options of every Kafka session (tests: a dialer that can cut
 	// the connections).
 	KafkaOpts []kgo.Opt
+	// TickInterval is how often, in Clock's time, Run writes a tick record to every partition
+	// of the collected topic (see runTicks): 0 is DefaultTickInterval, a negative one none.
+	TickInterval time.Duration
 }
 
 // Service is a running metering processor.
@@ -187,6 +190,9 @@ type metrics struct {
 func New(cfg Config, p metering.Plans, accounts Accounts, log *zap.Logger, reg prometheus.Registerer) (*Service, error) {
 	if cfg.Group == "" {
 		return nil, errors.New("processor: no consumer group (kafka.GroupsFor names it)")
+	}
+	if cfg.TickInterval == 0 {
+		cfg.TickInterval = DefaultTickInterval
 	}
 	if cfg.MaxPollRecords <= 0 {
 		cfg.MaxPollRecords = 20000
