@@ -67,7 +67,8 @@ type Config struct {
 	// the connections).
 	KafkaOpts []kgo.Opt
 	// TickInterval is how often, in Clock's time, Run writes a tick record to every partition
-	// of the collected topic (see runTicks): 0 is DefaultTickInterval, a negative one none.
+	// of the collected topic (see runTicks); 0 or less: none (the processor's tests count
+	// offsets exactly). internal/app should set DefaultTickInterval.
 	TickInterval time.Duration
 }
 
@@ -190,9 +191,6 @@ type metrics struct {
 func New(cfg Config, p metering.Plans, accounts Accounts, log *zap.Logger, reg prometheus.Registerer) (*Service, error) {
 	if cfg.Group == "" {
 		return nil, errors.New("processor: no consumer group (kafka.GroupsFor names it)")
-	}
-	if cfg.TickInterval == 0 {
-		cfg.TickInterval = DefaultTickInterval
 	}
 	if cfg.MaxPollRecords <= 0 {
 		cfg.MaxPollRecords = 20000
