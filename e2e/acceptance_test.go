@@ -61,9 +61,11 @@ func TestAcceptance(t *testing.T) {
 	month := time.Date(now.Year(), now.Month()-1, 1, 0, 0, 0, 0, time.UTC)
 	wholeDay := month.AddDate(0, 0, -5)
 	mustPost(memoryDoc("linux-day", wholeDay, 2, 1, 0, 0))
+	mustPost(memoryDoc("linux-day", wholeDay.AddDate(0, 0, 1), 0, 0, 2, 1)) // stopped after a day: carried no further
 	lastNoon := month.Add(-12 * time.Hour)
 	mustPost(memoryDoc("linux-boundary", lastNoon, 2, 1, 0, 0))
-	mustPost(memoryDoc("linux-boundary", month, 2, 1, 0, 0))
+	// No document at the month's start: the processor carries the running app into the new
+	// day and month (a renewer's re-post there would now count it twice).
 	mustPost(memoryDoc("linux-boundary", month.Add(12*time.Hour), 0, 0, 2, 1))
 
 	// Late usage beyond the slack.
@@ -118,7 +120,7 @@ func TestAcceptance(t *testing.T) {
 		want        string
 	}{
 		{"linux-day", 3, daySlot(wholeDay), "48"},
-		{"linux-day", 3, daySlot(wholeDay) - 1, "none"},
+		{"linux-day", 3, daySlot(wholeDay) - 1, "0"}, // carried, then stopped at its start
 		{"linux-boundary", 3, daySlot(lastNoon), "24"},
 		{"linux-boundary", 3, daySlot(month), "24"},
 		{"linux-boundary", 4, 2, "24"}, // the month before: noon to midnight of its last day

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
@@ -49,4 +50,40 @@ func DecodeEvent(r *kgo.Record, ev *meterlinev1.UsageEvent) error {
 		ev.StoredMs = r.Timestamp.UnixMilli()
 	}
 	return nil
+}
+
+// Tick records carry time through the collected topic: a record of no document, written to
+// every partition once a minute of stored time (processor.Service does), so that the
+// processor's stream time advances in a partition with no usage, at the same point of the
+// stream on every replay. Every reader of the collected topic but the processor skips them;
+// nothing counts them as usage.
+var tickSchema = "meterline.tick"
+
+// TickRecord returns the tick of time ms (epoch milliseconds) for partition of topic.
+func TickRecord(topic string, partition int32, ms int64) *kgo.Record {
+	return &kgo.Record{
+		Topic:     topic,
+		Partition: partition,
+		Value:     strconv.AppendInt(nil, ms, 10),
+		Headers:   []kgo.RecordHeader{{Key: HeaderSchema, Value: []byte(tickSchema)}},
+	}
+}
+
+// IsTick reports whether r is a tick record.
+func IsTick(r *kgo.Record) bool {
+	for _, h := range r.Headers {
+		if h.Key == HeaderSchema {
+			return string(h.Value) == tickSchema
+		}
+	}
+	return false
+}
+
+// TickTime returns the time of tick record r.
+func TickTime(r *kgo.Record) (int64, error) {
+	ms, err := strconv.ParseInt(string(r.Value), 10, 64)
+	if err != nil || len(r.Value) > 20 {
+		return 0, fmt.Errorf("tick at %s/%d@%d: %q is not a time", r.Topic, r.Partition, r.Offset, r.Value)
+	}
+	return ms, nil
 }

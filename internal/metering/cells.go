@@ -25,6 +25,9 @@ type Cells struct {
 	txn      []*Cell // cells changed in the open transaction, in order of first change
 	expiry   Expiry[*Cell]
 	trimmed  []*series // series with removed cells at their start
+	// carriedHour is the start of the latest hour Engine.Carry visited every instance in; an
+	// abort resets it, so that the next Carry visits them all again.
+	carriedHour int64
 }
 
 type group struct {
@@ -276,6 +279,7 @@ func (s *Cells) Commit() {
 
 // Abort drops the open transaction's values.
 func (s *Cells) Abort() {
+	s.carriedHour = 0
 	for _, c := range s.txn {
 		c.inTxn, c.value, c.cost, c.docValue, c.docCost = false, nil, nil, nil, nil
 	}

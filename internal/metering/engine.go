@@ -30,6 +30,7 @@ type Engine struct {
 	measures map[string]any
 	metered  []any
 	prices   []price
+	changes  []change // the carried instance cells the last document changed (see Carry)
 }
 
 type price struct {
@@ -56,6 +57,7 @@ func (p *Engine) Meter(doc *usage.Document, now int64, cells *Cells) error {
 
 func (p *Engine) apply(doc *usage.Document, now int64, cells *Cells, rate bool) ([]*Cell, error) {
 	cells.beginDoc()
+	p.changes = p.changes[:0]
 	err := p.process(doc, now, cells, rate)
 	if err == nil {
 		err = checkStored(cells.docCells)
@@ -65,6 +67,7 @@ func (p *Engine) apply(doc *usage.Document, now int64, cells *Cells, rate bool) 
 		if errors.As(err, &ee) {
 			ee.Document = doc.ID()
 		}
+		p.changes = p.changes[:0]
 		return nil, err
 	}
 	cells.applyDoc()
@@ -216,6 +219,9 @@ func (p *Engine) process(doc *usage.Document, now int64, cells *Cells, rate bool
 				return err
 			}
 			cells.set(inst, curr)
+			if mm.Carry != nil && carried(l) {
+				p.changes = append(p.changes, change{cell: inst, prev: prev, mm: mm, plan: meter})
+			}
 			var aggs [len(groups) - 1]*Cell
 			var values [len(aggs)]any
 			for j, g := range groups[1:] {

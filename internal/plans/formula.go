@@ -27,9 +27,10 @@ const (
 	Summarize               // summarize(t, qty, from, to)
 	Rate                    // rate(p, qty)
 	Charge                  // charge(t, cost, from, to)
+	Carry                   // carry(a, from, to): a time-based cell's value carried into the period [from, to)
 )
 
-var stageNames = [...]string{"meter", "accumulate", "aggregate", "summarize", "rate", "charge"}
+var stageNames = [...]string{"meter", "accumulate", "aggregate", "summarize", "rate", "charge", "carry"}
 
 func (s Stage) String() string { return stageNames[s] }
 
@@ -42,6 +43,7 @@ var stageArgs = [...][]string{
 	Summarize:  {"t", "qty", "from", "to"},
 	Rate:       {"p", "qty"},
 	Charge:     {"t", "cost", "from", "to"},
+	Carry:      {"a", "from", "to"},
 }
 
 // Env is the environment a formula runs in: every argument any stage can have. Times (start,

@@ -61,6 +61,9 @@ type MeteringMetric struct {
 	Accumulate string `json:"accumulate,omitempty"`
 	Aggregate  string `json:"aggregate,omitempty"`
 	Summarize  string `json:"summarize,omitempty"`
+	// Carry is what a cell of a time-based metric still consuming at the end of its period
+	// becomes in the next period, with no document; empty: the metric is not carried.
+	Carry string `json:"carry,omitempty"`
 }
 
 // MeteringPlan is a metering plan document.
@@ -145,6 +148,8 @@ type PricingPlan struct {
 type Metric struct {
 	Name, Unit, Type                        string
 	Meter, Accumulate, Aggregate, Summarize *Formula
+	// Carry is nil when the plan gives none: the metric's cells are not carried.
+	Carry *Formula
 }
 
 // Metering is a compiled metering plan.
@@ -278,6 +283,12 @@ func CompileMetering(p MeteringPlan) (*Metering, error) {
 			Accumulate: ps.formula(field+".accumulate", m.Name, Accumulate, m.Accumulate, nil),
 			Aggregate:  ps.formula(field+".aggregate", m.Name, Aggregate, m.Aggregate, nil),
 			Summarize:  ps.formula(field+".summarize", m.Name, Summarize, m.Summarize, nil),
+		}
+		if m.Carry != "" {
+			if typ != TimeBased {
+				ps.add(field+".carry", m.Carry, "metric %s: only a %s metric is carried", m.Name, TimeBased)
+			}
+			c.Carry = ps.formula(field+".carry", m.Name, Carry, m.Carry, nil)
 		}
 		out.Metrics = append(out.Metrics, c)
 	}
@@ -451,6 +462,32 @@ func (m *Metering) AggregateEach(mm *Metric, as []any, prev, curr any) error {
 		as[i] = v
 	}
 	return nil
+}
+
+// CarryOf runs the metric's carry formula: the value a cell a becomes in the period [from,
+// to) that follows its own, with no document. ok is false when the metric has no carry
+// formula. Carried reports whether that value differs from what nothing (a nil cell) is
+// carried into: only then is there usage to carry.
+func (m *Metering) CarryOf(mm *Metric, a any, from, to int64) (v any, carried bool, err error) {
+	if mm.Carry == nil {
+		return nil, false, nil
+	}
+	run := func(a any) (any, error) {
+		env := Env{A: a, From: from, To: to}
+		v, err := mm.Carry.Eval(&env)
+		if err != nil {
+			return nil, &EvalError{Plan: m.Plan.PlanID, Metric: mm.Name, Stage: Carry, Err: err}
+		}
+		return v, nil
+	}
+	if v, err = run(a); err != nil {
+		return nil, false, err
+	}
+	idle, err := run(nil)
+	if err != nil {
+		return nil, false, err
+	}
+	return v, !equal(v, idle), nil
 }
 
 // Summarize runs the metric's summarize formula at report time t for window [from, to).

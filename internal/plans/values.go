@@ -418,3 +418,7 @@ func normalized(v any, measures map[string]any) bool {
 	}
 	return false
 }
+
+// Equal reports whether two formula values are equal: numbers by value (1.0 is 1), maps entry
+// by entry, nil only to nil.
+func Equal(a, b any) bool { return equal(a, b) }

@@ -42,13 +42,34 @@ func (s *Service) decide(p int32, records []*kgo.Record, st *partState, out *out
 		produce(s.cfg.Topics.Changelog, decidedKey(out, id), out.done(appendDecided(out.buf(20), end)))
 	}
 	var ev meterlinev1.UsageEvent
+	// Running usage is carried into every period that has begun by the partition's stream
+	// time, plus the future tolerance: a document ending in a period is stored no earlier
+	// than that, so it finds the period's carried cells made already.
+	future := s.cfg.Acceptance.Future.Milliseconds()
+	carry := func() {
+		if err := st.engine.Carry(st.cells, st.txnStored+future, rate); err != nil {
+			s.log.Warn("carrying running usage into the next period failed; those cells are not carried",
+				zap.Int32("partition", p), zap.Error(err))
+		}
+	}
 	for _, r := range records {
+		if kafka.IsTick(r) {
+			ms, err := kafka.TickTime(r)
+			if err != nil {
+				s.log.Error("skipping a tick record that does not decode", zap.Error(err))
+				continue
+			}
+			st.txnStored = max(st.txnStored, ms)
+			carry()
+			continue
+		}
 		if err := kafka.DecodeEvent(r, &ev); err != nil {
 			s.log.Error("skipping a record that is not a usage event", zap.Error(err))
 			continue
 		}
 		stored := ev.StoredMs
 		st.txnStored = max(st.txnStored, stored)
+		carry()
 		end := ev.GetDocument().GetEnd()
 		// A copy of a document decided before is a duplicate. One whose id was pruned ended
 		// before the floor, and is rejected as too late below, as every document that old is:
@@ -92,6 +113,7 @@ func (s *Service) decide(p int32, records []*kgo.Record, st *partState, out *out
 		}
 		t.processed++
 		decided(ev.Id, doc.End)
+		carry() // the document's changes, along the cells carried after them
 	}
 	return t, nil
 }

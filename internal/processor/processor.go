@@ -66,6 +66,10 @@ type Config struct {
 	// KafkaOpts are added to the options of every Kafka session (tests: a dialer that can cut
 	// the connections).
 	KafkaOpts []kgo.Opt
+	// TickInterval is how often, in Clock's time, Run writes a tick record to every partition
+	// of the collected topic (see runTicks); 0 or less: none (the processor's tests count
+	// offsets exactly). internal/app should set DefaultTickInterval.
+	TickInterval time.Duration
 }
 
 // Service is a running metering processor.

@@ -32,6 +32,12 @@ func (s *Service) Run(ctx context.Context) error {
 	// In a closure: s.sess is the session current at the end, not at the start. Its
 	// transaction has ended by then, so a rebalance in flight need not hold the stop.
 	defer func() { kafka.CloseMember(s.sess.Close, s.log) }()
+	if s.cfg.TickInterval > 0 {
+		ticks, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); s.runTicks(ticks) }()
+		defer func() { stop(); <-done }()
+	}
 	attempt := 0
 	for {
 		err := s.runSession(ctx)

@@ -66,6 +66,10 @@ func NewRaw(cfg Config, store EventStorage, log *zap.Logger, reg prometheus.Regi
 }
 
 func decodeEvent(r *kgo.Record) (usage.EventRow, error) {
+	if kafka.IsTick(r) {
+		// No usage: a row without an event, which write skips (its offset is committed).
+		return usage.EventRow{Partition: r.Partition, Offset: r.Offset}, nil
+	}
 	ev := &meterlinev1.UsageEvent{}
 	if err := kafka.DecodeEvent(r, ev); err != nil {
 		return usage.EventRow{}, err
@@ -92,11 +96,19 @@ func (s *Raw) Run(ctx context.Context) error {
 func (s *Raw) write(ctx context.Context, batch []usage.EventRow) error {
 	refs := make([]usage.EventRef, 0, len(batch))
 	seen := make(map[string]bool, len(batch))
+	ticks := 0
 	for _, r := range batch {
+		if r.Event == nil {
+			ticks++ // no usage
+			continue
+		}
 		if !seen[r.Event.Id] {
 			seen[r.Event.Id] = true
 			refs = append(refs, usage.EventRef{Org: r.Event.GetDocument().GetOrganizationId(), ID: r.Event.Id})
 		}
+	}
+	if len(refs) == 0 {
+		return nil // only ticks
 	}
 	stored, err := s.store.Existing(ctx, refs)
 	if err != nil {
@@ -104,7 +116,7 @@ func (s *Raw) write(ctx context.Context, batch []usage.EventRow) error {
 	}
 	rows := make([]usage.EventRow, 0, len(refs))
 	for _, r := range batch {
-		if stored[r.Event.Id] {
+		if r.Event == nil || stored[r.Event.Id] {
 			continue
 		}
 		stored[r.Event.Id] = true // later repeats in this batch are duplicates too
@@ -114,6 +126,6 @@ func (s *Raw) write(ctx context.Context, batch []usage.EventRow) error {
 		return unwritable(err)
 	}
 	s.metrics.rows.Add(float64(len(rows)))
-	s.metrics.duplicates.Add(float64(len(batch) - len(rows)))
+	s.metrics.duplicates.Add(float64(len(batch) - ticks - len(rows)))
 	return nil
 }
