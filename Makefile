@@ -24,9 +24,9 @@ build: ## build bin/meterline (all services) and bin/collector, bin/sink, bin/pr
 	$(GO) build -o $(BIN)/reporting ./services/reporting
 
 .PHONY: run
-run: build ## run everything in one process: embedded Kafka, local ClickHouse (installed and started if none runs)
+run: build ## run everything in one process: embedded Kafka, local ClickHouse (installed and started if none runs), the simulated providers polled
 	@if [ -z "$${METERLINE_CLICKHOUSE_ADDR:-}" ]; then $(TESTENV) start clickhouse >/dev/null; fi
-	METERLINE_LOG_FORMAT=$${METERLINE_LOG_FORMAT:-console} $(BIN)/meterline dev
+	METERLINE_LOG_FORMAT=$${METERLINE_LOG_FORMAT:-console} METERLINE_DEV_SIMULATORS=$${METERLINE_DEV_SIMULATORS-nova,cf,elasticbox,vcloudair} $(BIN)/meterline dev
 
 .PHONY: test
 test: lint ## start the test environment (real Kafka and ClickHouse), run unit, integration and e2e tests
