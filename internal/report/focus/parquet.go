@@ -70,16 +70,6 @@ func decimal128(d decimal.Decimal) [16]byte {
 	return b
 }
 
-// Decimal128 reads a DECIMAL(38, 12) value as decimal128 writes it: what a Parquet reader
-// (and the tests) get back.
-func Decimal128(b []byte) decimal.Decimal {
-	u := new(big.Int).SetBytes(b)
-	if len(b) > 0 && b[0]&0x80 != 0 {
-		u.Sub(u, new(big.Int).Lsh(big.NewInt(1), uint(8*len(b))))
-	}
-	return decimal.NewFromBigInt(u, -Precision)
-}
-
 // parquetValue is the value of column c (Columns' index i) in Schema's form; text is what
 // Columns give (nil for null).
 func parquetValue(i int, text *string) parquet.Value {
@@ -136,41 +126,3 @@ func (pw *ParquetWriter) Write(rows []Row) error {
 
 // Close writes the footer.
 func (pw *ParquetWriter) Close() error { return pw.w.Close() }
-
-// ReadParquet reads an export's Parquet file back as the CSV writer writes its rows: per row,
-// the text of each of Columns, "" for null. Clients and the tests use it to compare the two.
-func ReadParquet(r io.ReaderAt, size int64) ([][]string, error) {
-	f, err := parquet.OpenFile(r, size)
-	if err != nil {
-		return nil, err
-	}
-	rd := parquet.NewReader(f)
-	defer rd.Close()
-	var out [][]string
-	buf := make([]parquet.Row, 64)
-	for {
-		n, err := rd.ReadRows(buf)
-		for _, pr := range buf[:n] {
-			rec := make([]string, len(Columns))
-			for i, c := range Columns {
-				v := pr[leaves[i]]
-				switch {
-				case v.IsNull():
-				case c.Type == TypeDecimal:
-					rec[i] = Decimal128(v.ByteArray()).String()
-				case c.Type == TypeDateTime:
-					rec[i] = time.UnixMilli(v.Int64()).UTC().Format(DateTimeFormat)
-				default:
-					rec[i] = string(v.ByteArray())
-				}
-			}
-			out = append(out, rec)
-		}
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-}
