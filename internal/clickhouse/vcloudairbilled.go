@@ -98,8 +98,8 @@ func (b *VCloudAirBilled) Metered(ctx context.Context, orgs []string, fromMs, to
 	rows, err := b.conn.Query(ctx, `SELECT organization_id, space_id, resource_instance_id, measured_usage.measure, toString(sum(measured_usage.quantity))
 FROM usage_events FINAL
 ARRAY JOIN measured_usage
-WHERE resource_id = ? AND organization_id IN (?) AND start_ms >= ? AND end_ms < ?
-  AND id NOT IN (SELECT id FROM usage_rejections WHERE resource_id = ? AND organization_id IN (?))
+WHERE resource_id = ? AND has(?, organization_id) AND start_ms >= ? AND end_ms < ?
+  AND id NOT IN (SELECT id FROM usage_rejections WHERE resource_id = ? AND has(?, organization_id))
 GROUP BY organization_id, space_id, resource_instance_id, measured_usage.measure`,
 		vca.Resource, orgs, fromMs, toMs, vca.Resource, orgs)
 	if err != nil {
