@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/shopspring/decimal"
 )
 
 // testIssuer is an OAuth2 issuer as UAA is one: a JWKS at /token_keys and tokens signed with
@@ -208,6 +209,19 @@ func TestAuthMatrix(t *testing.T) {
 		return out
 	}
 	adminOnly := func(status int) map[string]int { return map[string]int{"admin": status} }
+	// vCloud Air billed service group sg-auth-a for organization A (as the billing loop would).
+	billed, err := s.ch.PrepareBatch(t.Context(), "INSERT INTO "+s.database+".vcloudair_billed (account, service_group, year, month, "+
+		"period_start_ms, period_end_ms, service_instance, l2, entity, entity_type, billable, quantity, unit, cost, currency, read_ms)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := billed.Append("e2e", "sg-auth-a", uint16(2026), uint8(5), int64(1777593600000), int64(1780272000000), orgA, "vdc", "vm", "vm",
+		"vcpu_hours", decimal.NewFromInt(1), "hour", decimal.Zero, "USD", int64(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := billed.Send(); err != nil {
+		t.Fatal(err)
+	}
 	routes := []route{
 		{"POST usage of A", http.MethodPost, "/v1/metering/collected/usage", postDoc(res),
 			map[string]int{"A": created, "res-writer": created, "admin": created, "key-A": created}},
@@ -259,6 +273,8 @@ func TestAuthMatrix(t *testing.T) {
 		{"metrics", http.MethodGet, "/metrics", nil, nil},
 		{"FOCUS export of A", http.MethodGet, "/v1/export/focus?billing_period=" + s.now().UTC().Format("2006-01") + "&organization_id=" + orgA, nil, readersA},
 		{"FOCUS export of account A", http.MethodGet, "/v1/export/focus?billing_period=" + s.now().UTC().Format("2006-01") + "&account_id=acct-a", nil, readersA},
+		{"vCloud Air reconciliation of A's group", http.MethodGet, "/v1/vcloudair/service-groups/sg-auth-a/reconciliation/2026/5", nil, readersA},
+		{"vCloud Air reconciliation, unknown group", http.MethodGet, "/v1/vcloudair/service-groups/sg-nope/reconciliation/2026/5", nil, adminOnly(missing)},
 	}
 	noCredentials := map[string]bool{"expired": true, "forged": true, "none": true, "revoked": true}
 	// readsA: the principals whose answers may show A's data; readsB: B's.

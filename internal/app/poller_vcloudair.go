@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/clickhouse"
 	"github.com/meterline/meterline/internal/platform/config"
 	"github.com/meterline/meterline/internal/poller"
 	"github.com/meterline/meterline/internal/poller/vcloudair"
 	"github.com/meterline/meterline/internal/poller/vcloudair/vcasim"
+	vcareport "github.com/meterline/meterline/internal/report/vcloudair"
 )
 
 // vcloudAirProvider is vCloud Air OnDemand's metering API (internal/poller/vcloudair), with
@@ -54,7 +57,36 @@ func startVCloudAirPoller(ctx context.Context, s *stack, brokers []string, cfg c
 	prov := vcloudair.New(vcloudair.Config{Account: account, URL: vc.URL, Lag: cfg.Poll.Lag, Recheck: cfg.Poll.Interval,
 		Client: &poller.Client{HTTP: hc, Auth: auth, Timeout: cfg.Poll.Timeout, Clock: s.e.clock}})
 	s.e.log.Info("vcloudair endpoint", zap.String("url", vc.URL), zap.String("account", account))
-	return startPoller(ctx, s, brokers, "vcloudair", vcloudair.Source(account), prov)
+	if err := startPoller(ctx, s, brokers, "vcloudair", vcloudair.Source(account), prov); err != nil {
+		return err
+	}
+	return startVCloudAirBilling(ctx, s, prov, cfg)
+}
+
+// startVCloudAirBilling runs the billing loop beside the poller: the billed usage of each
+// closed billing month into vcloudair_billed, for the reconciliation report (never metered).
+func startVCloudAirBilling(ctx context.Context, s *stack, prov *vcloudair.Provider, cfg config.Config) error {
+	conn, err := startClickHouse(ctx, s, false)
+	if err != nil {
+		return err
+	}
+	table := clickhouse.NewVCloudAirBilled(conn)
+	b := &vcloudair.Billing{Provider: prov, Write: func(ctx context.Context, rows []vcloudair.Billed, now time.Time) error {
+		out := make([]vcareport.Billed, len(rows))
+		for i, r := range rows {
+			out[i] = vcareport.Billed(r)
+		}
+		return table.Insert(ctx, out, now)
+	},
+		Clock: s.e.clock, Interval: cfg.Poll.Interval,
+		Log: s.e.log.Named("vcloudair-billing")}
+	runUntilStopped(ctx, s, "vcloudair billing", func(ctx context.Context) error {
+		if err := b.Run(ctx); ctx.Err() == nil {
+			return err
+		}
+		return nil
+	})
+	return nil
 }
 
 // vcaScript returns the script of the vCloud Air simulator: the file of
