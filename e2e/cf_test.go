@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -64,11 +65,11 @@ func cfFleet(rng *rand.Rand, base time.Time) []cfAction {
 		{At: at(45), Kind: "stop", App: app(2)},
 		{At: at(45), Kind: "delete_service", Instance: svc(1)},
 		{At: at(60), Kind: "prune"},
-		start(65, 3, 1),
-		{At: at(72), Kind: "purge"},
-		{At: at(76), Kind: "scale", App: app(3), Inst: inst()},
-		{At: at(82), Kind: "stop", App: app(0)}, {At: at(82), Kind: "stop", App: app(1)}, {At: at(82), Kind: "stop", App: app(3)},
-		{At: at(82), Kind: "delete_service", Instance: svc(0)},
+		start(68, 3, 1),
+		{At: at(78), Kind: "purge"},
+		{At: at(93), Kind: "scale", App: app(3), Inst: inst()},
+		{At: at(100), Kind: "stop", App: app(0)}, {At: at(100), Kind: "stop", App: app(1)}, {At: at(100), Kind: "stop", App: app(3)},
+		{At: at(100), Kind: "delete_service", Instance: svc(0)},
 	}
 }
 
@@ -201,7 +202,7 @@ func TestCFPollerCrashes(t *testing.T) {
 	base := s.now().Truncate(time.Second).Add(time.Second)
 	fleet := cfFleet(rng, base)
 	cells, costs := cfTruth(fleet)
-	b, err := json.Marshal(map[string]any{"actions": fleet, "faults": map[string]any{"rate_limit_every": 11, "server_error_every": 23}})
+	b, err := json.Marshal(map[string]any{"actions": fleet, "faults": map[string]any{"rate_limit_every": 11, "server_error_every": 29}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,23 +232,19 @@ func TestCFPollerCrashes(t *testing.T) {
 		t.Fatalf("the kills ran past the quiet before the pruned stream (%v after the fleet's start)", s.now().Sub(base))
 	}
 	// Until the last event is old enough to be read, and read.
-	for s.now().Before(base.Add(85 * time.Second)) {
+	for s.now().Before(base.Add(103 * time.Second)) {
 		time.Sleep(300 * time.Millisecond)
 	}
 	asOf := func() int64 { return s.nowMs() }
 	waitFor(t, "the cells of every organization", func() (bool, string) {
 		got := s.cfCells(asOf())
 		for k, want := range cells {
-			g, ok := got[k]
-			if !ok || !g[0].Equal(want) {
+			if g, ok := got[k]; !ok || !g.Equal(want) {
 				return false, fmt.Sprintf("cell %+v = %v, want %s; cells: %v", k, g, want, got)
-			}
-			if !g[1].Equal(costs[k]) {
-				return false, fmt.Sprintf("cell %+v cost %s, want %s", k, g[1], costs[k])
 			}
 		}
 		for k, g := range got {
-			if _, ok := cells[k]; !ok && !g[0].IsZero() {
+			if _, ok := cells[k]; !ok && !g.IsZero() {
 				return false, fmt.Sprintf("cell %+v = %v, want none", k, g)
 			}
 		}
@@ -298,6 +295,9 @@ func TestCFPollerCrashes(t *testing.T) {
 				if q := decimal.RequireFromString(path(t, w, "quantity").(json.Number).String()); !q.Equal(want) {
 					t.Errorf("report of %s: %s %s month %d quantity %s, want %s", k.org, k.resource, k.metric, slot, q, want)
 				}
+				if c := decimal.RequireFromString(path(t, w, "cost").(json.Number).String()); !c.Equal(costs[k]) {
+					t.Errorf("report of %s: %s %s month %d cost %s, want %s", k.org, k.resource, k.metric, slot, c, costs[k])
+				}
 			}
 		}
 		if !found {
@@ -309,37 +309,83 @@ func TestCFPollerCrashes(t *testing.T) {
 	}
 }
 
-// cfCells reads the organization cells at the plan level of the day and month levels as of
-// asOf, by resource: quantity and cost.
-func (s *stack) cfCells(asOf int64) map[cfCell][2]decimal.Decimal {
+// cfCells reads the organization cells of the day and month levels as of asOf, by resource:
+// the time-based value (consumed and consuming, in quantity_json) summarized as the plans'
+// summarize formula does at asOf: (consumed - consuming × (from + to - 2·min(asOf, to))) / 2
+// / 3600000, rounded once to 12 places.
+func (s *stack) cfCells(asOf int64) map[cfCell]decimal.Decimal {
 	s.t.Helper()
-	rows, err := s.ch.Query(s.t.Context(), `SELECT organization_id, resource_id, metric, level, period_start_ms,
-  toString(argMax(quantity, (processed_ms, kafka_offset))), toString(argMax(cost, (processed_ms, kafka_offset)))
+	rows, err := s.ch.Query(s.t.Context(), `SELECT organization_id, resource_id, metric, level, period_start_ms, period_end_ms,
+  argMax(quantity_json, (processed_ms, kafka_offset))
 FROM `+s.database+`.usage_cells
 WHERE scope = 'organization' AND level IN ('day', 'month') AND plan != '' AND processed_ms <= ? AND visible_ms <= ?
-GROUP BY organization_id, resource_id, plan, metric, level, period_start_ms`, asOf, asOf)
+GROUP BY organization_id, resource_id, plan, metric, level, period_start_ms, period_end_ms`, asOf, asOf)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	defer rows.Close()
-	out := map[cfCell][2]decimal.Decimal{}
+	out := map[cfCell]decimal.Decimal{}
 	for rows.Next() {
 		var k cfCell
-		var q, c *string
-		if err := rows.Scan(&k.org, &k.resource, &k.metric, &k.level, &k.from, &q, &c); err != nil {
+		var to int64
+		var raw string
+		if err := rows.Scan(&k.org, &k.resource, &k.metric, &k.level, &k.from, &to, &raw); err != nil {
 			s.t.Fatal(err)
 		}
-		var v [2]decimal.Decimal
-		if q != nil {
-			v[0] = decimal.RequireFromString(*q)
+		dec := json.NewDecoder(strings.NewReader(raw))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			s.t.Fatalf("cell %+v: quantity_json %q: %v", k, raw, err)
 		}
-		if c != nil {
-			v[1] = decimal.RequireFromString(*c)
-		}
-		out[k] = v
+		consumed, consuming := jsonDecimal(v, "consumed"), jsonDecimal(v, "consuming")
+		t := min(asOf, to)
+		q := consumed.Sub(consuming.Mul(decimal.NewFromInt(k.from+to-2*t))).DivRound(decimal.NewFromInt(2*3600000), 24)
+		out[k] = q.RoundBank(12)
 	}
 	if err := rows.Err(); err != nil {
 		s.t.Fatal(err)
 	}
 	return out
+}
+
+// jsonDecimal finds the field name anywhere in v and returns the first number (or decimal
+// string) under it; zero when there is none.
+func jsonDecimal(v any, name string) decimal.Decimal {
+	var leaf func(v any) (decimal.Decimal, bool)
+	leaf = func(v any) (decimal.Decimal, bool) {
+		switch x := v.(type) {
+		case json.Number:
+			d, err := decimal.NewFromString(x.String())
+			return d, err == nil
+		case string:
+			d, err := decimal.NewFromString(x)
+			return d, err == nil
+		case map[string]any:
+			for _, e := range x {
+				if d, ok := leaf(e); ok {
+					return d, true
+				}
+			}
+		}
+		return decimal.Decimal{}, false
+	}
+	var find func(v any) (decimal.Decimal, bool)
+	find = func(v any) (decimal.Decimal, bool) {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return decimal.Decimal{}, false
+		}
+		if e, ok := m[name]; ok {
+			return leaf(e)
+		}
+		for _, e := range m {
+			if d, ok := find(e); ok {
+				return d, true
+			}
+		}
+		return decimal.Decimal{}, false
+	}
+	d, _ := find(v)
+	return d
 }
