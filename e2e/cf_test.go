@@ -261,7 +261,8 @@ func TestCFPollerCrashes(t *testing.T) {
 	for _, kind := range []string{"rate_limited", "server", "unauthorized", "timeout"} {
 		t.Logf("poller errors %s: %v (last instance)", kind, metricSum(poller, []string{`meterline_poller_errors_total{kind="` + kind + `",` + src + `}`}))
 	}
-	// The usage summary report of each organization, month level: slot 0 July, slot 1 June.
+	// The usage summary report of each organization, month level (slot 0 July, slot 1 June):
+	// each resource's summary (GB-hours, instance-hours) and charge at the price.
 	now := s.nowMs()
 	for k, want := range cells {
 		if k.level != "month" {
@@ -292,11 +293,11 @@ func TestCFPollerCrashes(t *testing.T) {
 				}
 				found = true
 				w := path(t, m, "windows", 4, slot)
-				if q := decimal.RequireFromString(path(t, w, "quantity").(json.Number).String()); !q.Equal(want) {
-					t.Errorf("report of %s: %s %s month %d quantity %s, want %s", k.org, k.resource, k.metric, slot, q, want)
+				if q := decimal.RequireFromString(path(t, w, "summary").(json.Number).String()); !q.Equal(want) {
+					t.Errorf("report of %s: %s %s month %d summary %s, want %s", k.org, k.resource, k.metric, slot, q, want)
 				}
-				if c := decimal.RequireFromString(path(t, w, "cost").(json.Number).String()); !c.Equal(costs[k]) {
-					t.Errorf("report of %s: %s %s month %d cost %s, want %s", k.org, k.resource, k.metric, slot, c, costs[k])
+				if c := decimal.RequireFromString(path(t, w, "charge").(json.Number).String()); !c.Equal(costs[k]) {
+					t.Errorf("report of %s: %s %s month %d charge %s, want %s", k.org, k.resource, k.metric, slot, c, costs[k])
 				}
 			}
 		}
