@@ -2,7 +2,10 @@ package app
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -21,7 +24,10 @@ var cfProvider = provider{
 	configured: func(cfg config.Config) bool { return cfg.CF.Configured() },
 	start:      startCFPoller,
 	sim: func(e *env, base string) (http.Handler, []zap.Field, error) {
-		sc := cfsim.DemoScript(e.clock.Now())
+		sc, err := cfScript(e)
+		if err != nil {
+			return nil, nil, err
+		}
 		return cfsim.New(sc, e.clock).Handler(), []zap.Field{zap.String("uaa", cfsim.UAAURL(base)),
 			zap.String("api", cfsim.APIURL(base)), zap.Int("actions", len(sc.Actions))}, nil
 	},
@@ -51,4 +57,21 @@ func startCFPoller(ctx context.Context, s *stack, brokers []string, cfg config.C
 	}
 	s.e.log.Info("cf endpoints", zap.String("api", c.APIURL), zap.String("uaa", c.UAAURL))
 	return startPoller(ctx, s, brokers, "cf", cf.Source(foundation), prov)
+}
+
+// cfScript returns the script of the Cloud Foundry simulator: the file of
+// METERLINE_CFSIM_SCRIPT, or the demo fleet around the clock's present.
+func cfScript(e *env) (cfsim.Script, error) {
+	if e.cfg.CF.SimScript == "" {
+		return cfsim.DemoScript(e.clock.Now()), nil
+	}
+	raw, err := os.ReadFile(e.cfg.CF.SimScript)
+	if err != nil {
+		return cfsim.Script{}, fmt.Errorf("METERLINE_CFSIM_SCRIPT: %w", err)
+	}
+	var sc cfsim.Script
+	if err := json.Unmarshal(raw, &sc); err != nil {
+		return cfsim.Script{}, fmt.Errorf("METERLINE_CFSIM_SCRIPT %s: %w", e.cfg.CF.SimScript, err)
+	}
+	return sc, nil
 }

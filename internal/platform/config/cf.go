@@ -16,6 +16,9 @@ type CF struct {
 	UsageServiceURL string // read now, used by the Usage Service reconciliation
 	MinAge          time.Duration
 	Foundation      string
+	// SimScript is the JSON script (actions and faults) of `meterline sim cf`; "" plays the
+	// demo fleet.
+	SimScript string
 }
 
 // Configured reports whether the Cloud Foundry poller has settings.
@@ -31,6 +34,7 @@ func (c *CF) settings() []setting {
 		str(&c.UsageServiceURL, "METERLINE_CF_USAGE_SERVICE_URL", "cf-usage-service-url", "Usage Service URL, for the reconciliation"),
 		dur(&c.MinAge, "METERLINE_CF_MIN_AGE", "cf-min-age", "how old a usage event must be, by Cloud Controller's Date, before it is read"),
 		str(&c.Foundation, "METERLINE_CF_FOUNDATION", "cf-foundation", "name of the foundation in the poller's source and dedup ids; empty is the API's host"),
+		str(&c.SimScript, "METERLINE_CFSIM_SCRIPT", "cfsim-script", "file of the fleet and faults `sim cf` plays (JSON); empty plays the demo fleet"),
 	}
 }
 

@@ -50,6 +50,15 @@ type Script struct {
 	Actions []Action `json:"actions"`
 	// V2Only answers 404 on the v3 usage events, as a foundation older than CAPI 1.95.
 	V2Only bool `json:"v2_only,omitempty"`
+	// Faults are played over the whole run (the e2e tests' script files).
+	Faults EveryFaults `json:"faults,omitempty"`
+}
+
+// EveryFaults are failures counted over the guarded Cloud Controller requests (the n-th from
+// 1): every RateLimitEvery-th is a 429 with Retry-After: 1, every ServerErrorEvery-th a 503.
+type EveryFaults struct {
+	RateLimitEvery   int `json:"rate_limit_every,omitempty"`
+	ServerErrorEvery int `json:"server_error_every,omitempty"`
 }
 
 // Event is a usage event in the simulator's table.
@@ -100,6 +109,7 @@ type Sim struct {
 	pending   []Action // task and staging ends
 
 	faults   Faults
+	requests int // guarded requests, for the script's EveryFaults
 	tokens   map[string]bool
 	tokenSeq int
 }
@@ -369,6 +379,8 @@ func (s *Sim) guard(h func(w http.ResponseWriter, r *http.Request, weak bool)) h
 		s.mu.Lock()
 		valid := s.tokens[tok]
 		slow := s.faults.Slow
+		s.requests++
+		n, every := s.requests, s.script.Faults
 		var status int
 		switch {
 		case !valid:
@@ -378,6 +390,10 @@ func (s *Sim) guard(h func(w http.ResponseWriter, r *http.Request, weak bool)) h
 			status = http.StatusTooManyRequests
 		case s.faults.Errors > 0:
 			s.faults.Errors--
+			status = http.StatusServiceUnavailable
+		case every.RateLimitEvery > 0 && n%every.RateLimitEvery == 0:
+			status = http.StatusTooManyRequests
+		case every.ServerErrorEvery > 0 && n%every.ServerErrorEvery == 0:
 			status = http.StatusServiceUnavailable
 		}
 		s.mu.Unlock()

@@ -1,0 +1,392 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// cfAction is a step of the Cloud Foundry simulator's script (cfsim.Action).
+type cfAction struct {
+	At       time.Time     `json:"at"`
+	Kind     string        `json:"kind"`
+	Org      string        `json:"org,omitempty"`
+	Space    string        `json:"space,omitempty"`
+	App      string        `json:"app,omitempty"`
+	MemoryMB int64         `json:"memory_mb,omitempty"`
+	Inst     int64         `json:"instances,omitempty"`
+	Task     string        `json:"task,omitempty"`
+	Duration time.Duration `json:"duration,omitempty"`
+	Instance string        `json:"instance,omitempty"`
+	Plan     string        `json:"plan,omitempty"`
+	Name     string        `json:"name,omitempty"`
+}
+
+var cfOrgs = []string{"e2e0cf00-0000-4000-8000-00000000000a", "e2e0cf00-0000-4000-8000-00000000000b"}
+
+// cfFleet scripts, from base on, in whole seconds: apps started, scaled (twice in one second:
+// folded), stopped and started again, a task, services created, updated to another plan,
+// renamed and deleted; then a pruned event stream, more apps, a purge and reseed, and at the
+// end everything stopped. Memory and instances are drawn from rng.
+func cfFleet(rng *rand.Rand, base time.Time) []cfAction {
+	at := func(sec int) time.Time { return base.Add(time.Duration(sec) * time.Second) }
+	app := func(i int) string { return fmt.Sprintf("e2e0a000-0000-4000-8000-%012d", i) }
+	svc := func(i int) string { return fmt.Sprintf("e2e05000-0000-4000-8000-%012d", i) }
+	space := func(o int) string { return fmt.Sprintf("e2e05ace-0000-4000-8000-%012d", o) }
+	mem := func() int64 { return 128 * (1 + rng.Int64N(8)) }
+	inst := func() int64 { return 1 + rng.Int64N(4) }
+	start := func(sec, i, o int) cfAction {
+		return cfAction{At: at(sec), Kind: "start", Org: cfOrgs[o], Space: space(o), App: app(i), MemoryMB: mem(), Inst: inst()}
+	}
+	return []cfAction{
+		start(8, 0, 0), start(8, 1, 1),
+		{At: at(8), Kind: "create_service", Org: cfOrgs[0], Space: space(0), Instance: svc(0), Plan: "small", Name: "db"},
+		{At: at(12), Kind: "task", Org: cfOrgs[0], Space: space(0), App: app(0), Task: "e2e07a00-0000-4000-8000-000000000000",
+			MemoryMB: mem(), Duration: time.Duration(5+rng.IntN(20)) * time.Second},
+		{At: at(15), Kind: "scale", App: app(0), Inst: inst()},
+		{At: at(15), Kind: "scale", App: app(0), MemoryMB: mem()},
+		start(20, 2, 0),
+		{At: at(20), Kind: "create_service", Org: cfOrgs[1], Space: space(1), Instance: svc(1), Plan: "small", Name: "cache"},
+		{At: at(30), Kind: "update_service", Instance: svc(0), Plan: "large"},
+		{At: at(30), Kind: "update_service", Instance: svc(1), Name: "cache-renamed"},
+		{At: at(35), Kind: "stop", App: app(1)},
+		start(40, 1, 1),
+		{At: at(45), Kind: "stop", App: app(2)},
+		{At: at(45), Kind: "delete_service", Instance: svc(1)},
+		{At: at(60), Kind: "prune"},
+		start(68, 3, 1),
+		{At: at(78), Kind: "purge"},
+		{At: at(93), Kind: "scale", App: app(3), Inst: inst()},
+		{At: at(100), Kind: "stop", App: app(0)}, {At: at(100), Kind: "stop", App: app(1)}, {At: at(100), Kind: "stop", App: app(3)},
+		{At: at(100), Kind: "delete_service", Instance: svc(0)},
+	}
+}
+
+// cfCell names an organization cell: organization, resource, metric, level and period start.
+type cfCell struct {
+	org, resource, metric, level string
+	from                         int64
+}
+
+// cfTruth plays the script as Cloud Controller does and returns the organization cells at
+// the day and month levels: memory in GB-hours of apps (linux-container) and tasks
+// (cf-task), instance-hours of services (cf-service): what ran, in ms, clipped to each
+// period (so an app running over midnight counts in both months: the carry), summed, divided
+// once and rounded once to 12 places; and their cost at the USA price of 0.00028.
+func cfTruth(script []cfAction) (cells, costs map[cfCell]decimal.Decimal) {
+	type running struct {
+		org, resource string
+		consuming     int64 // MB × instances, or instances
+		since         time.Time
+		mem, inst     int64
+	}
+	sums := map[cfCell]decimal.Decimal{} // MB·ms or instance·ms
+	closeRun := func(r running, end time.Time) {
+		metric := "memory"
+		if r.resource == "cf-service" {
+			metric = "instances"
+		}
+		for _, level := range []string{"day", "month"} {
+			from := time.Date(r.since.Year(), r.since.Month(), r.since.Day(), 0, 0, 0, 0, time.UTC)
+			if level == "month" {
+				from = time.Date(r.since.Year(), r.since.Month(), 1, 0, 0, 0, 0, time.UTC)
+			}
+			for from.Before(end) {
+				to := from.AddDate(0, 0, 1)
+				if level == "month" {
+					to = from.AddDate(0, 1, 0)
+				}
+				a, b := max(from.UnixMilli(), r.since.UnixMilli()), min(to.UnixMilli(), end.UnixMilli())
+				if b > a {
+					k := cfCell{r.org, r.resource, metric, level, from.UnixMilli()}
+					sums[k] = sums[k].Add(decimal.NewFromInt(r.consuming * (b - a)))
+				}
+				from = to
+			}
+		}
+	}
+	run := map[string]running{}
+	var ends []cfAction // task ends
+	play := func(a cfAction) {
+		switch a.Kind {
+		case "start", "scale":
+			old, was := run[a.App]
+			r := running{org: a.Org, resource: "linux-container", mem: a.MemoryMB, inst: a.Inst, since: a.At}
+			if was {
+				closeRun(old, a.At)
+				r.org = old.org
+				if r.mem == 0 {
+					r.mem = old.mem
+				}
+				if r.inst == 0 {
+					r.inst = old.inst
+				}
+			}
+			r.consuming = r.mem * r.inst
+			run[a.App] = r
+		case "stop":
+			closeRun(run[a.App], a.At)
+			delete(run, a.App)
+		case "task":
+			run[a.Task] = running{org: a.Org, resource: "cf-task", consuming: a.MemoryMB, since: a.At}
+			ends = append(ends, cfAction{At: a.At.Add(a.Duration), Kind: "task_end", Task: a.Task})
+		case "task_end":
+			closeRun(run[a.Task], a.At)
+			delete(run, a.Task)
+		case "create_service":
+			run[a.Instance] = running{org: a.Org, resource: "cf-service", consuming: 1, since: a.At}
+		case "delete_service":
+			closeRun(run[a.Instance], a.At)
+			delete(run, a.Instance)
+		}
+	}
+	for _, a := range script {
+		for i := 0; i < len(ends); i++ {
+			if ends[i].At.Before(a.At) {
+				play(ends[i])
+				ends = append(ends[:i], ends[i+1:]...)
+				i--
+			}
+		}
+		play(a)
+	}
+	for _, e := range ends {
+		play(e)
+	}
+	if len(run) != 0 {
+		panic(fmt.Sprintf("the script leaves %d running", len(run)))
+	}
+	cells, costs = map[cfCell]decimal.Decimal{}, map[cfCell]decimal.Decimal{}
+	price := decimal.RequireFromString("0.00028")
+	for k, sum := range sums {
+		q := sum.DivRound(decimal.NewFromInt(3600000), 24)
+		if k.metric == "memory" {
+			q = sum.DivRound(decimal.NewFromInt(1024*3600000), 24)
+		}
+		cells[k], costs[k] = q.RoundBank(12), price.Mul(q).RoundBank(12)
+	}
+	return cells, costs
+}
+
+// TestCFPollerCrashes runs the Cloud Foundry simulator (a scripted fleet over a month's end,
+// with 429s, 5xx, events of one process in one second, a pruned event stream and a purge and
+// reseed), the cf poller as its own process, SIGKILLed at seeded random moments and started
+// again, and Meterline (dev on the real broker and ClickHouse); then no document is stored
+// twice, nothing is rejected, and the organizations' cells and usage reports equal the ground
+// truth computed from the script, to the last decimal, in June and in July (the carry).
+func TestCFPollerCrashes(t *testing.T) {
+	seed := time.Now().UnixNano()
+	if v := os.Getenv("METERLINE_CRASH_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseInt(v, 10, 64); err != nil {
+			t.Fatalf("METERLINE_CRASH_SEED=%q: %v", v, err)
+		}
+	}
+	t.Logf("seed %d (METERLINE_CRASH_SEED=%d replays the same fleet and kill schedule)", seed, seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x6366))
+
+	// Half a minute before July: the apps running at midnight count in both months.
+	s := newStackAt(t, time.Date(2026, 6, 30, 23, 59, 30, 0, time.UTC))
+	dev := s.start([]string{"dev"}, "METERLINE_REPORT_SLOTS=1,1,1,3,2")
+	base := s.now().Truncate(time.Second).Add(time.Second)
+	fleet := cfFleet(rng, base)
+	cells, costs := cfTruth(fleet)
+	b, err := json.Marshal(map[string]any{"actions": fleet, "faults": map[string]any{"rate_limit_every": 11, "server_error_every": 29}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scriptFile := filepath.Join(t.TempDir(), "fleet.json")
+	if err := os.WriteFile(scriptFile, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sim := s.start([]string{"sim", "cf"}, "METERLINE_CFSIM_SCRIPT="+scriptFile)
+	pollerEnv := []string{
+		"METERLINE_CF_API_URL=http://" + sim.addr, "METERLINE_CF_UAA_URL=http://" + sim.addr + "/uaa",
+		"METERLINE_CF_CLIENT_ID=meterline", "METERLINE_CF_CLIENT_SECRET=dev", "METERLINE_CF_FOUNDATION=e2e", "METERLINE_CF_MIN_AGE=1s",
+		"METERLINE_POLL_INTERVAL=1s", "METERLINE_POLL_TIMEOUT=5s", "METERLINE_LOG_LEVEL=info",
+	}
+	pollerArgs := []string{"poller", "cf"}
+	poller := s.start(pollerArgs, pollerEnv...)
+	began := time.Now()
+	// Kills until the quiet before the pruned stream (60s after base).
+	for kill := 1; kill <= 5; kill++ {
+		time.Sleep(time.Duration(300+rng.IntN(6000)) * time.Millisecond)
+		if err := poller.stop(t, syscall.SIGKILL); err == nil {
+			t.Fatal("the poller exited cleanly on SIGKILL?")
+		}
+		t.Logf("%5.1fs SIGKILL poller (%d/5), %d documents stored", time.Since(began).Seconds(), kill, s.count(""))
+		poller = s.start(pollerArgs, pollerEnv...)
+	}
+	if s.now().After(base.Add(50 * time.Second)) {
+		t.Fatalf("the kills ran past the quiet before the pruned stream (%v after the fleet's start)", s.now().Sub(base))
+	}
+	// Until the last event is old enough to be read, and read.
+	for s.now().Before(base.Add(103 * time.Second)) {
+		time.Sleep(300 * time.Millisecond)
+	}
+	asOf := func() int64 { return s.nowMs() }
+	waitFor(t, "the cells of every organization", func() (bool, string) {
+		got := s.cfCells(asOf())
+		for k, want := range cells {
+			if g, ok := got[k]; !ok || !g.Equal(want) {
+				return false, fmt.Sprintf("cell %+v = %v, want %s; cells: %v", k, g, want, got)
+			}
+		}
+		for k, g := range got {
+			if _, ok := cells[k]; !ok && !g.IsZero() {
+				return false, fmt.Sprintf("cell %+v = %v, want none", k, g)
+			}
+		}
+		return true, ""
+	})
+	time.Sleep(3 * time.Second) // nothing more may come
+	if n, distinct := s.count(""), s.countDistinct(); n != distinct || n == 0 {
+		t.Errorf("usage_events holds %d documents, %d distinct", n, distinct)
+	}
+	if n := s.countRows("usage_rejections"); n != 0 {
+		t.Errorf("%d documents rejected, want none", n)
+	}
+	src := `source="poller:cf/e2e"`
+	for _, kind := range []string{"rate_limited", "server", "unauthorized", "timeout"} {
+		t.Logf("poller errors %s: %v (last instance)", kind, metricSum(poller, []string{`meterline_poller_errors_total{kind="` + kind + `",` + src + `}`}))
+	}
+	// The usage summary report of each organization, month level (slot 0 July, slot 1 June):
+	// each resource's summary (GB-hours, instance-hours) and charge at the price.
+	now := s.nowMs()
+	for k, want := range cells {
+		if k.level != "month" {
+			continue
+		}
+		slot := 0
+		if time.UnixMilli(k.from).UTC().Month() == time.June {
+			slot = 1
+		}
+		r := do(t, http.MethodGet, fmt.Sprintf("http://%s/v1/metering/organizations/%s/aggregated/usage/%d", dev.addr, k.org, now), "", nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("report of %s: %d %s", k.org, r.status, r.body)
+		}
+		dec := json.NewDecoder(bytes.NewReader(r.body))
+		dec.UseNumber()
+		var rep map[string]any
+		if err := dec.Decode(&rep); err != nil {
+			t.Fatal(err)
+		}
+		var found bool
+		for _, res := range path(t, rep, "resources").([]any) {
+			if path(t, res, "resource_id") != k.resource {
+				continue
+			}
+			for _, m := range path(t, res, "aggregated_usage").([]any) {
+				if path(t, m, "metric") != k.metric {
+					continue
+				}
+				found = true
+				w := path(t, m, "windows", 4, slot)
+				if q := decimal.RequireFromString(path(t, w, "summary").(json.Number).String()); !q.Equal(want) {
+					t.Errorf("report of %s: %s %s month %d summary %s, want %s", k.org, k.resource, k.metric, slot, q, want)
+				}
+				if c := decimal.RequireFromString(path(t, w, "charge").(json.Number).String()); !c.Equal(costs[k]) {
+					t.Errorf("report of %s: %s %s month %d charge %s, want %s", k.org, k.resource, k.metric, slot, c, costs[k])
+				}
+			}
+		}
+		if !found {
+			t.Errorf("report of %s has no %s %s", k.org, k.resource, k.metric)
+		}
+	}
+	if !t.Failed() {
+		t.Logf("%d organization cells and the month reports equal the ground truth", len(cells))
+	}
+}
+
+// cfCells reads the organization cells of the day and month levels as of asOf, by resource:
+// the time-based value (consumed and consuming, in quantity_json) summarized as the plans'
+// summarize formula does at asOf: (consumed - consuming × (from + to - 2·min(asOf, to))) / 2
+// / 3600000, rounded once to 12 places.
+func (s *stack) cfCells(asOf int64) map[cfCell]decimal.Decimal {
+	s.t.Helper()
+	rows, err := s.ch.Query(s.t.Context(), `SELECT organization_id, resource_id, metric, level, period_start_ms, period_end_ms,
+  argMax(quantity_json, (processed_ms, kafka_offset))
+FROM `+s.database+`.usage_cells
+WHERE scope = 'organization' AND level IN ('day', 'month') AND plan != '' AND processed_ms <= ? AND visible_ms <= ?
+GROUP BY organization_id, resource_id, plan, metric, level, period_start_ms, period_end_ms`, asOf, asOf)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[cfCell]decimal.Decimal{}
+	for rows.Next() {
+		var k cfCell
+		var to int64
+		var raw string
+		if err := rows.Scan(&k.org, &k.resource, &k.metric, &k.level, &k.from, &to, &raw); err != nil {
+			s.t.Fatal(err)
+		}
+		dec := json.NewDecoder(strings.NewReader(raw))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			s.t.Fatalf("cell %+v: quantity_json %q: %v", k, raw, err)
+		}
+		consumed, consuming := jsonDecimal(v, "consumed"), jsonDecimal(v, "consuming")
+		t := min(asOf, to)
+		q := consumed.Sub(consuming.Mul(decimal.NewFromInt(k.from+to-2*t))).DivRound(decimal.NewFromInt(2*3600000), 24)
+		out[k] = q.RoundBank(12)
+	}
+	if err := rows.Err(); err != nil {
+		s.t.Fatal(err)
+	}
+	return out
+}
+
+// jsonDecimal finds the field name anywhere in v and returns the first number (or decimal
+// string) under it; zero when there is none.
+func jsonDecimal(v any, name string) decimal.Decimal {
+	var leaf func(v any) (decimal.Decimal, bool)
+	leaf = func(v any) (decimal.Decimal, bool) {
+		switch x := v.(type) {
+		case json.Number:
+			d, err := decimal.NewFromString(x.String())
+			return d, err == nil
+		case string:
+			d, err := decimal.NewFromString(x)
+			return d, err == nil
+		case map[string]any:
+			for _, e := range x {
+				if d, ok := leaf(e); ok {
+					return d, true
+				}
+			}
+		}
+		return decimal.Decimal{}, false
+	}
+	var find func(v any) (decimal.Decimal, bool)
+	find = func(v any) (decimal.Decimal, bool) {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return decimal.Decimal{}, false
+		}
+		if e, ok := m[name]; ok {
+			return leaf(e)
+		}
+		for _, e := range m {
+			if d, ok := find(e); ok {
+				return d, true
+			}
+		}
+		return decimal.Decimal{}, false
+	}
+	d, _ := find(v)
+	return d
+}
