@@ -3,12 +3,7 @@
 
 package catalog
 
-import (
-	"maps"
-	"slices"
-
-	"github.com/meterline/meterline/internal/plans"
-)
+import "github.com/meterline/meterline/internal/plans"
 
 // Builtin returns a catalog of the built-in sample plans, their mappings (effective from
 // time 0) and the resource types of their resources, as a first start of Meterline stores
@@ -19,29 +14,13 @@ func Builtin() (*Catalog, error) {
 		return nil, err
 	}
 	c := NewCatalog()
-	apply := func(_ string, v any) error {
+	for _, v := range Builtins(b) {
 		r, err := RecordOf(v)
 		if err != nil {
-			return err
-		}
-		return c.Apply(r)
-	}
-	for _, doc := range b.Documents() {
-		if err := apply("", doc); err != nil {
 			return nil, err
 		}
-	}
-	for _, kind := range plans.Kinds {
-		for _, rt := range slices.Sorted(maps.Keys(b.Mappings[kind])) {
-			if err := apply(ResourceKey(rt), ResourceType{ResourceID: rt, ResourceType: rt}); err != nil {
-				return nil, err
-			}
-			for _, plan := range slices.Sorted(maps.Keys(b.Mappings[kind][rt])) {
-				m := Mapping{Kind: kind, ResourceType: rt, PlanID: plan, Plan: b.Mappings[kind][rt][plan]}
-				if err := apply(MappingKey(m), m); err != nil {
-					return nil, err
-				}
-			}
+		if err := c.Apply(r); err != nil {
+			return nil, err
 		}
 	}
 	return c, nil

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -522,29 +521,28 @@ func (a *API) LoadBuiltin(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, doc := range b.Documents() {
-		if _, ok := a.cat.PlanDoc(doc.Kind(), doc.ID()); ok {
-			continue
-		}
-		if _, err := a.PutPlan(ctx, doc); err != nil && fault.KindOf(err) != fault.KindConflict {
-			return fmt.Errorf("built-in %s plan %s: %w", doc.Kind(), doc.ID(), err)
-		}
-	}
-	for _, kind := range plans.Kinds {
-		for _, rt := range slices.Sorted(maps.Keys(b.Mappings[kind])) {
-			if _, ok := a.cat.ResourceType(rt); !ok {
-				if _, err := a.PutResourceType(ctx, catalog.ResourceType{ResourceID: rt, ResourceType: rt}); err != nil {
-					return fmt.Errorf("built-in resource type %s: %w", rt, err)
-				}
+	for _, v := range catalog.Builtins(b) {
+		switch v := v.(type) {
+		case plans.Document:
+			if _, ok := a.cat.PlanDoc(v.Kind(), v.ID()); ok {
+				continue
 			}
-			for _, plan := range slices.Sorted(maps.Keys(b.Mappings[kind][rt])) {
-				m := catalog.Mapping{Kind: kind, ResourceType: rt, PlanID: plan, Plan: b.Mappings[kind][rt][plan]}
-				if _, ok := a.cat.MappingAt(m); ok {
-					continue
-				}
-				if _, err := a.PutMapping(ctx, m); err != nil && fault.KindOf(err) != fault.KindConflict {
-					return fmt.Errorf("built-in %s mapping %s/%s: %w", kind, rt, plan, err)
-				}
+			if _, err := a.PutPlan(ctx, v); err != nil && fault.KindOf(err) != fault.KindConflict {
+				return fmt.Errorf("built-in %s plan %s: %w", v.Kind(), v.ID(), err)
+			}
+		case catalog.ResourceType:
+			if _, ok := a.cat.ResourceType(v.ResourceID); ok {
+				continue
+			}
+			if _, err := a.PutResourceType(ctx, v); err != nil {
+				return fmt.Errorf("built-in resource type %s: %w", v.ResourceID, err)
+			}
+		case catalog.Mapping:
+			if _, ok := a.cat.MappingAt(v); ok {
+				continue
+			}
+			if _, err := a.PutMapping(ctx, v); err != nil && fault.KindOf(err) != fault.KindConflict {
+				return fmt.Errorf("built-in %s mapping %s/%s: %w", v.Kind, v.ResourceType, v.PlanID, err)
 			}
 		}
 	}
