@@ -20,7 +20,8 @@ func startCollector(ctx context.Context, s *stack, brokers []string, conn clickh
 		return err
 	}
 	pub := kafka.NewPublisher(cl, kafka.TopicsFor(cfg.Kafka.TopicPrefix).Collected)
-	c := collector.New(collector.Config{MaxBodyBytes: cfg.MaxBodyBytes, ProduceTimeout: cfg.Kafka.ProduceTimeout, Clock: s.e.clock},
+	c := collector.New(collector.Config{MaxBodyBytes: cfg.MaxBodyBytes, ProduceTimeout: cfg.Kafka.ProduceTimeout, Clock: s.e.clock,
+		MaxBatchDocuments: cfg.MaxBatchDocuments, MaxBatchBytes: cfg.MaxBatchBytes},
 		pub, clickhouse.Archive{Events: clickhouse.NewEvents(conn), Rejections: clickhouse.NewRejections(conn)},
 		accounts, s.e.log.Named("collector"), s.e.reg)
 	c.Register(mux)

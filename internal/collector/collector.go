@@ -2,6 +2,7 @@
 //
 //	POST /v1/metering/collected/usage                      submit a resource usage document
 //	GET  /v1/metering/collected/usage/{usage_document_id}  read a submitted document back
+//	POST /v1/metering/collected/usage/batch                submit many, each answered on its own
 //
 // A POST is answered 201 only once the document is durably in Kafka (acknowledged by all
 // in-sync replicas through the idempotent producer); when Kafka cannot take it the answer is
@@ -74,6 +75,11 @@ type Config struct {
 	LookupTimeout time.Duration
 	// Clock gives the received and stored times of documents; nil is the wall clock.
 	Clock clock.Clock
+	// MaxBatchDocuments and MaxBatchBytes bound a batch (BatchPath): its documents and its
+	// body; each document is also bounded by MaxBodyBytes. Zero is DefaultMaxBatchDocuments,
+	// DefaultMaxBatchBytes.
+	MaxBatchDocuments int
+	MaxBatchBytes     int64
 }
 
 // Collector is the collection API.
@@ -103,6 +109,7 @@ type metrics struct {
 	documents    *prometheus.CounterVec
 	fastFailures prometheus.Counter
 	latency      prometheus.Histogram
+	batchLatency prometheus.Histogram
 }
 
 // New returns a collector.
@@ -113,6 +120,12 @@ func New(cfg Config, pub Publisher, archive Archive, accounts Accounts, log *zap
 	}
 	if cfg.LookupTimeout <= 0 {
 		cfg.LookupTimeout = 2 * time.Second
+	}
+	if cfg.MaxBatchDocuments <= 0 {
+		cfg.MaxBatchDocuments = DefaultMaxBatchDocuments
+	}
+	if cfg.MaxBatchBytes <= 0 {
+		cfg.MaxBatchBytes = DefaultMaxBatchBytes
 	}
 	f := promauto.With(reg)
 	c := &Collector{
@@ -138,6 +151,11 @@ func New(cfg Config, pub Publisher, archive Archive, accounts Accounts, log *zap
 				Help:    "Time to answer a POST of a resource usage document.",
 				Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 			}),
+			batchLatency: f.NewHistogram(prometheus.HistogramOpts{
+				Name:    "meterline_collector_batch_seconds",
+				Help:    "Time to answer a POST of a batch of resource usage documents.",
+				Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+			}),
 		},
 	}
 	if archive != nil {
@@ -150,6 +168,7 @@ func New(cfg Config, pub Publisher, archive Archive, accounts Accounts, log *zap
 // Register adds the collector's routes to mux.
 func (c *Collector) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/metering/collected/usage", c.post)
+	mux.HandleFunc("POST "+BatchPath, c.postBatch)
 	mux.HandleFunc("GET /v1/metering/collected/usage/{usage_document_id}", c.get)
 }
 
@@ -198,25 +217,41 @@ func (c *Collector) collect(r *http.Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	doc, err := usage.Parse(body)
+	doc, err := c.admitDocument(r.Context(), body)
 	if err != nil {
 		return "", err
 	}
-	if err := auth.RequireWrite(r.Context(), doc.OrganizationID, doc.ResourceID); err != nil {
-		return "", err
+	return c.store(r.Context(), doc)
+}
+
+// admitDocument parses a resource usage document and checks that the request's principal
+// may write it.
+func (c *Collector) admitDocument(ctx context.Context, body []byte) (usage.Document, error) {
+	doc, err := usage.Parse(body)
+	if err != nil {
+		return usage.Document{}, err
 	}
+	if err := auth.RequireWrite(ctx, doc.OrganizationID, doc.ResourceID); err != nil {
+		return usage.Document{}, err
+	}
+	return doc, nil
+}
+
+// store deduplicates and publishes a parsed, admitted document, returning its id once Kafka
+// has it.
+func (c *Collector) store(reqCtx context.Context, doc usage.Document) (string, error) {
 	id := doc.ID()
 
 	// One POST per id at a time: a concurrent POST of the same document waits for the first
 	// and is then a duplicate, or, if the first failed, tries itself.
-	cl, err := c.acquire(r.Context(), id)
+	cl, err := c.acquire(reqCtx, id)
 	if err != nil {
 		return "", err
 	}
 	ok := false
 	defer func() { c.release(id, cl, ok) }()
 
-	if c.storedBefore(r.Context(), doc.OrganizationID, id) {
+	if c.storedBefore(reqCtx, doc.OrganizationID, id) {
 		ok = true
 		return "", duplicate(id)
 	}
@@ -237,12 +272,12 @@ func (c *Collector) collect(r *http.Request) (string, error) {
 		c.metrics.fastFailures.Inc()
 		return "", fault.Unavailable(errKafkaDown, "Kafka is unavailable; retry later")
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.ProduceTimeout)
+	ctx, cancel := context.WithTimeout(reqCtx, c.cfg.ProduceTimeout)
 	defer cancel()
 	// The record is stamped with the collector's clock, so that the stored time the
 	// processor judges lateness by is this clock's, as the received time is.
 	stored, err := c.pub.PublishAt(ctx, ev, c.clock.Now())
-	c.health.result(c.clock.Now(), probe, err != nil && ctx.Err() != nil && r.Context().Err() == nil, err)
+	c.health.result(c.clock.Now(), probe, err != nil && ctx.Err() != nil && reqCtx.Err() == nil, err)
 	if err != nil {
 		return "", fault.Unavailable(err, "usage could not be stored in Kafka; retry later")
 	}

@@ -28,8 +28,11 @@ type Config struct {
 	HTTPAddr        string
 	ShutdownTimeout time.Duration
 	MaxBodyBytes    int64
-	LogLevel        string
-	LogFormat       string
+	// MaxBatchDocuments and MaxBatchBytes bound a batch POST to the collector.
+	MaxBatchDocuments int
+	MaxBatchBytes     int64
+	LogLevel          string
+	LogFormat         string
 	// ProcessorID names this metering processor instance: its Kafka transactional id. It must
 	// be unique among running instances and stable across restarts of one (so that a
 	// restarted instance fences its own unfinished transactions).
@@ -171,13 +174,15 @@ type Sink struct {
 // Default returns the configuration with every default applied.
 func Default() Config {
 	return Config{
-		HTTPAddr:        "127.0.0.1:8080",
-		ShutdownTimeout: 30 * time.Second,
-		MaxBodyBytes:    1 << 20,
-		LogLevel:        "info",
-		LogFormat:       "json",
-		DevDataDir:      ".meterline/dev/kafka",
-		ProcessorID:     defaultProcessorID(),
+		HTTPAddr:          "127.0.0.1:8080",
+		ShutdownTimeout:   30 * time.Second,
+		MaxBodyBytes:      1 << 20,
+		MaxBatchDocuments: 1000,
+		MaxBatchBytes:     8 << 20,
+		LogLevel:          "info",
+		LogFormat:         "json",
+		DevDataDir:        ".meterline/dev/kafka",
+		ProcessorID:       defaultProcessorID(),
 		Kafka: Kafka{
 			TopicPrefix:    "meterline",
 			Partitions:     12,
@@ -217,6 +222,8 @@ func (c *Config) settings() []setting {
 		str(&c.HTTPAddr, "METERLINE_HTTP_ADDR", "http-addr", "address of the HTTP listener (every API, /healthz, /readyz, /metrics)"),
 		dur(&c.ShutdownTimeout, "METERLINE_SHUTDOWN_TIMEOUT", "shutdown-timeout", "how long a stop may take to drain and flush"),
 		i64(&c.MaxBodyBytes, "METERLINE_MAX_BODY_BYTES", "max-body-bytes", "largest request body accepted, in bytes"),
+		integer(&c.MaxBatchDocuments, "METERLINE_MAX_BATCH_DOCUMENTS", "max-batch-documents", "most documents in one batch POST to the collector"),
+		i64(&c.MaxBatchBytes, "METERLINE_MAX_BATCH_BYTES", "max-batch-bytes", "largest batch POST body the collector accepts, in bytes (each of its documents is also bounded by the largest body)"),
 		str(&c.LogLevel, "METERLINE_LOG_LEVEL", "log-level", "debug, info, warn or error"),
 		str(&c.LogFormat, "METERLINE_LOG_FORMAT", "log-format", "json or console"),
 		str(&c.ProcessorID, "METERLINE_PROCESSOR_ID", "processor-id", "this metering processor's Kafka transactional id: unique per instance, stable across its restarts"),
@@ -326,6 +333,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		bad("METERLINE_MAX_BODY_BYTES", "must be at least 1024")
+	}
+	if c.MaxBatchDocuments < 1 || c.MaxBatchDocuments > 100000 {
+		bad("METERLINE_MAX_BATCH_DOCUMENTS", "must be between 1 and 100000")
+	}
+	if c.MaxBatchBytes < c.MaxBodyBytes {
+		bad("METERLINE_MAX_BATCH_BYTES", "must be at least METERLINE_MAX_BODY_BYTES")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -23,6 +23,8 @@ var names = []string{
 	"METERLINE_HTTP_ADDR",
 	"METERLINE_SHUTDOWN_TIMEOUT",
 	"METERLINE_MAX_BODY_BYTES",
+	"METERLINE_MAX_BATCH_DOCUMENTS",
+	"METERLINE_MAX_BATCH_BYTES",
 	"METERLINE_LOG_LEVEL",
 	"METERLINE_LOG_FORMAT",
 	"METERLINE_DEV_DATA_DIR",
@@ -87,13 +89,15 @@ func TestLoadDefaults(t *testing.T) {
 		t.Errorf("rest = %q, want none", rest)
 	}
 	want := Config{
-		HTTPAddr:        "127.0.0.1:8080",
-		ShutdownTimeout: 30 * time.Second,
-		MaxBodyBytes:    1 << 20,
-		LogLevel:        "info",
-		LogFormat:       "json",
-		DevDataDir:      ".meterline/dev/kafka",
-		ProcessorID:     defaultProcessorID(),
+		HTTPAddr:          "127.0.0.1:8080",
+		ShutdownTimeout:   30 * time.Second,
+		MaxBodyBytes:      1 << 20,
+		LogLevel:          "info",
+		LogFormat:         "json",
+		DevDataDir:        ".meterline/dev/kafka",
+		ProcessorID:       defaultProcessorID(),
+		MaxBatchDocuments: 1000,
+		MaxBatchBytes:     8 << 20,
 		Kafka: Kafka{
 			TopicPrefix:    "meterline",
 			Partitions:     12,
@@ -270,6 +274,8 @@ func TestValidate(t *testing.T) {
 	f("log format text", func(c *Config) { c.LogFormat = "text" }, "METERLINE_LOG_FORMAT")
 	f("shutdown timeout 0", func(c *Config) { c.ShutdownTimeout = 0 }, "METERLINE_SHUTDOWN_TIMEOUT")
 	f("max body 1023", func(c *Config) { c.MaxBodyBytes = 1023 }, "METERLINE_MAX_BODY_BYTES")
+	f("max batch documents 0", func(c *Config) { c.MaxBatchDocuments = 0 }, "METERLINE_MAX_BATCH_DOCUMENTS")
+	f("max batch bytes below a document", func(c *Config) { c.MaxBatchBytes = c.MaxBodyBytes - 1 }, "METERLINE_MAX_BATCH_BYTES")
 	f("broker without port", func(c *Config) { c.Kafka.Brokers = []string{"k1:9092", "k2"} }, "METERLINE_KAFKA_BROKERS")
 	f("topic prefix with a slash", func(c *Config) { c.Kafka.TopicPrefix = "a/b" }, "METERLINE_TOPIC_PREFIX")
 	f("empty topic prefix", func(c *Config) { c.Kafka.TopicPrefix = "" }, "METERLINE_TOPIC_PREFIX")

@@ -81,6 +81,19 @@ func StatusOf(k fault.Kind) int {
 // WriteError answers with err's status and an ErrorBody. Internal errors are logged and their
 // text is not shown to the client; an unavailable dependency gets a Retry-After header.
 func WriteError(w http.ResponseWriter, log *zap.Logger, err error) {
+	status, body := ErrorOf(log, err)
+	if body.Location != "" {
+		w.Header().Set("Location", body.Location)
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	WriteJSON(w, status, body)
+}
+
+// ErrorOf returns the status and the body WriteError answers err with (for an API that answers
+// several errors in one response). An internal error is logged, and its text is not shown.
+func ErrorOf(log *zap.Logger, err error) (int, ErrorBody) {
 	status := Status(err)
 	body := ErrorBody{Error: err.Error(), Kind: fault.KindOf(err).String()}
 	var fe *fault.Error
@@ -88,9 +101,6 @@ func WriteError(w http.ResponseWriter, log *zap.Logger, err error) {
 		body.Error = fe.Message
 		body.Problems = fe.Problems
 		body.Location = fe.Location
-		if fe.Location != "" {
-			w.Header().Set("Location", fe.Location)
-		}
 	}
 	switch status {
 	case http.StatusInternalServerError:
@@ -98,9 +108,8 @@ func WriteError(w http.ResponseWriter, log *zap.Logger, err error) {
 		body.Error = "internal error"
 	case http.StatusServiceUnavailable:
 		log.Warn("dependency unavailable", zap.Error(err))
-		w.Header().Set("Retry-After", "1")
 	}
-	WriteJSON(w, status, body)
+	return status, body
 }
 
 // Check is one readiness check: it returns nil when its dependency answers.
