@@ -52,7 +52,8 @@ type BatchResponse struct {
 // postBatch collects a batch. The response is 200 with each document's result, or 503 (with
 // the same body and Retry-After) when any document could not be stored for want of Kafka: the
 // client then sends the whole batch again, and what was stored is answered 409 the second time,
-// so every document counts once. A body that is not a batch (not an array, too large, too many
+// so every document counts once. A batch none of whose documents the principal may write is
+// answered 403, as a single POST of one is. A body that is not a batch (not an array, too large, too many
 // documents) is refused as a whole, before anything is stored.
 func (c *Collector) postBatch(w http.ResponseWriter, r *http.Request) {
 	start := time.Now() // a latency, not a business time: the wall clock's
@@ -126,12 +127,29 @@ func (c *Collector) postBatch(w http.ResponseWriter, r *http.Request) {
 			resp.Invalid++
 		}
 	}
+	if refused := refusedWhole(resp.Results); refused != nil {
+		web.WriteError(w, c.log, refused)
+		return
+	}
 	status := http.StatusOK
 	if resp.Unavailable > 0 {
 		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "1")
 	}
 	web.WriteJSON(w, status, resp)
+}
+
+// refusedWhole is the 403 of a batch none of whose documents the principal may write, so that
+// a principal without write access is refused as it is by a single POST; nil otherwise.
+func refusedWhole(results []BatchResult) error {
+	problems := make([]fault.Problem, len(results))
+	for i, res := range results {
+		if res.Status != http.StatusForbidden {
+			return nil
+		}
+		problems[i] = fault.Problem{Field: fmt.Sprintf("[%d]", i), Reason: res.Error.Error}
+	}
+	return &fault.Error{Kind: fault.KindForbidden, Message: "this principal may write none of the batch's documents", Problems: problems}
 }
 
 // answer fills res with the outcome of storing document id (err nil: accepted) and counts it.

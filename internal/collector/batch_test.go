@@ -5,10 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/meterline/meterline/internal/auth"
 	"github.com/meterline/meterline/internal/collector"
 	"github.com/meterline/meterline/internal/usage"
 )
@@ -225,5 +231,35 @@ func TestConcurrentBatchesOverlap(t *testing.T) {
 	}
 	if total != n || len(events) != n || len(ids) != n {
 		t.Errorf("%d answered 201, %d published, %d distinct; want %d each", total, len(events), len(ids), n)
+	}
+}
+
+// TestBatchForbidden: a principal's batch stores what it may write, each other document
+// answered 403; a batch of which it may write nothing is refused 403 whole, as a single POST.
+func TestBatchForbidden(t *testing.T) {
+	pub := &fakePublisher{}
+	mux := http.NewServeMux()
+	collector.New(collector.Config{MaxBodyBytes: maxBody, ProduceTimeout: 5 * time.Second}, pub, &fakeArchive{}, nil,
+		zap.NewNop(), prometheus.NewRegistry()).Register(mux)
+	org := "us-south:54257f98-83f0-4eca-ae04-9ea35277a538" // sampleDoc's
+	writer := auth.NewPrincipal("writer", auth.MethodAPIKey, []string{auth.ScopeWrite}, []string{org})
+	srv := httptest.NewServer(auth.As(writer, mux))
+	t.Cleanup(srv.Close)
+	s := server{Server: srv}
+	other := strings.Replace(docN(2), org, "another-org", 1)
+
+	r := s.postBatch(t, "application/json", docN(1), other)
+	checkStatus(t, r, http.StatusOK)
+	b := batchOf(t, r)
+	checkResults(t, b, 201, 403)
+	if b.Results[1].Error.Kind != "forbidden" {
+		t.Errorf("another organization's document: %+v", b.Results[1].Error)
+	}
+
+	r = s.postBatch(t, "application/json", other, strings.Replace(docN(3), org, "another-org", 1))
+	eb := checkError(t, r, http.StatusForbidden, "forbidden")
+	checkFields(t, eb, "[0]", "[1]")
+	if _, events := pub.published(); len(events) != 1 {
+		t.Errorf("%d events published, want only the writable document", len(events))
 	}
 }
