@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"testing"
 	"time"
 
@@ -189,6 +191,21 @@ func TestVCloudAirPollerCrashes(t *testing.T) {
 	waitPolled(t, s, poller, source, wantDocs, 1800, 90*time.Second)
 	checkStoredOnce(t, s, wantDocs)
 	logPollerErrors(t, poller, source, "rate_limited", "server", "unauthorized", "timeout")
+	// Every fault was met: the simulator counts what it injected (into the poller and its
+	// billing loop, which share a login). A 401 cured by a new login is no poller error.
+	var stats struct {
+		Logins, Requests, Unauthorized int
+		RateLimited                    int `json:"rate_limited"`
+		ServerErrors                   int `json:"server_errors"`
+		Slow, Lagging                  int
+	}
+	if r := do(t, http.MethodGet, "http://"+sim.addr+"/sim/stats", "", nil); r.status != http.StatusOK || json.Unmarshal(r.body, &stats) != nil {
+		t.Fatalf("simulator stats: %d %s", r.status, r.body)
+	}
+	t.Logf("simulator: %+v", stats)
+	if stats.RateLimited == 0 || stats.ServerErrors == 0 || stats.Slow == 0 || stats.Unauthorized == 0 || stats.Lagging == 0 || stats.Logins <= 6 {
+		t.Errorf("not every fault was injected (%d logins for 6 poller starts): %+v", stats.Logins, stats)
+	}
 
 	asOf := s.nowMs()
 	waitOrgCells(t, s, asOf, cells, costs)
