@@ -13,8 +13,8 @@ import (
 	"github.com/meterline/meterline/internal/platform/clock"
 )
 
-// get logs in and GETs path, decoding the answer.
-func get(t *testing.T, srv *httptest.Server, path string) (int, map[string]any) {
+// login logs in and returns the token.
+func login(t *testing.T, srv *httptest.Server) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/iam/login", nil)
 	req.SetBasicAuth("u", "p")
@@ -23,9 +23,15 @@ func get(t *testing.T, srv *httptest.Server, path string) (int, map[string]any) 
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	req, _ = http.NewRequest(http.MethodGet, srv.URL+path, nil)
-	req.Header.Set("Authorization", "Bearer "+resp.Header.Get("vchs-authorization"))
-	resp, err = http.DefaultClient.Do(req)
+	return resp.Header.Get("vchs-authorization")
+}
+
+// get logs in and GETs path, decoding the answer.
+func get(t *testing.T, srv *httptest.Server, path string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+login(t, srv))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,14 +107,7 @@ func TestStats(t *testing.T) {
 		t.Errorf("stats %+v, want %+v (statuses %v)", st, want, statuses)
 	}
 	// A token used up answers 401, counted.
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/iam/login", nil)
-	req.SetBasicAuth("u", "p")
-	login, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	login.Body.Close()
-	tok := login.Header.Get("vchs-authorization")
+	tok := login(t, srv)
 	var last int
 	for range 7 {
 		r, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/sc/instances", nil)
