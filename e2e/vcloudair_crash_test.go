@@ -51,9 +51,9 @@ var vcaPrices = map[string]decimal.Decimal{
 
 // vcaFleet scripts three service instances in two service groups, each with one or two
 // virtual data centers (L2, some with storage of their own) of one to three VMs and gateways
-// (L1), each coming at a random hour from three hours before first and going at a random
-// hour up to two hours after last (or staying), so that they come and go across the hours,
-// the day and the month that [first, last) spans. Quantities per hour are decimals drawn
+// (L1), each coming at a random hour from three hours before first on and going one hour to
+// the span's length plus two hours later (or staying), so that they come and go across the
+// hours, the day and the month that [first, last) spans. Quantities per hour are decimals drawn
 // from rng (quarters of a GB, hundredths of a storage GB).
 func vcaFleet(rng *rand.Rand, first, last time.Time) []vcaInstance {
 	hours := int(last.Sub(first) / time.Hour)
