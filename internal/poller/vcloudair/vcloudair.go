@@ -75,8 +75,8 @@ type Provider struct {
 	// each group's watermark, the instances, and one answer per service instance and per L2;
 	// a provider that fails one request in every few would otherwise never get through an
 	// hour. It is kept in memory only (after a restart the hour is read again from its
-	// start) and dropped once the hour's batch is built or another hour is read. Only Poll uses it (the core calls Poll
-	// from one goroutine).
+	// start) and dropped once the hour's batch is built or another hour is read. Only Poll
+	// uses it (the core calls Poll from one goroutine; the billing loop does not touch it).
 	cur hourRead
 }
 
