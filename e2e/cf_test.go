@@ -1,16 +1,10 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -186,48 +180,22 @@ func cfTruth(script []cfAction) (cells, costs map[cfCell]decimal.Decimal) {
 // twice, nothing is rejected, and the organizations' cells and usage reports equal the ground
 // truth computed from the script, to the last decimal, in June and in July (the carry).
 func TestCFPollerCrashes(t *testing.T) {
-	seed := time.Now().UnixNano()
-	if v := os.Getenv("METERLINE_CRASH_SEED"); v != "" {
-		var err error
-		if seed, err = strconv.ParseInt(v, 10, 64); err != nil {
-			t.Fatalf("METERLINE_CRASH_SEED=%q: %v", v, err)
-		}
-	}
-	t.Logf("seed %d (METERLINE_CRASH_SEED=%d replays the same fleet and kill schedule)", seed, seed)
-	rng := rand.New(rand.NewPCG(uint64(seed), 0x6366))
-
+	rng := crashRand(t, 0x6366)
 	// Half a minute before July: the apps running at midnight count in both months.
 	s := newStackAt(t, time.Date(2026, 6, 30, 23, 59, 30, 0, time.UTC))
 	dev := s.start([]string{"dev"}, "METERLINE_REPORT_SLOTS=1,1,1,3,2")
 	base := s.now().Truncate(time.Second).Add(time.Second)
 	fleet := cfFleet(rng, base)
 	cells, costs := cfTruth(fleet)
-	b, err := json.Marshal(map[string]any{"actions": fleet, "faults": map[string]any{"rate_limit_every": 11, "server_error_every": 29}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	scriptFile := filepath.Join(t.TempDir(), "fleet.json")
-	if err := os.WriteFile(scriptFile, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	scriptFile := writeScript(t, map[string]any{"actions": fleet, "faults": map[string]any{"rate_limit_every": 11, "server_error_every": 29}})
 	sim := s.start([]string{"sim", "cf"}, "METERLINE_CFSIM_SCRIPT="+scriptFile)
 	pollerEnv := []string{
 		"METERLINE_CF_API_URL=http://" + sim.addr, "METERLINE_CF_UAA_URL=http://" + sim.addr + "/uaa",
 		"METERLINE_CF_CLIENT_ID=meterline", "METERLINE_CF_CLIENT_SECRET=dev", "METERLINE_CF_FOUNDATION=e2e", "METERLINE_CF_MIN_AGE=1s",
 		"METERLINE_POLL_INTERVAL=1s", "METERLINE_POLL_TIMEOUT=5s", "METERLINE_LOG_LEVEL=info",
 	}
-	pollerArgs := []string{"poller", "cf"}
-	poller := s.start(pollerArgs, pollerEnv...)
-	began := time.Now()
 	// Kills until the quiet before the pruned stream (60s after base).
-	for kill := 1; kill <= 5; kill++ {
-		time.Sleep(time.Duration(300+rng.IntN(6000)) * time.Millisecond)
-		if err := poller.stop(t, syscall.SIGKILL); err == nil {
-			t.Fatal("the poller exited cleanly on SIGKILL?")
-		}
-		t.Logf("%5.1fs SIGKILL poller (%d/5), %d documents stored", time.Since(began).Seconds(), kill, s.count(""))
-		poller = s.start(pollerArgs, pollerEnv...)
-	}
+	poller := killPoller(t, s, rng, []string{"poller", "cf"}, pollerEnv, 5, 6*time.Second)
 	if s.now().After(base.Add(50 * time.Second)) {
 		t.Fatalf("the kills ran past the quiet before the pruned stream (%v after the fleet's start)", s.now().Sub(base))
 	}
@@ -251,16 +219,8 @@ func TestCFPollerCrashes(t *testing.T) {
 		return true, ""
 	})
 	time.Sleep(3 * time.Second) // nothing more may come
-	if n, distinct := s.count(""), s.countDistinct(); n != distinct || n == 0 {
-		t.Errorf("usage_events holds %d documents, %d distinct", n, distinct)
-	}
-	if n := s.countRows("usage_rejections"); n != 0 {
-		t.Errorf("%d documents rejected, want none", n)
-	}
-	src := `source="poller:cf/e2e"`
-	for _, kind := range []string{"rate_limited", "server", "unauthorized", "timeout"} {
-		t.Logf("poller errors %s: %v (last instance)", kind, metricSum(poller, []string{`meterline_poller_errors_total{kind="` + kind + `",` + src + `}`}))
-	}
+	checkStoredOnce(t, s, -1)
+	logPollerErrors(t, poller, "poller:cf/e2e", "rate_limited", "server", "unauthorized", "timeout")
 	// The usage summary report of each organization, month level (slot 0 July, slot 1 June):
 	// each resource's summary (GB-hours, instance-hours) and charge at the price.
 	now := s.nowMs()
@@ -268,41 +228,17 @@ func TestCFPollerCrashes(t *testing.T) {
 		if k.level != "month" {
 			continue
 		}
-		slot := 0
-		if time.UnixMilli(k.from).UTC().Month() == time.June {
-			slot = 1
-		}
-		r := do(t, http.MethodGet, fmt.Sprintf("http://%s/v1/metering/organizations/%s/aggregated/usage/%d", dev.addr, k.org, now), "", nil)
-		if r.status != http.StatusOK {
-			t.Fatalf("report of %s: %d %s", k.org, r.status, r.body)
-		}
-		dec := json.NewDecoder(bytes.NewReader(r.body))
-		dec.UseNumber()
-		var rep map[string]any
-		if err := dec.Decode(&rep); err != nil {
-			t.Fatal(err)
-		}
-		var found bool
-		for _, res := range path(t, rep, "resources").([]any) {
-			if path(t, res, "resource_id") != k.resource {
-				continue
-			}
-			for _, m := range path(t, res, "aggregated_usage").([]any) {
-				if path(t, m, "metric") != k.metric {
-					continue
-				}
-				found = true
-				w := path(t, m, "windows", 4, slot)
-				if q := decimal.RequireFromString(path(t, w, "summary").(json.Number).String()); !q.Equal(want) {
-					t.Errorf("report of %s: %s %s month %d summary %s, want %s", k.org, k.resource, k.metric, slot, q, want)
-				}
-				if c := decimal.RequireFromString(path(t, w, "charge").(json.Number).String()); !c.Equal(costs[k]) {
-					t.Errorf("report of %s: %s %s month %d charge %s, want %s", k.org, k.resource, k.metric, slot, c, costs[k])
-				}
-			}
-		}
+		slot := monthsBack(k.from, s.now())
+		w, found := reportWindow(t, reportMetrics(t, orgReport(t, dev, k.org, now), k.resource, ""), k.metric, 4, slot)
 		if !found {
 			t.Errorf("report of %s has no %s %s", k.org, k.resource, k.metric)
+			continue
+		}
+		if q := windowDecimal(t, w, "summary"); !q.Equal(want) {
+			t.Errorf("report of %s: %s %s month %d summary %s, want %s", k.org, k.resource, k.metric, slot, q, want)
+		}
+		if c := windowDecimal(t, w, "charge"); !c.Equal(costs[k]) {
+			t.Errorf("report of %s: %s %s month %d charge %s, want %s", k.org, k.resource, k.metric, slot, c, costs[k])
 		}
 	}
 	if !t.Failed() {
@@ -348,45 +284,4 @@ GROUP BY organization_id, resource_id, plan, metric, level, period_start_ms, per
 		s.t.Fatal(err)
 	}
 	return out
-}
-
-// jsonDecimal finds the field name anywhere in v and returns the first number (or decimal
-// string) under it; zero when there is none.
-func jsonDecimal(v any, name string) decimal.Decimal {
-	var leaf func(v any) (decimal.Decimal, bool)
-	leaf = func(v any) (decimal.Decimal, bool) {
-		switch x := v.(type) {
-		case json.Number:
-			d, err := decimal.NewFromString(x.String())
-			return d, err == nil
-		case string:
-			d, err := decimal.NewFromString(x)
-			return d, err == nil
-		case map[string]any:
-			for _, e := range x {
-				if d, ok := leaf(e); ok {
-					return d, true
-				}
-			}
-		}
-		return decimal.Decimal{}, false
-	}
-	var find func(v any) (decimal.Decimal, bool)
-	find = func(v any) (decimal.Decimal, bool) {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return decimal.Decimal{}, false
-		}
-		if e, ok := m[name]; ok {
-			return leaf(e)
-		}
-		for _, e := range m {
-			if d, ok := find(e); ok {
-				return d, true
-			}
-		}
-		return decimal.Decimal{}, false
-	}
-	d, _ := find(v)
-	return d
 }

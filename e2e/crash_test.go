@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -482,16 +481,7 @@ func checkReports(t *testing.T, reporting *proc, truth groundTruth, asOf int64) 
 	}
 	levels := map[string]int{"day": 3, "month": 4}
 	for org := range orgs {
-		r := do(t, http.MethodGet, fmt.Sprintf("http://%s/v1/metering/organizations/%s/aggregated/usage/%d", reporting.addr, org, asOf), "", nil)
-		if r.status != http.StatusOK {
-			t.Fatalf("report of %s: %d %s", org, r.status, r.body)
-		}
-		dec := json.NewDecoder(bytes.NewReader(r.body))
-		dec.UseNumber()
-		var rep map[string]any
-		if err := dec.Decode(&rep); err != nil {
-			t.Fatal(err)
-		}
+		rep := orgReport(t, reporting, org, asOf)
 		// window returns a field of a slot of a level as a decimal, or nil.
 		window := func(node any, level string, from int64, field string) *decimal.Decimal {
 			lv := levels[level]

@@ -1,15 +1,9 @@
 package e2e
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -128,35 +122,18 @@ func ebTruth(fleet []ebInstance, first, last time.Time, broken map[string]bool) 
 // usage_events once, and the organizations' cells and usage reports equal the ground truth
 // computed from the script, to the last decimal.
 func TestElasticBoxPollerCrashes(t *testing.T) {
-	seed := time.Now().UnixNano()
-	if v := os.Getenv("METERLINE_CRASH_SEED"); v != "" {
-		var err error
-		if seed, err = strconv.ParseInt(v, 10, 64); err != nil {
-			t.Fatalf("METERLINE_CRASH_SEED=%q: %v", v, err)
-		}
-	}
-	t.Logf("seed %d (METERLINE_CRASH_SEED=%d replays the same fleet and kill schedule)", seed, seed)
-	rng := rand.New(rand.NewPCG(uint64(seed), 0x6562))
-
+	rng := crashRand(t, 0x6562)
 	// Two days after a month's end: the days read are June 28 to July 1.
 	s := newStackAt(t, time.Date(2026, 7, 2, 12, 0, 0, 0, time.UTC))
 	now := s.now()
 	first, last := time.Date(2026, 6, 28, 0, 0, 0, 0, time.UTC), time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
 	fleet := ebFleet(rng, first, now)
 	broken := map[string]bool{"2026-06-30": true}
-	script := map[string]any{
+	scriptFile := writeScript(t, map[string]any{
 		"token": "e2e-token", "organizations": append(ebOrgs, "e2e-eb-empty"), "instances": fleet,
 		"faults": map[string]any{"rate_limit_every": 7, "retry_after": 1, "server_error_every": 5, "slow_every": 4, "slow": "300ms",
 			"broken_json_days": []string{"2026-06-30"}},
-	}
-	b, err := json.Marshal(script)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scriptFile := filepath.Join(t.TempDir(), "fleet.json")
-	if err := os.WriteFile(scriptFile, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	})
 	wantDocs, cells := ebTruth(fleet, first, last, broken)
 
 	const slack = "METERLINE_SLACK=120h" // four days back, so that the first day read is not too late
@@ -168,89 +145,34 @@ func TestElasticBoxPollerCrashes(t *testing.T) {
 		"METERLINE_POLL_START=" + first.Format(time.RFC3339), "METERLINE_POLL_LAG=10m", "METERLINE_POLL_INTERVAL=1s",
 		"METERLINE_POLL_TIMEOUT=5s", "METERLINE_LOG_LEVEL=info",
 	}
-	pollerArgs := []string{"poller", "elasticbox"}
-	poller := s.start(pollerArgs, pollerEnv...)
-	began := time.Now()
-	for kill := 1; kill <= 5; kill++ {
-		time.Sleep(time.Duration(300+rng.IntN(3000)) * time.Millisecond)
-		if err := poller.stop(t, syscall.SIGKILL); err == nil {
-			t.Fatal("the poller exited cleanly on SIGKILL?")
-		}
-		t.Logf("%5.1fs SIGKILL poller (%d/5), %d documents stored", time.Since(began).Seconds(), kill, s.count(""))
-		poller = s.start(pollerArgs, pollerEnv...)
-	}
-	lagMetric := []string{`meterline_poller_lag_seconds{source="poller:elasticbox/` + sim.addr + `"}`}
+	source := "poller:elasticbox/" + sim.addr
+	poller := killPoller(t, s, rng, []string{"poller", "elasticbox"}, pollerEnv, 5, 3*time.Second)
 	t.Logf("want %d documents of %d days", wantDocs, int(last.Sub(first)/(24*time.Hour))+1)
-	deadline := time.Now().Add(2 * time.Minute)
-	for s.count("") < uint64(wantDocs) || metricSum(poller, lagMetric) > 24*3600 || metricSum(poller, lagMetric) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 2 minutes: %d documents stored, want %d; poller lag %vs", s.count(""), wantDocs, metricSum(poller, lagMetric))
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-	time.Sleep(3 * time.Second) // nothing more may come
-	if n, distinct := s.count(""), s.countDistinct(); n != uint64(wantDocs) || distinct != uint64(wantDocs) {
-		t.Errorf("usage_events holds %d documents (%d distinct), want %d", n, distinct, wantDocs)
-	}
-	if n := s.countRows("usage_rejections"); n != 0 {
-		t.Errorf("%d documents rejected, want none", n)
-	}
-	src := `source="poller:elasticbox/` + sim.addr + `"`
-	for _, kind := range []string{"rate_limited", "server", "timeout"} {
-		t.Logf("poller errors %s: %v (last instance)", kind, metricSum(poller, []string{`meterline_poller_errors_total{kind="` + kind + `",` + src + `}`}))
-	}
+	waitPolled(t, s, poller, source, wantDocs, 24*3600, 2*time.Minute)
+	checkStoredOnce(t, s, wantDocs)
+	logPollerErrors(t, poller, source, "rate_limited", "server", "timeout")
 
 	asOf := s.nowMs()
-	waitFor(t, "the cells of every organization", func() (bool, string) {
-		got := s.novaCells(asOf)
-		for k, want := range cells {
-			g, ok := got[k]
-			if !ok || !g[0].Equal(want) {
-				return false, fmt.Sprintf("cell %+v = %v, want %s", k, g, want)
-			}
-			if k.metric == "cost" && !g[1].Equal(want) {
-				return false, fmt.Sprintf("cell %+v charge %s, want %s", k, g[1], want)
-			}
+	costs := map[orgCell]decimal.Decimal{} // a cost cell's charge is its cost
+	for k, q := range cells {
+		if k.metric == "cost" {
+			costs[k] = q
 		}
-		for k, g := range got {
-			if _, ok := cells[k]; !ok && !g[0].IsZero() {
-				return false, fmt.Sprintf("cell %+v = %v, want none", k, g)
-			}
-		}
-		return true, ""
-	})
+	}
+	waitOrgCells(t, s, asOf, cells, costs)
 	// The usage summary report of each organization, month level: slot 0 July, slot 1 June.
 	for k, want := range cells {
 		if k.level != "month" {
 			continue
 		}
-		slot := 0
-		if time.UnixMilli(k.from).UTC().Month() == time.June {
-			slot = 1
-		}
-		r := do(t, http.MethodGet, fmt.Sprintf("http://%s/v1/metering/organizations/%s/aggregated/usage/%d", dev.addr, k.org, asOf), "", nil)
-		if r.status != http.StatusOK {
-			t.Fatalf("report of %s: %d %s", k.org, r.status, r.body)
-		}
-		dec := json.NewDecoder(bytes.NewReader(r.body))
-		dec.UseNumber()
-		var rep map[string]any
-		if err := dec.Decode(&rep); err != nil {
-			t.Fatal(err)
-		}
-		var found bool
-		for _, m := range path(t, rep, "resources", 0, "aggregated_usage").([]any) {
-			if path(t, m, "metric") != k.metric {
-				continue
-			}
-			found = true
-			q := decimal.RequireFromString(path(t, m, "windows", 4, slot, "quantity").(json.Number).String())
-			if !q.Equal(want) {
-				t.Errorf("report of %s: %s month %d quantity %s, want %s", k.org, k.metric, slot, q, want)
-			}
-		}
+		slot := monthsBack(k.from, s.now())
+		w, found := reportWindow(t, reportMetrics(t, orgReport(t, dev, k.org, asOf), "", ""), k.metric, 4, slot)
 		if !found {
 			t.Errorf("report of %s has no %s", k.org, k.metric)
+			continue
+		}
+		if q := windowDecimal(t, w, "quantity"); !q.Equal(want) {
+			t.Errorf("report of %s: %s month %d quantity %s, want %s", k.org, k.metric, slot, q, want)
 		}
 	}
 	if !t.Failed() {

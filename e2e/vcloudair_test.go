@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -64,14 +62,7 @@ func TestVCloudAirReconciliation(t *testing.T) {
 		},
 		"billed_extra": map[string]map[string]string{"sg-over": {"vcpu_hours": "5"}},
 	}
-	b, err := json.Marshal(script)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scriptFile := filepath.Join(t.TempDir(), "company.json")
-	if err := os.WriteFile(scriptFile, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	scriptFile := writeScript(t, script)
 	dev := s.start([]string{"dev"})
 	sim := s.start([]string{"sim", "vcloudair"}, "METERLINE_VCASIM_SCRIPT="+scriptFile)
 	s.start([]string{"poller", "vcloudair"}, "METERLINE_VCLOUDAIR_URL=http://"+sim.addr, "METERLINE_VCLOUDAIR_USERNAME=meterline",

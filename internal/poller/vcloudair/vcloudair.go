@@ -66,7 +66,30 @@ type Config struct {
 func Source(account string) string { return usage.PollerSource("vcloudair") + "/" + account }
 
 // Provider reads one account's billable usage; it is a poller.Provider.
-type Provider struct{ cfg Config }
+type Provider struct {
+	cfg Config
+
+	// cur is what has been read of the hour being read: the answers of a closed hour past
+	// lastUpdateTime are final, so a poll that failed half way (a 429, a 5xx) leaves them for
+	// the next poll of the same hour, which goes on from there. An hour reads the groups,
+	// each group's watermark, the instances, and one answer per service instance and per L2;
+	// a provider that fails one request in every few would otherwise never get through an
+	// hour. It is kept in memory only (after a restart the hour is read again from its
+	// start) and dropped once the hour's batch is built or another hour is read. Only Poll
+	// uses it (the core calls Poll from one goroutine; the billing loop does not touch it).
+	cur hourRead
+}
+
+// hourRead is what has been read of one hour.
+type hourRead struct {
+	hour      time.Time
+	groups    []ServiceGroup
+	hasGroups bool
+	metered   map[string]bool // the groups whose lastUpdateTime has passed the hour
+	insts     []ServiceInstance
+	hasInsts  bool
+	usage     map[string][]Entity // by path
+}
 
 var _ poller.Provider = (*Provider)(nil)
 
@@ -113,14 +136,24 @@ func (p *Provider) Poll(ctx context.Context, raw []byte, now time.Time) (poller.
 		return poller.Batch{}, fmt.Errorf("vcloudair poller state %q: %w", raw, err)
 	}
 	from, to := st.Next.UTC(), st.Next.UTC().Add(time.Hour)
+	if !p.cur.hour.Equal(from) || p.cur.usage == nil {
+		p.cur = hourRead{hour: from, metered: map[string]bool{}, usage: map[string][]Entity{}}
+	}
 	if due := to.Add(p.cfg.Lag); now.Before(due) {
 		return poller.Batch{Idle: true, Next: due, Through: from}, nil
 	}
-	groups, err := p.Groups(ctx)
-	if err != nil {
-		return poller.Batch{}, err
+	if !p.cur.hasGroups {
+		groups, err := p.Groups(ctx)
+		if err != nil {
+			return poller.Batch{}, err
+		}
+		p.cur.groups, p.cur.hasGroups = groups, true
 	}
+	groups := p.cur.groups
 	for _, g := range groups {
+		if p.cur.metered[g.ID] {
+			continue
+		}
 		lu, err := p.lastUpdate(ctx, g.ID)
 		if err != nil {
 			return poller.Batch{}, err
@@ -128,11 +161,16 @@ func (p *Provider) Poll(ctx context.Context, raw []byte, now time.Time) (poller.
 		if lu.Before(to) {
 			return poller.Batch{Idle: true, Next: now.Add(p.cfg.Recheck), Through: from}, nil
 		}
+		p.cur.metered[g.ID] = true
 	}
-	insts, err := p.Instances(ctx)
-	if err != nil {
-		return poller.Batch{}, err
+	if !p.cur.hasInsts {
+		insts, err := p.Instances(ctx)
+		if err != nil {
+			return poller.Batch{}, err
+		}
+		p.cur.insts, p.cur.hasInsts = insts, true
 	}
+	insts := p.cur.insts
 	known := map[string]bool{}
 	for _, g := range groups {
 		known[g.ID] = true
@@ -156,6 +194,8 @@ func (p *Provider) Poll(ctx context.Context, raw []byte, now time.Time) (poller.
 	if err != nil {
 		return poller.Batch{}, err
 	}
+	// The hour is read: a poll of it again (its publish failed) asks vCloud Air again.
+	p.cur = hourRead{}
 	return poller.Batch{Docs: docs, State: out, Through: to, Notices: notices}, nil
 }
 
@@ -337,6 +377,9 @@ func (a *usageAnswer) check() error {
 
 // hourUsage reads the entities of one usage path for [from, to), checking the answer's period.
 func (p *Provider) hourUsage(ctx context.Context, path string, from, to time.Time) ([]Entity, error) {
+	if es, ok := p.cur.usage[path]; ok && p.cur.hour.Equal(from) {
+		return es, nil
+	}
 	var a usageAnswer
 	q := url.Values{"start": {from.Format("2006-01-02T15:04:05.000Z")}, "end": {to.Format("2006-01-02T15:04:05.000Z")}}
 	if err := p.get(ctx, path, q, &a); err != nil {
@@ -350,6 +393,9 @@ func (p *Provider) hourUsage(ctx context.Context, path string, from, to time.Tim
 	}
 	es := *a.Entity
 	slices.SortFunc(es, func(a, b Entity) int { return strings.Compare(a.ID, b.ID) })
+	if p.cur.hour.Equal(from) && p.cur.usage != nil {
+		p.cur.usage[path] = es
+	}
 	return es, nil
 }
 

@@ -307,3 +307,56 @@ func TestYearBoundary(t *testing.T) {
 		t.Errorf("the same fleet gives %s, then %s", sum(b1), sum(b2))
 	}
 }
+
+// A provider that fails every other request (429) still gets through an hour: each poll goes
+// on from the answers the failed ones read, and the documents are those of a provider without
+// faults. Before, every poll read the hour from its start and none got through.
+func TestGoesOnAfterFailedRequests(t *testing.T) {
+	want := newAccount(t, vcasim.DemoScript(h0), nil)
+	clean := want.poll(t, want.initial(t))
+	sc := vcasim.DemoScript(h0)
+	sc.Faults = vcasim.Faults{RateLimitEvery: 2, RetryAfter: 1}
+	a := newAccount(t, sc, nil)
+	st := a.initial(t)
+	var (
+		b     poller.Batch
+		err   error
+		polls int
+	)
+	for polls = 1; polls <= 30; polls++ {
+		if b, err = a.p.Poll(context.Background(), st, a.clk.Now()); err == nil {
+			break
+		}
+		if poller.KindOf(err) != poller.KindRateLimited {
+			t.Fatalf("poll %d: %v", polls, err)
+		}
+	}
+	if err != nil || b.Idle {
+		t.Fatalf("after %d polls: %v, idle %v", polls-1, err, b.Idle)
+	}
+	if len(b.Docs) != len(clean.Docs) {
+		t.Fatalf("%d documents, want %d", len(b.Docs), len(clean.Docs))
+	}
+	for i := range b.Docs {
+		if b.Docs[i].ID() != clean.Docs[i].ID() || summary(b.Docs[i]) != summary(clean.Docs[i]) {
+			t.Errorf("document %d: %s, want %s", i, summary(b.Docs[i]), summary(clean.Docs[i]))
+		}
+	}
+	t.Logf("the hour read in %d polls", polls)
+	// The next hour is read from its start, not from the answers of this one.
+	a.clk.Set(h0.Add(2*time.Hour + 5*time.Minute))
+	next := b.State
+	for polls = 1; polls <= 30; polls++ {
+		if b, err = a.p.Poll(context.Background(), next, a.clk.Now()); err == nil {
+			break
+		}
+	}
+	if err != nil || b.Idle || !b.Through.Equal(h0.Add(2*time.Hour)) || len(b.Docs) == 0 {
+		t.Fatalf("the next hour: %v, idle %v, through %s, %d documents", err, b.Idle, b.Through, len(b.Docs))
+	}
+	for _, d := range b.Docs {
+		if d.Start != h0.Add(time.Hour).UnixMilli() {
+			t.Errorf("document %s of the next hour starts at %d", d.DedupID, d.Start)
+		}
+	}
+}

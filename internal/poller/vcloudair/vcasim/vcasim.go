@@ -15,6 +15,8 @@
 //     /l1/{id}/billable-usage: the one L1. Only hours up to lastUpdateTime are metered.
 //   - GET /api/billing/service-group/{id}/billed-usage?month=&year= and billed-costs: the
 //     usage of a closed billing month (from the group's anniversary day), per L1 and L2.
+//   - GET /sim/stats (no token: the simulator's own, for tests): the faults injected so far
+//     (Stats), so that a test can tell each fault was met.
 package vcasim
 
 import (
@@ -110,6 +112,29 @@ type Sim struct {
 	issued   int
 	requests int
 	logins   int
+	stats    Stats
+}
+
+// Stats counts what the simulator answered: logins, API requests, and each fault injected.
+type Stats struct {
+	Logins       int `json:"logins"`
+	Requests     int `json:"requests"`
+	Unauthorized int `json:"unauthorized"` // 401s: a token expired (TokenUses) or unknown
+	RateLimited  int `json:"rate_limited"` // 429s with Retry-After
+	ServerErrors int `json:"server_errors"`
+	Slow         int `json:"slow"`
+	// Lagging counts the lastUpdateTime answers the Lag fault held back behind the last
+	// whole hour.
+	Lagging int `json:"lagging"`
+}
+
+// Stats returns the counts so far.
+func (s *Sim) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Logins, st.Requests = s.logins, s.requests
+	return st
 }
 
 // New returns a simulator of sc on clk.
@@ -161,6 +186,7 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("GET /api/metering/service-instance/{sid}/l1/{id}/billable-usage", s.api(s.usageOf("l1")))
 	mux.HandleFunc("GET /api/billing/service-group/{id}/billed-usage", s.api(s.billedUsage))
 	mux.HandleFunc("GET /api/billing/service-group/{id}/billed-costs", s.api(s.billedCosts))
+	mux.HandleFunc("GET /sim/stats", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Stats()) })
 	return mux
 }
 
@@ -211,6 +237,7 @@ func (s *Sim) api(fn func(r *http.Request, now time.Time) (int, any)) http.Handl
 		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		uses, ok := s.tokens[tok]
 		if !ok || uses == 0 {
+			s.stats.Unauthorized++
 			s.mu.Unlock()
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "token expired or invalid"})
 			return
@@ -226,16 +253,21 @@ func (s *Sim) api(fn func(r *http.Request, now time.Time) (int, any)) http.Handl
 		}
 		switch {
 		case f.RateLimitEvery > 0 && n%f.RateLimitEvery == 0:
+			s.stats.RateLimited++
 			s.mu.Unlock()
 			w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
 			writeJSON(w, http.StatusTooManyRequests, map[string]string{"message": "rate limited"})
 			return
 		case f.ServerErrorEvery > 0 && n%f.ServerErrorEvery == 0:
+			s.stats.ServerErrors++
 			s.mu.Unlock()
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": "try again"})
 			return
 		}
 		status, body := fn(r, s.clk.Now())
+		if slow > 0 {
+			s.stats.Slow++
+		}
 		s.mu.Unlock()
 		if slow > 0 {
 			select {
@@ -288,6 +320,9 @@ func (s *Sim) billableCosts(r *http.Request, now time.Time) (int, any) {
 	g, ok := s.group(r.PathValue("id"))
 	if !ok {
 		return msg(http.StatusNotFound, "no service group %s", r.PathValue("id"))
+	}
+	if s.lastUpdate(now).Before(now.UTC().Truncate(time.Hour)) {
+		s.stats.Lagging++
 	}
 	return http.StatusOK, map[string]any{"currency": g.Currency, "lastUpdateTime": s.lastUpdate(now).Format("2006-01-02T15:04:05.000Z"),
 		"cost": []map[string]any{{"type": "Support Cost", "amount": 0}}}
