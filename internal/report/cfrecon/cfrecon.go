@@ -279,7 +279,9 @@ func Reconcile(rows []Row, steps []Step, from, to time.Time) (apps []AppLine, se
 		tus, tm = tus.add(s.us), tm.add(s.metered)
 	}
 	t.Services = Sides[ServiceFigures]{tus.service(), tm.service(), tus.sub(tm).service()}
-	byApp := func(a, b AppLine) int { return cmp.Or(strings.Compare(a.Space, b.Space), strings.Compare(a.App, b.App)) }
+	byApp := func(a, b AppLine) int {
+		return cmp.Or(strings.Compare(a.Space, b.Space), strings.Compare(a.App, b.App))
+	}
 	bySvc := func(a, b ServiceLine) int {
 		return cmp.Or(strings.Compare(a.Space, b.Space), strings.Compare(a.ServiceInstance, b.ServiceInstance), strings.Compare(a.Plan, b.Plan))
 	}

@@ -111,7 +111,7 @@ type Sim struct {
 	apps      map[string]process // started apps, by app guid
 	spaces    map[string]string  // space → org
 	instances map[string]serviceInstance
-	pending   []Action // task and staging ends
+	pending   []Action       // task and staging ends
 	runs      []run          // what ran, for the Usage Service (usage.go)
 	open      map[string]int // the open run of each process ("p:") and service instance ("s:")
 
@@ -325,6 +325,7 @@ func (s *Sim) do(a Action) {
 			s.add(a, Event{GUID: guid, Service: true, State: "CREATED", Org: in.org, Space: in.space, Instance: guid, Plan: in.plan, Name: in.name})
 		}
 	}
+	s.record(a, proc)
 }
 
 func stateOf(running bool) string {
