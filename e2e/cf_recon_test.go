@@ -45,9 +45,11 @@ type cfReconService struct {
 type cfReconciliation struct {
 	Read        bool             `json:"read"`
 	Apps        []cfReconApp     `json:"apps"`
+	Tasks       []cfReconApp     `json:"tasks"`
 	Services    []cfReconService `json:"services"`
 	Differences struct {
 		Apps     []cfReconApp     `json:"apps"`
+		Tasks    []cfReconApp     `json:"tasks"`
 		Services []cfReconService `json:"services"`
 	} `json:"differences"`
 }
@@ -56,9 +58,9 @@ type cfReconciliation struct {
 // Service of the same scripted fleet, one organization's Usage Service figures lengthened by
 // half an hour per entry), the cf poller as its own process with its Usage Service loop, and
 // Meterline (dev: processor, sinks, reporting) on the real broker and ClickHouse, over the
-// year's end. The reconciliation of 31 December shows the honest organization's apps and
-// services metered exactly as the Usage Service reported them (an app scaled and stopped, a
-// service moved to another plan and renamed, one deleted), and the other organization's
+// year's end. The reconciliation of 31 December shows the honest organization's apps, tasks
+// and services metered exactly as the Usage Service reported them (an app scaled and stopped,
+// a task, a service moved to another plan and renamed, one deleted), and the other organization's
 // differences exactly the injected half hour.
 func TestCFReconciliation(t *testing.T) {
 	s := newStackAt(t, time.Date(2025, 12, 31, 23, 59, 10, 0, time.UTC))
@@ -80,6 +82,8 @@ func TestCFReconciliation(t *testing.T) {
 		{At: at(9), Kind: "start", Org: skewed, Space: ks, App: k1, MemoryMB: 1024, Inst: 1},
 		{At: at(9), Kind: "create_service", Org: skewed, Space: ks, Instance: kdb, Plan: "small", Name: "cache"},
 		{At: at(10), Kind: "start", Org: honest, Space: hs, App: h2, MemoryMB: 512, Inst: 1},
+		{At: at(10), Kind: "task", Org: skewed, Space: ks, App: k1, Task: id(7, 2), MemoryMB: 1024, Duration: 4 * time.Second},
+		{At: at(11), Kind: "task", Org: honest, Space: hs, App: h1, Task: id(7, 1), MemoryMB: 256, Duration: 6 * time.Second},
 		{At: at(12), Kind: "create_service", Org: honest, Space: hs, Instance: htmp, Plan: "small", Name: "tmp"},
 		{At: at(14), Kind: "update_service", Instance: hdb, Plan: "large"},
 		{At: at(15), Kind: "scale", App: h2, Inst: 3},
@@ -119,13 +123,14 @@ func TestCFReconciliation(t *testing.T) {
 	var hon, skw cfReconciliation
 	waitFor(t, "31 December reconciled", func() (bool, string) {
 		status, rec, body := get(honest, "2025-12-31")
-		if status != http.StatusOK || !rec.Read || len(rec.Apps) != 2 || len(rec.Services) != 3 || len(rec.Differences.Apps)+len(rec.Differences.Services) != 0 {
+		if status != http.StatusOK || !rec.Read || len(rec.Apps) != 2 || len(rec.Tasks) != 1 || len(rec.Services) != 3 ||
+			len(rec.Differences.Apps)+len(rec.Differences.Tasks)+len(rec.Differences.Services) != 0 {
 			return false, fmt.Sprintf("honest: %d %s", status, body)
 		}
 		hon = rec
 		status, rec, body = get(skewed, "2025-12-31")
-		if status != http.StatusOK || !rec.Read || len(rec.Apps) != 1 || len(rec.Services) != 1 ||
-			!rec.Apps[0].Difference.InstanceHours.Equal(half) || !rec.Services[0].Difference.Hours.Equal(half) {
+		if status != http.StatusOK || !rec.Read || len(rec.Apps) != 1 || len(rec.Tasks) != 1 || len(rec.Services) != 1 ||
+			!rec.Apps[0].Difference.InstanceHours.Equal(half) || !rec.Tasks[0].Difference.InstanceHours.Equal(half) || !rec.Services[0].Difference.Hours.Equal(half) {
 			return false, fmt.Sprintf("skewed: %d %s", status, body)
 		}
 		skw = rec
@@ -157,9 +162,13 @@ func TestCFReconciliation(t *testing.T) {
 			t.Errorf("service %s metered %s, want %s", k, svc[k], w)
 		}
 	}
+	// The task: 256 MB for 6 s.
+	if k := hon.Tasks[0]; k.App != h1 || !k.Metered.InstanceHours.Equal(hours(at(11), at(17))) || !k.Metered.MemoryGBHours.Equal(hours(at(11), at(11).Add(1500*time.Millisecond))) { // a quarter of a GB
+		t.Errorf("the task: %+v", k)
+	}
 	// The skewed organization: exactly half an hour more per entry (1 GB × 1 instance).
 	if a := skw.Apps[0]; !a.Difference.MemoryGBHours.Equal(half) || !a.Metered.InstanceHours.Equal(hours(at(9), midnight)) ||
-		len(skw.Differences.Apps) != 1 || len(skw.Differences.Services) != 1 {
+		len(skw.Differences.Apps) != 1 || len(skw.Differences.Tasks) != 1 || !skw.Tasks[0].Difference.MemoryGBHours.Equal(half) || len(skw.Differences.Services) != 1 {
 		t.Errorf("skewed: %+v", skw)
 	}
 	// The day before was read too (nothing ran); 1 January is not closed yet; errors.

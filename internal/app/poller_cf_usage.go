@@ -58,6 +58,12 @@ func cfUsageRows(foundation string, u cf.DayUsage) []cfrecon.Row {
 		r.Instances, r.Memory, r.Seconds = a.Instances, a.Memory, a.Seconds
 		out = append(out, r)
 	}
+	for i, v := range u.Tasks {
+		r := base
+		r.Kind, r.Entry, r.Space, r.SpaceName, r.App, r.AppName = cfrecon.KindTask, i, v.Space, v.SpaceName, v.App, v.AppName
+		r.Memory, r.Instances, r.Seconds = v.Memory, v.Count, v.Seconds
+		out = append(out, r)
+	}
 	for i, v := range u.Services {
 		r := base
 		r.Kind, r.Entry, r.Space, r.SpaceName, r.ServiceInstance, r.InstanceName = cfrecon.KindService, i, v.Space, v.SpaceName, v.Instance, v.InstanceName

@@ -137,10 +137,10 @@ const (
 )
 
 // Metered implements cfrecon.Store: the counted documents (FINAL: a document stored twice
-// once; not those in usage_rejections) of the organization's apps and service instances in
+// once; not those in usage_rejections) of the organization's apps, tasks and service instances in
 // [fromMs, toMs), and each instance's latest before fromMs (what it ran at fromMs).
 func (c *CFUsageService) Metered(ctx context.Context, org string, fromMs, toMs int64) ([]cfrecon.Step, error) {
-	res := []string{cfrecon.ResourceApp, cfrecon.ResourceService}
+	res := []string{cfrecon.ResourceApp, cfrecon.ResourceTask, cfrecon.ResourceService}
 	inside := `SELECT resource_id, resource_instance_id, space_id, consumer_id, start_ms, kafka_partition, kafka_offset,
   toString(` + cfMemory + `), toString(` + cfInstances + `)
 FROM usage_events FINAL

@@ -22,7 +22,7 @@ import (
 // TestCFReconciliationOverClickHouse stores the Usage Service's figures of an organization's
 // last day of 2026 on the real ClickHouse twice, as a re-read does, and the cf poller's
 // documents of its app and service (one stored twice, one rejected, one the day before that
-// sets what runs at midnight, one of 2027): the reconciliation reads each row once, the
+// sets what runs at midnight, one of 2027, a task): the reconciliation reads each row once, the
 // footprints counted once, and shows exactly the difference.
 func TestCFReconciliationOverClickHouse(t *testing.T) {
 	cfg := testenv.Get(t).Config(t)
@@ -37,6 +37,8 @@ func TestCFReconciliationOverClickHouse(t *testing.T) {
 			Instances: 2, Memory: 1024, Seconds: decimal.RequireFromString("86400")},
 		{Foundation: "f", Organization: org, Day: day, Kind: cfrecon.KindService, Entry: 0, Space: space, ServiceInstance: "si-1", InstanceName: "db",
 			InstanceType: "managed_service_instance", Plan: "small", Seconds: decimal.RequireFromString("43200.5")},
+		{Foundation: "f", Organization: org, Day: day, Kind: cfrecon.KindTask, Entry: 0, Space: space, App: "app-1", Memory: 512, Instances: 1,
+			Seconds: decimal.RequireFromString("3600")},
 	}
 	table := clickhouse.NewCFUsageService(conn)
 	for range 2 {
@@ -63,13 +65,15 @@ func TestCFReconciliationOverClickHouse(t *testing.T) {
 		return doc(cfrecon.ResourceService, "service:si-1:small", "service:si-1", dedup, at, m("current_instances", open), m("previous_instances", 1-open))
 	}
 	docs := []usage.Document{
-		app("e1", day.Add(-10*time.Hour), 1024, 1, 0, 0),                                      // the day before: 1 instance at midnight
-		app("e2", day.Add(6*time.Hour), 1024, 3, 1024, 1),                                     // rejected below
-		app("e3", day.Add(12*time.Hour), 1024, 3, 1024, 1),                                    // 3 instances from noon
-		app("e4", day.Add(25*time.Hour), 0, 0, 1024, 3),                                       // 2027
-		svc("s1", day.Add(12*time.Hour), 1),                                                   // opened at noon
-		svc("s2", day.Add(24*time.Hour+30*time.Minute), 0),                                    // closed in 2027
-		doc("cf-task", "task:t-1", "app:app-1", "t1", day, m("current_running_instances", 1)), // not an app's
+		app("e1", day.Add(-10*time.Hour), 1024, 1, 0, 0),   // the day before: 1 instance at midnight
+		app("e2", day.Add(6*time.Hour), 1024, 3, 1024, 1),  // rejected below
+		app("e3", day.Add(12*time.Hour), 1024, 3, 1024, 1), // 3 instances from noon
+		app("e4", day.Add(25*time.Hour), 0, 0, 1024, 3),    // 2027
+		svc("s1", day.Add(12*time.Hour), 1),                // opened at noon
+		svc("s2", day.Add(24*time.Hour+30*time.Minute), 0), // closed in 2027
+		// A task of 512 MB from 00:00 to 01:00.
+		doc(cfrecon.ResourceTask, "task:t-1", "app:app-1", "t1", day, m("current_instance_memory", 512<<20), m("current_running_instances", 1)),
+		doc(cfrecon.ResourceTask, "task:t-1", "app:app-1", "t2", day.Add(time.Hour), m("current_instance_memory", 0), m("current_running_instances", 0)),
 	}
 	var evs []usage.EventRow
 	for i, d := range docs {
@@ -97,7 +101,8 @@ func TestCFReconciliationOverClickHouse(t *testing.T) {
 		return w.Code, rec, w.Body.String()
 	}
 	code, rec, body := get("/v1/cf/organizations/" + org + "/reconciliation/2026-12-31")
-	if code != http.StatusOK || !rec.Read || len(rec.Apps) != 1 || len(rec.Services) != 1 {
+	if code != http.StatusOK || !rec.Read || len(rec.Apps) != 1 || len(rec.Services) != 1 || len(rec.Tasks) != 1 ||
+		!rec.Tasks[0].Metered.MemoryGBHours.Equal(decimal.RequireFromString("0.5")) || len(rec.Differences.Tasks) != 0 {
 		t.Fatalf("%d %s", code, body)
 	}
 	// Metered: 1 GB × 12 h + 3 GB × 12 h = 48 GB-hours, 48 instance-hours: as reported. The

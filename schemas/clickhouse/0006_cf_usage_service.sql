@@ -1,6 +1,7 @@
 -- cf_usage_service: what the Cloud Foundry Usage Service reported of each organization's
--- closed day (GET /organizations/{org}/app_usages and /service_usages with start = end = the
--- day), one row per entry of its answers and one row of kind 'day' that marks the day as read.
+-- closed day (GET /organizations/{org}/app_usages, /task_usages and /service_usages with
+-- start = end = the day), one row per entry of its answers (kind 'app', 'task' or 'service')
+-- and one row of kind 'day' that marks the day as read.
 -- Kept for the reconciliation report only: it is never metered (Meterline meters Cloud
 -- Controller's events). The cf poller's Usage Service loop reads a day once; a day read again
 -- after a crash writes identical rows, which the ReplacingMergeTree merges into one (reads

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 
 // The Usage Service (Pivotal's app-usage service, seed 000) reports per organization and
 // period what ran: app usages (instance count, memory per instance, seconds) and service
-// usages (seconds per instance and plan). The Cloud Foundry poller's process reads each closed
+// usages (seconds per instance and plan), and task usages (per app, the tasks' count and seconds). The Cloud Foundry poller's process reads each closed
 // day of every organization once and stores it for the reconciliation view (internal/report/
 // cfrecon); it is never metered: Meterline meters Cloud Controller's events.
 
@@ -43,11 +44,22 @@ type ServiceUsage struct {
 	Seconds                decimal.Decimal
 }
 
+// TaskUsage is one task summary of task_usages: an app's tasks of one memory size (its
+// concurrent_task_count_for_range is not kept: nothing is set against it).
+type TaskUsage struct {
+	Space, SpaceName string
+	App, AppName     string // the parent application
+	Memory           int64  // memory_in_mb_per_instance
+	Count            int64  // task_count_for_range
+	Seconds          decimal.Decimal
+}
+
 // DayUsage is what the Usage Service reports of one organization for one UTC day.
 type DayUsage struct {
 	Organization string
 	Day          time.Time // 00:00 UTC
 	Apps         []AppUsage
+	Tasks        []TaskUsage
 	Services     []ServiceUsage
 }
 
@@ -86,13 +98,23 @@ type usageAnswer struct {
 		SpaceGUID    string      `json:"space_guid"`
 		SpaceName    string      `json:"space_name"`
 	} `json:"service_usages"`
+	Spaces *map[string]struct {
+		SpaceName string `json:"space_name"`
+		Tasks     []struct {
+			AppGUID  string      `json:"parent_application_guid"`
+			AppName  string      `json:"parent_application_name"`
+			Memory   json.Number `json:"memory_in_mb_per_instance"`
+			Count    json.Number `json:"task_count_for_range"`
+			Duration json.Number `json:"total_duration_in_seconds_for_range"`
+		} `json:"task_summaries"`
+	} `json:"spaces"`
 }
 
 // seconds reads a duration in seconds: an integer or a decimal (88793.31), at least 0.
-func seconds(n json.Number) (decimal.Decimal, error) {
+func seconds(n json.Number, name string) (decimal.Decimal, error) {
 	d, err := decimal.NewFromString(n.String())
 	if err != nil || d.IsNegative() {
-		return decimal.Zero, fmt.Errorf("duration_in_seconds %q is not a number of seconds", n)
+		return decimal.Zero, fmt.Errorf("%s %q is not a number of seconds", name, n)
 	}
 	return d, nil
 }
@@ -106,14 +128,14 @@ func whole(n json.Number, name string, limit int64) (int64, error) {
 	return v, nil
 }
 
-// UsageDay reads the app and service usages of org on day (start = end = the day) from the
+// UsageDay reads the app, task and service usages of org on day (start = end = the day) from the
 // Usage Service at base. An answer of another organization, or an entry without its ids or
 // with a bad number, is an error naming it: nothing of the day is stored then.
 func (p *Provider) UsageDay(ctx context.Context, base, org string, day time.Time) (DayUsage, error) {
 	out := DayUsage{Organization: org, Day: day}
 	d := day.UTC().Format(time.DateOnly)
 	q := url.Values{"start": {d}, "end": {d}}.Encode()
-	for _, kind := range []string{"app_usages", "service_usages"} {
+	for _, kind := range []string{"app_usages", "task_usages", "service_usages"} {
 		u := strings.TrimSuffix(base, "/") + "/organizations/" + url.PathEscape(org) + "/" + kind + "?" + q
 		ans, err := p.cfg.Client.Get(ctx, u, http.Header{"Accept": {"application/json"}})
 		if err != nil {
@@ -130,7 +152,34 @@ func (p *Provider) UsageDay(ctx context.Context, base, org string, day time.Time
 			return out, bad(fmt.Errorf("the answer is of organization %q", a.Organization))
 		}
 		var errs []error
-		if kind == "app_usages" {
+		switch kind {
+		case "task_usages":
+			if a.Spaces == nil {
+				return out, bad(errors.New("no spaces"))
+			}
+			spaces := make([]string, 0, len(*a.Spaces))
+			for sp := range *a.Spaces {
+				spaces = append(spaces, sp)
+			}
+			slices.Sort(spaces)
+			for _, sp := range spaces {
+				v := (*a.Spaces)[sp]
+				for i, e := range v.Tasks {
+					tu := TaskUsage{Space: sp, SpaceName: v.SpaceName, App: e.AppGUID, AppName: e.AppName}
+					var e1, e2, e3 error
+					tu.Memory, e1 = whole(e.Memory, "memory_in_mb_per_instance", 1<<30)
+					tu.Count, e2 = whole(e.Count, "task_count_for_range", 1<<40)
+					tu.Seconds, e3 = seconds(e.Duration, "total_duration_in_seconds_for_range")
+					if tu.App == "" {
+						errs = append(errs, fmt.Errorf("task summary %d of space %s has no parent_application_guid", i, sp))
+					}
+					if err := errors.Join(e1, e2, e3); err != nil {
+						errs = append(errs, fmt.Errorf("task summary %d of space %s (%s): %w", i, sp, tu.App, err))
+					}
+					out.Tasks = append(out.Tasks, tu)
+				}
+			}
+		case "app_usages":
 			if a.Apps == nil {
 				return out, bad(errors.New("no app_usages"))
 			}
@@ -142,7 +191,7 @@ func (p *Provider) UsageDay(ctx context.Context, base, org string, day time.Time
 				var e1, e2, e3 error
 				au.Instances, e1 = whole(e.Instances, "instance_count", 1<<20)
 				au.Memory, e2 = whole(e.Memory, "memory_in_mb_per_instance", 1<<30)
-				au.Seconds, e3 = seconds(e.Duration)
+				au.Seconds, e3 = seconds(e.Duration, "duration_in_seconds")
 				if au.App == "" || au.Process == "" {
 					errs = append(errs, fmt.Errorf("app usage %d has no app_guid", i))
 				}
@@ -151,7 +200,7 @@ func (p *Provider) UsageDay(ctx context.Context, base, org string, day time.Time
 				}
 				out.Apps = append(out.Apps, au)
 			}
-		} else {
+		default:
 			if a.Services == nil {
 				return out, bad(errors.New("no service_usages"))
 			}
@@ -159,7 +208,7 @@ func (p *Provider) UsageDay(ctx context.Context, base, org string, day time.Time
 				su := ServiceUsage{Space: e.SpaceGUID, SpaceName: e.SpaceName, Instance: e.InstanceGUID, InstanceName: e.InstanceName,
 					InstanceType: e.InstanceType, Plan: e.PlanGUID, PlanName: e.PlanName, Service: e.ServiceGUID, ServiceName: e.ServiceName, Deleted: e.Deleted}
 				var err error
-				if su.Seconds, err = seconds(e.Duration); err != nil {
+				if su.Seconds, err = seconds(e.Duration, "duration_in_seconds"); err != nil {
 					errs = append(errs, fmt.Errorf("service usage %d (%s): %w", i, su.Instance, err))
 				}
 				if su.Instance == "" {
@@ -168,7 +217,7 @@ func (p *Provider) UsageDay(ctx context.Context, base, org string, day time.Time
 				out.Services = append(out.Services, su)
 			}
 		}
-		if len(out.Apps)+len(out.Services) > maxEntries {
+		if len(out.Apps)+len(out.Tasks)+len(out.Services) > maxEntries {
 			errs = append(errs, fmt.Errorf("more than %d entries in a day", maxEntries))
 		}
 		if err := errors.Join(errs...); err != nil {

@@ -81,14 +81,14 @@ func (a *API) reconcile(w http.ResponseWriter, req *http.Request) {
 	}
 	to := day.AddDate(0, 0, 1)
 	out := Reconciliation{Organization: org, Date: day.Format(time.DateOnly), From: day.Format(time.RFC3339), To: to.Format(time.RFC3339),
-		Read: len(rows) > 0, Apps: []AppLine{}, Services: []ServiceLine{}, Differences: Differences{Apps: []AppLine{}, Services: []ServiceLine{}}}
+		Read: len(rows) > 0, Lines: NewLines(), Differences: NewLines()}
 	if out.Read {
 		steps, err := a.store.Metered(ctx, org, day.UnixMilli(), to.UnixMilli())
 		if err != nil {
 			web.WriteError(w, a.log, err)
 			return
 		}
-		out.Apps, out.Services, out.Differences, out.Totals = Reconcile(rows, steps, day, to)
+		out.Lines, out.Differences, out.Totals = Reconcile(rows, steps, day, to)
 	}
 	web.WriteJSON(w, http.StatusOK, out)
 }

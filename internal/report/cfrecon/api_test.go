@@ -96,6 +96,8 @@ func fixture() fakeStore {
 		app(o, sp, "c-skewed", "c-skewed", 256, 1, "5400"),
 		// Only the Usage Service knows it, for a fraction of seconds.
 		app(o, sp, "e-unmetered", "e-worker", 1000, 1, "100.31"),
+		// Two tasks of 1 GB, 2 h and 1 h; the second one metered 10 minutes shorter.
+		{Organization: o, Day: day, Kind: KindTask, Space: sp, App: "a-whole-day", AppName: "app-a-whole-day", Memory: 1024, Instances: 2, Seconds: d("10800")},
 		svc(o, sp, "s-1", "small", "managed_service_instance", "86400"),
 		svc(o, sp, "s-2", "small", "managed_service_instance", "43200"),
 		svc(o, sp, "s-2", "large", "managed_service_instance", "43200"),
@@ -117,7 +119,11 @@ func fixture() fakeStore {
 		svcStep(sp, "s-2", "small", at("2026-12-31 12:00"), 0),
 		svcStep(sp, "s-2", "large", at("2026-12-31 12:00"), 1),
 		svcStep(sp, "s-2", "large", at("2027-01-01 03:00"), 0),
-		{Resource: "cf-task", Instance: "task:t-1", Space: sp, Consumer: "app:a-whole-day", AtMs: at("2026-12-31 05:00"), Memory: d("1073741824"), Instances: d("1")},
+		{Resource: ResourceTask, Instance: "task:t-1", Space: sp, Consumer: "app:a-whole-day", AtMs: at("2026-12-31 05:00"), Memory: d("1073741824"), Instances: d("1")},
+		{Resource: ResourceTask, Instance: "task:t-1", Space: sp, Consumer: "app:a-whole-day", AtMs: at("2026-12-31 07:00"), Memory: d("0"), Instances: d("0")},
+		{Resource: ResourceTask, Instance: "task:t-2", Space: sp, Consumer: "app:a-whole-day", AtMs: at("2026-12-31 20:00"), Memory: d("1073741824"), Instances: d("1")},
+		{Resource: ResourceTask, Instance: "task:t-2", Space: sp, Consumer: "app:a-whole-day", AtMs: at("2026-12-31 20:50"), Memory: d("0"), Instances: d("0")},
+		{Resource: "cf-staging", Instance: "staging:a-whole-day", Space: sp, Consumer: "app:a-whole-day", AtMs: at("2026-12-31 04:00"), Memory: d("1073741824"), Instances: d("1")},
 	}}}
 }
 
@@ -156,8 +162,9 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 // The organization's last day of 2026: apps and services equal on both sides, a skewed app,
-// an app only metered (running into 2027) and one only reported (fractional seconds), a
-// service moved to another plan at noon, a user-provided service left out.
+// an app only metered (running into 2027) and one only reported (fractional seconds), tasks
+// metered shorter than reported, a service moved to another plan at noon, a user-provided
+// service and staging left out.
 func TestReconciliationGolden(t *testing.T) {
 	code, body := serve(t, fixture(), admin, "/v1/cf/organizations/o-1/reconciliation/2026-12-31")
 	if code != http.StatusOK {
@@ -165,7 +172,7 @@ func TestReconciliationGolden(t *testing.T) {
 	}
 	golden(t, "o-1_2026-12-31", body)
 	var rec struct {
-		Differences Differences `json:"differences"`
+		Differences Lines `json:"differences"`
 	}
 	if err := json.Unmarshal(body, &rec); err != nil {
 		t.Fatal(err)
@@ -178,6 +185,11 @@ func TestReconciliationGolden(t *testing.T) {
 	want := []string{"c-skewed=0.125/0.5", "d-late=-0.125/-1", "e-unmetered=0.027210828993/0.027863888889"}
 	if !slices.Equal(names, want) || len(rec.Differences.Services) != 0 {
 		t.Errorf("differences %v %+v, want %v and no service", names, rec.Differences.Services, want)
+	}
+	// The tasks: 3 h reported, 2 h 50 min metered, of 1 GB; staging is not set against anything.
+	if l := rec.Differences.Tasks; len(l) != 1 || l[0].App != "a-whole-day" || l[0].Difference.MemoryGBHours.String() != "0.166666666667" ||
+		!l[0].Metered.InstanceHours.Equal(d("2.833333333333")) {
+		t.Errorf("task differences %+v", l)
 	}
 }
 

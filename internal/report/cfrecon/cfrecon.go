@@ -25,6 +25,7 @@ import (
 // The resources of the cf poller's documents the view reads (internal/poller/cf).
 const (
 	ResourceApp     = "linux-container"
+	ResourceTask    = "cf-task"
 	ResourceService = "cf-service"
 )
 
@@ -32,6 +33,9 @@ const (
 const (
 	KindApp     = "app"
 	KindService = "service"
+	// KindTask is a task summary: App, Memory, Instances (task_count_for_range) and Seconds
+	// (total_duration_in_seconds_for_range).
+	KindTask = "task"
 	// KindDay marks an organization's day as read (with or without entries).
 	KindDay = "day"
 )
@@ -42,7 +46,7 @@ type Row struct {
 	Foundation   string
 	Organization string
 	Day          time.Time // 00:00 UTC
-	Kind         string    // KindApp, KindService or KindDay
+	Kind         string    // KindApp, KindTask, KindService or KindDay
 	Entry        int       // the entry's place in the Usage Service's answer
 	Space        string
 	SpaceName    string
@@ -74,8 +78,8 @@ type Store interface {
 	// UsageService returns the stored rows of org's day, and whether anything of org is stored
 	// at all (false: an organization the Usage Service loop has never read).
 	UsageService(ctx context.Context, org string, day time.Time) ([]Row, bool, error)
-	// Metered returns the counted documents of org's apps (ResourceApp) and service instances
-	// (ResourceService) that set a footprint in [fromMs, toMs): those inside, and for each
+	// Metered returns the counted documents of org's apps (ResourceApp), tasks (ResourceTask)
+	// and service instances (ResourceService) that set a footprint in [fromMs, toMs): those inside, and for each
 	// resource instance the latest before fromMs; ordered by instance, then time and offset.
 	Metered(ctx context.Context, org string, fromMs, toMs int64) ([]Step, error)
 }
@@ -115,6 +119,7 @@ type ServiceLine struct {
 // Totals sum the lines of the organization's day.
 type Totals struct {
 	Apps     Sides[AppFigures]     `json:"apps"`
+	Tasks    Sides[AppFigures]     `json:"tasks"`
 	Services Sides[ServiceFigures] `json:"services"`
 }
 
@@ -125,11 +130,16 @@ type Sides[F any] struct {
 	Difference   F `json:"difference"`
 }
 
-// Differences are the lines whose difference is not zero.
-type Differences struct {
+// Lines are the lines of an organization's day: apps, their tasks (memory GB-hours and
+// task-hours, in AppFigures), service instances.
+type Lines struct {
 	Apps     []AppLine     `json:"apps"`
+	Tasks    []AppLine     `json:"tasks"`
 	Services []ServiceLine `json:"services"`
 }
+
+// NewLines are lines with none yet.
+func NewLines() Lines { return Lines{Apps: []AppLine{}, Tasks: []AppLine{}, Services: []ServiceLine{}} }
 
 // Reconciliation is an organization's day reconciled.
 type Reconciliation struct {
@@ -138,11 +148,11 @@ type Reconciliation struct {
 	From         string `json:"from"`
 	To           string `json:"to"`
 	// Read is false while the Usage Service loop has not stored the day: no lines then.
-	Read        bool          `json:"read"`
-	Apps        []AppLine     `json:"apps"`
-	Services    []ServiceLine `json:"services"`
-	Differences Differences   `json:"differences"`
-	Totals      Totals        `json:"totals"`
+	Read bool `json:"read"`
+	Lines
+	// Differences are the lines whose difference is not zero.
+	Differences Lines  `json:"differences"`
+	Totals      Totals `json:"totals"`
 }
 
 // Precision is the number of decimal places of the figures: each is divided from its exact
@@ -209,9 +219,30 @@ func integrate(steps []Step, from, to int64) []sums {
 	return out
 }
 
+// appLines turns the sides of each app into lines, the differing ones, and their totals.
+func appLines(m map[string]*side) (lines, diffs []AppLine, t Sides[AppFigures]) {
+	lines, diffs = []AppLine{}, []AppLine{}
+	var tus, tm sums
+	for k, s := range m {
+		diff := s.us.sub(s.metered)
+		l := AppLine{App: k, Name: s.name, Space: s.space, UsageService: s.us.app(), Metered: s.metered.app(), Difference: diff.app()}
+		lines = append(lines, l)
+		if !diff.byteMs.IsZero() || !diff.instMs.IsZero() {
+			diffs = append(diffs, l)
+		}
+		tus, tm = tus.add(s.us), tm.add(s.metered)
+	}
+	byApp := func(a, b AppLine) int {
+		return cmp.Or(strings.Compare(a.Space, b.Space), strings.Compare(a.App, b.App))
+	}
+	slices.SortFunc(lines, byApp)
+	slices.SortFunc(diffs, byApp)
+	return lines, diffs, Sides[AppFigures]{tus.app(), tm.app(), tus.sub(tm).app()}
+}
+
 // Reconcile sets the Usage Service's rows of a day [from, to) against the metered steps.
-func Reconcile(rows []Row, steps []Step, from, to time.Time) (apps []AppLine, services []ServiceLine, d Differences, t Totals) {
-	appSides := map[string]*side{}
+func Reconcile(rows []Row, steps []Step, from, to time.Time) (lines, diffs Lines, t Totals) {
+	appSides, taskSides := map[string]*side{}, map[string]*side{}
 	svcSides := map[serviceKey]*side{}
 	for _, r := range rows {
 		ms := r.Seconds.Mul(second)
@@ -220,6 +251,10 @@ func Reconcile(rows []Row, steps []Step, from, to time.Time) (apps []AppLine, se
 			inst := decimal.NewFromInt(r.Instances).Mul(ms)
 			s := sideOf(appSides, r.App, r.Space, r.AppName)
 			s.us = s.us.add(sums{decimal.NewFromInt(r.Memory).Mul(mib).Mul(inst), inst})
+		case r.Kind == KindTask:
+			// The summary's seconds are those of all its tasks, each one instance.
+			s := sideOf(taskSides, r.App, r.Space, r.AppName)
+			s.us = s.us.add(sums{decimal.NewFromInt(r.Memory).Mul(mib).Mul(ms), ms})
 		case r.Kind == KindService && !strings.HasPrefix(r.InstanceType, "user_provided"):
 			// User-provided instances are not metered (the cf poller skips them): not set against.
 			s := sideOf(svcSides, serviceKey{r.ServiceInstance, r.Plan}, r.Space, r.InstanceName)
@@ -229,15 +264,16 @@ func Reconcile(rows []Row, steps []Step, from, to time.Time) (apps []AppLine, se
 	shares := integrate(steps, from.UnixMilli(), to.UnixMilli())
 	for i, st := range steps {
 		switch st.Resource {
-		case ResourceApp:
+		case ResourceApp, ResourceTask:
 			app, ok := strings.CutPrefix(st.Consumer, "app:")
-			if !ok {
+			m := appSides
+			if st.Resource == ResourceTask {
+				m = taskSides
+			}
+			if !ok || (shares[i].instMs.IsZero() && m[app] == nil) {
 				continue
 			}
-			if shares[i].instMs.IsZero() && appSides[app] == nil {
-				continue
-			}
-			s := sideOf(appSides, app, st.Space, "")
+			s := sideOf(m, app, st.Space, "")
 			s.metered = s.metered.add(shares[i])
 		case ResourceService:
 			// service:<instance guid>:<plan guid>
@@ -254,40 +290,25 @@ func Reconcile(rows []Row, steps []Step, from, to time.Time) (apps []AppLine, se
 			s.metered = s.metered.add(sums{decimal.Zero, shares[i].instMs})
 		}
 	}
-	apps, services = []AppLine{}, []ServiceLine{}
-	d = Differences{Apps: []AppLine{}, Services: []ServiceLine{}}
+	lines, diffs = NewLines(), NewLines()
+	lines.Apps, diffs.Apps, t.Apps = appLines(appSides)
+	lines.Tasks, diffs.Tasks, t.Tasks = appLines(taskSides)
 	var tus, tm sums
-	for k, s := range appSides {
-		diff := s.us.sub(s.metered)
-		l := AppLine{App: k, Name: s.name, Space: s.space, UsageService: s.us.app(), Metered: s.metered.app(), Difference: diff.app()}
-		apps = append(apps, l)
-		if !diff.byteMs.IsZero() || !diff.instMs.IsZero() {
-			d.Apps = append(d.Apps, l)
-		}
-		tus, tm = tus.add(s.us), tm.add(s.metered)
-	}
-	t.Apps = Sides[AppFigures]{tus.app(), tm.app(), tus.sub(tm).app()}
-	tus, tm = sums{}, sums{}
 	for k, s := range svcSides {
 		diff := s.us.sub(s.metered)
 		l := ServiceLine{ServiceInstance: k.instance, Plan: k.plan, Name: s.name, Space: s.space,
 			UsageService: s.us.service(), Metered: s.metered.service(), Difference: diff.service()}
-		services = append(services, l)
+		lines.Services = append(lines.Services, l)
 		if !diff.instMs.IsZero() {
-			d.Services = append(d.Services, l)
+			diffs.Services = append(diffs.Services, l)
 		}
 		tus, tm = tus.add(s.us), tm.add(s.metered)
 	}
 	t.Services = Sides[ServiceFigures]{tus.service(), tm.service(), tus.sub(tm).service()}
-	byApp := func(a, b AppLine) int {
-		return cmp.Or(strings.Compare(a.Space, b.Space), strings.Compare(a.App, b.App))
-	}
 	bySvc := func(a, b ServiceLine) int {
 		return cmp.Or(strings.Compare(a.Space, b.Space), strings.Compare(a.ServiceInstance, b.ServiceInstance), strings.Compare(a.Plan, b.Plan))
 	}
-	slices.SortFunc(apps, byApp)
-	slices.SortFunc(d.Apps, byApp)
-	slices.SortFunc(services, bySvc)
-	slices.SortFunc(d.Services, bySvc)
-	return apps, services, d, t
+	slices.SortFunc(lines.Services, bySvc)
+	slices.SortFunc(diffs.Services, bySvc)
+	return lines, diffs, t
 }

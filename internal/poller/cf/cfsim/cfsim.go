@@ -359,6 +359,7 @@ func (s *Sim) Handler() http.Handler {
 	}
 	mux.HandleFunc("GET /app-usage/organizations/{org}/app_usages", s.guard(s.usageHandler(false)))
 	mux.HandleFunc("GET /app-usage/organizations/{org}/service_usages", s.guard(s.usageHandler(true)))
+	mux.HandleFunc("GET /app-usage/organizations/{org}/task_usages", s.guard(s.taskHandler))
 	return mux
 }
 

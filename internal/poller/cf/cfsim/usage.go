@@ -8,10 +8,11 @@ import (
 )
 
 // The Usage Service part of the simulator (Pivotal's "app-usage" service, seed 000): per
-// organization and period the app usages and service usages in the shapes of
-// ../shared/upstream-samples/cf-usage-service/org_app_usages.pcf-docs.json and
-// org_service_usages.pcf-docs.json, served under /app-usage with the same bearer tokens as
-// Cloud Controller (the real service takes `authorization: bearer <cf oauth-token>`).
+// organization and period the app, task and service usages in the shapes of
+// ../shared/upstream-samples/cf-usage-service/org_app_usages.pcf-docs.json,
+// org_task_usages.pcf-docs.json and org_service_usages.pcf-docs.json, served under /app-usage
+// with the same bearer tokens as Cloud Controller (the real service takes
+// `authorization: bearer <cf oauth-token>`).
 //
 // The figures come from the runs the script played, with the same whole-second times as the
 // Cloud Controller events the simulator writes (created_at), so an honest poller's metered
@@ -21,7 +22,7 @@ import (
 // run is one footprint's stretch of time: an app process at one memory and instance count,
 // or a service instance on one plan.
 type run struct {
-	service          bool
+	service, task    bool
 	org, space       string
 	app, process     string
 	mem, inst        int64
@@ -65,6 +66,10 @@ func (s *Sim) record(a Action, proc string) {
 		}
 	case "stop":
 		s.closeRun("p:"+proc, at)
+	case "task":
+		s.openRun("t:"+a.Task, run{task: true, org: a.Org, space: a.Space, app: a.App, process: a.Task, mem: a.MemoryMB, inst: 1, from: at})
+	case "task_end":
+		s.closeRun("t:"+a.Task, at)
 	case "create_service":
 		in := s.instances[a.Instance]
 		s.openRun("s:"+a.Instance, run{service: true, org: in.org, space: in.space, instance: a.Instance, plan: in.plan, name: in.name, created: at, from: at})
@@ -97,20 +102,91 @@ func (s *Sim) record(a Action, proc string) {
 	}
 }
 
-// usagePeriod reads start and end (YYYY-MM-DD, both days included) into [from, to).
-func usagePeriod(r *http.Request) (from, to time.Time, problem string) {
+// taskHandler serves task_usages: per space, a summary per parent app and task memory of the
+// tasks with time in the period: how many, how many at most at once, their seconds summed.
+func (s *Sim) taskHandler(w http.ResponseWriter, r *http.Request, _ bool) {
+	now, from, to, ok := s.period(w, r)
+	if !ok {
+		return
+	}
+	org := r.PathValue("org")
+	type summary struct {
+		space, app   string
+		mem          int64
+		count, total int64
+		edges        [][2]int64 // run start and end, for the concurrency
+	}
+	s.mu.Lock()
+	s.advance()
+	skew := int64(s.script.UsageSkew[org] / time.Second)
+	var list []*summary
+	byKey := map[string]*summary{}
+	for _, rn := range s.runs {
+		sec := rn.within(from, to, now)
+		if !rn.task || rn.org != org || sec == 0 {
+			continue
+		}
+		key := rn.space + "\x00" + rn.app + "\x00" + strconv.FormatInt(rn.mem, 10)
+		sm, ok := byKey[key]
+		if !ok {
+			sm = &summary{space: rn.space, app: rn.app, mem: rn.mem}
+			byKey[key] = sm
+			list = append(list, sm)
+		}
+		end := rn.to
+		if end.IsZero() {
+			end = now
+		}
+		sm.count, sm.total = sm.count+1, sm.total+sec
+		sm.edges = append(sm.edges, [2]int64{rn.from.Unix(), end.Unix()})
+	}
+	s.mu.Unlock()
+	spaces := map[string]map[string]any{}
+	for _, sm := range list {
+		concurrent := 0
+		for _, e := range sm.edges {
+			n := 0
+			for _, o := range sm.edges {
+				if o[0] <= e[0] && e[0] < o[1] {
+					n++
+				}
+			}
+			concurrent = max(concurrent, n)
+		}
+		sp, ok := spaces[sm.space]
+		if !ok {
+			sp = map[string]any{"space_name": "space-" + sm.space, "task_summaries": []map[string]any{}}
+			spaces[sm.space] = sp
+		}
+		sp["task_summaries"] = append(sp["task_summaries"].([]map[string]any), map[string]any{"parent_application_guid": sm.app,
+			"parent_application_name": "app-" + sm.app, "memory_in_mb_per_instance": sm.mem, "task_count_for_range": sm.count,
+			"concurrent_task_count_for_range": concurrent, "total_duration_in_seconds_for_range": sm.total + skew})
+	}
+	writeJSON(w, now, http.StatusOK, map[string]any{"organization_guid": org, "period_start": from.Format(time.DateOnly),
+		"period_end": to.AddDate(0, 0, -1).Format(time.DateOnly), "spaces": spaces})
+}
+
+// period reads start and end (YYYY-MM-DD, both days included) into [from, to), or answers
+// 400 naming the problem.
+func (s *Sim) period(w http.ResponseWriter, r *http.Request) (now, from, to time.Time, ok bool) {
+	now = s.clk.Now()
 	q := r.URL.Query()
 	from, err1 := time.Parse(time.DateOnly, q.Get("start"))
 	end, err2 := time.Parse(time.DateOnly, q.Get("end"))
+	problem := ""
 	switch {
 	case err1 != nil || err2 != nil:
-		return from, to, "start and end must be dates YYYY-MM-DD"
+		problem = "start and end must be dates YYYY-MM-DD"
 	case end.Before(from):
-		return from, to, "end must not be before start"
+		problem = "end must not be before start"
 	case end.Sub(from) > 366*24*time.Hour:
-		return from, to, "the period must not exceed a year"
+		problem = "the period must not exceed a year"
 	}
-	return from, end.AddDate(0, 0, 1), ""
+	if problem != "" {
+		writeJSON(w, now, http.StatusBadRequest, map[string]any{"error": problem})
+		return now, from, to, false
+	}
+	return now, from, end.AddDate(0, 0, 1), true
 }
 
 // within is the part of the run inside [from, min(to, now)), in seconds.
@@ -125,10 +201,8 @@ func (r run) within(from, to, now time.Time) int64 {
 
 func (s *Sim) usageHandler(services bool) func(http.ResponseWriter, *http.Request, bool) {
 	return func(w http.ResponseWriter, r *http.Request, _ bool) {
-		now := s.clk.Now()
-		from, to, problem := usagePeriod(r)
-		if problem != "" {
-			writeJSON(w, now, http.StatusBadRequest, map[string]any{"error": problem})
+		now, from, to, ok := s.period(w, r)
+		if !ok {
 			return
 		}
 		org := r.PathValue("org")
@@ -142,7 +216,7 @@ func (s *Sim) usageHandler(services bool) func(http.ResponseWriter, *http.Reques
 		var entries []*entry
 		byKey := map[string]*entry{}
 		for _, rn := range s.runs {
-			if rn.service != services || rn.org != org {
+			if rn.service != services || rn.task || rn.org != org {
 				continue
 			}
 			sec := rn.within(from, to, now)
