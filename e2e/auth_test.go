@@ -290,6 +290,7 @@ func TestAuthMatrix(t *testing.T) {
 		{"vCloud Air reconciliation, unknown group", http.MethodGet, "/v1/vcloudair/service-groups/sg-nope/reconciliation/2026/5", nil, adminOnly(missing)},
 		{"CF reconciliation of A's day", http.MethodGet, "/v1/cf/organizations/" + orgA + "/reconciliation/2026-05-01", nil, readersA},
 		{"CF reconciliation of B, none stored", http.MethodGet, "/v1/cf/organizations/" + orgB + "/reconciliation/2026-05-01", nil, map[string]int{"B": missing, "admin": missing}},
+		{"CF reconciliation of A's days", http.MethodGet, "/v1/cf/organizations/" + orgA + "/reconciliation?start=2026-04-30&end=2026-05-01", nil, readersA},
 	}
 	noCredentials := map[string]bool{"expired": true, "forged": true, "none": true, "revoked": true}
 	// readsA: the principals whose answers may show A's data; readsB: B's.

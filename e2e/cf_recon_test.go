@@ -178,6 +178,16 @@ func TestCFReconciliation(t *testing.T) {
 	if status, rec, body := get(honest, "2026-01-01"); status != http.StatusOK || rec.Read {
 		t.Errorf("1 January: %d %s", status, body)
 	}
+	// The three days at once.
+	r := do(t, http.MethodGet, fmt.Sprintf("http://%s/v1/cf/organizations/%s/reconciliation?start=2025-12-30&end=2026-01-01", dev.addr, skewed), "", nil)
+	var days struct {
+		DaysWithDifferences []string           `json:"days_with_differences"`
+		Days                []cfReconciliation `json:"days"`
+	}
+	if err := json.Unmarshal(r.body, &days); r.status != http.StatusOK || err != nil || len(days.Days) != 3 ||
+		len(days.DaysWithDifferences) != 1 || days.DaysWithDifferences[0] != "2025-12-31" || days.Days[2].Read {
+		t.Errorf("the range: %d %s", r.status, r.body)
+	}
 	if status, _, body := get(honest, "2025-12-32"); status != http.StatusBadRequest {
 		t.Errorf("32 December: %d %s", status, body)
 	}

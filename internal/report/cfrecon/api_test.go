@@ -193,7 +193,8 @@ func TestReconciliationGolden(t *testing.T) {
 	}
 }
 
-// A day not read yet, bad parameters, an unknown organization, and the access checks.
+// A day not read yet, bad parameters, an unknown organization, a range of days, and the
+// access checks.
 func TestReconciliationErrorsAndAccess(t *testing.T) {
 	s := fixture()
 	if code, body := serve(t, s, admin, "/v1/cf/organizations/o-2/reconciliation/2026-12-31"); code != 200 ||
@@ -217,6 +218,13 @@ func TestReconciliationErrorsAndAccess(t *testing.T) {
 		{"reader of the organization", "/v1/cf/organizations/o-1/reconciliation/2026-12-31", reader("o-1"), 200, []string{`"organization":"o-1"`}},
 		{"reader of another", "/v1/cf/organizations/o-1/reconciliation/2026-12-31", reader("o-2"), 403, nil},
 		{"no reads", "/v1/cf/organizations/o-1/reconciliation/2026-12-31", auth.NewPrincipal("w", auth.MethodJWT, []string{auth.ScopeWrite}, []string{"o-1"}), 403, nil},
+		{"a range", "/v1/cf/organizations/o-1/reconciliation?start=2026-12-30&end=2027-01-01", reader("o-1"), 200,
+			[]string{`"days_with_differences":["2026-12-31"]`, `"date":"2026-12-30","from":"2026-12-30T00:00:00Z","to":"2026-12-31T00:00:00Z","read":false`, `"date":"2027-01-01"`}},
+		{"a range, end before start", "/v1/cf/organizations/o-1/reconciliation?start=2026-12-30&end=2026-12-29", admin, 400, []string{`"field":"end"`, "not before start"}},
+		{"a range of 32 days", "/v1/cf/organizations/o-1/reconciliation?start=2026-12-01&end=2027-01-01", admin, 400, []string{`"field":"end"`, "at most 31 days"}},
+		{"a range without dates", "/v1/cf/organizations/o-1/reconciliation", admin, 400, []string{`"field":"start"`, `"field":"end"`}},
+		{"a range, reader of another", "/v1/cf/organizations/o-1/reconciliation?start=2026-12-30&end=2026-12-31", reader("o-2"), 403, nil},
+		{"a range, unknown organization", "/v1/cf/organizations/o-9/reconciliation?start=2026-12-30&end=2026-12-31", admin, 404, []string{"o-9"}},
 	} {
 		code, body := serve(t, s, c.p, c.path)
 		ok := code == c.code
