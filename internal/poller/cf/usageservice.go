@@ -227,7 +227,8 @@ func (p *Provider) UsageDay(ctx context.Context, base, org string, day time.Time
 	return out, nil
 }
 
-// Organizations lists the foundation's organization guids (/v3/organizations, every page).
+// Organizations lists the foundation's organization guids (/v3/organizations, every page;
+// /v2/organizations on a foundation that answers 404 there).
 func (p *Provider) Organizations(ctx context.Context) ([]string, error) {
 	var at time.Time
 	var out []string
@@ -236,6 +237,15 @@ func (p *Provider) Organizations(ctx context.Context) ([]string, error) {
 			out = append(out, r.GUID)
 		}
 	})
+	var se *poller.StatusError
+	if errors.As(err, &se) && se.Status == http.StatusNotFound {
+		out = nil
+		err = p.listV2(ctx, "/v2/organizations", &at, func(r v2Resource) {
+			if r.Metadata.GUID != "" {
+				out = append(out, r.Metadata.GUID)
+			}
+		})
+	}
 	return out, err
 }
 

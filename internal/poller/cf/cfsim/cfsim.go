@@ -49,7 +49,8 @@ type Action struct {
 // Script is the fleet the simulator plays.
 type Script struct {
 	Actions []Action `json:"actions"`
-	// V2Only answers 404 on the v3 usage events, as a foundation older than CAPI 1.95.
+	// V2Only answers 404 on the v3 usage events and lists, as a foundation older than CAPI
+	// 1.95 (the v2 lists are served either way).
 	V2Only bool `json:"v2_only,omitempty"`
 	// Faults are played over the whole run (the e2e tests' script files).
 	Faults EveryFaults `json:"faults,omitempty"`
@@ -357,6 +358,9 @@ func (s *Sim) Handler() http.Handler {
 	for _, kind := range []string{"organizations", "spaces", "apps", "processes", "service_instances"} {
 		mux.HandleFunc("GET /v3/"+kind, s.guard(s.listHandler(kind)))
 	}
+	for _, kind := range []string{"organizations", "spaces", "apps", "service_instances"} {
+		mux.HandleFunc("GET /v2/"+kind, s.guard(s.v2ListHandler(kind)))
+	}
 	mux.HandleFunc("GET /app-usage/organizations/{org}/app_usages", s.guard(s.usageHandler(false)))
 	mux.HandleFunc("GET /app-usage/organizations/{org}/service_usages", s.guard(s.usageHandler(true)))
 	mux.HandleFunc("GET /app-usage/organizations/{org}/task_usages", s.guard(s.taskHandler))
@@ -587,6 +591,10 @@ func v2Page(list []Event, total, per, page int, more bool, path string) map[stri
 func (s *Sim) listHandler(kind string) func(http.ResponseWriter, *http.Request, bool) {
 	return func(w http.ResponseWriter, r *http.Request, _ bool) {
 		now := s.clk.Now()
+		if s.script.V2Only {
+			writeJSON(w, now, http.StatusNotFound, cfError(10000, "CF-NotFound", "Unknown request"))
+			return
+		}
 		s.mu.Lock()
 		s.advance()
 		rel := func(name, guid string) map[string]any {
@@ -595,11 +603,7 @@ func (s *Sim) listHandler(kind string) func(http.ResponseWriter, *http.Request, 
 		var res []map[string]any
 		switch kind {
 		case "organizations":
-			orgs := map[string]bool{}
-			for _, o := range s.spaces {
-				orgs[o] = true
-			}
-			for _, g := range sortedKeys(orgs) {
+			for _, g := range s.organizations() {
 				res = append(res, map[string]any{"guid": g, "name": "org-" + g})
 			}
 		case "spaces":
