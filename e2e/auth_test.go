@@ -222,6 +222,19 @@ func TestAuthMatrix(t *testing.T) {
 	if err := billed.Send(); err != nil {
 		t.Fatal(err)
 	}
+	// The Cloud Foundry Usage Service's figures of A's 1 May (as the cf poller's loop would).
+	usageA, err := s.ch.PrepareBatch(t.Context(), "INSERT INTO "+s.database+".cf_usage_service (foundation, organization, day, kind, entry, space, app, process, instance_count, memory_mb, duration_seconds)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, kind := range []string{"day", "app"} {
+		if err := usageA.Append("e2e", orgA, time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC), kind, uint32(i), "space-a", "app-a", "app-a", int64(1), int64(1024), decimal.NewFromInt(3600)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := usageA.Send(); err != nil {
+		t.Fatal(err)
+	}
 	routes := []route{
 		{"POST usage of A", http.MethodPost, "/v1/metering/collected/usage", postDoc(res),
 			map[string]int{"A": created, "res-writer": created, "admin": created, "key-A": created}},
@@ -278,6 +291,9 @@ func TestAuthMatrix(t *testing.T) {
 		{"FOCUS export of account A", http.MethodGet, "/v1/export/focus?billing_period=" + s.now().UTC().Format("2006-01") + "&account_id=acct-a", nil, readersA},
 		{"vCloud Air reconciliation of A's group", http.MethodGet, "/v1/vcloudair/service-groups/sg-auth-a/reconciliation/2026/5", nil, readersA},
 		{"vCloud Air reconciliation, unknown group", http.MethodGet, "/v1/vcloudair/service-groups/sg-nope/reconciliation/2026/5", nil, adminOnly(missing)},
+		{"CF reconciliation of A's day", http.MethodGet, "/v1/cf/organizations/" + orgA + "/reconciliation/2026-05-01", nil, readersA},
+		{"CF reconciliation of B, none stored", http.MethodGet, "/v1/cf/organizations/" + orgB + "/reconciliation/2026-05-01", nil, map[string]int{"B": missing, "admin": missing}},
+		{"CF reconciliation of A's days", http.MethodGet, "/v1/cf/organizations/" + orgA + "/reconciliation?start=2026-04-30&end=2026-05-01", nil, readersA},
 	}
 	noCredentials := map[string]bool{"expired": true, "forged": true, "none": true, "revoked": true}
 	// readsA: the principals whose answers may show A's data; readsB: B's.

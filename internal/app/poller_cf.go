@@ -34,6 +34,7 @@ var cfProvider = provider{
 	pointAt: func(cfg config.Config, base string) config.Config {
 		c := &cfg.CF
 		c.APIURL, c.UAAURL, c.ClientID, c.ClientSecret, c.Token = cfsim.APIURL(base), cfsim.UAAURL(base), cfsim.Client, cfsim.Secret, ""
+		c.UsageServiceURL = cfsim.UsageURL(base)
 		if c.Foundation == "" {
 			c.Foundation = "cfsim"
 		}
@@ -55,8 +56,11 @@ func startCFPoller(ctx context.Context, s *stack, brokers []string, cfg config.C
 	if foundation == "" {
 		foundation = cf.FoundationOf(c.APIURL)
 	}
-	s.e.log.Info("cf endpoints", zap.String("api", c.APIURL), zap.String("uaa", c.UAAURL))
-	return startPoller(ctx, s, brokers, "cf", cf.Source(foundation), prov)
+	s.e.log.Info("cf endpoints", zap.String("api", c.APIURL), zap.String("uaa", c.UAAURL), zap.String("usage_service", c.UsageServiceURL))
+	if err := startPoller(ctx, s, brokers, "cf", cf.Source(foundation), prov); err != nil {
+		return err
+	}
+	return startCFUsageService(ctx, s, prov, foundation, cfg)
 }
 
 // cfScript returns the script of the Cloud Foundry simulator: the file of

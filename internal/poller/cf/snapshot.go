@@ -36,7 +36,11 @@ func (p *Provider) bootstrap(ctx context.Context, st state, why *poller.Notice) 
 	if err != nil {
 		return poller.Batch{}, err
 	}
-	snap, err := p.snapshot(ctx)
+	takeSnapshot := p.snapshot
+	if st.API == "v2" {
+		takeSnapshot = p.snapshotV2 // a foundation without the v3 lists
+	}
+	snap, err := takeSnapshot(ctx)
 	if err != nil {
 		return poller.Batch{}, err
 	}
@@ -224,12 +228,8 @@ func (p *Provider) list(ctx context.Context, path string, at *time.Time, each fu
 		if err != nil {
 			return err
 		}
-		if at.IsZero() {
-			d, err := http.ParseTime(ans.Header.Get("Date"))
-			if err != nil {
-				return &poller.ProviderError{Msg: "cloud controller answered " + path + " without a Date header"}
-			}
-			*at = d.UTC().Truncate(time.Second)
+		if err := stamp(at, ans.Header, path); err != nil {
+			return err
 		}
 		var pg struct {
 			Pagination struct {
@@ -252,4 +252,17 @@ func (p *Provider) list(ctx context.Context, path string, at *time.Time, each fu
 			return nil
 		}
 	}
+}
+
+// stamp sets at, when still zero, from an answer's Date, whole seconds.
+func stamp(at *time.Time, h http.Header, path string) error {
+	if !at.IsZero() {
+		return nil
+	}
+	d, err := http.ParseTime(h.Get("Date"))
+	if err != nil {
+		return &poller.ProviderError{Msg: "cloud controller answered " + path + " without a Date header"}
+	}
+	*at = d.UTC().Truncate(time.Second)
+	return nil
 }

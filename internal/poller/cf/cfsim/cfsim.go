@@ -5,7 +5,8 @@
 // injected clock: apps started, scaled, restaged and stopped, tasks and staging, services
 // created, updated (plan or name) and deleted. Faults on demand: a pruned stream (the
 // cursor becomes unknown), purge and reseed, rows committed late, 429 with Retry-After, 5xx,
-// slow answers, and a weak token that sees apps but an empty event list.
+// slow answers, and a weak token that sees apps but an empty event list. It also serves the
+// Usage Service's app and service usages of the same runs (usage.go), optionally skewed.
 package cfsim
 
 import (
@@ -48,10 +49,15 @@ type Action struct {
 // Script is the fleet the simulator plays.
 type Script struct {
 	Actions []Action `json:"actions"`
-	// V2Only answers 404 on the v3 usage events, as a foundation older than CAPI 1.95.
+	// V2Only answers 404 on the v3 usage events and lists, as a foundation older than CAPI
+	// 1.95 (the v2 lists are served either way).
 	V2Only bool `json:"v2_only,omitempty"`
 	// Faults are played over the whole run (the e2e tests' script files).
 	Faults EveryFaults `json:"faults,omitempty"`
+	// UsageSkew lengthens every Usage Service entry of an organization (by org guid) with
+	// usage in the asked period by this much (whole seconds): the Usage Service then reports
+	// more than Cloud Controller's events show, as a reconciliation should notice.
+	UsageSkew map[string]time.Duration `json:"usage_skew,omitempty"`
 }
 
 // EveryFaults are failures counted over the guarded Cloud Controller requests (the n-th from
@@ -106,7 +112,9 @@ type Sim struct {
 	apps      map[string]process // started apps, by app guid
 	spaces    map[string]string  // space → org
 	instances map[string]serviceInstance
-	pending   []Action // task and staging ends
+	pending   []Action       // task and staging ends
+	runs      []run          // what ran, for the Usage Service (usage.go)
+	open      map[string]int // the open run of each process ("p:") and service instance ("s:")
 
 	faults   Faults
 	requests int // guarded requests, for the script's EveryFaults
@@ -318,6 +326,7 @@ func (s *Sim) do(a Action) {
 			s.add(a, Event{GUID: guid, Service: true, State: "CREATED", Org: in.org, Space: in.space, Instance: guid, Plan: in.plan, Name: in.name})
 		}
 	}
+	s.record(a, proc)
 }
 
 func stateOf(running bool) string {
@@ -336,7 +345,8 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// Handler serves the foundation: UAA under /uaa, Cloud Controller at the root.
+// Handler serves the foundation: UAA under /uaa, the Usage Service under /app-usage, Cloud
+// Controller at the root.
 func (s *Sim) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /uaa/oauth/token", s.token)
@@ -345,9 +355,15 @@ func (s *Sim) Handler() http.Handler {
 			mux.HandleFunc("GET /"+v+"/"+kind, s.guard(s.eventsHandler(v, kind == "service_usage_events")))
 		}
 	}
-	for _, kind := range []string{"spaces", "apps", "processes", "service_instances"} {
+	for _, kind := range []string{"organizations", "spaces", "apps", "processes", "service_instances"} {
 		mux.HandleFunc("GET /v3/"+kind, s.guard(s.listHandler(kind)))
 	}
+	for _, kind := range []string{"organizations", "spaces", "apps", "service_instances"} {
+		mux.HandleFunc("GET /v2/"+kind, s.guard(s.v2ListHandler(kind)))
+	}
+	mux.HandleFunc("GET /app-usage/organizations/{org}/app_usages", s.guard(s.usageHandler(false)))
+	mux.HandleFunc("GET /app-usage/organizations/{org}/service_usages", s.guard(s.usageHandler(true)))
+	mux.HandleFunc("GET /app-usage/organizations/{org}/task_usages", s.guard(s.taskHandler))
 	return mux
 }
 
@@ -575,6 +591,10 @@ func v2Page(list []Event, total, per, page int, more bool, path string) map[stri
 func (s *Sim) listHandler(kind string) func(http.ResponseWriter, *http.Request, bool) {
 	return func(w http.ResponseWriter, r *http.Request, _ bool) {
 		now := s.clk.Now()
+		if s.script.V2Only {
+			writeJSON(w, now, http.StatusNotFound, cfError(10000, "CF-NotFound", "Unknown request"))
+			return
+		}
 		s.mu.Lock()
 		s.advance()
 		rel := func(name, guid string) map[string]any {
@@ -582,6 +602,10 @@ func (s *Sim) listHandler(kind string) func(http.ResponseWriter, *http.Request, 
 		}
 		var res []map[string]any
 		switch kind {
+		case "organizations":
+			for _, g := range s.organizations() {
+				res = append(res, map[string]any{"guid": g, "name": "org-" + g})
+			}
 		case "spaces":
 			for _, g := range sortedKeys(s.spaces) {
 				res = append(res, map[string]any{"guid": g, "name": "space-" + g, "relationships": rel("organization", s.spaces[g])})
