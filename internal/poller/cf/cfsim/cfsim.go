@@ -52,6 +52,8 @@ type Script struct {
 	V2Only bool `json:"v2_only,omitempty"`
 	// Faults are played over the whole run (the e2e tests' script files).
 	Faults EveryFaults `json:"faults,omitempty"`
+	// Metadata names the fleet's organizations, quotas and buildpacks (metadata.go).
+	Metadata MetaScript `json:"metadata,omitempty"`
 }
 
 // EveryFaults are failures counted over the guarded Cloud Controller requests (the n-th from
@@ -348,6 +350,7 @@ func (s *Sim) Handler() http.Handler {
 	for _, kind := range []string{"spaces", "apps", "processes", "service_instances"} {
 		mux.HandleFunc("GET /v3/"+kind, s.guard(s.listHandler(kind)))
 	}
+	s.metadataRoutes(mux)
 	return mux
 }
 
