@@ -56,7 +56,10 @@ func startCFPoller(ctx context.Context, s *stack, brokers []string, cfg config.C
 		foundation = cf.FoundationOf(c.APIURL)
 	}
 	s.e.log.Info("cf endpoints", zap.String("api", c.APIURL), zap.String("uaa", c.UAAURL))
-	return startPoller(ctx, s, brokers, "cf", cf.Source(foundation), prov)
+	if err := startPoller(ctx, s, brokers, "cf", cf.Source(foundation), prov); err != nil {
+		return err
+	}
+	return startCFMetadata(ctx, s, prov, foundation, cfg)
 }
 
 // cfScript returns the script of the Cloud Foundry simulator: the file of

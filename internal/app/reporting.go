@@ -28,6 +28,7 @@ func startReporting(s *stack, conn clickhouse.Conn, store *provisioning.Store, m
 	startFocus(s, r, store, mux)
 	startNovaView(s, conn, mux)
 	startVCloudAirView(s, conn, mux)
+	startPCFView(s, r, conn, mux)
 	return nil
 }
 
