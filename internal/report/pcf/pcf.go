@@ -4,8 +4,8 @@
 // charge), the organization's and spaces' quotas (for charging by allocated maximum), and
 // totals per space and organization; as JSON or CSV.
 //
-// The usage and the charges are the rated data: the instance-scope day cells of every day of
-// the range, as of the report's time (report.Reporter's as-of reads), summarized and charged
+// The usage and the charges are the rated data: the instance-scope month cells of the calendar
+// months the range covers whole and the day cells of its other days, as of the report's time (report.Reporter's as-of reads), summarized and charged
 // with the plans' formulas at that time, as every report computes them: linux-container
 // (apps), cf-task and cf-staging memory GB-hours, times 1024 for MB-hours, and cf-service
 // instance hours, times 3600 for the duration in seconds (internal/plans/builtin/cf). Usage of
@@ -182,6 +182,24 @@ func NewBuilder(r *report.Reporter, store Store) *Builder { return &Builder{r: r
 // Range is a report's days [Start, End], UTC midnights, checked by ParseRange.
 type Range struct{ Start, End time.Time }
 
+// periods are the cells' periods that make up the range up to now: the month of each
+// calendar month the range covers whole, the day of every other day. Both levels' cells are
+// carried through periods without documents, so either adds up to the same usage; a month cell
+// is one read where its days are 28 to 31.
+func (rg Range) periods(now time.Time) []report.Period {
+	var out []report.Period
+	for d := rg.Start; !d.After(rg.End) && !d.After(now); {
+		if next := d.AddDate(0, 1, 0); d.Day() == 1 && !next.After(rg.End.AddDate(0, 0, 1)) {
+			out = append(out, report.Period{Level: metering.Month, From: d.UnixMilli()})
+			d = next
+			continue
+		}
+		out = append(out, report.Period{Level: metering.Day, From: d.UnixMilli()})
+		d = d.AddDate(0, 0, 1)
+	}
+	return out
+}
+
 var (
 	mbPerGB    = decimal.NewFromInt(1024)
 	secPerHour = decimal.NewFromInt(3600)
@@ -197,10 +215,7 @@ func (b *Builder) Build(ctx context.Context, org string, rg Range) (*Report, err
 			Reason: "the range begins after the report's time " + now.Format(time.RFC3339) + ": it has no usage yet"})
 	}
 	asOf := now.UnixMilli()
-	var periods []report.Period
-	for d := rg.Start; !d.After(rg.End) && !d.After(now); d = d.AddDate(0, 0, 1) {
-		periods = append(periods, report.Period{Level: metering.Day, From: d.UnixMilli()})
-	}
+	periods := rg.periods(now)
 	cells, err := b.r.Store.Read(ctx, report.Query{Org: org, AsOf: asOf, Scopes: []metering.Scope{metering.ScopeInstance}, Periods: periods})
 	if err != nil {
 		return nil, err
