@@ -275,6 +275,7 @@ func TestAuthMatrix(t *testing.T) {
 		{"FOCUS export of account A", http.MethodGet, "/v1/export/focus?billing_period=" + s.now().UTC().Format("2006-01") + "&account_id=acct-a", nil, readersA},
 		{"vCloud Air reconciliation of A's group", http.MethodGet, "/v1/vcloudair/service-groups/sg-auth-a/reconciliation/2026/5", nil, readersA},
 		{"vCloud Air reconciliation, unknown group", http.MethodGet, "/v1/vcloudair/service-groups/sg-nope/reconciliation/2026/5", nil, adminOnly(missing)},
+		{"PCF usage report of A", http.MethodGet, "/v1/cf/organizations/" + orgA + "/usage-report?start=" + s.now().UTC().Format("2006-01-02") + "&end=" + s.now().UTC().Format("2006-01-02"), nil, readersA},
 	}
 	noCredentials := map[string]bool{"expired": true, "forged": true, "none": true, "revoked": true}
 	// readsA: the principals whose answers may show A's data; readsB: B's.
