@@ -3,11 +3,19 @@ package clickhouse_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
+	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/clickhouse"
+	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/platform/clock"
+	"github.com/meterline/meterline/internal/report"
 	"github.com/meterline/meterline/internal/report/pcf"
+	"github.com/meterline/meterline/internal/report/reporttest"
 	"github.com/meterline/meterline/internal/testenv"
 )
 
@@ -48,5 +56,68 @@ func TestCFMetadataOverClickHouse(t *testing.T) {
 	}
 	if none, err := table.Metadata(ctx, "o3"); err != nil || len(none) != 0 {
 		t.Errorf("metadata of an unknown organization: %v, %v", none, err)
+	}
+}
+
+// BenchmarkPCFReportOverClickHouse builds PCF usage reports over the real ClickHouse: an
+// organization with 1,000 apps in 20 spaces running the whole of December and 100 service
+// instances (their day and month instance cells in usage_cells, 35,200 rows, and their
+// metadata in cf_metadata), for the month (month cells) and for 2 to 31 December (day cells).
+func BenchmarkPCFReportOverClickHouse(b *testing.B) {
+	conn := testenv.ClickHouse(b, testenv.Get(b).Config(b))
+	ctx := context.Background()
+	const org = "bench-org"
+	since, now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC)
+	price := decimal.RequireFromString("0.00028")
+	var rows []clickhouse.CellRow
+	meta := []pcf.Meta{{Org: org, Kind: pcf.KindOrganization, GUID: org, Name: "Big"}}
+	add := func(r pcf.Run) {
+		for _, c := range r.Cells() {
+			rows = append(rows, cellRow(b, reporttest.Version{Org: org, Cell: c, Visible: c.Processed, Offset: int64(len(rows))}))
+		}
+	}
+	for i := range 1100 {
+		space := fmt.Sprintf("sp-%02d", i%20)
+		r := pcf.Run{Space: space, Metric: "memory", Resource: pcf.ResourceApp, C: decimal.NewFromInt(1), Price: price,
+			Plan: "standard/standard-linux-container/linux-rating-plan/linux-pricing-standard", Since: since, Until: since.AddDate(0, 1, 0), Now: now}
+		if i < 1000 {
+			app := fmt.Sprintf("app-%04d", i)
+			r.Consumer, r.Instance = "app:"+app, "memory:"+app
+			meta = append(meta, pcf.Meta{Org: org, Kind: pcf.KindApp, GUID: app, Space: space, Name: "name-" + app, Instances: 2, MemoryMB: 512})
+		} else {
+			svc := fmt.Sprintf("svc-%03d", i)
+			r.Consumer, r.Instance, r.Resource, r.Metric = "service:"+svc, "service:"+svc+":small", pcf.ResourceService, "instances"
+			r.Plan = "standard/standard-service/service-rating-standard/service-pricing-standard"
+		}
+		add(r)
+	}
+	cells := clickhouse.NewCells(conn)
+	cells.Clock = clock.NewManual(since.AddDate(0, 1, 0))
+	if err := cells.Insert(ctx, rows); err != nil {
+		b.Fatal(err)
+	}
+	if err := clickhouse.NewCFMetadata(conn).Insert(ctx, "bench", meta, since); err != nil {
+		b.Fatal(err)
+	}
+	plans, err := catalog.Builtin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	bl := pcf.NewBuilder(&report.Reporter{Store: cells, Plans: plans, Slots: metering.DefaultSlots, Clock: clock.NewManual(now)},
+		clickhouse.NewCFMetadata(conn))
+	for _, bc := range []struct {
+		name  string
+		first int
+	}{{"month", 1}, {"days", 2}} {
+		b.Run(bc.name, func(b *testing.B) {
+			rg := pcf.Range{Start: since.AddDate(0, 0, bc.first-1), End: time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)}
+			want := int64(1000 * 1024 * 24 * (32 - bc.first))
+			for b.Loop() {
+				rep, err := bl.Build(ctx, org, rg)
+				if err != nil || len(rep.Spaces) != 20 || rep.Totals.MemoryMBHours.Decimal().IntPart() != want {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

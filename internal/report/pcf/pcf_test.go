@@ -12,6 +12,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/metering"
 	"github.com/meterline/meterline/internal/plans"
 	"github.com/meterline/meterline/internal/platform/clock"
@@ -21,31 +22,12 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// compiled is the built-in plans, compiled: the report core's Plans.
-type compiled struct {
-	m map[string]*plans.Metering
-	r map[string]*plans.Rating
-}
-
-func (c compiled) MeteringPlan(id string) (*plans.Metering, bool) { p, ok := c.m[id]; return p, ok }
-func (c compiled) RatingPlan(id string) (*plans.Rating, bool)     { p, ok := c.r[id]; return p, ok }
-
-func builtinPlans(t testing.TB) compiled {
+// builtinPlans is the built-in plans, compiled, as a first start of Meterline stores them.
+func builtinPlans(t testing.TB) *catalog.Catalog {
 	t.Helper()
-	src, err := plans.LoadBuiltin()
+	c, err := catalog.Builtin()
 	if err != nil {
 		t.Fatal(err)
-	}
-	c := compiled{m: map[string]*plans.Metering{}, r: map[string]*plans.Rating{}}
-	for _, p := range src.Metering {
-		if c.m[p.PlanID], err = plans.CompileMetering(p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, p := range src.Rating {
-		if c.r[p.PlanID], err = plans.CompileRating(p); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return c
 }
@@ -74,33 +56,12 @@ const (
 var price = decimal.RequireFromString("0.00028")
 
 // fleet writes into st the day and month cells of a time-based metric consuming c from since
-// to until (until zero: still running), one cell per period as the processor leaves them after
-// the carry, processed at the period's start or at since.
+// to until (until zero: still running at clockNow).
 func fleet(st *reporttest.Memory, space, consumer, instance, resource, key, metric string, c decimal.Decimal, since, until time.Time) {
-	for _, level := range []metering.Level{metering.Day, metering.Month} {
-		p, _ := level.Period(since.UnixMilli())
-		for {
-			from, to := level.Period(p)
-			start := max(from, since.UnixMilli())
-			// consumed: c·(from+to−2·start) for what runs from start on; a stop at end adds
-			// −c·(from+to−2·end), as the accumulate formula does for the previous consumption.
-			consumed := c.Mul(decimal.NewFromInt(from + to - 2*start))
-			consuming := c
-			stops := !until.IsZero() && until.UnixMilli() <= to
-			if stops {
-				consumed = consumed.Sub(c.Mul(decimal.NewFromInt(from + to - 2*until.UnixMilli())))
-				consuming = decimal.Zero
-			}
-			qty, _ := report.ValueOf(map[string]any{"consuming": consuming, "consumed": consumed, "since": start})
-			cost, _ := report.ValueOf(map[string]any{"consuming": consuming, "consumed": consumed, "price": price})
-			cell := report.Cell{Scope: metering.ScopeInstance, Space: space, Consumer: consumer, Instance: instance, Resource: resource,
-				Plan: key, Metric: metric, Level: level, From: from, Quantity: qty, Cost: cost, Processed: start}
-			st.Write(reporttest.Version{Org: org, Cell: cell, Visible: start})
-			if stops || (until.IsZero() && to > clockNow.UnixMilli()) {
-				break
-			}
-			p = to
-		}
+	r := Run{Space: space, Consumer: consumer, Instance: instance, Resource: resource, Plan: key, Metric: metric, C: c, Price: price,
+		Since: since, Until: until, Now: clockNow}
+	for _, cell := range r.Cells() {
+		st.Write(reporttest.Version{Org: org, Cell: cell, Visible: cell.Processed})
 	}
 }
 
