@@ -268,8 +268,10 @@ func TestPCFUsageReport(t *testing.T) {
 			apps[path(t, a, "app_guid").(string)] = a
 		}
 		for _, sv := range path(t, sp, "services").([]any) {
-			if path(t, sv, "service_instance_name") != "db" {
-				t.Errorf("service line without the instance's name: %v", sv)
+			// The plan the instance left keeps its name.
+			if path(t, sv, "service_instance_name") != "db" || path(t, sv, "service_name") != "postgres" ||
+				path(t, sv, "service_plan_name") != "plan-"+path(t, sv, "service_plan_guid").(string) {
+				t.Errorf("service line without the instance's, the offering's or the plan's name: %v", sv)
 			}
 		}
 	}

@@ -69,22 +69,22 @@ func (m *CFMetadata) Insert(ctx context.Context, foundation string, rows []pcf.M
 	return nil
 }
 
-// Metadata implements pcf.Store: the newest row of each entity of org (FINAL), of every
-// foundation (organization guids are unique across them), in key order.
+// Metadata implements pcf.Store: the newest row of each entity of org and of every service
+// plan (FINAL), of every foundation (guids are unique across them), in key order.
 func (m *CFMetadata) Metadata(ctx context.Context, org string) ([]pcf.Meta, error) {
-	rows, err := m.conn.Query(ctx, `SELECT kind, guid, space_id, name, attributes
+	rows, err := m.conn.Query(ctx, `SELECT organization_id, kind, guid, space_id, name, attributes
 FROM cf_metadata FINAL
-WHERE organization_id = ?
-ORDER BY kind, guid, version_ms`, org)
+WHERE organization_id = ? OR (organization_id = '' AND kind = ?)
+ORDER BY organization_id, kind, guid`, org, pcf.KindPlan)
 	if err != nil {
 		return nil, fault.Unavailable(err, "cf_metadata: read %s", org)
 	}
 	defer rows.Close()
 	var out []pcf.Meta
 	for rows.Next() {
-		r := pcf.Meta{Org: org}
+		var r pcf.Meta
 		var raw string
-		if err := rows.Scan(&r.Kind, &r.GUID, &r.Space, &r.Name, &raw); err != nil {
+		if err := rows.Scan(&r.Org, &r.Kind, &r.GUID, &r.Space, &r.Name, &raw); err != nil {
 			return nil, fault.Unavailable(err, "cf_metadata: read %s", org)
 		}
 		var a cfAttrs

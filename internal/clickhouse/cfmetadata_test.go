@@ -22,7 +22,8 @@ import (
 // TestCFMetadataOverClickHouse writes two rounds of metadata on the real ClickHouse (the
 // second renames an app, scales it, and no longer lists a deleted service instance) and a
 // round of another organization: the read gives each entity of the organization once, as
-// the newest round said, the deleted instance as it last was, and nothing of the other.
+// the newest round said, the deleted instance as it last was, the service plan (of no
+// organization), and nothing of the other organization.
 func TestCFMetadataOverClickHouse(t *testing.T) {
 	cfg := testenv.Get(t).Config(t)
 	conn := testenv.ClickHouse(t, cfg)
@@ -32,9 +33,10 @@ func TestCFMetadataOverClickHouse(t *testing.T) {
 	org := pcf.Meta{Org: "o1", Kind: pcf.KindOrganization, GUID: "o1", Name: "Finance", Quota: "q", QuotaName: "default", QuotaMemoryMB: &limit}
 	app := pcf.Meta{Org: "o1", Kind: pcf.KindApp, GUID: "a1", Space: "s1", Name: "old", State: "STARTED", Buildpack: "go_buildpack", Instances: 1, MemoryMB: 256, DiskMB: 1024}
 	svc := pcf.Meta{Org: "o1", Kind: pcf.KindService, GUID: "si", Space: "s1", Name: "db", Plan: "p", PlanName: "small", Offering: "postgres"}
+	plan := pcf.Meta{Kind: pcf.KindPlan, GUID: "p", Name: "small", Plan: "p", PlanName: "small", Offering: "postgres"}
 	table := clickhouse.NewCFMetadata(conn)
 	t0 := time.Date(2026, 12, 31, 23, 59, 0, 0, time.UTC)
-	if err := table.Insert(ctx, "f", []pcf.Meta{org, app, svc}, t0); err != nil {
+	if err := table.Insert(ctx, "f", []pcf.Meta{org, app, svc, plan}, t0); err != nil {
 		t.Fatal(err)
 	}
 	renamed := app
@@ -50,12 +52,12 @@ func TestCFMetadataOverClickHouse(t *testing.T) {
 		t.Fatal(err)
 	}
 	g, _ := json.Marshal(got)
-	w, _ := json.Marshal([]pcf.Meta{renamed, org, svc})
+	w, _ := json.Marshal([]pcf.Meta{plan, renamed, org, svc})
 	if string(g) != string(w) {
 		t.Errorf("metadata of o1\n got %s\nwant %s", g, w)
 	}
-	if none, err := table.Metadata(ctx, "o3"); err != nil || len(none) != 0 {
-		t.Errorf("metadata of an unknown organization: %v, %v", none, err)
+	if only, err := table.Metadata(ctx, "o3"); err != nil || len(only) != 1 || only[0] != plan {
+		t.Errorf("metadata of an unknown organization: %v, %v; want the plan alone", only, err)
 	}
 }
 

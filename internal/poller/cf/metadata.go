@@ -23,6 +23,9 @@ const (
 	KindSpace        = "space"
 	KindApp          = "app"
 	KindService      = "service_instance"
+	// KindPlan rows are the foundation's service plans, of no organization (Org ""), so that a
+	// report names a plan an instance has left.
+	KindPlan = "service_plan"
 )
 
 // Meta is what Cloud Controller says of one organization, space, app or service instance:
@@ -118,8 +121,8 @@ func (q quota) set(m *Meta) {
 // Metadata reads what the PCF usage report shows of the foundation: /v3/organizations,
 // /v3/organization_quotas, /v3/spaces, /v3/space_quotas, /v3/apps, /v3/processes (web),
 // each app's current droplet, /v3/service_instances, /v3/service_plans and
-// /v3/service_offerings, every page. It returns one row per organization, space, app and
-// managed service instance, sorted, and Cloud Controller's Date of the first answer. An app
+// /v3/service_offerings, every page. It returns one row per organization, space, app,
+// managed service instance and service plan (of no organization), sorted, and Cloud Controller's Date of the first answer. An app
 // without a current droplet (never staged) has no buildpack; any other failure fails the read
 // (a partial read would write rows without their names).
 func (p *Provider) Metadata(ctx context.Context) ([]Meta, time.Time, error) {
@@ -182,6 +185,9 @@ func (p *Provider) Metadata(ctx context.Context) ([]Meta, time.Time, error) {
 	plan := map[string]v3Named{}
 	for _, r := range all["/v3/service_plans"] {
 		plan[r.GUID] = r
+	}
+	for _, r := range all["/v3/service_plans"] {
+		out = append(out, Meta{Kind: KindPlan, GUID: r.GUID, Name: r.Name, Plan: r.GUID, PlanName: r.Name, Offering: offering[r.rel("service_offering")]})
 	}
 	for _, r := range all["/v3/service_instances?type=managed"] {
 		if r.Type != "" && r.Type != "managed" {

@@ -15,7 +15,7 @@ func i64(v int64) *int64 { return &v }
 // TestMetadata reads the simulator's names, buildpacks, process sizes, plans and quotas, at
 // every pinned instant (month and year boundaries included): a started app with its web
 // process and current droplet, a stopped app's droplet gone, a service instance with its plan
-// and offering, the organization's quota and a space quota with an unlimited limit.
+// and offering, the plan itself (of no organization), the organization's quota and a space quota with an unlimited limit.
 func TestMetadata(t *testing.T) {
 	for _, t0 := range instants {
 		org, space, space2 := "org-1", "space-1", "space-2"
@@ -45,6 +45,7 @@ func TestMetadata(t *testing.T) {
 		}
 		got, _ := json.Marshal(rows)
 		want, _ := json.Marshal([]Meta{
+			{Kind: KindPlan, GUID: "small", Name: "plan-small", Plan: "small", PlanName: "plan-small", Offering: "postgres"},
 			{Org: org, Kind: KindApp, GUID: "a1", Space: space, Name: "app-a1", State: "STARTED", Buildpack: "java_buildpack", Instances: 3, MemoryMB: 512, DiskMB: 1024},
 			{Org: org, Kind: KindOrganization, GUID: org, Name: "Finance", Quota: "q1", QuotaName: "default", QuotaMemoryMB: i64(10240),
 				QuotaInstanceMemoryMB: i64(1024), QuotaAppInstances: i64(50), QuotaServiceInstances: i64(10), QuotaRoutes: i64(100)},

@@ -16,7 +16,8 @@
 // Names, buildpacks, instance counts, disk quotas and quotas are the Cloud Foundry poller's
 // metadata (cf_metadata, read through Store): what Cloud Controller said most recently, so an
 // app's instance count is its present one; an app or service instance the metadata does not
-// know has empty names.
+// know has empty names; a service line is named by its plan's row, so a plan the instance has
+// left keeps its name.
 //
 // Like every view, it imports the report core and never another view.
 package pcf
@@ -43,6 +44,7 @@ const (
 	KindSpace        = "space"
 	KindApp          = "app"
 	KindService      = "service_instance"
+	KindPlan         = "service_plan" // of no organization: Org ""
 )
 
 // The Cloud Foundry resources of the report (internal/poller/cf's documents).
@@ -70,7 +72,8 @@ type Meta struct {
 
 // Store reads the metadata.
 type Store interface {
-	// Metadata returns the newest row of every entity of org.
+	// Metadata returns the newest row of every entity of org, and of every service plan
+	// (KindPlan, Org "").
 	Metadata(ctx context.Context, org string) ([]Meta, error)
 }
 
@@ -225,7 +228,7 @@ func (b *Builder) Build(ctx context.Context, org string, rg Range) (*Report, err
 		return nil, err
 	}
 	cells = slices.DeleteFunc(cells, func(c report.Cell) bool { return c.Plan == "" })
-	if len(cells) == 0 && len(metas) == 0 {
+	if len(cells) == 0 && !slices.ContainsFunc(metas, func(m Meta) bool { return m.Org == org }) {
 		return nil, fault.NotFound("no organization %s: Cloud Foundry never named it and it has no usage from %s to %s",
 			org, rg.Start.Format(DateLayout), rg.End.Format(DateLayout))
 	}
@@ -375,7 +378,9 @@ func (a accumulated) spaces(meta map[string]map[string]Meta) ([]Space, Totals) {
 			m := meta[KindService][k.guid]
 			line := Service{ServiceInstanceGUID: k.guid, ServiceInstanceName: m.Name, ServicePlanGUID: k.plan,
 				DurationInSeconds: report.Number(s.hours.Mul(secPerHour)), Charge: report.Number(s.charge)}
-			if m.Plan == k.plan {
+			if pm, ok := meta[KindPlan][k.plan]; ok {
+				line.ServicePlanName, line.ServiceName = pm.PlanName, pm.Offering
+			} else if m.Plan == k.plan {
 				line.ServicePlanName, line.ServiceName = m.PlanName, m.Offering
 			}
 			sp.Services = append(sp.Services, line)

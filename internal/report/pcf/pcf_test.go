@@ -38,7 +38,7 @@ type metaStore []Meta
 func (m metaStore) Metadata(_ context.Context, org string) ([]Meta, error) {
 	var out []Meta
 	for _, r := range m {
-		if r.Org == org {
+		if r.Org == org || r.Kind == KindPlan {
 			out = append(out, r)
 		}
 	}
@@ -105,6 +105,7 @@ func fixture(t testing.TB) *Builder {
 		{Org: org, Kind: KindApp, GUID: "a2", Space: "sp-1", Name: "loans-api", State: "STOPPED", Buildpack: "java_buildpack", Instances: 1, MemoryMB: 1024, DiskMB: 2048},
 		{Org: org, Kind: KindService, GUID: "s1", Space: "sp-2", Name: "db", Plan: "large", PlanName: "large", Offering: "postgres"},
 		{Org: "org-2", Kind: KindOrganization, GUID: "org-2", Name: "Other"},
+		{Kind: KindPlan, GUID: "small", Name: "small", Plan: "small", PlanName: "small", Offering: "postgres"},
 	}
 	return NewBuilder(&report.Reporter{Store: st, Plans: builtinPlans(t), Slots: metering.DefaultSlots, Settle: 5 * time.Second,
 		Clock: clock.NewManual(clockNow)}, meta)
@@ -177,7 +178,7 @@ func TestReportGolden(t *testing.T) {
 	}
 	check("s1 large seconds", sp2.Services[0].DurationInSeconds, large)
 	check("s1 small seconds", sp2.Services[1].DurationInSeconds, small)
-	if sp2.Services[0].ServicePlanName != "large" || sp2.Services[1].ServicePlanName != "" {
+	if sp2.Services[0].ServicePlanName != "large" || sp2.Services[1].ServicePlanName != "small" {
 		t.Errorf("plan names: %+v", sp2.Services)
 	}
 	check("organization service seconds", rep.Totals.ServiceDurationInSeconds, small.Add(large))
