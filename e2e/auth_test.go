@@ -294,6 +294,7 @@ func TestAuthMatrix(t *testing.T) {
 		{"CF reconciliation of A's day", http.MethodGet, "/v1/cf/organizations/" + orgA + "/reconciliation/2026-05-01", nil, readersA},
 		{"CF reconciliation of B, none stored", http.MethodGet, "/v1/cf/organizations/" + orgB + "/reconciliation/2026-05-01", nil, map[string]int{"B": missing, "admin": missing}},
 		{"CF reconciliation of A's days", http.MethodGet, "/v1/cf/organizations/" + orgA + "/reconciliation?start=2026-04-30&end=2026-05-01", nil, readersA},
+		{"PCF usage report of A", http.MethodGet, "/v1/cf/organizations/" + orgA + "/usage-report?start=" + s.now().UTC().Format("2006-01-02") + "&end=" + s.now().UTC().Format("2006-01-02"), nil, readersA},
 	}
 	noCredentials := map[string]bool{"expired": true, "forged": true, "none": true, "revoked": true}
 	// readsA: the principals whose answers may show A's data; readsB: B's.

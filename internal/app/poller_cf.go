@@ -60,7 +60,10 @@ func startCFPoller(ctx context.Context, s *stack, brokers []string, cfg config.C
 	if err := startPoller(ctx, s, brokers, "cf", cf.Source(foundation), prov); err != nil {
 		return err
 	}
-	return startCFUsageService(ctx, s, prov, foundation, cfg)
+	if err := startCFUsageService(ctx, s, prov, foundation, cfg); err != nil {
+		return err
+	}
+	return startCFMetadata(ctx, s, prov, foundation, cfg)
 }
 
 // cfScript returns the script of the Cloud Foundry simulator: the file of

@@ -29,6 +29,7 @@ func startReporting(s *stack, conn clickhouse.Conn, store *provisioning.Store, m
 	startNovaView(s, conn, mux)
 	startVCloudAirView(s, conn, mux)
 	startCFReconView(s, conn, mux)
+	startPCFView(s, r, conn, mux)
 	return nil
 }
 

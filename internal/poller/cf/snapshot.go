@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -215,43 +214,7 @@ func (p *Provider) snapshot(ctx context.Context) (snap, error) {
 
 // list calls each for every resource of every page of path; at is set from the first Date.
 func (p *Provider) list(ctx context.Context, path string, at *time.Time, each func(v3Resource)) error {
-	u, err := url.Parse(p.cfg.API + path)
-	if err != nil {
-		return err
-	}
-	q := u.Query()
-	q.Set("per_page", "5000")
-	for page := 1; ; page++ {
-		q.Set("page", strconv.Itoa(page))
-		u.RawQuery = q.Encode()
-		ans, err := p.cfg.Client.Get(ctx, u.String(), http.Header{"Accept": {"application/json"}})
-		if err != nil {
-			return err
-		}
-		if err := stamp(at, ans.Header, path); err != nil {
-			return err
-		}
-		var pg struct {
-			Pagination struct {
-				Next *struct {
-					Href string `json:"href"`
-				} `json:"next"`
-			} `json:"pagination"`
-			Resources []v3Resource `json:"resources"`
-		}
-		if err := json.Unmarshal(ans.Body, &pg); err != nil || pg.Resources == nil {
-			if err == nil {
-				err = errors.New("no resources")
-			}
-			return &poller.DecodeError{Request: "GET " + u.String(), Payload: ans.Body, Err: err}
-		}
-		for _, r := range pg.Resources {
-			each(r)
-		}
-		if pg.Pagination.Next == nil || pg.Pagination.Next.Href == "" || page >= 1000 {
-			return nil
-		}
-	}
+	return listOf(p, ctx, path, at, each)
 }
 
 // stamp sets at, when still zero, from an answer's Date, whole seconds.

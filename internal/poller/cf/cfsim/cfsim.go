@@ -58,6 +58,8 @@ type Script struct {
 	// usage in the asked period by this much (whole seconds): the Usage Service then reports
 	// more than Cloud Controller's events show, as a reconciliation should notice.
 	UsageSkew map[string]time.Duration `json:"usage_skew,omitempty"`
+	// Metadata names the fleet's organizations, quotas and buildpacks (metadata.go).
+	Metadata MetaScript `json:"metadata,omitempty"`
 }
 
 // EveryFaults are failures counted over the guarded Cloud Controller requests (the n-th from
@@ -364,6 +366,7 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("GET /app-usage/organizations/{org}/app_usages", s.guard(s.usageHandler(false)))
 	mux.HandleFunc("GET /app-usage/organizations/{org}/service_usages", s.guard(s.usageHandler(true)))
 	mux.HandleFunc("GET /app-usage/organizations/{org}/task_usages", s.guard(s.taskHandler))
+	s.metadataRoutes(mux)
 	return mux
 }
 
