@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"time"
 )
 
 // VCloudAir configures the vCloud Air poller (internal/poller/vcloudair): URL, and a user
@@ -15,6 +16,9 @@ type VCloudAir struct {
 	Account string
 	// SimScript is the JSON script of `meterline sim vcloudair`; "" plays the demo company.
 	SimScript string
+	// BillingClose is how long after its end the vCloud Air billing view closes a billing
+	// month (0: an hour): usage processed later is not billed, and the month never changes.
+	BillingClose time.Duration
 }
 
 // Configured reports whether the vCloud Air poller has settings.
@@ -28,6 +32,7 @@ func (c *Config) vcloudAirSettings() []setting {
 		str(&v.Password, "METERLINE_VCLOUDAIR_PASSWORD", "vcloudair-password", "vCloud Air password"),
 		str(&v.Token, "METERLINE_VCLOUDAIR_TOKEN", "vcloudair-token", "a vCloud Air token (vchs-authorization) instead of a user and password"),
 		str(&v.Account, "METERLINE_VCLOUDAIR_ACCOUNT", "vcloudair-account", "name of the account in the poller's source and dedup ids; empty is the URL's host"),
+		dur(&v.BillingClose, "METERLINE_VCLOUDAIR_BILLING_CLOSE", "vcloudair-billing-close", "how long after its end the vCloud Air billing view closes a billing month (0: an hour)"),
 		str(&v.SimScript, "METERLINE_VCASIM_SCRIPT", "vcasim-script", "file of the company and faults `sim vcloudair` plays (JSON); empty plays the demo company"),
 	}
 }
