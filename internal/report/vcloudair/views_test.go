@@ -41,8 +41,14 @@ type builtinPlans struct {
 	pricing  map[string]*plans.Pricing
 }
 
-func (b builtinPlans) MeteringPlan(id string) (*plans.Metering, bool) { m, ok := b.metering[id]; return m, ok }
-func (b builtinPlans) RatingPlan(id string) (*plans.Rating, bool)     { r, ok := b.rating[id]; return r, ok }
+func (b builtinPlans) MeteringPlan(id string) (*plans.Metering, bool) {
+	m, ok := b.metering[id]
+	return m, ok
+}
+func (b builtinPlans) RatingPlan(id string) (*plans.Rating, bool) {
+	r, ok := b.rating[id]
+	return r, ok
+}
 func (b builtinPlans) Price(pricingPlan, metric, _ string) (decimal.Decimal, bool) {
 	p, ok := b.pricing[pricingPlan]
 	if !ok {
