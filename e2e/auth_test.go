@@ -222,6 +222,15 @@ func TestAuthMatrix(t *testing.T) {
 	if err := billed.Send(); err != nil {
 		t.Fatal(err)
 	}
+	// Its service group and instance, as the billing loop stores them for the vCloud Air views.
+	for _, q := range []string{
+		"INSERT INTO " + s.database + ".vcloudair_service_groups (account, id, name, currency, anniversary, read_ms) VALUES ('e2e', 'sg-auth-a', 'Auth A', 'USD', 1, 0)",
+		"INSERT INTO " + s.database + ".vcloudair_service_instances (account, id, name, service_group, read_ms) VALUES ('e2e', '" + orgA + "', 'A', 'sg-auth-a', 0)",
+	} {
+		if err := s.ch.Exec(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
 	routes := []route{
 		{"POST usage of A", http.MethodPost, "/v1/metering/collected/usage", postDoc(res),
 			map[string]int{"A": created, "res-writer": created, "admin": created, "key-A": created}},
@@ -275,6 +284,16 @@ func TestAuthMatrix(t *testing.T) {
 		{"FOCUS export of account A", http.MethodGet, "/v1/export/focus?billing_period=" + s.now().UTC().Format("2006-01") + "&account_id=acct-a", nil, readersA},
 		{"vCloud Air reconciliation of A's group", http.MethodGet, "/v1/vcloudair/service-groups/sg-auth-a/reconciliation/2026/5", nil, readersA},
 		{"vCloud Air reconciliation, unknown group", http.MethodGet, "/v1/vcloudair/service-groups/sg-nope/reconciliation/2026/5", nil, adminOnly(missing)},
+		{"vCloud Air billable usage of A", http.MethodGet, "/api/metering/service-instance/" + orgA + "/billable-usage", nil, readersA},
+		{"vCloud Air billable, unknown instance", http.MethodGet, "/api/metering/service-instance/si-nope/billable-usage", nil, adminOnly(missing)},
+		{"vCloud Air billable costs of A's group", http.MethodGet, "/api/metering/service-group/sg-auth-a/billable-costs", nil, readersA},
+		{"vCloud Air service groups", http.MethodGet, "/api/billing/service-groups", nil,
+			map[string]int{"A": ok, "B": ok, "res-reader": ok, "read-only": ok, "admin": ok, "key-A": ok}},
+		{"vCloud Air A's service group", http.MethodGet, "/api/billing/service-group/sg-auth-a", nil, readersA},
+		{"vCloud Air billed usage of A's group", http.MethodGet, "/api/billing/service-group/sg-auth-a/billed-usage", nil, readersA},
+		{"vCloud Air billed costs of A's group", http.MethodGet, "/api/billing/service-group/sg-auth-a/billed-costs", nil, readersA},
+		{"vCloud Air billed usage of A", http.MethodGet, "/api/billing/service-instance/" + orgA + "/billed-usage", nil, readersA},
+		{"vCloud Air billed, unknown group", http.MethodGet, "/api/billing/service-group/sg-nope/billed-usage", nil, adminOnly(missing)},
 	}
 	noCredentials := map[string]bool{"expired": true, "forged": true, "none": true, "revoked": true}
 	// readsA: the principals whose answers may show A's data; readsB: B's.
@@ -314,8 +333,10 @@ func TestAuthMatrix(t *testing.T) {
 			if r.status >= 400 {
 				var e struct{ Error, Kind string }
 				if json.Unmarshal(r.body, &e) != nil || e.Error == "" || e.Kind == "" {
-					// GraphQL's own error shape, and Nova's {"forbidden": {"code", "message"}}.
-					if !strings.Contains(string(r.body), `"errors"`) && !strings.HasPrefix(string(r.body), `{"forbidden":{"code":403`) {
+					// GraphQL's own error shape, Nova's {"forbidden": {"code", "message"}} and
+					// vCloud Air's {"majorErrorCode", "minorErrorCode", "message"}.
+					if !strings.Contains(string(r.body), `"errors"`) && !strings.HasPrefix(string(r.body), `{"forbidden":{"code":403`) &&
+						!strings.HasPrefix(string(r.body), fmt.Sprintf(`{"majorErrorCode":%d,`, r.status)) {
 						t.Errorf("%s as %s: %d without the JSON error shape: %s", rt.name, p, r.status, r.body)
 					}
 				}

@@ -67,7 +67,9 @@ type UsageJSON struct {
 	Periods   []PeriodJSON `json:"periods,omitempty"`
 }
 
-// entities turns lines (of one period, or all periods: summed) into entities, by id.
+// entities turns lines (of one period, or all periods: summed) into entities, by id. A
+// billable of no usage and no cost (a metric of the plan the entity did not use: every metric
+// of a document's plan has a cell) is left out, and an entity left without billables.
 func entities(lines []Rated, currency string) []EntityJSON {
 	type acc struct {
 		e     EntityJSON
@@ -102,6 +104,9 @@ func entities(lines []Rated, currency string) []EntityJSON {
 		a.e.BillableList.Billable = make([]BillableJSON, 0, len(a.names))
 		for _, m := range a.names {
 			l := a.by[m]
+			if l.Quantity.IsZero() && l.Cost.IsZero() {
+				continue // a metric of the plan the entity did not use (the meter gives 0)
+			}
 			b := BillableJSON{Name: m, Usage: report.Number(l.Quantity), Unit: l.Unit, Cost: report.Number(l.Cost), Currency: currency}
 			if l.Rate != nil {
 				r := report.Number(*l.Rate)
@@ -109,7 +114,9 @@ func entities(lines []Rated, currency string) []EntityJSON {
 			}
 			a.e.BillableList.Billable = append(a.e.BillableList.Billable, b)
 		}
-		out = append(out, a.e)
+		if len(a.e.BillableList.Billable) > 0 {
+			out = append(out, a.e)
+		}
 	}
 	return out
 }

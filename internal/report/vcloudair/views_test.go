@@ -157,6 +157,7 @@ func fixture(t testing.TB) *ViewAPI {
 	lag := 10 * time.Minute
 	cells(st, "si-1", "vdc-a", "", "vdc-a", "storage_gb_hours", "10.5", at("2026-12-12T00:00:00Z"), at("2026-12-20T10:00:00Z"), lag)
 	cells(st, "si-1", "vdc-a", "vm-1", "vm-1", "vcpu_hours", "2", at("2026-12-12T22:00:00Z"), at("2026-12-20T10:00:00Z"), lag)
+	cells(st, "si-1", "vdc-a", "vm-1", "vm-1", "public_ip_hours", "0", at("2026-12-12T22:00:00Z"), at("2026-12-20T10:00:00Z"), lag) // unused: left out
 	cells(st, "si-1", "vdc-a", "vm-2", "vm-2", "memory_gb_hours", "1.5", at("2026-12-14T00:00:00Z"), at("2026-12-14T06:00:00Z"), lag)
 	// A late document: 7 more vCPU-hours of vm-1 in the hour of 12 December 23:00, processed
 	// on the 14th: its hour cell becomes 9, its day cell 11.
