@@ -223,11 +223,21 @@ func TestAuthMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Its service group and instance, as the billing loop stores them for the vCloud Air views.
-	for _, q := range []string{
-		"INSERT INTO " + s.database + ".vcloudair_service_groups (account, id, name, currency, anniversary, read_ms) VALUES ('e2e', 'sg-auth-a', 'Auth A', 'USD', 1, 0)",
-		"INSERT INTO " + s.database + ".vcloudair_service_instances (account, id, name, service_group, read_ms) VALUES ('e2e', '" + orgA + "', 'A', 'sg-auth-a', 0)",
+	for _, ins := range []struct {
+		table string
+		row   []any
+	}{
+		{"vcloudair_service_groups (account, id, name, currency, anniversary, read_ms)", []any{"e2e", "sg-auth-a", "Auth A", "USD", uint8(1), int64(0)}},
+		{"vcloudair_service_instances (account, id, name, service_group, read_ms)", []any{"e2e", orgA, "A", "sg-auth-a", int64(0)}},
 	} {
-		if err := s.ch.Exec(t.Context(), q); err != nil {
+		batch, err := s.ch.PrepareBatch(t.Context(), "INSERT INTO "+s.database+"."+ins.table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := batch.Append(ins.row...); err != nil {
+			t.Fatal(err)
+		}
+		if err := batch.Send(); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,6 +1,7 @@
 package vcloudair
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -254,16 +255,18 @@ func (v *View) Lines(ctx context.Context, sids []string, sel Select, pieces []Pi
 			}
 		}
 	}
-	out := make([]Rated, 0, len(acc))
+	sorted := make([]*Rated, 0, len(acc))
 	for _, l := range acc {
-		out = append(out, *l)
+		sorted = append(sorted, l)
 	}
-	slices.SortFunc(out, func(a, b Rated) int {
-		if c := a.Period.Compare(b.Period); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Node.SID+"\x00"+a.Node.L2+"\x00"+a.Node.ID+"\x00"+a.Metric, b.Node.SID+"\x00"+b.Node.L2+"\x00"+b.Node.ID+"\x00"+b.Metric)
+	slices.SortFunc(sorted, func(a, b *Rated) int {
+		return cmp.Or(a.Period.Compare(b.Period), strings.Compare(a.Node.SID, b.Node.SID), strings.Compare(a.Node.L2, b.Node.L2),
+			strings.Compare(a.Node.ID, b.Node.ID), strings.Compare(a.Metric, b.Metric))
 	})
+	out := make([]Rated, len(sorted))
+	for i, l := range sorted {
+		out[i] = *l
+	}
 	return out, nil
 }
 
