@@ -414,3 +414,24 @@ func TestViewErrors(t *testing.T) {
 		}
 	}
 }
+
+// The billing months around a close and a year's end: a month is billed once its close (an
+// hour after its end, plus the settle time) has passed; until then it is billable.
+func TestBillingMonthsAtTheClose(t *testing.T) {
+	f := func(ann int, now string, unbilled string, lastYear, lastMonth int) {
+		t.Helper()
+		v := NewView(&report.Reporter{Settle: 5 * time.Second, Clock: clock.NewManual(at(now))}, nil, nil)
+		if got := v.Unbilled(ann, at(now)); !got.Equal(at(unbilled)) {
+			t.Errorf("anniversary %d at %s: unbilled from %s, want %s", ann, now, got, unbilled)
+		}
+		if y, m := v.LastClosed(ann, at(now)); y != lastYear || m != lastMonth {
+			t.Errorf("anniversary %d at %s: last closed %d-%02d, want %d-%02d", ann, now, y, m, lastYear, lastMonth)
+		}
+	}
+	f(1, "2027-01-01T00:30:00Z", "2026-12-01T00:00:00Z", 2026, 11) // December closes at 01:00
+	f(1, "2027-01-01T01:00:04Z", "2026-12-01T00:00:00Z", 2026, 11) // not settled yet
+	f(1, "2027-01-01T01:00:05Z", "2027-01-01T00:00:00Z", 2026, 12)
+	f(13, "2027-01-12T23:59:00Z", "2026-12-13T00:00:00Z", 2026, 11)
+	f(13, "2027-01-13T02:00:00Z", "2027-01-13T00:00:00Z", 2026, 12)
+	f(28, "2027-03-01T00:00:00Z", "2027-02-28T00:00:00Z", 2027, 1)
+}
