@@ -21,6 +21,10 @@ type VCloudAir struct {
 	BillingClose time.Duration
 }
 
+// MaxBillingClose bounds VCloudAir.BillingClose: a billing month closes within 27 days of its
+// end, so at most the month before the present one is still open.
+const MaxBillingClose = 27 * 24 * time.Hour
+
 // Configured reports whether the vCloud Air poller has settings.
 func (v VCloudAir) Configured() bool { return v.URL != "" }
 
@@ -39,12 +43,16 @@ func (c *Config) vcloudAirSettings() []setting {
 
 // validate checks the vCloud Air settings, when any is given.
 func (v VCloudAir) validate() []error {
-	if !v.Configured() {
-		return nil
-	}
 	var errs []error
 	bad := func(env, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", env, fmt.Sprintf(format, args...)))
+	}
+	// The billing view's close, read by the reporting service without the poller's settings.
+	if v.BillingClose < 0 || v.BillingClose > MaxBillingClose {
+		bad("METERLINE_VCLOUDAIR_BILLING_CLOSE", "must be from 0 to %s (a month closes before the next one ends)", MaxBillingClose)
+	}
+	if !v.Configured() {
+		return errs
 	}
 	if u, err := url.Parse(v.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("METERLINE_VCLOUDAIR_URL", "must be an http(s) URL")
