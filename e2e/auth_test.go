@@ -235,6 +235,25 @@ func TestAuthMatrix(t *testing.T) {
 	if err := usageA.Send(); err != nil {
 		t.Fatal(err)
 	}
+	// Its service group and instance, as the billing loop stores them for the vCloud Air views.
+	for _, ins := range []struct {
+		table string
+		row   []any
+	}{
+		{"vcloudair_service_groups (account, id, name, currency, anniversary, read_ms)", []any{"e2e", "sg-auth-a", "Auth A", "USD", uint8(1), int64(0)}},
+		{"vcloudair_service_instances (account, id, name, service_group, read_ms)", []any{"e2e", orgA, "A", "sg-auth-a", int64(0)}},
+	} {
+		batch, err := s.ch.PrepareBatch(t.Context(), "INSERT INTO "+s.database+"."+ins.table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := batch.Append(ins.row...); err != nil {
+			t.Fatal(err)
+		}
+		if err := batch.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	routes := []route{
 		{"POST usage of A", http.MethodPost, "/v1/metering/collected/usage", postDoc(res),
 			map[string]int{"A": created, "res-writer": created, "admin": created, "key-A": created}},
@@ -295,6 +314,16 @@ func TestAuthMatrix(t *testing.T) {
 		{"CF reconciliation of B, none stored", http.MethodGet, "/v1/cf/organizations/" + orgB + "/reconciliation/2026-05-01", nil, map[string]int{"B": missing, "admin": missing}},
 		{"CF reconciliation of A's days", http.MethodGet, "/v1/cf/organizations/" + orgA + "/reconciliation?start=2026-04-30&end=2026-05-01", nil, readersA},
 		{"PCF usage report of A", http.MethodGet, "/v1/cf/organizations/" + orgA + "/usage-report?start=" + s.now().UTC().Format("2006-01-02") + "&end=" + s.now().UTC().Format("2006-01-02"), nil, readersA},
+		{"vCloud Air billable usage of A", http.MethodGet, "/api/metering/service-instance/" + orgA + "/billable-usage", nil, readersA},
+		{"vCloud Air billable, unknown instance", http.MethodGet, "/api/metering/service-instance/si-nope/billable-usage", nil, adminOnly(missing)},
+		{"vCloud Air billable costs of A's group", http.MethodGet, "/api/metering/service-group/sg-auth-a/billable-costs", nil, readersA},
+		{"vCloud Air service groups", http.MethodGet, "/api/billing/service-groups", nil,
+			map[string]int{"A": ok, "B": ok, "res-reader": ok, "read-only": ok, "admin": ok, "key-A": ok}},
+		{"vCloud Air A's service group", http.MethodGet, "/api/billing/service-group/sg-auth-a", nil, readersA},
+		{"vCloud Air billed usage of A's group", http.MethodGet, "/api/billing/service-group/sg-auth-a/billed-usage", nil, readersA},
+		{"vCloud Air billed costs of A's group", http.MethodGet, "/api/billing/service-group/sg-auth-a/billed-costs", nil, readersA},
+		{"vCloud Air billed usage of A", http.MethodGet, "/api/billing/service-instance/" + orgA + "/billed-usage", nil, readersA},
+		{"vCloud Air billed, unknown group", http.MethodGet, "/api/billing/service-group/sg-nope/billed-usage", nil, adminOnly(missing)},
 	}
 	noCredentials := map[string]bool{"expired": true, "forged": true, "none": true, "revoked": true}
 	// readsA: the principals whose answers may show A's data; readsB: B's.
@@ -334,8 +363,10 @@ func TestAuthMatrix(t *testing.T) {
 			if r.status >= 400 {
 				var e struct{ Error, Kind string }
 				if json.Unmarshal(r.body, &e) != nil || e.Error == "" || e.Kind == "" {
-					// GraphQL's own error shape, and Nova's {"forbidden": {"code", "message"}}.
-					if !strings.Contains(string(r.body), `"errors"`) && !strings.HasPrefix(string(r.body), `{"forbidden":{"code":403`) {
+					// GraphQL's own error shape, Nova's {"forbidden": {"code", "message"}} and
+					// vCloud Air's {"majorErrorCode", "minorErrorCode", "message"}.
+					if !strings.Contains(string(r.body), `"errors"`) && !strings.HasPrefix(string(r.body), `{"forbidden":{"code":403`) &&
+						!strings.HasPrefix(string(r.body), fmt.Sprintf(`{"majorErrorCode":%d,`, r.status)) {
 						t.Errorf("%s as %s: %d without the JSON error shape: %s", rt.name, p, r.status, r.body)
 					}
 				}

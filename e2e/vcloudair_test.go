@@ -34,14 +34,7 @@ type vcaReconciliation struct {
 // group's exactly the injected over-billing.
 func TestVCloudAirReconciliation(t *testing.T) {
 	s := newStackAt(t, time.Date(2026, 1, 1, 2, 30, 0, 0, time.UTC))
-	h := func(s string) time.Time { v, _ := time.Parse(time.RFC3339, s); return v }
-	use := func(billable, perHour string, from string, to string) map[string]any {
-		u := map[string]any{"billable": billable, "unit": "hour", "per_hour": perHour, "rate": "0.01", "from": h(from)}
-		if to != "" {
-			u["to"] = h(to)
-		}
-		return u
-	}
+	use := vcaUseOf
 	script := map[string]any{
 		"service_groups": []map[string]any{
 			{"id": "sg-honest", "name": "honest", "currency": "USD", "anniversary": 1},
@@ -62,12 +55,7 @@ func TestVCloudAirReconciliation(t *testing.T) {
 		},
 		"billed_extra": map[string]map[string]string{"sg-over": {"vcpu_hours": "5"}},
 	}
-	scriptFile := writeScript(t, script)
-	dev := s.start([]string{"dev"})
-	sim := s.start([]string{"sim", "vcloudair"}, "METERLINE_VCASIM_SCRIPT="+scriptFile)
-	s.start([]string{"poller", "vcloudair"}, "METERLINE_VCLOUDAIR_URL=http://"+sim.addr, "METERLINE_VCLOUDAIR_USERNAME=meterline",
-		"METERLINE_VCLOUDAIR_PASSWORD=pw", "METERLINE_VCLOUDAIR_ACCOUNT=e2e", "METERLINE_POLL_START=2025-12-31T20:00:00Z",
-		"METERLINE_POLL_LAG=10m", "METERLINE_POLL_INTERVAL=1s", "METERLINE_POLL_TIMEOUT=5s")
+	dev := startVCloudAir(t, s, script, "e2e", "10m")
 
 	get := func(group string, year, month int) (int, vcaReconciliation, string) {
 		r := do(t, http.MethodGet, fmt.Sprintf("http://%s/v1/vcloudair/service-groups/%s/reconciliation/%d/%d", dev.addr, group, year, month), "", nil)

@@ -15,7 +15,6 @@ import (
 	"github.com/meterline/meterline/internal/poller"
 	"github.com/meterline/meterline/internal/poller/vcloudair"
 	"github.com/meterline/meterline/internal/poller/vcloudair/vcasim"
-	vcareport "github.com/meterline/meterline/internal/report/vcloudair"
 )
 
 // vcloudAirProvider is vCloud Air OnDemand's metering API (internal/poller/vcloudair), with
@@ -72,13 +71,11 @@ func startVCloudAirBilling(ctx context.Context, s *stack, prov *vcloudair.Provid
 	}
 	table := clickhouse.NewVCloudAirBilled(conn)
 	b := &vcloudair.Billing{Provider: prov, Write: func(ctx context.Context, rows []vcloudair.Billed, now time.Time) error {
-		out := make([]vcareport.Billed, len(rows))
-		for i, r := range rows {
-			out[i] = vcareport.Billed(r)
-		}
-		return table.Insert(ctx, out, now)
+		return table.Insert(ctx, rows, now)
 	},
-		Clock: s.e.clock, Interval: cfg.Poll.Interval,
+		WriteDirectory: clickhouse.NewVCloudAirDirectory(conn).InsertDirectory,
+		WriteCosts:     clickhouse.NewVCloudAirDirectory(conn).InsertCosts,
+		Clock:          s.e.clock, Interval: cfg.Poll.Interval,
 		Log: s.e.log.Named("vcloudair-billing")}
 	runUntilStopped(ctx, s, "vcloudair billing", func(ctx context.Context) error {
 		if err := b.Run(ctx); ctx.Err() == nil {

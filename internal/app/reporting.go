@@ -27,7 +27,7 @@ func startReporting(s *stack, conn clickhouse.Conn, store *provisioning.Store, m
 	abacus.NewAPI(reports, g, cfg.MaxBodyBytes, s.e.log.Named("reporting"), s.e.reg).Register(mux)
 	startFocus(s, r, store, mux)
 	startNovaView(s, conn, mux)
-	startVCloudAirView(s, conn, mux)
+	startVCloudAirView(s, r, store, conn, mux)
 	startCFReconView(s, conn, mux)
 	startPCFView(s, r, conn, mux)
 	return nil

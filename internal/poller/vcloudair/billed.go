@@ -10,26 +10,13 @@ import (
 	"github.com/shopspring/decimal"
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/clickhouse/vcarows"
 	"github.com/meterline/meterline/internal/platform/clock"
 )
 
-// Billed is one billable of one entity in a service group's billed usage of a billing month
-// (the rows of vcloudair_billed; the reconciliation view's Billed has the same fields).
-type Billed struct {
-	Account         string
-	Group           string
-	Year, Month     int
-	FromMs, ToMs    int64 // the billing month [from, to), Unix milliseconds
-	ServiceInstance string
-	L2              string
-	Entity          string
-	EntityType      string
-	Billable        string
-	Quantity        decimal.Decimal
-	Unit            string
-	Cost            decimal.Decimal
-	Currency        string
-}
+// Billed is one billable of one entity in a service group's billed usage of a billing month:
+// the row of vcloudair_billed, defined once in vcarows for the poller and the views.
+type Billed = vcarows.Billed
 
 type billedAnswer struct {
 	Status    string    `json:"status"`
@@ -106,6 +93,11 @@ type Billing struct {
 	Interval time.Duration // between rounds (a minute when 0)
 	Months   int           // how many closed months each round reads (3 when 0)
 	Log      *zap.Logger
+	// WriteDirectory writes the service groups and instances each round they changed (nil:
+	// not stored); WriteCosts writes each billed month's cost items (nil: not read).
+	WriteDirectory func(ctx context.Context, groups []vcarows.Group, insts []vcarows.Instance, now time.Time) error
+	WriteCosts     func(ctx context.Context, costs []Cost, now time.Time) error
+	lastDirectory  string
 }
 
 // Round reads and writes once; it returns the number of rows written.
@@ -117,6 +109,9 @@ func (b *Billing) Round(ctx context.Context) (int, error) {
 	now := b.Clock.Now()
 	groups, err := b.Provider.Groups(ctx)
 	if err != nil {
+		return 0, err
+	}
+	if err := b.writeDirectory(ctx, groups, now); err != nil {
 		return 0, err
 	}
 	n := 0
@@ -133,6 +128,9 @@ func (b *Billing) Round(ctx context.Context) (int, error) {
 				return n, err
 			}
 			n += len(rows)
+			if err := b.writeCosts(ctx, g, ym[0], ym[1], now); err != nil {
+				return n, err
+			}
 		}
 	}
 	return n, nil

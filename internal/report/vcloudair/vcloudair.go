@@ -9,27 +9,16 @@ import (
 	"strings"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/meterline/meterline/internal/clickhouse/vcarows"
 )
 
 // Resource is the resource id of vCloud Air's documents.
 const Resource = "vcloudair"
 
-// Billed is one billable of one entity in a service group's billed usage of a billing month.
-type Billed struct {
-	Account         string
-	Group           string
-	Year, Month     int
-	FromMs, ToMs    int64 // the billing month [from, to), Unix milliseconds
-	ServiceInstance string
-	L2              string
-	Entity          string
-	EntityType      string
-	Billable        string
-	Quantity        decimal.Decimal
-	Unit            string
-	Cost            decimal.Decimal
-	Currency        string
-}
+// Billed is one billable of one entity in a service group's billed usage of a billing month:
+// the row of vcloudair_billed, defined once in vcarows for the poller and the views.
+type Billed = vcarows.Billed
 
 // Key places a quantity: an entity's billable within its service instance and L2.
 type Key struct {

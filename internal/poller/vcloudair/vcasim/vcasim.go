@@ -44,6 +44,8 @@ type Script struct {
 	// BilledExtra, per service group id, is usage vCloud Air bills on top of what it metered
 	// (a billing error the reconciliation must show): billable name to quantity per month.
 	BilledExtra map[string]map[string]decimal.Decimal `json:"billed_extra,omitempty"`
+	// BilledCosts, per service group id, are the cost items of every billed month (costs.go).
+	BilledCosts map[string][]CostItem `json:"billed_costs,omitempty"`
 }
 
 // Group is a service group: the billing account.
@@ -562,13 +564,4 @@ func (s *Sim) billedUsage(r *http.Request, now time.Time) (int, any) {
 
 func billedEntity(sid, l2 string, e entity) map[string]any {
 	return map[string]any{"id": e.ID, "name": e.Name, "entityType": e.EntityType, "serviceInstanceId": sid, "l2Id": l2, "billableList": e.BillableList}
-}
-
-func (s *Sim) billedCosts(r *http.Request, now time.Time) (int, any) {
-	g, y, m, from, to, status, body := s.billedMonth(r, now)
-	if status != 0 {
-		return status, body
-	}
-	return http.StatusOK, map[string]any{"currency": g.Currency, "month": m, "year": y, "startTime": from.Format(time.RFC3339), "endTime": to.Format(time.RFC3339),
-		"cost": []map[string]any{{"type": "Support Cost", "amount": 0}}}
 }
