@@ -53,7 +53,7 @@ func (u vcaUsage) figures() map[string]string {
 // the billing loop stored.
 func TestVCloudAirViews(t *testing.T) {
 	s := newStackAt(t, time.Date(2026, 1, 1, 0, 59, 30, 0, time.UTC))
-	use := vcaUse
+	use := vcaUseOf
 	script := map[string]any{
 		"service_groups": []map[string]any{{"id": "sg-view", "name": "View group", "currency": "USD", "anniversary": 1}},
 		"service_instances": []map[string]any{
