@@ -607,7 +607,9 @@ func (s *Sim) listHandler(kind string) func(http.ResponseWriter, *http.Request, 
 		switch kind {
 		case "organizations":
 			for _, g := range s.organizations() {
-				res = append(res, map[string]any{"guid": g, "name": "org-" + g})
+				if g != "" {
+					res = append(res, s.organizationJSON(g))
+				}
 			}
 		case "spaces":
 			for _, g := range sortedKeys(s.spaces) {

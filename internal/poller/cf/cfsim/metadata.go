@@ -34,10 +34,20 @@ type Quota struct {
 // organizations, organization and space quotas, the apps' current droplets, service plans
 // and offerings (the shapes of upstream-samples/cf-v3).
 func (s *Sim) metadataRoutes(mux *http.ServeMux) {
-	for _, kind := range []string{"organizations", "organization_quotas", "space_quotas", "service_plans", "service_offerings"} {
+	for _, kind := range []string{"organization_quotas", "space_quotas", "service_plans", "service_offerings"} {
 		mux.HandleFunc("GET /v3/"+kind, s.guard(s.metadataList(kind)))
 	}
 	mux.HandleFunc("GET /v3/apps/{guid}/droplets/current", s.guard(s.currentDroplet))
+}
+
+// organizationJSON is organization org as /v3/organizations lists it: named by the script's
+// metadata (org-<guid> by default), with its quota relationship. s.mu is held.
+func (s *Sim) organizationJSON(org string) map[string]any {
+	name := s.script.Metadata.OrgNames[org]
+	if name == "" {
+		name = "org-" + org
+	}
+	return map[string]any{"guid": org, "name": name, "suspended": false, "relationships": map[string]any{"quota": data("")}}
 }
 
 func data(guid string) map[string]any { return map[string]any{"data": map[string]string{"guid": guid}} }
@@ -66,21 +76,6 @@ func (s *Sim) metadataList(kind string) func(http.ResponseWriter, *http.Request,
 		meta := s.script.Metadata
 		res := []map[string]any{}
 		switch kind {
-		case "organizations":
-			var orgs []string
-			for _, org := range s.spaces {
-				if org != "" && !slices.Contains(orgs, org) {
-					orgs = append(orgs, org)
-				}
-			}
-			slices.Sort(orgs)
-			for _, org := range orgs {
-				name := meta.OrgNames[org]
-				if name == "" {
-					name = "org-" + org
-				}
-				res = append(res, map[string]any{"guid": org, "name": name, "suspended": false, "relationships": map[string]any{"quota": data("")}})
-			}
 		case "organization_quotas":
 			for _, q := range meta.OrgQuotas {
 				res = append(res, quotaJSON(q, map[string]any{"organizations": guids(q.Orgs)}))
