@@ -5,7 +5,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/meterline/meterline/schemas"
+	"github.com/meterline/meterline/schemas/openapi"
 )
 
 // OpenAPI routes: every HTTP listener serves the merged OpenAPI document of every Meterline
@@ -33,6 +33,6 @@ func registerOpenAPI(mux *http.ServeMux, log *zap.Logger) {
 			_, _ = w.Write(raw)
 		}
 	}
-	mux.HandleFunc("GET "+openAPIJSONPath, serve(schemas.OpenAPIJSON, "application/json"))
-	mux.HandleFunc("GET "+openAPIYAMLPath, serve(schemas.OpenAPIYAML, "application/yaml"))
+	mux.HandleFunc("GET "+openAPIJSONPath, serve(openapi.JSON, "application/json"))
+	mux.HandleFunc("GET "+openAPIYAMLPath, serve(openapi.YAML, "application/yaml"))
 }

@@ -21,7 +21,7 @@ import (
 	"github.com/meterline/meterline/internal/platform/config"
 	"github.com/meterline/meterline/internal/provisioning"
 	"github.com/meterline/meterline/internal/report/vcloudair"
-	"github.com/meterline/meterline/schemas"
+	"github.com/meterline/meterline/schemas/openapi"
 )
 
 // route is one registered route: "METHOD /path/{param}", and where it was registered.
@@ -213,11 +213,11 @@ var awaitingFile = map[string]string{
 // of the OpenAPI document (schemas/openapi/*.yaml, merged), and every operation of the
 // document is registered by some service, at the same pattern.
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
-	doc, err := schemas.OpenAPIDocument()
+	doc, err := openapi.Document()
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := schemas.OpenAPI.ReadDir("openapi")
+	files, err := openapi.Files.ReadDir(".")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,8 @@
-package schemas
+// Package openapi merges the partial OpenAPI 3.1 documents of this folder, one per area
+// (core.yaml, nova.yaml, focus.yaml, ...), into the one document Meterline serves at
+// /openapi.json, and validates it with kin-openapi. It is apart from package schemas, which
+// domain packages import, so that they do not depend on net/http through kin-openapi.
+package openapi
 
 import (
 	"context"
@@ -13,15 +17,16 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/meterline/meterline/schemas"
 )
 
-// OpenAPI holds the partial OpenAPI 3.1 documents, one per area, by file name under openapi/.
-// Each has openapi, info, paths and components; the names of its components start with its
-// area's name, so that the files never collide. OpenAPIDocument merges them. The JSON
-// Schemas are beside them, for the components that reuse them.
+// Files holds the partial OpenAPI 3.1 documents, one per area, by file name. Each has
+// openapi, info, paths and components; the names of its components start with its area's
+// name, so that the files never collide. Document merges them.
 //
-//go:embed openapi/*.yaml jsonschema/*.json
-var OpenAPI embed.FS
+//go:embed *.yaml
+var Files embed.FS
 
 // openAPIVersion is the OpenAPI version of every file and of the merged document.
 const openAPIVersion = "3.1.0"
@@ -34,24 +39,24 @@ const openAPIMain = "core.yaml"
 var componentKinds = []string{"schemas", "responses", "parameters", "examples", "requestBodies",
 	"headers", "securitySchemes", "links", "callbacks", "pathItems"}
 
-var openAPIOnce = sync.OnceValues(func() ([]byte, error) { return MergeOpenAPI(OpenAPI, "openapi") })
+var jsonOnce = sync.OnceValues(func() ([]byte, error) { return Merge(Files, schemas.JSONSchema) })
 
-// OpenAPIJSON returns the merged OpenAPI document of every route Meterline serves, as JSON:
-// the files of OpenAPI merged (see MergeOpenAPI) and validated. It is built once.
-func OpenAPIJSON() ([]byte, error) { return openAPIOnce() }
+// JSON returns the merged OpenAPI document of every route Meterline serves, as JSON: the
+// Files merged (see Merge) and validated. It is built once.
+func JSON() ([]byte, error) { return jsonOnce() }
 
-// OpenAPIDocument returns the merged document, loaded and validated by kin-openapi.
-func OpenAPIDocument() (*openapi3.T, error) {
-	raw, err := OpenAPIJSON()
+// Document returns the merged document, loaded and validated by kin-openapi.
+func Document() (*openapi3.T, error) {
+	raw, err := JSON()
 	if err != nil {
 		return nil, err
 	}
-	return LoadOpenAPI(raw)
+	return Load(raw)
 }
 
-// LoadOpenAPI loads an OpenAPI 3.1 document and validates it (references resolved, schemas
+// Load loads an OpenAPI 3.1 document and validates it (references resolved, schemas
 // well formed, examples valid against their schemas).
-func LoadOpenAPI(raw []byte) (*openapi3.T, error) {
+func Load(raw []byte) (*openapi3.T, error) {
 	loader := openapi3.NewLoader()
 	doc, err := loader.LoadFromData(raw)
 	if err != nil {
@@ -63,19 +68,18 @@ func LoadOpenAPI(raw []byte) (*openapi3.T, error) {
 	return doc, nil
 }
 
-// MergeOpenAPI merges the *.yaml files of dir in fsys into one OpenAPI document (JSON) and
-// validates it. Each file must be an OpenAPI 3.1.0 document; a path, or a component of the
+// Merge merges the *.yaml files of files into one OpenAPI document (JSON) and validates it. Each file must be an OpenAPI 3.1.0 document; a path, or a component of the
 // same kind and name, given in two files is an error naming both. A schema component that is
-// only {$ref: ../jsonschema/<file>} is replaced by that JSON Schema (schemas/jsonschema), its
-// $defs becoming components <name>_<def>, so that one schema serves both the collector's
-// validation and the document.
-func MergeOpenAPI(fsys fs.FS, dir string) ([]byte, error) {
-	names, err := fs.Glob(fsys, path.Join(dir, "*.yaml"))
+// only {$ref: ../jsonschema/<file>} is replaced by that JSON Schema, read from jsonSchemas
+// (schemas.JSONSchema: jsonschema/<file>), its $defs becoming components <name>_<def>, so
+// that one schema serves both the collector's validation and the document.
+func Merge(files, jsonSchemas fs.FS) ([]byte, error) {
+	names, err := fs.Glob(files, "*.yaml")
 	if err != nil {
 		return nil, err
 	}
 	if len(names) == 0 {
-		return nil, fmt.Errorf("openapi: no %s/*.yaml", dir)
+		return nil, fmt.Errorf("openapi: no *.yaml")
 	}
 	merged := map[string]any{"openapi": openAPIVersion}
 	paths := map[string]any{}
@@ -84,7 +88,7 @@ func MergeOpenAPI(fsys fs.FS, dir string) ([]byte, error) {
 	componentFile := map[string]string{}
 	for _, name := range names {
 		file := path.Base(name)
-		raw, err := fs.ReadFile(fsys, name)
+		raw, err := fs.ReadFile(files, name)
 		if err != nil {
 			return nil, err
 		}
@@ -149,9 +153,9 @@ func MergeOpenAPI(fsys fs.FS, dir string) ([]byte, error) {
 		}
 	}
 	if merged["info"] == nil {
-		return nil, fmt.Errorf("openapi: %s/%s is missing (the merged document's info)", dir, openAPIMain)
+		return nil, fmt.Errorf("openapi: %s is missing (the merged document's info)", openAPIMain)
 	}
-	if err := inlineJSONSchemas(fsys, dir, components, componentFile); err != nil {
+	if err := inlineJSONSchemas(jsonSchemas, components, componentFile); err != nil {
 		return nil, err
 	}
 	merged["paths"], merged["components"] = paths, components
@@ -159,14 +163,14 @@ func MergeOpenAPI(fsys fs.FS, dir string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := LoadOpenAPI(out); err != nil {
+	if _, err := Load(out); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
 // inlineJSONSchemas replaces each schema component {$ref: ../jsonschema/<file>} by the file.
-func inlineJSONSchemas(fsys fs.FS, dir string, components map[string]any, componentFile map[string]string) error {
+func inlineJSONSchemas(fsys fs.FS, components map[string]any, componentFile map[string]string) error {
 	schemas, _ := components["schemas"].(map[string]any)
 	for _, name := range slices.Sorted(func(yield func(string) bool) {
 		for k := range schemas {
@@ -180,7 +184,7 @@ func inlineJSONSchemas(fsys fs.FS, dir string, components map[string]any, compon
 		if len(c) != 1 || !strings.HasSuffix(ref, ".json") || strings.HasPrefix(ref, "#") {
 			continue
 		}
-		file := path.Clean(path.Join(dir, ref))
+		file := path.Clean(path.Join("openapi", ref)) // this folder's place beside jsonschema/
 		raw, err := fs.ReadFile(fsys, file)
 		if err != nil {
 			return fmt.Errorf("openapi %s: components/schemas/%s: %w", componentFile["schemas/"+name], name, err)
@@ -236,8 +240,8 @@ func rewriteRefs(v any, rename map[string]string) any {
 	return v
 }
 
-var openAPIYAMLOnce = sync.OnceValues(func() ([]byte, error) {
-	raw, err := OpenAPIJSON()
+var yamlOnce = sync.OnceValues(func() ([]byte, error) {
+	raw, err := JSON()
 	if err != nil {
 		return nil, err
 	}
@@ -249,5 +253,5 @@ var openAPIYAMLOnce = sync.OnceValues(func() ([]byte, error) {
 	return yaml.Marshal(&node)
 })
 
-// OpenAPIYAML returns the document of OpenAPIJSON as YAML.
-func OpenAPIYAML() ([]byte, error) { return openAPIYAMLOnce() }
+// YAML returns the document of JSON as YAML.
+func YAML() ([]byte, error) { return yamlOnce() }

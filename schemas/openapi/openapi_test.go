@@ -1,0 +1,72 @@
+package openapi
+
+import (
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/meterline/meterline/schemas"
+)
+
+// TestDocument: the embedded files merge into a valid OpenAPI 3.1 document, whose reused JSON
+// Schemas (schemas/jsonschema) are inlined with their $defs, and which reads back as YAML.
+func TestDocument(t *testing.T) {
+	doc, err := Document()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.OpenAPI != "3.1.0" || doc.Info.Title != "Meterline" {
+		t.Errorf("openapi %q, title %q", doc.OpenAPI, doc.Info.Title)
+	}
+	for _, name := range []string{"CoreResourceUsage", "CoreResourceUsage_id", "CoreOrganizationReport", "CoreResourceInstanceReport", "NovaTenantUsage"} {
+		if doc.Components.Schemas[name] == nil {
+			t.Errorf("no component schema %s", name)
+		}
+	}
+	if doc.Paths.Find("/v1/metering/collected/usage") == nil || doc.Paths.Find("/openstack/compute/v2.1/os-simple-tenant-usage") == nil {
+		t.Error("a core or Nova path is missing")
+	}
+	y, err := YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(y); err != nil {
+		t.Errorf("the YAML form does not load: %v", err)
+	}
+}
+
+const head = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\n"
+
+// TestMergeErrors: a path or a component in two files, a file of another OpenAPI version, a
+// member only core.yaml may have, and a reference to nothing are errors naming the files.
+func TestMergeErrors(t *testing.T) {
+	core := head + "paths:\n  /a:\n    get:\n      responses: {'200': {description: ok}}\ncomponents:\n  schemas:\n    CoreX: {type: string}\n"
+	f := func(name string, files map[string]string, want ...string) {
+		t.Helper()
+		fsys := fstest.MapFS{}
+		for n, s := range files {
+			fsys[n] = &fstest.MapFile{Data: []byte(s)}
+		}
+		_, err := Merge(fsys, schemas.JSONSchema)
+		if err == nil {
+			t.Errorf("%s: merged", name)
+			return
+		}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %v; want it to say %q", name, err, w)
+			}
+		}
+	}
+	if _, err := Merge(fstest.MapFS{"core.yaml": {Data: []byte(core)}}, schemas.JSONSchema); err != nil {
+		t.Fatalf("a valid file: %v", err)
+	}
+	f("path twice", map[string]string{"core.yaml": core, "b.yaml": head + "paths:\n  /a: {}\n"}, "path /a", "b.yaml", "core.yaml")
+	f("component twice", map[string]string{"core.yaml": core, "b.yaml": head + "components:\n  schemas:\n    CoreX: {type: integer}\n"},
+		"components/schemas/CoreX", "b.yaml", "core.yaml")
+	f("version", map[string]string{"core.yaml": strings.Replace(core, "3.1.0", "3.0.3", 1)}, "core.yaml", "3.0.3")
+	f("servers elsewhere", map[string]string{"core.yaml": core, "b.yaml": head + "servers: [{url: /}]\n"}, "b.yaml", "servers")
+	f("no core", map[string]string{"b.yaml": head}, "core.yaml")
+	f("dangling ref", map[string]string{"core.yaml": core + "    CoreY: {$ref: '#/components/schemas/Nowhere'}\n"}, "Nowhere")
+	f("missing json schema", map[string]string{"core.yaml": core + "    CoreZ: {$ref: ../jsonschema/none.schema.json}\n"}, "core.yaml", "CoreZ")
+}
