@@ -1,6 +1,8 @@
 package openapi
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -69,4 +71,30 @@ func TestMergeErrors(t *testing.T) {
 	f("no core", map[string]string{"b.yaml": head}, "core.yaml")
 	f("dangling ref", map[string]string{"core.yaml": core + "    CoreY: {$ref: '#/components/schemas/Nowhere'}\n"}, "Nowhere")
 	f("missing json schema", map[string]string{"core.yaml": core + "    CoreZ: {$ref: ../jsonschema/none.schema.json}\n"}, "core.yaml", "CoreZ")
+}
+
+// TestValidator: answers that do not match the document are refused: a body of the wrong
+// shape, a status not described, a route not described; one that matches passes.
+func TestValidator(t *testing.T) {
+	v, err := NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	json := http.Header{"Content-Type": {"application/json"}}
+	f := func(method, target string, status int, body string, ok bool) {
+		t.Helper()
+		err := v.Response(httptest.NewRequest(method, target, nil), status, json, []byte(body))
+		if (err == nil) != ok {
+			t.Errorf("%s %s %d %s: %v, want ok %v", method, target, status, body, err, ok)
+		}
+	}
+	f("GET", "/v1/provisioning/api_keys/k1", 200, `{"id":"k1","organizations":["o"],"scopes":["abacus.usage.read"],"created":1}`, true)
+	f("GET", "/v1/provisioning/api_keys/k1", 200, `{"id":"k1","organizations":["o"],"scopes":["abacus.usage.read"],"created":1,"hash":"x"}`, false)
+	f("GET", "/v1/provisioning/api_keys/k1", 404, `{"error":"API key k1 not found","kind":"not_found"}`, true)
+	f("GET", "/v1/provisioning/api_keys/k1", 404, `{"error":"API key k1 not found","kind":"missing"}`, false)
+	f("GET", "/v1/provisioning/api_keys/k1", 418, `{"error":"teapot","kind":"internal"}`, false)
+	f("GET", "/v1/metering/organizations/o/aggregated/usage", 200, `{"organization_id":5}`, false)
+	f("GET", "/openstack/compute/v2.1/os-simple-tenant-usage/t", 400, `{"badRequest":{"code":400,"message":"Invalid"}}`, true)
+	f("GET", "/openstack/compute/v2.1/os-simple-tenant-usage/t", 400, `{"error":"Invalid","kind":"invalid"}`, false)
+	f("GET", "/nowhere", 200, `{}`, false)
 }
