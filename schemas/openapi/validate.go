@@ -3,6 +3,7 @@ package openapi
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,6 +27,11 @@ func NewValidator() (*Validator, error) {
 	if err != nil {
 		return nil, err
 	}
+	return NewValidatorOf(raw)
+}
+
+// NewValidatorOf returns a Validator over the document raw (as /openapi.json serves it).
+func NewValidatorOf(raw []byte) (*Validator, error) {
 	doc, err := Load(raw) // a copy of its own: the servers are changed
 	if err != nil {
 		return nil, err
@@ -38,12 +44,16 @@ func NewValidator() (*Validator, error) {
 	return &Validator{router: router}, nil
 }
 
+// ErrNoOperation is the error of Response for a request the document has no operation for.
+var ErrNoOperation = errors.New("no operation of the OpenAPI document")
+
 // Response checks the answer (status, header, body) to req. The error names the route and
-// the status, and what does not match.
+// the status, and what does not match; for a route not in the document it wraps
+// ErrNoOperation.
 func (v *Validator) Response(req *http.Request, status int, header http.Header, body []byte) error {
 	route, params, err := v.router.FindRoute(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: no operation of the OpenAPI document: %w", req.Method, req.URL.Path, err)
+		return fmt.Errorf("%s %s: %w: %w", req.Method, req.URL.Path, ErrNoOperation, err)
 	}
 	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true,
 		AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}
