@@ -245,13 +245,24 @@ var yamlOnce = sync.OnceValues(func() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	// JSON is YAML: decoded into a node, the document keeps its members' order.
+	// JSON is YAML: decoded into a node, the document keeps its members' order; its JSON
+	// styles (flow, double-quoted) are dropped so that it is written in block style.
 	var node yaml.Node
 	if err := yaml.Unmarshal(raw, &node); err != nil {
 		return nil, err
 	}
+	plain(&node)
 	return yaml.Marshal(&node)
 })
+
+// plain clears the styles of n and its children (the encoder still quotes a string that
+// would read as another type).
+func plain(n *yaml.Node) {
+	n.Style = 0
+	for _, c := range n.Content {
+		plain(c)
+	}
+}
 
 // YAML returns the document of JSON as YAML.
 func YAML() ([]byte, error) { return yamlOnce() }

@@ -35,6 +35,9 @@ func TestDocument(t *testing.T) {
 	if _, err := Load(y); err != nil {
 		t.Errorf("the YAML form does not load: %v", err)
 	}
+	if !strings.Contains(string(y), "\nopenapi: 3.1.0\n") || !strings.Contains(string(y), " \"200\":\n") || strings.HasPrefix(string(y), "{") {
+		t.Errorf("the YAML form is not in block style, with status codes as strings: %.300s", y)
+	}
 }
 
 const head = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\n"
