@@ -324,6 +324,8 @@ func TestAuthMatrix(t *testing.T) {
 		{"vCloud Air billed costs of A's group", http.MethodGet, "/api/billing/service-group/sg-auth-a/billed-costs", nil, readersA},
 		{"vCloud Air billed usage of A", http.MethodGet, "/api/billing/service-instance/" + orgA + "/billed-usage", nil, readersA},
 		{"vCloud Air billed, unknown group", http.MethodGet, "/api/billing/service-group/sg-nope/billed-usage", nil, adminOnly(missing)},
+		{"OpenAPI document (JSON)", http.MethodGet, "/openapi.json", nil, nil},
+		{"OpenAPI document (YAML)", http.MethodGet, "/openapi.yaml", nil, nil},
 	}
 	noCredentials := map[string]bool{"expired": true, "forged": true, "none": true, "revoked": true}
 	// readsA: the principals whose answers may show A's data; readsB: B's.
@@ -331,6 +333,7 @@ func TestAuthMatrix(t *testing.T) {
 	readsB := map[string]bool{"B": true, "admin": true}
 	markersA, markersB := []string{"space-a", "inst-a", "Account A"}, []string{"space-b", "inst-b", "Account B"}
 
+	described := servedOpenAPI(t, base) // every answer below is checked against it
 	var table strings.Builder
 	fmt.Fprintf(&table, "%-36s", "route")
 	for _, p := range principals {
@@ -353,12 +356,13 @@ func TestAuthMatrix(t *testing.T) {
 				body = rt.body(p)
 			}
 			r := call(t, rt.method, base+rt.path, tokens[p], body)
+			checkAnswer(t, described, rt.name+" as "+p, rt.method, base+rt.path, r)
 			fmt.Fprintf(&table, " %10d", r.status)
 			if r.status != want {
 				t.Errorf("%s as %s: %d %s, want %d", rt.name, p, r.status, r.body, want)
 			}
 			if rt.want == nil {
-				continue // the open routes: probes and metrics, no tenant's data
+				continue // the open routes: probes, metrics and the OpenAPI document, no tenant's data
 			}
 			if r.status >= 400 {
 				var e struct{ Error, Kind string }

@@ -34,10 +34,16 @@ func startProvisioning(ctx context.Context, s *stack, brokers []string, mux *htt
 		log.Info("built-in sample plans loaded")
 	}
 	if mux != nil {
-		api.Register(mux)
-		provisioning.NewKeysAPI(store.Catalog, store, s.e.clock, log).Register(mux)
+		registerProvisioning(s, store, api, mux)
 	}
 	return store, nil
+}
+
+// registerProvisioning adds the provisioning API (api, over store) and the API keys' routes
+// to mux.
+func registerProvisioning(s *stack, store *provisioning.Store, api *provisioning.API, mux *http.ServeMux) {
+	api.Register(mux)
+	provisioning.NewKeysAPI(store.Catalog, store, s.e.clock, s.e.log.Named("provisioning")).Register(mux)
 }
 
 func runProvisioning(ctx context.Context, e *env) error {

@@ -224,8 +224,7 @@ func serveAPI(ctx context.Context, s *stack, mux *http.ServeMux, cat auth.Catalo
 }
 
 func listen(s *stack, mux *http.ServeMux, h http.Handler) error {
-	web.NewHealth(s.checks).Register(mux)
-	mux.Handle("GET /metrics", metrics.Handler(s.e.reg))
+	registerOpen(s, mux)
 	srv, err := web.Listen(s.e.cfg.HTTPAddr, h)
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
@@ -238,6 +237,14 @@ func listen(s *stack, mux *http.ServeMux, h http.Handler) error {
 		}
 	})
 	return nil
+}
+
+// registerOpen adds the routes every listener serves outside the authenticator: /healthz,
+// /readyz (the checks of the components started), /metrics and the OpenAPI document.
+func registerOpen(s *stack, mux *http.ServeMux) {
+	web.NewHealth(s.checks).Register(mux)
+	mux.Handle("GET /metrics", metrics.Handler(s.e.reg))
+	registerOpenAPI(mux, s.e.log)
 }
 
 // runUntilStopped runs a processor-like component in the background; at stop it cancels the

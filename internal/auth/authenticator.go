@@ -81,8 +81,9 @@ func New(ctx context.Context, cfg Config, cat Catalog, log *zap.Logger) (*Authen
 	return a, nil
 }
 
-// openPaths are served to anyone: probes and Prometheus.
-var openPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+// openPaths are served to anyone: probes, Prometheus and the OpenAPI document (which
+// describes routes and shows no tenant's data).
+var openPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true, "/openapi.json": true, "/openapi.yaml": true}
 
 // challenge is the WWW-Authenticate header of a 401 (RFC 6750).
 const challenge = `Bearer realm="meterline"`

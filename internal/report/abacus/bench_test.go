@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/meterline/meterline/internal/metering"
 	"github.com/meterline/meterline/internal/platform/clock"
 	"github.com/meterline/meterline/internal/report"
+	"github.com/meterline/meterline/internal/report/reporttest"
 	"github.com/meterline/meterline/internal/testenv"
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
 )
@@ -167,31 +167,12 @@ func ratedRow(t testing.TB, c report.Cell, org string, offset int64) clickhouse.
 		ProcessedMs: c.Processed}}
 }
 
-// latencies reports the median and the 99th percentile of the iterations' durations.
-func latencies(b *testing.B, run func() error) {
-	b.Helper()
-	var d []time.Duration
-	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
-		if err := run(); err != nil {
-			b.Fatal(err)
-		}
-		d = append(d, time.Since(start))
-	}
-	b.StopTimer()
-	slices.Sort(d)
-	ms := func(q float64) float64 { return float64(d[int(q*float64(len(d)-1))]) / 1e6 }
-	b.ReportMetric(ms(0.5), "p50-ms")
-	b.ReportMetric(ms(0.99), "p99-ms")
-}
-
 // BenchmarkOrganizationReport is the full usage summary report of the benchmark organization
 // (1,000 consumers, 10,000 instances) read from the real ClickHouse and written as JSON, as
 // GET /v1/metering/organizations/:org/aggregated/usage/:time answers it.
 func BenchmarkOrganizationReport(b *testing.B) {
 	r := benchReporter(b)
-	latencies(b, func() error {
+	reporttest.Latencies(b, func() error {
 		rep, err := r.Organization(context.Background(), "bench-org", at, AllScopes)
 		if err != nil {
 			return err
@@ -213,7 +194,7 @@ func BenchmarkGraphQLOrganization(b *testing.B) {
 	}
 	q := Request{Query: fmt.Sprintf(`{ organization(organization_id: "bench-org", time: %d) { organization_id,
 resources { resource_id, aggregated_usage { metric, windows { quantity, summary, charge } } } } }`, at)}
-	latencies(b, func() error {
+	reporttest.Latencies(b, func() error {
 		resp := g.Execute(auth.AsAdminContext(context.Background()), q)
 		if len(resp.Errors) > 0 {
 			return resp.Errors
