@@ -30,6 +30,7 @@ import (
 
 	"github.com/meterline/meterline/internal/poller"
 	"github.com/meterline/meterline/internal/usage"
+	"github.com/meterline/meterline/internal/usage/ebdetails"
 )
 
 // Resource is the resource id of the documents; Plan their plan id.
@@ -190,6 +191,9 @@ type item struct {
 	service, providerID string
 	cost                decimal.Decimal
 	up                  *decimal.Decimal // seconds; nil when unknown (the CSV)
+	// details are what the report tells of the instance beside its cost, carried in the
+	// document for the ElasticBox report view (package ebdetails).
+	details ebdetails.Details
 }
 
 // read reads org's report of day: JSON, else the CSV.
@@ -229,6 +233,7 @@ func (p *Provider) build(org string, day time.Time, items []item) []usage.Docume
 		if it.up != nil {
 			ms = append(ms, usage.Measure{Measure: UpSeconds, Quantity: *it.up})
 		}
+		ms = append(ms, it.details.Measures()...)
 		if it.cost.IsZero() && (it.up == nil || it.up.IsZero()) {
 			continue // nothing to count: an instance down all day, or created after it
 		}
@@ -255,6 +260,17 @@ type Report struct {
 			ID           string `json:"id"`
 			ProviderID   string `json:"provider_id"`
 			Organization string `json:"organization"`
+			Type         string `json:"type"`
+			Operation    string `json:"operation"`
+			Created      string `json:"created"`
+			Deleted      string `json:"deleted"`
+			Profile      struct {
+				Flavor    string       `json:"flavor"`
+				Location  string       `json:"location"`
+				Cloud     string       `json:"cloud"`
+				Schema    string       `json:"schema"`
+				Instances *json.Number `json:"instances"`
+			} `json:"profile"`
 			StateHistory []struct {
 				Started   string  `json:"started"`
 				State     string  `json:"state"`
@@ -303,6 +319,9 @@ func parseJSON(body []byte, org string, day time.Time) ([]item, error) {
 			continue
 		}
 		up := decimal.Zero
+		det, derrs := jsonDetails(i, s.Type, s.Operation, s.Created, s.Deleted, s.Profile.Flavor, s.Profile.Location, s.Profile.Cloud,
+			s.Profile.Schema, s.Profile.Instances)
+		errs = append(errs, derrs...)
 		for j, h := range s.StateHistory {
 			started, err := parseTime(h.Started)
 			if err != nil {
@@ -321,6 +340,9 @@ func parseJSON(body []byte, org string, day time.Time) ([]item, error) {
 					continue
 				}
 				end = c
+				det.States = append(det.States, ebdetails.State{State: h.State, Started: started, Completed: &c})
+			} else {
+				det.States = append(det.States, ebdetails.State{State: h.State, Started: started})
 			}
 			if h.State != "up" {
 				continue
@@ -329,7 +351,8 @@ func parseJSON(body []byte, org string, day time.Time) ([]item, error) {
 				up = up.Add(decimal.New(b-a, -6))
 			}
 		}
-		items = append(items, item{service: s.ID, providerID: s.ProviderID, cost: cost, up: &up})
+		det.States = overlapping(det.States, from, to)
+		items = append(items, item{service: s.ID, providerID: s.ProviderID, cost: cost, up: &up, details: det})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -392,7 +415,9 @@ func parseCSV(body []byte, day time.Time) ([]item, error) {
 			errs = append(errs, fmt.Errorf("line %d: service %s cost %q is not an integer at least 0", line, id, get(row, "COST (cents of $)")))
 			continue
 		}
-		items = append(items, item{service: id, providerID: get(row, "PROVIDER_ID"), cost: cost})
+		det, derrs := csvDetails(line, func(name string) string { return get(row, name) })
+		errs = append(errs, derrs...)
+		items = append(items, item{service: id, providerID: get(row, "PROVIDER_ID"), cost: cost, details: det})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -410,4 +435,80 @@ func parseTime(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("%q is not a time", s)
+}
+
+// jsonDetails reads the details of the i-th entry of a JSON report; a created, deleted or
+// instances that cannot be read is an error (the report is then refused, as for a bad cost).
+func jsonDetails(i int, typ, op, created, deleted, flavor, location, cloud, schema string, instances *json.Number) (ebdetails.Details, []error) {
+	d := ebdetails.Details{Size: flavor, Region: location, Cloud: cloud, ProfileSchema: schema, Type: typ, Operation: op,
+		ProviderType: ebdetails.ProviderTypeOf(schema, cloud)}
+	var errs []error
+	for _, t := range []struct {
+		field, v string
+		dst      **time.Time
+	}{{"created", created, &d.Created}, {"deleted", deleted, &d.Deleted}} {
+		if t.v == "" {
+			continue
+		}
+		at, err := parseTime(t.v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cost[%d].service.%s: %w", i, t.field, err))
+			continue
+		}
+		*t.dst = &at
+	}
+	if instances != nil {
+		n, err := decimal.NewFromString(instances.String())
+		if err != nil || n.IsNegative() || !n.IsInteger() {
+			errs = append(errs, fmt.Errorf("cost[%d].service.profile.instances %q is not an integer at least 0", i, instances.String()))
+		} else {
+			d.Instances = &n
+		}
+	}
+	return d, errs
+}
+
+// csvDetails reads the details of a CSV row (get returns a column's value, "" when the row
+// has none): the columns a row leaves out are unknown; a number or time that cannot be read
+// is an error.
+func csvDetails(line int, get func(string) string) (ebdetails.Details, []error) {
+	d := ebdetails.Details{Size: get("SIZE"), Region: get("REGION"), ProviderType: get("PROVIDER_TYPE"), ProfileSchema: get("PROFILE_SCHEMA"),
+		Type: get("TYPE"), EventType: get("EVENT_TYPE"), CPUUnit: get("CPU UNIT"), MemoryUnit: get("MEMORY UNIT"), DiskUnit: get("DISK UNIT")}
+	var errs []error
+	if c := get("CREATED (UTC)"); c != "" {
+		at, err := parseTime(c)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("line %d: CREATED (UTC): %w", line, err))
+		} else {
+			d.Created = &at
+		}
+	}
+	for _, n := range []struct {
+		col string
+		dst **decimal.Decimal
+	}{{"INSTANCES", &d.Instances}, {"SIZE.CPU", &d.CPU}, {"SIZE.MEMORY", &d.Memory}, {"SIZE.DISK", &d.Disk}} {
+		v := get(n.col)
+		if v == "" {
+			continue
+		}
+		q, err := decimal.NewFromString(v)
+		if err != nil || q.IsNegative() || len(v) > usage.MaxNumberLength {
+			errs = append(errs, fmt.Errorf("line %d: %s %q is not a number at least 0", line, n.col, v))
+			continue
+		}
+		*n.dst = &q
+	}
+	return d, errs
+}
+
+// overlapping keeps the states that overlap [from, to) (a state without completion goes on):
+// a day's document carries the part of the history that tells its day.
+func overlapping(states []ebdetails.State, from, to time.Time) []ebdetails.State {
+	var out []ebdetails.State
+	for _, s := range states {
+		if s.Started.Before(to) && (s.Completed == nil || s.Completed.After(from)) {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -1,0 +1,62 @@
+package elasticbox
+
+import (
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/meterline/meterline/internal/usage"
+	"github.com/meterline/meterline/internal/usage/ebdetails"
+)
+
+func details(d usage.Document) ebdetails.Details {
+	var names []string
+	var qs []decimal.Decimal
+	for _, m := range d.MeasuredUsage {
+		names = append(names, m.Measure)
+		qs = append(qs, m.Quantity)
+	}
+	return ebdetails.Parse(names, qs)
+}
+
+// TestDetails: a document carries its instance's details for the report view: from the JSON
+// the profile, type, operation, creation and the states that overlap its day; from the CSV
+// (fallback) its columns, sizes and units included.
+func TestDetails(t *testing.T) {
+	e := newEnv(t, fleet(), 0)
+	b := e.poll(t, e.initial(t))
+	a2 := details(b.Docs[1])
+	if a2.Size != "m1.small" || a2.Region != "us-east-1" || a2.ProviderType != "Amazon Web Services" || a2.Type != "Linux Compute" ||
+		a2.ProfileSchema != "http://elasticbox.net/schemas/aws/ec2/profile" || a2.Operation != "deploy" || a2.Cloud != "EC2" ||
+		a2.Created == nil || !a2.Created.Equal(at(1)) || a2.Instances == nil || a2.Instances.String() != "1" {
+		t.Errorf("eb-a2 details from the JSON: %+v", a2)
+	}
+	want := []ebdetails.State{
+		{State: "up", Started: at(1).Add(250 * time.Microsecond), Completed: ptr(at(3.5).Add(17 * time.Microsecond))},
+		{State: "down", Started: at(3.5).Add(17 * time.Microsecond), Completed: ptr(at(20))},
+		{State: "up", Started: at(20)},
+	}
+	if len(a2.States) != len(want) {
+		t.Fatalf("eb-a2 states %+v, want %+v", a2.States, want)
+	}
+	for i, w := range want {
+		g := a2.States[i]
+		if g.State != w.State || !g.Started.Equal(w.Started) || (g.Completed == nil) != (w.Completed == nil) ||
+			(g.Completed != nil && !g.Completed.Equal(*w.Completed)) {
+			t.Errorf("eb-a2 state %d = %+v, want %+v", i, g, w)
+		}
+	}
+	// eb-b1's down state of long before d0 ends inside d0: kept; nothing before it is.
+	if b1 := details(b.Docs[2]); len(b1.States) != 2 || b1.States[0].State != "down" {
+		t.Errorf("eb-b1 states %+v", b1.States)
+	}
+
+	sc := fleet()
+	sc.Faults.BrokenJSONDays = []string{d0.Format(DayLayout)}
+	c := details(newEnv(t, sc, 0).poll(t, newEnv(t, sc, 0).initial(t)).Docs[0])
+	if c.Size != "m1.small" || c.CPU == nil || c.CPU.String() != "1" || c.Memory.String() != "2" || c.Disk.String() != "20" ||
+		c.CPUUnit != "vCPU" || c.MemoryUnit != "GiB" || c.DiskUnit != "GB" || c.EventType != "up" || c.Created == nil || len(c.States) != 0 {
+		t.Errorf("eb-a1 details from the CSV: %+v", c)
+	}
+}

@@ -1,0 +1,78 @@
+package ebdetails
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/meterline/meterline/internal/usage"
+)
+
+func split(ms []usage.Measure) ([]string, []decimal.Decimal) {
+	var names []string
+	var qs []decimal.Decimal
+	for _, m := range ms {
+		names = append(names, m.Measure)
+		qs = append(qs, m.Quantity)
+	}
+	return names, qs
+}
+
+// TestRoundTrip: details written as measures read back the same, times to the microsecond;
+// a long value is cut to a valid name of at most 256 bytes; more than MaxStates states keep
+// the latest.
+func TestRoundTrip(t *testing.T) {
+	created := time.Date(2015, 11, 12, 16, 45, 5, 246651000, time.UTC)
+	done := created.Add(90 * time.Minute)
+	four := decimal.NewFromInt(4)
+	in := Details{Size: "t1.micro", Region: "us-west-1", ProviderType: "Amazon Web Services", Type: "Linux Compute",
+		Created: &created, Instances: &four, States: []State{{State: "up", Started: created, Completed: &done}, {State: "down", Started: done}}}
+	out := Parse(split(in.Measures()))
+	if out.Size != in.Size || out.Region != in.Region || out.ProviderType != in.ProviderType || out.Type != in.Type ||
+		!out.Created.Equal(created) || out.Instances.String() != "4" || out.Deleted != nil || out.CPU != nil {
+		t.Errorf("read back %+v", out)
+	}
+	if len(out.States) != 2 || !out.States[0].Completed.Equal(done) || out.States[1].Completed != nil || !out.States[1].Started.Equal(done) {
+		t.Errorf("states %+v", out.States)
+	}
+	long := Details{Type: strings.Repeat("é", 200)}
+	ms := long.Measures()
+	if len(ms) != 1 || len(ms[0].Measure) > 256 || !strings.HasPrefix(ms[0].Measure, "eb:type=é") {
+		t.Errorf("long value as %q", ms)
+	}
+	many := Details{}
+	for i := range MaxStates + 10 {
+		many.States = append(many.States, State{State: "up", Started: created.Add(time.Duration(i) * time.Minute)})
+	}
+	got := Parse(split(many.Measures())).States
+	if len(got) != MaxStates || !got[0].Started.Equal(created.Add(10*time.Minute)) {
+		t.Errorf("%d states from %v", len(got), got[0].Started)
+	}
+	for _, m := range many.Measures() {
+		if _, err := usage.NewEvent(usage.Document{Start: 0, End: 1, OrganizationID: "o", SpaceID: "s", ResourceID: Resource, PlanID: Plan,
+			ResourceInstanceID: "eb-1", MeasuredUsage: []usage.Measure{m}}, "test", time.Unix(1, 0), ""); err != nil {
+			t.Fatalf("measure %s is not valid: %v", m.Measure, err)
+		}
+	}
+}
+
+// TestMergeStates: states known by kind and start; the latest completion wins.
+func TestMergeStates(t *testing.T) {
+	t0 := time.Date(2026, 1, 31, 23, 0, 0, 0, time.UTC)
+	t1 := t0.Add(2 * time.Hour)
+	got := MergeStates([]State{{State: "up", Started: t0}}, []State{{State: "down", Started: t1}, {State: "up", Started: t0, Completed: &t1}})
+	if len(got) != 2 || got[0].State != "up" || got[0].Completed == nil || !got[0].Completed.Equal(t1) || got[1].State != "down" {
+		t.Errorf("merged %+v", got)
+	}
+}
+
+func TestProviderTypeOf(t *testing.T) {
+	if g := ProviderTypeOf("http://elasticbox.net/schemas/aws/ec2/profile", "EC2"); g != "Amazon Web Services" {
+		t.Errorf("aws: %q", g)
+	}
+	if g := ProviderTypeOf("http://example/other", "Private"); g != "Private" {
+		t.Errorf("other: %q", g)
+	}
+}
