@@ -28,6 +28,7 @@ func startReporting(s *stack, conn clickhouse.Conn, store *provisioning.Store, m
 	startFocus(s, r, store, mux)
 	startNovaView(s, conn, mux)
 	startVCloudAirView(s, conn, mux)
+	startElasticBoxView(s, conn, mux)
 	return nil
 }
 

@@ -239,3 +239,6 @@ func ProviderTypeOf(schema, cloud string) string {
 	}
 	return cloud
 }
+
+// DefaultCostScale says ElasticBox's cost integers are cents: 100 of them make a US dollar.
+const DefaultCostScale = 100

@@ -1,0 +1,79 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/meterline/meterline/internal/fault"
+	"github.com/meterline/meterline/internal/report/elasticbox"
+)
+
+// ElasticBoxDocs reads the documents of the ElasticBox view from usage_events: an
+// organization's counted documents of resource elasticbox (those the processor rejected, in
+// usage_rejections, are left out), each with all its measures, the instance's details
+// included (package ebdetails).
+type ElasticBoxDocs struct {
+	conn Conn
+}
+
+// NewElasticBoxDocs returns the ElasticBox view's store over conn.
+func NewElasticBoxDocs(conn Conn) *ElasticBoxDocs { return &ElasticBoxDocs{conn: conn} }
+
+var _ elasticbox.Store = (*ElasticBoxDocs)(nil)
+
+// elasticBoxDocsSQL reads the documents that start in [from, to): the event_time bound (a
+// document's end, never before its start) lets ClickHouse skip the months before the period.
+// FINAL: a document the raw sink wrote twice counts once.
+const elasticBoxDocsSQL = `SELECT resource_instance_id, space_id, start_ms, end_ms, id,
+  measured_usage.measure, arrayMap(q -> toString(q), measured_usage.quantity)
+FROM usage_events FINAL
+WHERE organization_id = ? AND resource_id = ? AND event_time >= toDateTime(?, 'UTC') AND start_ms >= ? AND start_ms < ?
+  AND id NOT IN (SELECT id FROM usage_rejections WHERE organization_id = ? AND resource_id = ?)
+ORDER BY resource_instance_id, start_ms, id`
+
+// Docs implements elasticbox.Store.
+func (s *ElasticBoxDocs) Docs(ctx context.Context, org string, fromMs, toMs int64) ([]elasticbox.Doc, error) {
+	rows, err := s.conn.Query(ctx, elasticBoxDocsSQL, org, elasticbox.Resource, fromMs/1000, fromMs, toMs, org, elasticbox.Resource)
+	if err != nil {
+		return nil, fault.Unavailable(err, "usage_events: read elasticbox documents")
+	}
+	defer rows.Close()
+	var out []elasticbox.Doc
+	for rows.Next() {
+		var (
+			d  elasticbox.Doc
+			qs []string
+		)
+		if err := rows.Scan(&d.Instance, &d.Space, &d.StartMs, &d.EndMs, &d.ID, &d.Names, &qs); err != nil {
+			return nil, fmt.Errorf("read elasticbox documents: %w", err)
+		}
+		d.Quantities = make([]decimal.Decimal, len(qs))
+		for i, q := range qs {
+			if d.Quantities[i], err = decimal.NewFromString(q); err != nil {
+				return nil, fmt.Errorf("read elasticbox documents: quantity %q: %w", q, err)
+			}
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fault.Unavailable(err, "usage_events: read elasticbox documents")
+	}
+	return out, nil
+}
+
+// Known implements elasticbox.Store: any stored document of the organization's, counted or
+// not.
+func (s *ElasticBoxDocs) Known(ctx context.Context, org string) (bool, error) {
+	rows, err := s.conn.Query(ctx, `SELECT 1 FROM usage_events WHERE organization_id = ? AND resource_id = ? LIMIT 1`, org, elasticbox.Resource)
+	if err != nil {
+		return false, fault.Unavailable(err, "usage_events: look up elasticbox organization")
+	}
+	defer rows.Close()
+	known := rows.Next()
+	if err := rows.Err(); err != nil {
+		return false, fault.Unavailable(err, "usage_events: look up elasticbox organization")
+	}
+	return known, nil
+}
