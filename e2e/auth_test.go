@@ -275,6 +275,11 @@ func TestAuthMatrix(t *testing.T) {
 		{"FOCUS export of account A", http.MethodGet, "/v1/export/focus?billing_period=" + s.now().UTC().Format("2006-01") + "&account_id=acct-a", nil, readersA},
 		{"vCloud Air reconciliation of A's group", http.MethodGet, "/v1/vcloudair/service-groups/sg-auth-a/reconciliation/2026/5", nil, readersA},
 		{"vCloud Air reconciliation, unknown group", http.MethodGet, "/v1/vcloudair/service-groups/sg-nope/reconciliation/2026/5", nil, adminOnly(missing)},
+		// A has no ElasticBox usage: its readers learn 404, the others are refused.
+		{"ElasticBox report of A", http.MethodGet, "/services/organizations/" + orgA + "/report/2026-05-01/2026-05-31", nil,
+			map[string]int{"A": missing, "read-only": missing, "admin": missing, "key-A": missing}},
+		{"ElasticBox CSV of A", http.MethodGet, "/services/organizations/" + orgA + "/csv/2026-05-01/2026-05-31", nil,
+			map[string]int{"A": missing, "read-only": missing, "admin": missing, "key-A": missing}},
 	}
 	noCredentials := map[string]bool{"expired": true, "forged": true, "none": true, "revoked": true}
 	// readsA: the principals whose answers may show A's data; readsB: B's.
@@ -314,8 +319,10 @@ func TestAuthMatrix(t *testing.T) {
 			if r.status >= 400 {
 				var e struct{ Error, Kind string }
 				if json.Unmarshal(r.body, &e) != nil || e.Error == "" || e.Kind == "" {
-					// GraphQL's own error shape, and Nova's {"forbidden": {"code", "message"}}.
-					if !strings.Contains(string(r.body), `"errors"`) && !strings.HasPrefix(string(r.body), `{"forbidden":{"code":403`) {
+					// GraphQL's own error shape, Nova's {"forbidden": {"code", "message"}} and
+					// ElasticBox's {"message"}.
+					if !strings.Contains(string(r.body), `"errors"`) && !strings.HasPrefix(string(r.body), `{"forbidden":{"code":403`) &&
+						!strings.HasPrefix(string(r.body), `{"message":`) {
 						t.Errorf("%s as %s: %d without the JSON error shape: %s", rt.name, p, r.status, r.body)
 					}
 				}
