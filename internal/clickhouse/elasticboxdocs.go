@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/shopspring/decimal"
 
@@ -25,9 +26,11 @@ var _ elasticbox.Store = (*ElasticBoxDocs)(nil)
 
 // elasticBoxDocsSQL reads the documents that start in [from, to): the event_time bound (a
 // document's end, never before its start) lets ClickHouse skip the months before the period.
-// FINAL: a document the raw sink wrote twice counts once.
+// FINAL: a document the raw sink wrote twice counts once. The measures come as one string,
+// "name\tquantity" lines, the name's backslashes, tabs and newlines escaped (\\, \t, \n), which
+// the client reads several times faster than two arrays.
 const elasticBoxDocsSQL = `SELECT resource_instance_id, space_id, start_ms, end_ms, id,
-  measured_usage.measure, arrayMap(q -> toString(q), measured_usage.quantity)
+  arrayStringConcat(arrayMap((m, q) -> concat(replaceAll(replaceAll(replaceAll(m, '\\', '\\\\'), '\t', '\\t'), '\n', '\\n'), '\t', toString(q)), measured_usage.measure, measured_usage.quantity), '\n')
 FROM usage_events FINAL
 WHERE organization_id = ? AND resource_id = ? AND event_time >= toDateTime(?, 'UTC') AND start_ms >= ? AND start_ms < ?
   AND id NOT IN (SELECT id FROM usage_rejections WHERE organization_id = ? AND resource_id = ?)
@@ -44,16 +47,13 @@ func (s *ElasticBoxDocs) Docs(ctx context.Context, org string, fromMs, toMs int6
 	for rows.Next() {
 		var (
 			d  elasticbox.Doc
-			qs []string
+			ms string
 		)
-		if err := rows.Scan(&d.Instance, &d.Space, &d.StartMs, &d.EndMs, &d.ID, &d.Names, &qs); err != nil {
+		if err := rows.Scan(&d.Instance, &d.Space, &d.StartMs, &d.EndMs, &d.ID, &ms); err != nil {
 			return nil, fmt.Errorf("read elasticbox documents: %w", err)
 		}
-		d.Quantities = make([]decimal.Decimal, len(qs))
-		for i, q := range qs {
-			if d.Quantities[i], err = decimal.NewFromString(q); err != nil {
-				return nil, fmt.Errorf("read elasticbox documents: quantity %q: %w", q, err)
-			}
+		if err := splitMeasures(&d, ms); err != nil {
+			return nil, err
 		}
 		out = append(out, d)
 	}
@@ -62,6 +62,33 @@ func (s *ElasticBoxDocs) Docs(ctx context.Context, org string, fromMs, toMs int6
 	}
 	return out, nil
 }
+
+// splitMeasures reads the "name\tquantity" lines of a document's measures into d. A text
+// detail's quantity (its name holds "=") is always 0 and is not parsed.
+func splitMeasures(d *elasticbox.Doc, ms string) error {
+	n := strings.Count(ms, "\n") + 1
+	d.Names, d.Quantities = make([]string, 0, n), make([]decimal.Decimal, 0, n)
+	for line := range strings.SplitSeq(ms, "\n") {
+		name, q, ok := strings.Cut(line, "\t")
+		if !ok {
+			return fmt.Errorf("read elasticbox documents: document %s: measure %q without quantity", d.ID, line)
+		}
+		v := decimal.Zero
+		if !strings.Contains(name, "=") {
+			var err error
+			if v, err = decimal.NewFromString(q); err != nil {
+				return fmt.Errorf("read elasticbox documents: document %s: quantity %q: %w", d.ID, q, err)
+			}
+		}
+		if strings.IndexByte(name, '\\') >= 0 {
+			name = unescaper.Replace(name)
+		}
+		d.Names, d.Quantities = append(d.Names, name), append(d.Quantities, v)
+	}
+	return nil
+}
+
+var unescaper = strings.NewReplacer(`\\`, `\`, `\t`, "\t", `\n`, "\n")
 
 // Known implements elasticbox.Store: any stored document of the organization's, counted or
 // not.

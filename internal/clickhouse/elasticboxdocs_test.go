@@ -34,18 +34,20 @@ func TestElasticBoxDocsOverClickHouse(t *testing.T) {
 			ConsumerID: inst, ResourceID: ebdetails.Resource, PlanID: ebdetails.Plan, ResourceInstanceID: inst, DedupID: "eb:test:" + inst + ":" + start.Format("2006-01-02"),
 			MeasuredUsage: append([]usage.Measure{{Measure: ebdetails.Cost, Quantity: decimal.RequireFromString(cost)}}, det.Measures()...)}
 	}
-	docs := []usage.Document{mk("eb-acme", "eb-2", 0, "0.5"), mk("eb-acme", "eb-1", 1, "0.25"), mk("eb-acme", "eb-1", 0, "1.5"),
+	hostile := mk("eb-acme", "eb-x", 0, "0")
+	hostile.MeasuredUsage = append(hostile.MeasuredUsage, ebdetails.Details{Type: "a\tb\\n\nc\\"}.Measures()...)
+	docs := []usage.Document{hostile, mk("eb-acme", "eb-2", 0, "0.5"), mk("eb-acme", "eb-1", 1, "0.25"), mk("eb-acme", "eb-1", 0, "1.5"),
 		mk("eb-acme", "eb-1", 2, "9"), mk("eb-acme", "eb-3", 1, "4"), mk("eb-beta", "eb-b", 0, "3"), mk("eb-acme", "eb-1", -1, "8")}
 	var rows []usage.EventRow
 	for i, d := range docs {
 		rows = append(rows, usage.EventRow{Event: &meterlinev1.UsageEvent{Id: d.ID(), Document: d.Proto()}, Offset: int64(i)})
 	}
-	rows = append(rows, rows[1]) // stored twice: read once
+	rows = append(rows, rows[2]) // stored twice: read once
 	if err := clickhouse.NewEvents(conn).Insert(ctx, rows); err != nil {
 		t.Fatal(err)
 	}
 	if err := clickhouse.NewRejections(conn).Insert(ctx, []usage.RejectionRow{{Rejection: &meterlinev1.RejectedUsage{
-		Event: rows[4].Event, Code: "too_late", Reason: "test"}}}); err != nil { // eb-3's: not counted
+		Event: rows[5].Event, Code: "too_late", Reason: "test"}}}); err != nil { // eb-3's: not counted
 		t.Fatal(err)
 	}
 	s := clickhouse.NewElasticBoxDocs(conn)
@@ -57,12 +59,16 @@ func TestElasticBoxDocsOverClickHouse(t *testing.T) {
 	for _, d := range got {
 		seen = append(seen, d.Instance+"@"+time.UnixMilli(d.StartMs).UTC().Format("01-02"))
 	}
-	if want := "eb-1@12-31 eb-1@01-01 eb-2@12-31"; strings.Join(seen, " ") != want {
+	if want := "eb-1@12-31 eb-1@01-01 eb-2@12-31 eb-x@12-31"; strings.Join(seen, " ") != want {
 		t.Fatalf("documents %s, want %s", strings.Join(seen, " "), want)
 	}
 	back := ebdetails.Parse(got[0].Names, got[0].Quantities)
 	if back.Size != "t1.micro" || !back.Created.Equal(created) || len(back.States) != 1 || !back.States[0].Started.Equal(created) || got[0].Space != "prov-1" {
 		t.Errorf("details read back %+v", back)
+	}
+	// A name with a tab, a newline and backslashes reads back the same.
+	if x := ebdetails.Parse(got[3].Names, got[3].Quantities); x.Type != "a\tb\\n\nc\\" || x.Size != "t1.micro" {
+		t.Errorf("hostile details read back %+v", x)
 	}
 	insts := elasticbox.Build("eb-acme", got, d0, d0.AddDate(0, 0, 1), 100)
 	if tot := elasticbox.Total(insts); tot.String() != "225" {
