@@ -82,7 +82,8 @@ func doc(org, inst, space string, d int, n int, cost, up string, det ebdetails.D
 }
 
 // fixture: eb-a1 as the poller writes it from the JSON (three days, down and up again on the
-// second); eb-a2 from the CSV fallback (sizes and units); eb-a3 posted through the collector
+// second); eb-a2 from the JSON on the first day (no sizes) and from the CSV fallback on the
+// third (sizes and units, which show on the first day too); eb-a3 posted through the collector
 // with no details, two documents of half a cent each on one day (rounded once: 1 cent).
 func fixture() *memStore {
 	created := time.Date(2025, 12, 30, 16, 45, 5, 246651000, time.UTC)
@@ -101,6 +102,7 @@ func fixture() *memStore {
 	return &memStore{docs: []Doc{
 		doc("acme", "eb-a1", "5908ee9b", 0, 0, "0.48", "86400", d0),
 		doc("acme", "eb-a1", "5908ee9b", 1, 0, "0.3", "55200.5", d1),
+		doc("acme", "eb-a2", "5908ee9b", 0, 0, "0.1", "3600", ebdetails.Details{Size: "m1.small", Region: "us-east-1", Operation: "deploy"}),
 		doc("acme", "eb-a2", "5908ee9b", 2, 0, "1.25", "", csvDet),
 		doc("acme", "eb-a3", "acme", 1, 0, "0.005", "", ebdetails.Details{}),
 		doc("acme", "eb-a3", "acme", 1, 5, "0.005", "", ebdetails.Details{}),
@@ -163,7 +165,7 @@ func TestGolden(t *testing.T) {
 	}
 	// eb-a3: 0.005 + 0.005 dollars is 1 cent (rounded once, not 2); its document after the
 	// period is not counted.
-	if costs["eb-a1"] != "48,30,0" || costs["eb-a2"] != "0,0,125" || costs["eb-a3"] != "0,1,0" || len(costs) != 3 {
+	if costs["eb-a1"] != "48,30,0" || costs["eb-a2"] != "10,0,125" || costs["eb-a3"] != "0,1,0" || len(costs) != 3 {
 		t.Errorf("costs %v", costs)
 	}
 	c := serve(t, fixture(), reader, "/services/organizations/acme/csv/2025-12-31/2026-01-02")
@@ -175,9 +177,15 @@ func TestGolden(t *testing.T) {
 	if len(lines) != 1+3*3 || lines[0] != strings.Join(CSVHeader, ",") || len(CSVHeader) != 21 {
 		t.Errorf("CSV lines %d, header %q", len(lines), lines[0])
 	}
-	// eb-a2 on 2026-01-02, from the CSV fallback: every one of the 21 columns filled.
-	if f := strings.Split(lines[6], ","); len(f) != 21 || slices.Contains(f, "") {
-		t.Errorf("eb-a2's row has an empty column: %q", lines[6])
+	// eb-a2 on 2025-12-31 (from the JSON) and 2026-01-02 (from the CSV fallback): every one
+	// of the 21 columns filled; on 2026-01-01, without a document, down.
+	for _, l := range []string{lines[4], lines[6]} {
+		if f := strings.Split(l, ","); len(f) != 21 || slices.Contains(f, "") || f[10] != "up" {
+			t.Errorf("eb-a2's row has an empty column or is not up: %q", l)
+		}
+	}
+	if f := strings.Split(lines[5], ","); f[10] != "down" || f[18] != "0" {
+		t.Errorf("eb-a2's day without documents: %q", lines[5])
 	}
 }
 

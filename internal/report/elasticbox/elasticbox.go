@@ -9,13 +9,14 @@
 // A day's cost is the sum of its documents' cost measure (US dollars) times the cost scale
 // (ElasticBox's units per dollar, 100 for cents, METERLINE_ELASTICBOX_COST_SCALE), rounded
 // once, half away from zero, to the integer ElasticBox reports. The details are those the
-// documents carry (package ebdetails): the service's from its latest document of the period,
-// each CSV row's from the latest document of its day (else the service's), the state history
-// merged over the period's documents.
+// documents carry (package ebdetails): the service's each from the latest document of the
+// period that tells it, each CSV row's from the latest document of its day (what it does not
+// tell, the service's), the state history merged over the period's documents.
 package elasticbox
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -120,32 +121,41 @@ func instance(org string, docs []Doc, first time.Time, n int, scale decimal.Deci
 			latest = d
 		}
 	}
-	parsed := map[*Doc]ebdetails.Details{}
-	details := func(d *Doc) ebdetails.Details {
-		if v, ok := parsed[d]; ok {
-			return v
-		}
-		v := ebdetails.Parse(d.Names, d.Quantities)
-		parsed[d] = v
-		return v
-	}
+	// The instance's details: each the latest document's that tells it (a size read from the
+	// CSV on one day shows on the days read from the JSON, which has none).
+	dets := make(map[*Doc]ebdetails.Details, len(docs))
+	order := make([]*Doc, len(docs))
 	for k := range docs {
-		if s := details(&docs[k]).States; len(s) > 0 {
+		order[k] = &docs[k]
+		dets[order[k]] = ebdetails.Parse(docs[k].Names, docs[k].Quantities)
+		if s := dets[order[k]].States; len(s) > 0 {
 			histories = append(histories, s)
 		}
 	}
-	if latest != nil {
-		inst.Details = details(latest)
-		if latest.Space != org {
-			inst.ProviderID = latest.Space
+	slices.SortFunc(order, func(a, b *Doc) int {
+		if later(a, b) {
+			return -1
 		}
+		if later(b, a) {
+			return 1
+		}
+		return 0
+	})
+	for _, d := range order {
+		inst.Details = inst.Details.Or(dets[d])
+	}
+	if latest != nil && latest.Space != org {
+		inst.ProviderID = latest.Space
 	}
 	inst.Details.States = ebdetails.MergeStates(histories...)
 	for day := range inst.Days {
 		inst.Days[day].Day = first.AddDate(0, 0, day)
 		inst.Days[day].Cost = sums[day].Mul(scale).Round(0)
 		if d := latestOfDay[day]; d != nil {
-			inst.Days[day].Details = details(d)
+			// The event type is the day's own, never another day's.
+			own := dets[d]
+			inst.Days[day].Details = own.Or(inst.Details)
+			inst.Days[day].Details.EventType = own.EventType
 		} else {
 			// A day without documents: the instance cost nothing and was not up (the poller
 			// writes no document of such a day); its details are the instance's.

@@ -242,3 +242,24 @@ func ProviderTypeOf(schema, cloud string) string {
 
 // DefaultCostScale says ElasticBox's cost integers are cents: 100 of them make a US dollar.
 const DefaultCostScale = 100
+
+// Or returns d with each detail it does not tell taken from o (the states are d's).
+func (d Details) Or(o Details) Details {
+	for i, t := range d.text() {
+		if *t.v == "" {
+			*t.v = *o.text()[i].v
+		}
+	}
+	for i, n := range d.numbers() {
+		if *n.v == nil {
+			*n.v = *o.numbers()[i].v
+		}
+	}
+	if d.Created == nil {
+		d.Created = o.Created
+	}
+	if d.Deleted == nil {
+		d.Deleted = o.Deleted
+	}
+	return d
+}

@@ -76,3 +76,13 @@ func TestProviderTypeOf(t *testing.T) {
 		t.Errorf("other: %q", g)
 	}
 }
+
+// TestOr: a detail not told is taken from the other; one told is kept.
+func TestOr(t *testing.T) {
+	c := time.Date(2026, 2, 28, 23, 59, 59, 999999000, time.UTC)
+	one := decimal.NewFromInt(1)
+	got := Details{Size: "m1.small"}.Or(Details{Size: "t1.micro", Region: "us-east-1", CPU: &one, Created: &c, States: []State{{State: "up", Started: c}}})
+	if got.Size != "m1.small" || got.Region != "us-east-1" || got.CPU == nil || !got.Created.Equal(c) || got.States != nil {
+		t.Errorf("Or = %+v", got)
+	}
+}
