@@ -48,9 +48,8 @@ type Store interface {
 // Day is one instance's day.
 type Day struct {
 	Day     time.Time
-	Cost    decimal.Decimal // in the report's units, rounded
-	Up      decimal.Decimal // seconds up (the documents' up_seconds)
-	HasDocs bool
+	Cost    decimal.Decimal   // in the report's units, rounded
+	Up      decimal.Decimal   // seconds up (the documents' up_seconds)
 	Details ebdetails.Details // of the day's latest document; the instance's when it has none
 }
 
@@ -113,7 +112,6 @@ func instance(org string, docs []Doc, first time.Time, n int, scale decimal.Deci
 				inst.Days[day].Up = inst.Days[day].Up.Add(d.Quantities[m])
 			}
 		}
-		inst.Days[day].HasDocs = true
 		if latestOfDay[day] == nil || later(d, latestOfDay[day]) {
 			latestOfDay[day] = d
 		}
@@ -194,15 +192,4 @@ func (d Day) Allocated(size *decimal.Decimal) *decimal.Decimal {
 		v = size.Mul(n)
 	}
 	return &v
-}
-
-// Total is the sum of the instances' day costs.
-func Total(insts []Instance) decimal.Decimal {
-	t := decimal.Zero
-	for _, in := range insts {
-		for _, d := range in.Days {
-			t = t.Add(d.Cost)
-		}
-	}
-	return t
 }
