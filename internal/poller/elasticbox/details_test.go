@@ -1,6 +1,8 @@
 package elasticbox
 
 import (
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,5 +60,32 @@ func TestDetails(t *testing.T) {
 	if c.Size != "m1.small" || c.CPU == nil || c.CPU.String() != "1" || c.Memory.String() != "2" || c.Disk.String() != "20" ||
 		c.CPUUnit != "vCPU" || c.MemoryUnit != "GiB" || c.DiskUnit != "GB" || c.EventType != "up" || c.Created == nil || len(c.States) != 0 {
 		t.Errorf("eb-a1 details from the CSV: %+v", c)
+	}
+}
+
+// TestSizes: a day read from the JSON takes the sizes, units and event type of the same day's
+// CSV; a CSV the provider refuses (404) leaves them out, with a notice, and the day is read.
+func TestSizes(t *testing.T) {
+	e := newEnv(t, fleet(), 0)
+	a1 := details(e.poll(t, e.initial(t)).Docs[0])
+	if a1.CPU == nil || a1.CPU.String() != "1" || a1.Memory.String() != "2" || a1.Disk.String() != "20" || a1.CPUUnit != "vCPU" ||
+		a1.EventType != "up" || len(a1.States) != 1 {
+		t.Errorf("eb-a1 from the JSON and the CSV: %+v", a1)
+	}
+	refused := newEnv(t, fleet(), 0, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(r.URL.Path, "/csv/") {
+				http.NotFound(w, r)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	b := refused.poll(t, refused.initial(t))
+	if d := details(b.Docs[0]); len(b.Docs) != 3 || d.CPU != nil || d.Size != "m1.small" {
+		t.Errorf("without the CSV: %d documents, %+v", len(b.Docs), d)
+	}
+	if len(b.Notices) != 3 || b.Notices[0].Kind != "csv_sizes" {
+		t.Errorf("notices %+v, want csv_sizes for acme, beta, gamma", b.Notices)
 	}
 }

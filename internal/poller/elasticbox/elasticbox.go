@@ -4,8 +4,8 @@
 // instance's day into one usage document of resource elasticbox, plan standard: the day's
 // cost, scaled to US dollars, and the seconds the instance was up that day, computed from its
 // state_history. When the JSON report cannot be read, the CSV report of the same day is read
-// instead (cost only: the CSV has no state history). docs/pollers.md tells the mapping and the
-// guarantees.
+// instead (cost only: the CSV has no state history); when it can, the CSV is read too, for the
+// sizes the JSON does not have. docs/pollers.md tells the mapping and the guarantees.
 //
 // A day [D, D+1) is read once the clock has passed D+1 plus the poll lag; every organization
 // of the day is read before anything is published, and the documents of the day and the state
@@ -109,6 +109,9 @@ type Provider struct {
 	// before every organization of the day is read.
 	partialDay string
 	partial    map[string]orgDay
+	// sizing holds the JSON items of an organization of partialDay whose CSV (read for the
+	// sizes) failed, so that the next Poll asks for the CSV alone.
+	sizing map[string][]item
 }
 
 type orgDay struct {
@@ -164,7 +167,7 @@ func (p *Provider) Poll(ctx context.Context, raw []byte, now time.Time) (poller.
 		notices []poller.Notice
 	)
 	if p.partialDay != st.Next {
-		p.partialDay, p.partial = st.Next, map[string]orgDay{}
+		p.partialDay, p.partial, p.sizing = st.Next, map[string]orgDay{}, map[string][]item{}
 	}
 	for _, org := range p.cfg.Organizations {
 		od, ok := p.partial[org]
@@ -200,6 +203,10 @@ type item struct {
 func (p *Provider) read(ctx context.Context, org string, day time.Time) ([]item, []poller.Notice, error) {
 	d := day.Format(DayLayout)
 	base := strings.TrimSuffix(p.cfg.URL, "/") + "/services/organizations/" + url.PathEscape(org)
+	cu := base + "/csv/" + d + "/" + d
+	if items, ok := p.sizing[org]; ok {
+		return p.sized(ctx, org, cu, day, items)
+	}
 	ju := base + "/report/" + d + "/" + d
 	ans, err := p.cfg.Client.Get(ctx, ju, http.Header{"Accept": {"application/json"}})
 	if err != nil {
@@ -207,9 +214,8 @@ func (p *Provider) read(ctx context.Context, org string, day time.Time) ([]item,
 	}
 	items, jerr := parseJSON(ans.Body, org, day)
 	if jerr == nil {
-		return items, nil, nil
+		return p.sized(ctx, org, cu, day, items)
 	}
-	cu := base + "/csv/" + d + "/" + d
 	cans, err := p.cfg.Client.Get(ctx, cu, http.Header{"Accept": {"text/csv"}})
 	if err != nil {
 		return nil, nil, err
@@ -221,6 +227,47 @@ func (p *Provider) read(ctx context.Context, org string, day time.Time) ([]item,
 	}
 	return items, []poller.Notice{{Kind: "csv_fallback", Detail: fmt.Sprintf(
 		"organization %s day %s: the JSON report could not be read (%v); the CSV report was used (cost only, no up-time)", org, d, jerr)}}, nil
+}
+
+// sized adds to the JSON items of org's day the sizes, units and event types of the CSV
+// report of the same day (the JSON report has no sizes; the ElasticBox view shows them). A
+// CSV that fails like a fault of the moment (429, 5xx, timeout, transport) fails the read, to
+// be tried again without reading the JSON again; one the provider refuses (another 4xx) or
+// that does not decode leaves the items without sizes, with a notice csv_sizes.
+func (p *Provider) sized(ctx context.Context, org, cu string, day time.Time, items []item) ([]item, []poller.Notice, error) {
+	skip := func(why error) ([]item, []poller.Notice, error) {
+		delete(p.sizing, org)
+		return items, []poller.Notice{{Kind: "csv_sizes", Detail: fmt.Sprintf(
+			"organization %s day %s: the CSV report could not be read for the sizes (%v); the documents carry none", org, day.Format(DayLayout), why)}}, nil
+	}
+	ans, err := p.cfg.Client.Get(ctx, cu, http.Header{"Accept": {"text/csv"}})
+	if err != nil {
+		switch poller.KindOf(err) {
+		case poller.KindClient, poller.KindUndecodable:
+			return skip(err)
+		}
+		p.sizing[org] = items
+		return nil, nil, err
+	}
+	rows, err := parseCSV(ans.Body, day)
+	if err != nil {
+		return skip(err)
+	}
+	byID := make(map[string]*ebdetails.Details, len(rows))
+	for i := range rows {
+		byID[rows[i].service] = &rows[i].details
+	}
+	out := slices.Clone(items)
+	for i := range out {
+		c, ok := byID[out[i].service]
+		if !ok {
+			continue
+		}
+		d := &out[i].details
+		d.CPU, d.Memory, d.Disk, d.CPUUnit, d.MemoryUnit, d.DiskUnit, d.EventType = c.CPU, c.Memory, c.Disk, c.CPUUnit, c.MemoryUnit, c.DiskUnit, c.EventType
+	}
+	delete(p.sizing, org)
+	return out, nil, nil
 }
 
 // build makes the documents of org's day.
