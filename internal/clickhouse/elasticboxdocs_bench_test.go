@@ -72,22 +72,30 @@ func BenchmarkElasticBoxView(b *testing.B) {
 	for _, kind := range []string{"report", "csv"} {
 		b.Run(kind, func(b *testing.B) { benchElasticBox(b, conn, kind) })
 	}
+	// The store's read alone: the query, its answer and the decoding of the measures.
+	b.Run("store", func(b *testing.B) {
+		s := clickhouse.NewElasticBoxDocs(conn)
+		from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+		latencies(b, func() error {
+			docs, err := s.Docs(context.Background(), "eb-bench", from.UnixMilli(), from.AddDate(0, 0, 30).UnixMilli())
+			if err == nil && len(docs) != 30_000 {
+				err = fmt.Errorf("%d documents", len(docs))
+			}
+			return err
+		})
+	})
 }
 
-func benchElasticBox(b *testing.B, conn clickhouse.Conn, kind string) {
-	mux := http.NewServeMux()
-	elasticbox.NewAPI(clickhouse.NewElasticBoxDocs(conn), 100, zap.NewNop()).Register(mux)
-	h := auth.As(auth.NewPrincipal("admin", auth.MethodAdminKey, []string{auth.ScopeAdmin}, nil), mux)
-	path := "/services/organizations/eb-bench/" + kind + "/2026-11-01/2026-11-30"
+// latencies runs b.N iterations of run and reports their median and 99th percentile.
+func latencies(b *testing.B, run func() error) {
+	b.Helper()
 	var d []time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
-		if w.Code != http.StatusOK || w.Body.Len() < 1_000_000 {
-			b.Fatalf("%d, %d bytes: %.300s", w.Code, w.Body.Len(), w.Body)
+		if err := run(); err != nil {
+			b.Fatal(err)
 		}
 		d = append(d, time.Since(start))
 	}
@@ -96,4 +104,19 @@ func benchElasticBox(b *testing.B, conn clickhouse.Conn, kind string) {
 	ms := func(q float64) float64 { return float64(d[int(q*float64(len(d)-1))]) / 1e6 }
 	b.ReportMetric(ms(0.5), "p50-ms")
 	b.ReportMetric(ms(0.99), "p99-ms")
+}
+
+func benchElasticBox(b *testing.B, conn clickhouse.Conn, kind string) {
+	mux := http.NewServeMux()
+	elasticbox.NewAPI(clickhouse.NewElasticBoxDocs(conn), 100, zap.NewNop()).Register(mux)
+	h := auth.As(auth.NewPrincipal("admin", auth.MethodAdminKey, []string{auth.ScopeAdmin}, nil), mux)
+	path := "/services/organizations/eb-bench/" + kind + "/2026-11-01/2026-11-30"
+	latencies(b, func() error {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		if w.Code != http.StatusOK || w.Body.Len() < 1_000_000 {
+			return fmt.Errorf("%d, %d bytes: %.300s", w.Code, w.Body.Len(), w.Body)
+		}
+		return nil
+	})
 }
