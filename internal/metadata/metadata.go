@@ -127,3 +127,12 @@ func Decode(b []byte) (Record, error) {
 	}
 	return e.Record, nil
 }
+
+// Row is a record as the metadata sink writes it: with when it was written (the Kafka
+// record's timestamp, the poller's clock) and where it was read.
+type Row struct {
+	Record
+	WrittenMs int64
+	Partition int32
+	Offset    int64
+}

@@ -78,12 +78,7 @@ func (cfg Config) batchConfig(name string) kafka.BatchConfig {
 // message fits the table), makes it a row R and inserts the rows in batches.
 func newSink[M proto.Message, R any](cfg Config, name string, newMessage func() M, check func(M) error, row func(M, *kgo.Record) R,
 	insert func(context.Context, []R) error, log *zap.Logger, reg prometheus.Registerer) (*kafka.BatchConsumer[R], error) {
-	if err := cfg.check(); err != nil {
-		return nil, err
-	}
-	written := promauto.With(reg).NewCounter(prometheus.CounterOpts{
-		Name: "meterline_" + name + "_rows_written_total", Help: "Rows written from " + cfg.Topic + "."})
-	decode := func(r *kgo.Record) (R, error) {
+	return newSinkOf(cfg, name, func(r *kgo.Record) (R, error) {
 		var zero R
 		m := newMessage()
 		if err := proto.Unmarshal(r.Value, m); err != nil {
@@ -95,7 +90,18 @@ func newSink[M proto.Message, R any](cfg Config, name string, newMessage func() 
 			}
 		}
 		return row(m, r), nil
+	}, insert, log, reg)
+}
+
+// newSinkOf is newSink over any decoding of a record into a row R (a JSON payload, as the
+// metadata sink's).
+func newSinkOf[R any](cfg Config, name string, decode func(*kgo.Record) (R, error),
+	insert func(context.Context, []R) error, log *zap.Logger, reg prometheus.Registerer) (*kafka.BatchConsumer[R], error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
+	written := promauto.With(reg).NewCounter(prometheus.CounterOpts{
+		Name: "meterline_" + name + "_rows_written_total", Help: "Rows written from " + cfg.Topic + "."})
 	write := func(ctx context.Context, rows []R) error {
 		if err := insert(ctx, rows); err != nil {
 			return unwritable(err)
