@@ -9,7 +9,7 @@ import (
 	"github.com/meterline/meterline/internal/sink"
 )
 
-// startSinks starts the raw event sink (usage_events), the cell sink (usage_cells) and the
+// startSinks starts the raw event sink (usage_events), the cell sink (usage_cells), the
 // rejection sink (usage_rejections), and the metadata sink (provider_metadata). The readiness check of each names a broker that does not
 // answer, a write that keeps failing and offsets that could not be committed.
 func startSinks(ctx context.Context, s *stack, brokers []string, conn clickhouse.Conn) error {

@@ -8,13 +8,14 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/meterline/meterline/internal/fault"
+	"github.com/meterline/meterline/internal/metadata/ebdetails"
 	"github.com/meterline/meterline/internal/report/elasticbox"
 )
 
 // ElasticBoxDocs reads the documents of the ElasticBox view from usage_events: an
 // organization's counted documents of resource elasticbox (those the processor rejected, in
-// usage_rejections, are left out), each with all its measures, the instance's details
-// included (package ebdetails).
+// usage_rejections, are left out), each with its measures; and the details of its instances
+// from provider_metadata (package ebdetails).
 type ElasticBoxDocs struct {
 	conn Conn
 }
@@ -63,8 +64,7 @@ func (s *ElasticBoxDocs) Docs(ctx context.Context, org string, fromMs, toMs int6
 	return out, nil
 }
 
-// splitMeasures reads the "name\tquantity" lines of a document's measures into d. A text
-// detail's quantity (its name holds "=") is always 0 and is not parsed.
+// splitMeasures reads the "name\tquantity" lines of a document's measures into d.
 func splitMeasures(d *elasticbox.Doc, ms string) error {
 	n := strings.Count(ms, "\n") + 1
 	d.Names, d.Quantities = make([]string, 0, n), make([]decimal.Decimal, 0, n)
@@ -73,12 +73,9 @@ func splitMeasures(d *elasticbox.Doc, ms string) error {
 		if !ok {
 			return fmt.Errorf("read elasticbox documents: document %s: measure %q without quantity", d.ID, line)
 		}
-		v := decimal.Zero
-		if !strings.Contains(name, "=") {
-			var err error
-			if v, err = decimal.NewFromString(q); err != nil {
-				return fmt.Errorf("read elasticbox documents: document %s: quantity %q: %w", d.ID, q, err)
-			}
+		v, err := decimal.NewFromString(q)
+		if err != nil {
+			return fmt.Errorf("read elasticbox documents: document %s: quantity %q: %w", d.ID, q, err)
 		}
 		if strings.IndexByte(name, '\\') >= 0 {
 			name = unescaper.Replace(name)
@@ -103,4 +100,44 @@ func (s *ElasticBoxDocs) Known(ctx context.Context, org string) (bool, error) {
 		return false, fault.Unavailable(err, "usage_events: look up elasticbox organization")
 	}
 	return known, nil
+}
+
+// elasticBoxDetailsSQL reads the metadata records of an organization's ElasticBox instances
+// valid from a day in [from, to) (the valid_from bound lets ClickHouse skip the months before
+// the period). FINAL: a record written twice, or read again by the poller, counts once.
+const elasticBoxDetailsSQL = `SELECT id, valid_from_ms, source, attributes.key, attributes.value
+FROM provider_metadata FINAL
+WHERE provider = ? AND kind = ? AND valid_from >= toDateTime(?, 'UTC') AND valid_from_ms >= ? AND valid_from_ms < ?
+  AND attributes.value[indexOf(attributes.key, ?)] = ?
+ORDER BY id, valid_from_ms, source`
+
+// Details implements elasticbox.Store.
+func (s *ElasticBoxDocs) Details(ctx context.Context, org string, fromMs, toMs int64) ([]elasticbox.Detail, error) {
+	rows, err := s.conn.Query(ctx, elasticBoxDetailsSQL, ebdetails.Provider, ebdetails.Kind, fromMs/1000, fromMs, toMs, ebdetails.Organization, org)
+	if err != nil {
+		return nil, fault.Unavailable(err, "provider_metadata: read elasticbox details")
+	}
+	defer rows.Close()
+	var out []elasticbox.Detail
+	for rows.Next() {
+		var (
+			d            elasticbox.Detail
+			keys, values []string
+		)
+		if err := rows.Scan(&d.Instance, &d.ValidFromMs, &d.Source, &keys, &values); err != nil {
+			return nil, fmt.Errorf("read elasticbox details: %w", err)
+		}
+		attrs := make(map[string]string, len(keys))
+		for i, k := range keys {
+			if i < len(values) {
+				attrs[k] = values[i]
+			}
+		}
+		d.Details = ebdetails.FromAttributes(attrs)
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fault.Unavailable(err, "provider_metadata: read elasticbox details")
+	}
+	return out, nil
 }

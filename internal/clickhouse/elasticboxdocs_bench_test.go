@@ -14,15 +14,16 @@ import (
 
 	"github.com/meterline/meterline/internal/auth"
 	"github.com/meterline/meterline/internal/clickhouse"
+	"github.com/meterline/meterline/internal/metadata"
+	"github.com/meterline/meterline/internal/metadata/ebdetails"
 	"github.com/meterline/meterline/internal/report/elasticbox"
 	"github.com/meterline/meterline/internal/testenv"
 	"github.com/meterline/meterline/internal/usage"
-	"github.com/meterline/meterline/internal/usage/ebdetails"
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
 )
 
 // ebBenchConn fills the benchmark organization on the real ClickHouse: 1,000 service
-// instances, each with a poller-style document (cost, up-time, the JSON report's details and
+// instances, each with a poller-style document (cost, up-time) and its metadata record (the JSON report's details and
 // two states) on every day of November 2026, 30,000 documents. The database is dropped when b
 // ends, so b is the parent of the benchmarks that read it.
 func ebBenchConn(b *testing.B) clickhouse.Conn {
@@ -32,12 +33,18 @@ func ebBenchConn(b *testing.B) clickhouse.Conn {
 		ctx := context.Background()
 		d0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 		created := d0.Add(-time.Hour)
-		var rows []usage.EventRow
+		var (
+			rows  []usage.EventRow
+			metas []metadata.Row
+		)
 		flush := func() {
 			if err := clickhouse.NewEvents(conn).Insert(ctx, rows); err != nil {
 				b.Fatal(err)
 			}
-			rows = rows[:0]
+			if err := clickhouse.NewProviderMetadata(conn).Insert(ctx, metas); err != nil {
+				b.Fatal(err)
+			}
+			rows, metas = rows[:0], metas[:0]
 		}
 		for i := range 1000 {
 			inst := fmt.Sprintf("eb-%04d", i)
@@ -50,9 +57,13 @@ func ebBenchConn(b *testing.B) clickhouse.Conn {
 				d := usage.Document{Start: start.UnixMilli(), End: start.AddDate(0, 0, 1).UnixMilli() - 1, OrganizationID: "eb-bench",
 					SpaceID: "prov-1", ConsumerID: inst, ResourceID: ebdetails.Resource, PlanID: ebdetails.Plan, ResourceInstanceID: inst,
 					DedupID: "eb:bench:" + inst + ":" + start.Format("2006-01-02"),
-					MeasuredUsage: append([]usage.Measure{{Measure: ebdetails.Cost, Quantity: decimal.New(int64(i+day), -2)},
-						{Measure: ebdetails.UpSeconds, Quantity: decimal.NewFromInt(int64(i%24) * 3600)}}, det.Measures()...)}
+					MeasuredUsage: []usage.Measure{{Measure: ebdetails.Cost, Quantity: decimal.New(int64(i+day), -2)},
+						{Measure: ebdetails.UpSeconds, Quantity: decimal.NewFromInt(int64(i%24) * 3600)}}}
 				rows = append(rows, usage.EventRow{Event: &meterlinev1.UsageEvent{Id: d.ID(), Document: d.Proto()}, Offset: int64(len(rows))})
+				attrs := det.Attributes()
+				attrs[ebdetails.Organization] = "eb-bench"
+				metas = append(metas, metadata.Row{Record: metadata.Record{Source: "poller:elasticbox/bench", Provider: ebdetails.Provider,
+					Kind: ebdetails.Kind, ID: inst, ValidFromMs: start.UnixMilli(), Attributes: attrs}, WrittenMs: 1})
 				if len(rows) == 5000 {
 					flush()
 				}

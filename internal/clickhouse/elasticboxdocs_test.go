@@ -9,17 +9,20 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/meterline/meterline/internal/clickhouse"
+	"github.com/meterline/meterline/internal/metadata"
+	"github.com/meterline/meterline/internal/metadata/ebdetails"
 	"github.com/meterline/meterline/internal/report/elasticbox"
 	"github.com/meterline/meterline/internal/testenv"
 	"github.com/meterline/meterline/internal/usage"
-	"github.com/meterline/meterline/internal/usage/ebdetails"
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
 )
 
 // TestElasticBoxDocsOverClickHouse stores ElasticBox documents of days across a year's end on
 // the real ClickHouse, one stored twice and one rejected by the processor, and reads them
 // back: the period's documents of the organization, once each, the rejected one left out,
-// every measure (the details too) exact; an organization is known by any document.
+// every measure exact; its instances' details from provider_metadata, the period's and the
+// organization's, once each (one written twice), hostile values exact; an organization is
+// known by any document.
 func TestElasticBoxDocsOverClickHouse(t *testing.T) {
 	cfg := testenv.Get(t).Config(t)
 	conn := testenv.ClickHouse(t, cfg)
@@ -32,11 +35,23 @@ func TestElasticBoxDocsOverClickHouse(t *testing.T) {
 		start := d0.AddDate(0, 0, day)
 		return usage.Document{Start: start.UnixMilli(), End: start.AddDate(0, 0, 1).UnixMilli() - 1, OrganizationID: org, SpaceID: "prov-1",
 			ConsumerID: inst, ResourceID: ebdetails.Resource, PlanID: ebdetails.Plan, ResourceInstanceID: inst, DedupID: "eb:test:" + inst + ":" + start.Format("2006-01-02"),
-			MeasuredUsage: append([]usage.Measure{{Measure: ebdetails.Cost, Quantity: decimal.RequireFromString(cost)}}, det.Measures()...)}
+			MeasuredUsage: []usage.Measure{{Measure: ebdetails.Cost, Quantity: decimal.RequireFromString(cost)}}}
 	}
-	hostile := mk("eb-acme", "eb-x", 0, "0")
-	hostile.MeasuredUsage = append(hostile.MeasuredUsage, ebdetails.Details{Type: "a\tb\\n\nc\\"}.Measures()...)
-	docs := []usage.Document{hostile, mk("eb-acme", "eb-2", 0, "0.5"), mk("eb-acme", "eb-1", 1, "0.25"), mk("eb-acme", "eb-1", 0, "1.5"),
+	meta := func(org, inst string, day int, d ebdetails.Details) metadata.Row {
+		attrs := d.Attributes()
+		attrs[ebdetails.Organization] = org
+		return metadata.Row{Record: metadata.Record{Source: "poller:elasticbox/test", Provider: ebdetails.Provider, Kind: ebdetails.Kind, ID: inst,
+			ValidFromMs: d0.AddDate(0, 0, day).UnixMilli(), Attributes: attrs}, WrittenMs: 1}
+	}
+	hostileType := "a\tb\\n\nc\\'" + strings.Repeat("é", 200)
+	metaRows := []metadata.Row{meta("eb-acme", "eb-1", 0, det), meta("eb-acme", "eb-1", 1, ebdetails.Details{Size: "m1.small"}),
+		meta("eb-acme", "eb-x", 0, ebdetails.Details{Type: hostileType}), meta("eb-acme", "eb-1", 2, det), meta("eb-acme", "eb-1", -1, det),
+		meta("eb-beta", "eb-b", 0, det)}
+	metaRows = append(metaRows, metaRows[0]) // written twice: read once
+	if err := clickhouse.NewProviderMetadata(conn).Insert(ctx, metaRows); err != nil {
+		t.Fatal(err)
+	}
+	docs := []usage.Document{mk("eb-acme", "eb-x", 0, "0"), mk("eb-acme", "eb-2", 0, "0.5"), mk("eb-acme", "eb-1", 1, "0.25"), mk("eb-acme", "eb-1", 0, "1.5"),
 		mk("eb-acme", "eb-1", 2, "9"), mk("eb-acme", "eb-3", 1, "4"), mk("eb-beta", "eb-b", 0, "3"), mk("eb-acme", "eb-1", -1, "8")}
 	var rows []usage.EventRow
 	for i, d := range docs {
@@ -62,15 +77,24 @@ func TestElasticBoxDocsOverClickHouse(t *testing.T) {
 	if want := "eb-1@12-31 eb-1@01-01 eb-2@12-31 eb-x@12-31"; strings.Join(seen, " ") != want {
 		t.Fatalf("documents %s, want %s", strings.Join(seen, " "), want)
 	}
-	back := ebdetails.Parse(got[0].Names, got[0].Quantities)
-	if back.Size != "t1.micro" || !back.Created.Equal(created) || len(back.States) != 1 || !back.States[0].Started.Equal(created) || got[0].Space != "prov-1" {
+	if got[0].Space != "prov-1" || len(got[0].Names) != 1 || got[0].Quantities[0].String() != "1.5" {
+		t.Errorf("document read back %+v", got[0])
+	}
+	dets, err := s.Details(ctx, "eb-acme", d0.UnixMilli(), d0.AddDate(0, 0, 2).UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dets) != 3 || dets[0].Instance != "eb-1" || dets[0].ValidFromMs != d0.UnixMilli() || dets[1].Details.Size != "m1.small" ||
+		dets[2].Instance != "eb-x" || dets[0].Source != "poller:elasticbox/test" {
+		t.Fatalf("details %+v", dets)
+	}
+	if back := dets[0].Details; back.Size != "t1.micro" || !back.Created.Equal(created) || len(back.States) != 1 || !back.States[0].Started.Equal(created) {
 		t.Errorf("details read back %+v", back)
 	}
-	// A name with a tab, a newline and backslashes reads back the same.
-	if x := ebdetails.Parse(got[3].Names, got[3].Quantities); x.Type != "a\tb\\n\nc\\" || x.Size != "t1.micro" {
+	if x := dets[2].Details; x.Type != hostileType || x.Size != "" {
 		t.Errorf("hostile details read back %+v", x)
 	}
-	insts := elasticbox.Build("eb-acme", got, d0, d0.AddDate(0, 0, 1), 100)
+	insts := elasticbox.Build("eb-acme", got, dets, d0, d0.AddDate(0, 0, 1), 100)
 	tot := decimal.Zero
 	for _, in := range insts {
 		for _, d := range in.Days {

@@ -6,29 +6,42 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shopspring/decimal"
-
+	"github.com/meterline/meterline/internal/metadata"
+	"github.com/meterline/meterline/internal/metadata/ebdetails"
+	"github.com/meterline/meterline/internal/poller"
 	"github.com/meterline/meterline/internal/usage"
-	"github.com/meterline/meterline/internal/usage/ebdetails"
 )
 
-func details(d usage.Document) ebdetails.Details {
-	var names []string
-	var qs []decimal.Decimal
-	for _, m := range d.MeasuredUsage {
-		names = append(names, m.Measure)
-		qs = append(qs, m.Quantity)
+// details returns the details the batch's metadata tells of the instance of document d,
+// checking that there is one record of it, of d's organization and day.
+func details(t *testing.T, b poller.Batch, d usage.Document) ebdetails.Details {
+	t.Helper()
+	var found []metadata.Record
+	for _, m := range b.Metadata {
+		if m.ID == d.ResourceInstanceID {
+			found = append(found, m)
+		}
 	}
-	return ebdetails.Parse(names, qs)
+	if len(found) != 1 || found[0].Provider != "elasticbox" || found[0].Kind != "service_instance" || found[0].ValidFromMs != d.Start ||
+		found[0].Attributes["organization"] != d.OrganizationID {
+		t.Fatalf("metadata of %s: %+v", d.ResourceInstanceID, found)
+	}
+	for _, m := range d.MeasuredUsage {
+		if m.Measure != Cost && m.Measure != UpSeconds {
+			t.Errorf("document %s measures %s", d.DedupID, m.Measure)
+		}
+	}
+	return ebdetails.FromAttributes(found[0].Attributes)
 }
 
-// TestDetails: a document carries its instance's details for the report view: from the JSON
+// TestDetails: a batch carries, beside the documents (cost and up_seconds only), a metadata
+// record of each instance's details for the report view: from the JSON
 // the profile, type, operation, creation and the states that overlap its day; from the CSV
 // (fallback) its columns, sizes and units included.
 func TestDetails(t *testing.T) {
 	e := newEnv(t, fleet(), 0)
 	b := e.poll(t, e.initial(t))
-	a2 := details(b.Docs[1])
+	a2 := details(t, b, b.Docs[1])
 	if a2.Size != "m1.small" || a2.Region != "us-east-1" || a2.ProviderType != "Amazon Web Services" || a2.Type != "Linux Compute" ||
 		a2.ProfileSchema != "http://elasticbox.net/schemas/aws/ec2/profile" || a2.Operation != "deploy" || a2.Cloud != "EC2" ||
 		a2.Created == nil || !a2.Created.Equal(at(1)) || a2.Instances == nil || a2.Instances.String() != "1" {
@@ -50,13 +63,14 @@ func TestDetails(t *testing.T) {
 		}
 	}
 	// eb-b1's down state of long before d0 ends inside d0: kept; nothing before it is.
-	if b1 := details(b.Docs[2]); len(b1.States) != 2 || b1.States[0].State != "down" {
+	if b1 := details(t, b, b.Docs[2]); len(b1.States) != 2 || b1.States[0].State != "down" {
 		t.Errorf("eb-b1 states %+v", b1.States)
 	}
 
 	sc := fleet()
 	sc.Faults.BrokenJSONDays = []string{d0.Format(DayLayout)}
-	c := details(newEnv(t, sc, 0).poll(t, newEnv(t, sc, 0).initial(t)).Docs[0])
+	cb := newEnv(t, sc, 0).poll(t, newEnv(t, sc, 0).initial(t))
+	c := details(t, cb, cb.Docs[0])
 	if c.Size != "m1.small" || c.CPU == nil || c.CPU.String() != "1" || c.Memory.String() != "2" || c.Disk.String() != "20" ||
 		c.CPUUnit != "vCPU" || c.MemoryUnit != "GiB" || c.DiskUnit != "GB" || c.EventType != "up" || c.Created == nil || len(c.States) != 0 {
 		t.Errorf("eb-a1 details from the CSV: %+v", c)
@@ -67,7 +81,8 @@ func TestDetails(t *testing.T) {
 // CSV; a CSV the provider refuses (404) leaves them out, with a notice, and the day is read.
 func TestSizes(t *testing.T) {
 	e := newEnv(t, fleet(), 0)
-	a1 := details(e.poll(t, e.initial(t)).Docs[0])
+	ab := e.poll(t, e.initial(t))
+	a1 := details(t, ab, ab.Docs[0])
 	if a1.CPU == nil || a1.CPU.String() != "1" || a1.Memory.String() != "2" || a1.Disk.String() != "20" || a1.CPUUnit != "vCPU" ||
 		a1.EventType != "up" || len(a1.States) != 1 {
 		t.Errorf("eb-a1 from the JSON and the CSV: %+v", a1)
@@ -82,7 +97,7 @@ func TestSizes(t *testing.T) {
 		})
 	})
 	b := refused.poll(t, refused.initial(t))
-	if d := details(b.Docs[0]); len(b.Docs) != 3 || d.CPU != nil || d.Size != "m1.small" {
+	if d := details(t, b, b.Docs[0]); len(b.Docs) != 3 || d.CPU != nil || d.Size != "m1.small" {
 		t.Errorf("without the CSV: %d documents, %+v", len(b.Docs), d)
 	}
 	if len(b.Notices) != 3 || b.Notices[0].Kind != "csv_sizes" {

@@ -28,9 +28,10 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/meterline/meterline/internal/metadata"
+	"github.com/meterline/meterline/internal/metadata/ebdetails"
 	"github.com/meterline/meterline/internal/poller"
 	"github.com/meterline/meterline/internal/usage"
-	"github.com/meterline/meterline/internal/usage/ebdetails"
 )
 
 // Resource is the resource id of the documents; Plan their plan id.
@@ -164,6 +165,7 @@ func (p *Provider) Poll(ctx context.Context, raw []byte, now time.Time) (poller.
 	}
 	var (
 		docs    []usage.Document
+		meta    []metadata.Record
 		notices []poller.Notice
 	)
 	if p.partialDay != st.Next {
@@ -180,13 +182,14 @@ func (p *Provider) Poll(ctx context.Context, raw []byte, now time.Time) (poller.
 			p.partial[org] = od
 		}
 		notices = append(notices, od.notices...)
-		docs = append(docs, p.build(org, day, slices.Clone(od.items))...)
+		ds, ms := p.build(org, day, slices.Clone(od.items))
+		docs, meta = append(docs, ds...), append(meta, ms...)
 	}
 	out, err := json.Marshal(state{Next: end.Format(DayLayout)})
 	if err != nil {
 		return poller.Batch{}, err
 	}
-	return poller.Batch{Docs: docs, State: out, Through: end, Notices: notices}, nil
+	return poller.Batch{Docs: docs, Metadata: meta, State: out, Through: end, Notices: notices}, nil
 }
 
 // item is one service instance's day, from the JSON or the CSV report.
@@ -194,8 +197,8 @@ type item struct {
 	service, providerID string
 	cost                decimal.Decimal
 	up                  *decimal.Decimal // seconds; nil when unknown (the CSV)
-	// details are what the report tells of the instance beside its cost, carried in the
-	// document for the ElasticBox report view (package ebdetails).
+	// details are what the report tells of the instance beside its cost, published as its
+	// metadata record of the day for the ElasticBox report view (package ebdetails).
 	details ebdetails.Details
 }
 
@@ -238,7 +241,7 @@ func (p *Provider) sized(ctx context.Context, org, cu string, day time.Time, ite
 	skip := func(why error) ([]item, []poller.Notice, error) {
 		delete(p.sizing, org)
 		return items, []poller.Notice{{Kind: "csv_sizes", Detail: fmt.Sprintf(
-			"organization %s day %s: the CSV report could not be read for the sizes (%v); the documents carry none", org, day.Format(DayLayout), why)}}, nil
+			"organization %s day %s: the CSV report could not be read for the sizes (%v); the details carry none", org, day.Format(DayLayout), why)}}, nil
 	}
 	ans, err := p.cfg.Client.Get(ctx, cu, http.Header{"Accept": {"text/csv"}})
 	if err != nil {
@@ -270,17 +273,27 @@ func (p *Provider) sized(ctx context.Context, org, cu string, day time.Time, ite
 	return out, nil, nil
 }
 
-// build makes the documents of org's day.
-func (p *Provider) build(org string, day time.Time, items []item) []usage.Document {
-	slices.SortFunc(items, func(a, b item) int { return strings.Compare(a.service, b.service) })
+// build makes the documents of org's day, and the metadata records of every instance read
+// that day (one per instance, the last item of it; an instance without usage that day too),
+// valid from the day's start.
+func (p *Provider) build(org string, day time.Time, items []item) ([]usage.Document, []metadata.Record) {
+	slices.SortStableFunc(items, func(a, b item) int { return strings.Compare(a.service, b.service) })
 	d := day.Format(DayLayout)
-	var docs []usage.Document
-	for _, it := range items {
+	var (
+		docs []usage.Document
+		meta []metadata.Record
+	)
+	for i, it := range items {
+		if i+1 == len(items) || items[i+1].service != it.service {
+			attrs := it.details.Attributes()
+			attrs[ebdetails.Organization] = org
+			meta = append(meta, metadata.Record{Provider: ebdetails.Provider, Kind: ebdetails.Kind, ID: it.service,
+				ValidFromMs: day.UnixMilli(), Attributes: attrs})
+		}
 		ms := []usage.Measure{{Measure: Cost, Quantity: it.cost.Div(p.scale)}}
 		if it.up != nil {
 			ms = append(ms, usage.Measure{Measure: UpSeconds, Quantity: *it.up})
 		}
-		ms = append(ms, it.details.Measures()...)
 		if it.cost.IsZero() && (it.up == nil || it.up.IsZero()) {
 			continue // nothing to count: an instance down all day, or created after it
 		}
@@ -296,7 +309,7 @@ func (p *Provider) build(org string, day time.Time, items []item) []usage.Docume
 			MeasuredUsage: ms,
 		})
 	}
-	return docs
+	return docs, meta
 }
 
 // Report is the JSON report's shape (the parts the poller reads).

@@ -89,14 +89,9 @@ func (e *env) poll(t *testing.T, st []byte) poller.Batch {
 
 func secs(d time.Duration) decimal.Decimal { return decimal.New(d.Microseconds(), -6) }
 
-// measures returns the metered measures of d (its details, package ebdetails, are tested
-// in details_test.go).
 func measures(d usage.Document) map[string]string {
 	out := map[string]string{}
 	for _, m := range d.MeasuredUsage {
-		if strings.HasPrefix(m.Measure, "eb:") {
-			continue
-		}
 		out[m.Measure] = m.Quantity.String()
 	}
 	return out

@@ -14,7 +14,7 @@ import (
 
 	"github.com/meterline/meterline/internal/auth"
 	"github.com/meterline/meterline/internal/fault"
-	"github.com/meterline/meterline/internal/usage/ebdetails"
+	"github.com/meterline/meterline/internal/metadata/ebdetails"
 )
 
 // The routes: the JSON and the CSV report of an organization's days start..end (inclusive).
@@ -151,7 +151,14 @@ func (a *API) serve(w http.ResponseWriter, req *http.Request, asCSV bool) {
 			return
 		}
 	}
-	insts := Build(org, docs, first, last, a.scale)
+	var dets []Detail
+	if len(docs) > 0 {
+		if dets, err = a.store.Details(ctx, org, first.UnixMilli(), last.AddDate(0, 0, 1).UnixMilli()); err != nil {
+			a.fail(w, err)
+			return
+		}
+	}
+	insts := Build(org, docs, dets, first, last, a.scale)
 	if asCSV {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.WriteHeader(http.StatusOK)

@@ -17,8 +17,8 @@ import (
 
 	"github.com/meterline/meterline/internal/auth"
 	"github.com/meterline/meterline/internal/fault"
+	"github.com/meterline/meterline/internal/metadata/ebdetails"
 	"github.com/meterline/meterline/internal/usage"
-	"github.com/meterline/meterline/internal/usage/ebdetails"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -26,7 +26,50 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // memStore is a Store over documents in memory, with the ClickHouse store's semantics.
 type memStore struct {
 	docs []Doc
+	dets []orgDetail
 	err  error
+}
+
+type orgDetail struct {
+	org string
+	Detail
+}
+
+func (m *memStore) Details(_ context.Context, org string, from, to int64) ([]Detail, error) {
+	var out []Detail
+	for _, d := range m.dets {
+		if d.org == org && d.ValidFromMs >= from && d.ValidFromMs < to {
+			out = append(out, d.Detail)
+		}
+	}
+	slices.SortFunc(out, func(a, b Detail) int {
+		if c := strings.Compare(a.Instance, b.Instance); c != 0 {
+			return c
+		}
+		return int(a.ValidFromMs - b.ValidFromMs)
+	})
+	return out, m.err
+}
+
+// entry is a stored document and the details its instance's metadata record of the day
+// tells (none when empty).
+type entry struct {
+	org string
+	doc Doc
+	det ebdetails.Details
+}
+
+func newMemStore(es ...entry) *memStore {
+	m := &memStore{}
+	for _, e := range es {
+		m.docs = append(m.docs, e.doc)
+		if attrs := e.det.Attributes(); len(attrs) > 0 {
+			day := time.UnixMilli(e.doc.StartMs).UTC().Truncate(24 * time.Hour)
+			m.dets = append(m.dets, orgDetail{e.org, Detail{Instance: e.doc.Instance, ValidFromMs: day.UnixMilli(), Source: "test",
+				Details: ebdetails.FromAttributes(attrs)}})
+		}
+	}
+	return m
 }
 
 func (m *memStore) Docs(_ context.Context, org string, from, to int64) ([]Doc, error) {
@@ -64,21 +107,20 @@ func ptr(t time.Time) *time.Time { return &t }
 func dec(s string) *decimal.Decimal { d := decimal.RequireFromString(s); return &d }
 
 // doc is a stored document of org's instance on day d (0: day0), with cost (US dollars),
-// up seconds ("" for none) and details.
-func doc(org, inst, space string, d int, n int, cost, up string, det ebdetails.Details) Doc {
+// up seconds ("" for none), and its instance's details of the day.
+func doc(org, inst, space string, d int, n int, cost, up string, det ebdetails.Details) entry {
 	start := day0.AddDate(0, 0, d).Add(time.Duration(n) * time.Minute)
 	ms := []usage.Measure{{Measure: ebdetails.Cost, Quantity: decimal.RequireFromString(cost)}}
 	if up != "" {
 		ms = append(ms, usage.Measure{Measure: ebdetails.UpSeconds, Quantity: decimal.RequireFromString(up)})
 	}
-	ms = append(ms, det.Measures()...)
 	out := Doc{Instance: inst, Space: space, StartMs: start.UnixMilli(), EndMs: day0.AddDate(0, 0, d+1).UnixMilli() - 1,
 		ID: org + "/" + inst + "/" + start.Format(time.RFC3339)}
 	for _, m := range ms {
 		out.Names = append(out.Names, m.Measure)
 		out.Quantities = append(out.Quantities, m.Quantity)
 	}
-	return out
+	return entry{org: org, doc: out, det: det}
 }
 
 // fixture: eb-a1 as the poller writes it from the JSON (three days, down and up again on the
@@ -99,7 +141,7 @@ func fixture() *memStore {
 	csvDet := ebdetails.Details{Size: "m1.small", Region: "us-east-1", ProviderType: "Amazon Web Services",
 		ProfileSchema: "http://elasticbox.net/schemas/aws/ec2/profile", Type: "Linux Compute", EventType: "up", Created: ptr(created),
 		Instances: dec("2"), CPU: dec("1"), Memory: dec("1.7"), Disk: dec("160"), CPUUnit: "vCPU", MemoryUnit: "GiB", DiskUnit: "GB"}
-	return &memStore{docs: []Doc{
+	return newMemStore(
 		doc("acme", "eb-a1", "5908ee9b", 0, 0, "0.48", "86400", d0),
 		doc("acme", "eb-a1", "5908ee9b", 1, 0, "0.3", "55200.5", d1),
 		doc("acme", "eb-a2", "5908ee9b", 0, 0, "0.1", "3600", ebdetails.Details{Size: "m1.small", Region: "us-east-1", Operation: "deploy"}),
@@ -109,7 +151,7 @@ func fixture() *memStore {
 		doc("acme", "eb-a3", "acme", 3, 0, "7", "", ebdetails.Details{}), // after the period
 		doc("beta", "eb-b1", "beta", 0, 0, "9", "", ebdetails.Details{}),
 		doc("gamma", "eb-g1", "gamma", 40, 0, "9", "", ebdetails.Details{}), // gamma is known; nothing in the period
-	}}
+	)
 }
 
 var (

@@ -6,55 +6,43 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
-
-	"github.com/meterline/meterline/internal/usage"
 )
 
-func split(ms []usage.Measure) ([]string, []decimal.Decimal) {
-	var names []string
-	var qs []decimal.Decimal
-	for _, m := range ms {
-		names = append(names, m.Measure)
-		qs = append(qs, m.Quantity)
-	}
-	return names, qs
-}
-
-// TestRoundTrip: details written as measures read back the same, times to the microsecond;
-// a long value is cut to a valid name of at most 256 bytes; more than MaxStates states keep
-// the latest.
+// TestRoundTrip: details written as attributes read back the same, times to the
+// microsecond, long and hostile values whole; more than MaxStates states keep the latest;
+// unknown details write no attribute.
 func TestRoundTrip(t *testing.T) {
 	created := time.Date(2015, 11, 12, 16, 45, 5, 246651000, time.UTC)
 	done := created.Add(90 * time.Minute)
 	four := decimal.NewFromInt(4)
-	in := Details{Size: "t1.micro", Region: "us-west-1", ProviderType: "Amazon Web Services", Type: "Linux Compute",
+	long := strings.Repeat("é", 200) + "\t\"\n"
+	in := Details{Size: "t1.micro", Region: "us-west-1", ProviderType: "Amazon Web Services", Type: long,
 		Created: &created, Instances: &four, States: []State{{State: "up", Started: created, Completed: &done}, {State: "down", Started: done}}}
-	out := Parse(split(in.Measures()))
-	if out.Size != in.Size || out.Region != in.Region || out.ProviderType != in.ProviderType || out.Type != in.Type ||
+	attrs := in.Attributes()
+	out := FromAttributes(attrs)
+	if out.Size != in.Size || out.Region != in.Region || out.ProviderType != in.ProviderType || out.Type != long ||
 		!out.Created.Equal(created) || out.Instances.String() != "4" || out.Deleted != nil || out.CPU != nil {
 		t.Errorf("read back %+v", out)
 	}
+	if attrs["created"] != "2015-11-12T16:45:05.246651Z" || attrs["instances"] != "4" {
+		t.Errorf("attributes %q", attrs)
+	}
 	if len(out.States) != 2 || !out.States[0].Completed.Equal(done) || out.States[1].Completed != nil || !out.States[1].Started.Equal(done) {
 		t.Errorf("states %+v", out.States)
-	}
-	long := Details{Type: strings.Repeat("é", 200)}
-	ms := long.Measures()
-	if len(ms) != 1 || len(ms[0].Measure) > 256 || !strings.HasPrefix(ms[0].Measure, "eb:type=é") {
-		t.Errorf("long value as %q", ms)
 	}
 	many := Details{}
 	for i := range MaxStates + 10 {
 		many.States = append(many.States, State{State: "up", Started: created.Add(time.Duration(i) * time.Minute)})
 	}
-	got := Parse(split(many.Measures())).States
+	got := FromAttributes(many.Attributes()).States
 	if len(got) != MaxStates || !got[0].Started.Equal(created.Add(10*time.Minute)) {
 		t.Errorf("%d states from %v", len(got), got[0].Started)
 	}
-	for _, m := range many.Measures() {
-		if _, err := usage.NewEvent(usage.Document{Start: 0, End: 1, OrganizationID: "o", SpaceID: "s", ResourceID: Resource, PlanID: Plan,
-			ResourceInstanceID: "eb-1", MeasuredUsage: []usage.Measure{m}}, "test", time.Unix(1, 0), ""); err != nil {
-			t.Fatalf("measure %s is not valid: %v", m.Measure, err)
-		}
+	if a := (Details{}).Attributes(); len(a) != 0 {
+		t.Errorf("unknown details as %q", a)
+	}
+	if d := FromAttributes(map[string]string{"instances": "x", "created": "yesterday", "state_history": "[{"}); d.Instances != nil || d.Created != nil || d.States != nil {
+		t.Errorf("malformed attributes read as %+v", d)
 	}
 }
 

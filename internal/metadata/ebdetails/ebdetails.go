@@ -1,34 +1,29 @@
-// Package ebdetails is how a usage document of an ElasticBox service instance carries the
-// instance's details (size, region, provider, profile schema, creation, state history, ...)
-// that ElasticBox's cost report shows beside the cost: as extra measures, which the built-in
-// elasticbox metering plan does not meter (it reads cost and up_seconds only), so they are
-// stored with the document in usage_events and count nothing.
+// Package ebdetails is the vocabulary of an ElasticBox service instance's details (size,
+// region, provider, profile schema, creation, state history, ...) that ElasticBox's cost
+// report shows beside the cost: the attributes of the metadata records (package metadata,
+// provider elasticbox, kind service_instance) the ElasticBox poller publishes for each
+// instance and day it reads (internal/poller/elasticbox), which the ElasticBox report view
+// reads back from provider_metadata (internal/report/elasticbox). Usage documents carry the
+// cost and up_seconds only. The attributes (docs/tables.md, "provider_metadata"):
 //
-// The ElasticBox poller writes them (internal/poller/elasticbox) and the ElasticBox report
-// view reads them (internal/report/elasticbox); a client that posts ElasticBox documents
-// through the collector may add them too, and without them its instances show in the view
-// with their cost and empty details. The encoding (docs/reports.md, "ElasticBox"):
-//
-//   - a text detail is a measure named "eb:<key>=<value>" with quantity 0, its value cut to
-//     the 256 bytes a measure name may have;
-//   - a number is a measure "eb:<key>" whose quantity is the number (times are epoch seconds
-//     with microseconds);
-//   - a state of the state history is a measure "eb:state:<up|down>@<started>" whose quantity
-//     is when it completed (0 while it goes on), times in epoch seconds with microseconds; at
-//     most MaxStates of them, the latest kept.
+//   - text details by their key (size, region, cloud, provider_type, profile_schema, type,
+//     operation, event_type, cpu_unit, memory_unit, disk_unit), and organization, the
+//     instance's ElasticBox organization;
+//   - numbers as exact decimals (instances, size.cpu, size.memory, size.disk);
+//   - times as RFC 3339 with microseconds, UTC (created, deleted);
+//   - state_history, a JSON array of {"state", "started", "completed"} (completed absent while
+//     the state goes on), at most MaxStates of them, the latest kept.
 //
 // The package does no I/O.
 package ebdetails
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
-
-	"github.com/meterline/meterline/internal/usage"
 )
 
 // Resource and Plan are the resource id and plan id of ElasticBox documents; Cost (US
@@ -40,15 +35,20 @@ const (
 	UpSeconds = "up_seconds"
 )
 
-// MaxStates bounds the states a document carries, so that a document stays within the 100
-// measures a document may have.
+// Provider and Kind name the metadata records of ElasticBox instances; Organization is the
+// attribute of the instance's organization.
+const (
+	Provider     = "elasticbox"
+	Kind         = "service_instance"
+	Organization = "organization"
+)
+
+// MaxStates bounds the states a record carries (its attribute stays within metadata's
+// bounds).
 const MaxStates = 64
 
-// prefix starts every detail measure's name.
-const prefix = "eb:"
-
-// maxName is the longest measure name a document may have.
-const maxName = 256
+// timeLayout is how the attributes hold times.
+const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
 
 // State is one entry of an instance's state history.
 type State struct {
@@ -90,103 +90,86 @@ func (d *Details) numbers() []struct {
 	}{{"instances", &d.Instances}, {"size.cpu", &d.CPU}, {"size.memory", &d.Memory}, {"size.disk", &d.Disk}}
 }
 
-// Seconds is t in epoch seconds with microseconds, as the measures hold times.
-func Seconds(t time.Time) decimal.Decimal { return decimal.New(t.UnixMicro(), -6) }
+// state is a state of the state_history attribute.
+type state struct {
+	State     string `json:"state"`
+	Started   string `json:"started"`
+	Completed string `json:"completed,omitempty"`
+}
 
-// timeOf is the inverse of Seconds.
-func timeOf(q decimal.Decimal) time.Time { return time.UnixMicro(q.Shift(6).IntPart()).UTC() }
-
-// Measures returns the measures that carry d (none for unknown details). Negative numbers
-// and times before 1970 are left out: a quantity is never negative.
-func (d Details) Measures() []usage.Measure {
-	var out []usage.Measure
+// Attributes returns the attributes that carry d (none for unknown details).
+func (d Details) Attributes() map[string]string {
+	out := map[string]string{}
 	for _, t := range d.text() {
-		if *t.v == "" {
-			continue
+		if *t.v != "" {
+			out[t.key] = *t.v
 		}
-		name := prefix + t.key + "=" + *t.v
-		for len(name) > maxName || !utf8.ValidString(name) {
-			name = strings.ToValidUTF8(name[:min(len(name), maxName)-1], "")
-		}
-		out = append(out, usage.Measure{Measure: name, Quantity: decimal.Zero})
 	}
 	for _, n := range d.numbers() {
-		if *n.v != nil && !(*n.v).IsNegative() {
-			out = append(out, usage.Measure{Measure: prefix + n.key, Quantity: **n.v})
+		if *n.v != nil {
+			out[n.key] = (*n.v).String()
 		}
 	}
 	for _, t := range []struct {
 		key string
 		v   *time.Time
 	}{{"created", d.Created}, {"deleted", d.Deleted}} {
-		if t.v != nil && t.v.UnixMicro() >= 0 {
-			out = append(out, usage.Measure{Measure: prefix + t.key, Quantity: Seconds(*t.v)})
+		if t.v != nil {
+			out[t.key] = t.v.UTC().Format(timeLayout)
 		}
 	}
 	states := d.States
 	if len(states) > MaxStates {
 		states = states[len(states)-MaxStates:]
 	}
-	for _, s := range states {
-		if (s.State != "up" && s.State != "down") || s.Started.UnixMicro() < 0 {
-			continue
+	if len(states) > 0 {
+		enc := make([]state, len(states))
+		for i, s := range states {
+			enc[i] = state{State: s.State, Started: s.Started.UTC().Format(timeLayout)}
+			if s.Completed != nil {
+				enc[i].Completed = s.Completed.UTC().Format(timeLayout)
+			}
 		}
-		q := decimal.Zero
-		if s.Completed != nil && s.Completed.UnixMicro() > 0 {
-			q = Seconds(*s.Completed)
-		}
-		out = append(out, usage.Measure{Measure: prefix + "state:" + s.State + "@" + Seconds(s.Started).StringFixed(6), Quantity: q})
+		b, _ := json.Marshal(enc) // strings only: never fails
+		out["state_history"] = string(b)
 	}
 	return out
 }
 
-// Parse reads the details of a document from its measures' names and quantities (the
-// measures that are no details are skipped; a malformed detail is skipped too).
-func Parse(names []string, quantities []decimal.Decimal) Details {
+// FromAttributes reads details from a record's attributes (others are skipped; a malformed
+// number, time or state is skipped too).
+func FromAttributes(attrs map[string]string) Details {
 	var d Details
-	text, numbers := d.text(), d.numbers()
-	for i, name := range names {
-		rest, ok := strings.CutPrefix(name, prefix)
-		if !ok || i >= len(quantities) {
-			continue
+	for _, t := range d.text() {
+		*t.v = attrs[t.key]
+	}
+	for _, n := range d.numbers() {
+		if v, err := decimal.NewFromString(attrs[n.key]); err == nil {
+			*n.v = &v
 		}
-		q := quantities[i]
-		if key, v, ok := strings.Cut(rest, "="); ok {
-			for _, t := range text {
-				if t.key == key {
-					*t.v = v
-				}
-			}
-			continue
+	}
+	for _, t := range []struct {
+		key string
+		v   **time.Time
+	}{{"created", &d.Created}, {"deleted", &d.Deleted}} {
+		if v, err := time.Parse(time.RFC3339Nano, attrs[t.key]); err == nil {
+			v = v.UTC()
+			*t.v = &v
 		}
-		if st, at, ok := strings.Cut(strings.TrimPrefix(rest, "state:"), "@"); ok && strings.HasPrefix(rest, "state:") {
-			started, err := decimal.NewFromString(at)
-			if err != nil || (st != "up" && st != "down") {
+	}
+	var enc []state
+	if json.Unmarshal([]byte(attrs["state_history"]), &enc) == nil {
+		for _, s := range enc {
+			started, err := time.Parse(time.RFC3339Nano, s.Started)
+			if err != nil || (s.State != "up" && s.State != "down") {
 				continue
 			}
-			s := State{State: st, Started: timeOf(started)}
-			if q.IsPositive() {
-				c := timeOf(q)
-				s.Completed = &c
+			st := State{State: s.State, Started: started.UTC()}
+			if c, err := time.Parse(time.RFC3339Nano, s.Completed); err == nil {
+				c = c.UTC()
+				st.Completed = &c
 			}
-			d.States = append(d.States, s)
-			continue
-		}
-		switch rest {
-		case "created", "deleted":
-			t := timeOf(q)
-			if rest == "created" {
-				d.Created = &t
-			} else {
-				d.Deleted = &t
-			}
-			continue
-		}
-		for _, n := range numbers {
-			if n.key == rest {
-				v := q
-				*n.v = &v
-			}
+			d.States = append(d.States, st)
 		}
 	}
 	return d
