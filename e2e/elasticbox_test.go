@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -125,7 +126,8 @@ func ebTruth(fleet []ebInstance, first, last time.Time, broken map[string]bool) 
 // end, with 429s, 5xx, slow answers and a day whose JSON report is broken, so that the CSV is
 // read), the ElasticBox poller as its own process, SIGKILLed at random moments and started
 // again, and Meterline (dev on the real broker and ClickHouse); then every document is in
-// usage_events once, and the organizations' cells and usage reports equal the ground truth
+// usage_events once, with its instance's metadata record of the day in provider_metadata
+// (each record written once), and the organizations' cells and usage reports equal the ground truth
 // computed from the script, to the last decimal.
 func TestElasticBoxPollerCrashes(t *testing.T) {
 	seed := time.Now().UnixNano()
@@ -195,6 +197,26 @@ func TestElasticBoxPollerCrashes(t *testing.T) {
 	if n := s.countRows("usage_rejections"); n != 0 {
 		t.Errorf("%d documents rejected, want none", n)
 	}
+	// The metadata records came in the documents' transactions: each written once (no merge
+	// needed), and every document's instance has its record of the document's day.
+	var records, distinct, orphans uint64
+	db := s.database
+	waitFor(t, "the metadata records of the documents", func() (bool, string) {
+		if err := s.ch.QueryRow(context.Background(), `SELECT count() FROM `+db+`.usage_events WHERE resource_id = 'elasticbox'
+  AND (resource_instance_id, start_ms) NOT IN (SELECT id, valid_from_ms FROM `+db+`.provider_metadata WHERE provider = 'elasticbox')`).
+			Scan(&orphans); err != nil {
+			t.Fatal(err)
+		}
+		return orphans == 0, fmt.Sprintf("%d documents without their record", orphans)
+	})
+	if err := s.ch.QueryRow(context.Background(), `SELECT count(), uniqExact(provider, kind, id, valid_from_ms, source) FROM `+db+
+		`.provider_metadata`).Scan(&records, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if records == 0 || records != distinct {
+		t.Errorf("provider_metadata holds %d records (%d distinct), want each once", records, distinct)
+	}
+	t.Logf("%d metadata records once each, one for every document's instance and day", records)
 	src := `source="poller:elasticbox/` + sim.addr + `"`
 	for _, kind := range []string{"rate_limited", "server", "timeout"} {
 		t.Logf("poller errors %s: %v (last instance)", kind, metricSum(poller, []string{`meterline_poller_errors_total{kind="` + kind + `",` + src + `}`}))

@@ -8,7 +8,10 @@
 //     cell's value at t;
 //   - the rejection sink (rejections.go): every rejected document from
 //     meterline.usage.rejected.v1 into usage_rejections, so that a GET of the document says why
-//     it was not counted.
+//     it was not counted;
+//   - the metadata sink (metadata.go): every record of what pollers read of their providers'
+//     entities, from <prefix>.poller.metadata.v1 into provider_metadata (JSON, package
+//     metadata), for the report views that show an entity's details.
 //
 // Each declares the one port it writes through and runs on kafka.BatchConsumer: batches flush
 // on count or time, offsets are committed only after the batch is written (read committed), so
@@ -18,9 +21,9 @@
 // its values (unwritable), are set aside to the dead-letter topic and the rest is written; a
 // failure of ClickHouse itself is retried until it passes.
 // A replay is harmless in each table: the raw sink drops events whose id is stored already;
-// rejections are written again identically, which ReplacingMergeTree merges remove; cells are
-// written again with a later visible_ms, which reports read as the same values (see
-// clickhouse.Cells.Insert).
+// rejections and metadata records are written again identically, which ReplacingMergeTree
+// merges remove; cells are written again with a later visible_ms, which reports read as the
+// same values (see clickhouse.Cells.Insert).
 package sink
 
 import (
