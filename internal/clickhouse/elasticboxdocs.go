@@ -30,12 +30,18 @@ var _ elasticbox.Store = (*ElasticBoxDocs)(nil)
 // FINAL: a document the raw sink wrote twice counts once. The measures come as one string,
 // "name\tquantity" lines, the name's backslashes, tabs and newlines escaped (\\, \t, \n), which
 // the client reads several times faster than two arrays.
-const elasticBoxDocsSQL = `SELECT resource_instance_id, space_id, start_ms, end_ms, id,
-  arrayStringConcat(arrayMap((m, q) -> concat(replaceAll(replaceAll(replaceAll(m, '\\', '\\\\'), '\t', '\\t'), '\n', '\\n'), '\t', toString(q)), measured_usage.measure, measured_usage.quantity), '\n')
+var elasticBoxDocsSQL = `SELECT resource_instance_id, space_id, start_ms, end_ms, id,
+  arrayStringConcat(arrayMap((m, q) -> concat(` + escapedSQL("m") + `, '\t', toString(q)), measured_usage.measure, measured_usage.quantity), '\n')
 FROM usage_events FINAL
 WHERE organization_id = ? AND resource_id = ? AND event_time >= toDateTime(?, 'UTC') AND start_ms >= ? AND start_ms < ?
   AND id NOT IN (SELECT id FROM usage_rejections WHERE organization_id = ? AND resource_id = ?)
 ORDER BY resource_instance_id, start_ms, id`
+
+// escapedSQL is the SQL of the text col with its backslashes, tabs and newlines escaped (\\,
+// \t, \n), so that texts joined by tabs and newlines split back exactly (unescaper).
+func escapedSQL(col string) string {
+	return `replaceAll(replaceAll(replaceAll(` + col + `, '\\', '\\\\'), '\t', '\\t'), '\n', '\\n')`
+}
 
 // Docs implements elasticbox.Store.
 func (s *ElasticBoxDocs) Docs(ctx context.Context, org string, fromMs, toMs int64) ([]elasticbox.Doc, error) {
@@ -105,7 +111,10 @@ func (s *ElasticBoxDocs) Known(ctx context.Context, org string) (bool, error) {
 // elasticBoxDetailsSQL reads the metadata records of an organization's ElasticBox instances
 // valid from a day in [from, to) (the valid_from bound lets ClickHouse skip the months before
 // the period). FINAL: a record written twice, or read again by the poller, counts once.
-const elasticBoxDetailsSQL = `SELECT id, valid_from_ms, source, attributes.key, attributes.value
+// The attributes come as one string, "key\tvalue" lines escaped as the measures are: several
+// times cheaper to read than the two arrays.
+var elasticBoxDetailsSQL = `SELECT id, valid_from_ms, source,
+  arrayStringConcat(arrayMap((k, v) -> concat(` + escapedSQL("k") + `, '\t', ` + escapedSQL("v") + `), attributes.key, attributes.value), '\n')
 FROM provider_metadata FINAL
 WHERE provider = ? AND kind = ? AND valid_from >= toDateTime(?, 'UTC') AND valid_from_ms >= ? AND valid_from_ms < ?
   AND attributes.value[indexOf(attributes.key, ?)] = ?
@@ -121,17 +130,22 @@ func (s *ElasticBoxDocs) Details(ctx context.Context, org string, fromMs, toMs i
 	var out []elasticbox.Detail
 	for rows.Next() {
 		var (
-			d            elasticbox.Detail
-			keys, values []string
+			d     elasticbox.Detail
+			lines string
 		)
-		if err := rows.Scan(&d.Instance, &d.ValidFromMs, &d.Source, &keys, &values); err != nil {
+		if err := rows.Scan(&d.Instance, &d.ValidFromMs, &d.Source, &lines); err != nil {
 			return nil, fmt.Errorf("read elasticbox details: %w", err)
 		}
-		attrs := make(map[string]string, len(keys))
-		for i, k := range keys {
-			if i < len(values) {
-				attrs[k] = values[i]
+		attrs := make(map[string]string, strings.Count(lines, "\n")+1)
+		for line := range strings.SplitSeq(lines, "\n") {
+			k, v, ok := strings.Cut(line, "\t")
+			if !ok {
+				continue // no attributes: one empty line
 			}
+			if strings.IndexByte(line, '\\') >= 0 {
+				k, v = unescaper.Replace(k), unescaper.Replace(v)
+			}
+			attrs[k] = v
 		}
 		d.Details = ebdetails.FromAttributes(attrs)
 		out = append(out, d)

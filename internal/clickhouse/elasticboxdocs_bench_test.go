@@ -83,14 +83,24 @@ func BenchmarkElasticBoxView(b *testing.B) {
 	for _, kind := range []string{"report", "csv"} {
 		b.Run(kind, func(b *testing.B) { benchElasticBox(b, conn, kind) })
 	}
-	// The store's read alone: the query, its answer and the decoding of the measures.
+	// The store's reads alone: the documents (the query, its answer and the decoding of the
+	// measures), and the details (30,000 metadata records, their attributes decoded).
+	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	s := clickhouse.NewElasticBoxDocs(conn)
 	b.Run("store", func(b *testing.B) {
-		s := clickhouse.NewElasticBoxDocs(conn)
-		from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 		latencies(b, func() error {
 			docs, err := s.Docs(context.Background(), "eb-bench", from.UnixMilli(), from.AddDate(0, 0, 30).UnixMilli())
 			if err == nil && len(docs) != 30_000 {
 				err = fmt.Errorf("%d documents", len(docs))
+			}
+			return err
+		})
+	})
+	b.Run("details", func(b *testing.B) {
+		latencies(b, func() error {
+			dets, err := s.Details(context.Background(), "eb-bench", from.UnixMilli(), from.AddDate(0, 0, 30).UnixMilli())
+			if err == nil && (len(dets) != 30_000 || len(dets[0].Details.States) != 2) {
+				err = fmt.Errorf("%d details", len(dets))
 			}
 			return err
 		})

@@ -11,14 +11,14 @@
 //     instance's ElasticBox organization;
 //   - numbers as exact decimals (instances, size.cpu, size.memory, size.disk);
 //   - times as RFC 3339 with microseconds, UTC (created, deleted);
-//   - state_history, a JSON array of {"state", "started", "completed"} (completed absent while
-//     the state goes on), at most MaxStates of them, the latest kept.
+//   - state_history, the states separated by ";", each "<up|down> <started>[ <completed>]"
+//     (times as above; completed absent while the state goes on), at most MaxStates of them,
+//     the latest kept: splitByChar(';', ...) in ClickHouse gives one per element.
 //
 // The package does no I/O.
 package ebdetails
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -90,13 +90,6 @@ func (d *Details) numbers() []struct {
 	}{{"instances", &d.Instances}, {"size.cpu", &d.CPU}, {"size.memory", &d.Memory}, {"size.disk", &d.Disk}}
 }
 
-// state is a state of the state_history attribute.
-type state struct {
-	State     string `json:"state"`
-	Started   string `json:"started"`
-	Completed string `json:"completed,omitempty"`
-}
-
 // Attributes returns the attributes that carry d (none for unknown details).
 func (d Details) Attributes() map[string]string {
 	out := map[string]string{}
@@ -122,16 +115,21 @@ func (d Details) Attributes() map[string]string {
 	if len(states) > MaxStates {
 		states = states[len(states)-MaxStates:]
 	}
-	if len(states) > 0 {
-		enc := make([]state, len(states))
-		for i, s := range states {
-			enc[i] = state{State: s.State, Started: s.Started.UTC().Format(timeLayout)}
-			if s.Completed != nil {
-				enc[i].Completed = s.Completed.UTC().Format(timeLayout)
-			}
+	var b strings.Builder
+	for _, s := range states {
+		if s.State != "up" && s.State != "down" {
+			continue
 		}
-		b, _ := json.Marshal(enc) // strings only: never fails
-		out["state_history"] = string(b)
+		if b.Len() > 0 {
+			b.WriteByte(';')
+		}
+		b.WriteString(s.State + " " + s.Started.UTC().Format(timeLayout))
+		if s.Completed != nil {
+			b.WriteString(" " + s.Completed.UTC().Format(timeLayout))
+		}
+	}
+	if b.Len() > 0 {
+		out["state_history"] = b.String()
 	}
 	return out
 }
@@ -157,15 +155,17 @@ func FromAttributes(attrs map[string]string) Details {
 			*t.v = &v
 		}
 	}
-	var enc []state
-	if json.Unmarshal([]byte(attrs["state_history"]), &enc) == nil {
-		for _, s := range enc {
-			started, err := time.Parse(time.RFC3339Nano, s.Started)
-			if err != nil || (s.State != "up" && s.State != "down") {
+	if h := attrs["state_history"]; h != "" {
+		d.States = make([]State, 0, strings.Count(h, ";")+1)
+		for e := range strings.SplitSeq(h, ";") {
+			kind, rest, _ := strings.Cut(e, " ")
+			at, end, hasEnd := strings.Cut(rest, " ")
+			started, err := time.Parse(time.RFC3339Nano, at)
+			if err != nil || (kind != "up" && kind != "down") {
 				continue
 			}
-			st := State{State: s.State, Started: started.UTC()}
-			if c, err := time.Parse(time.RFC3339Nano, s.Completed); err == nil {
+			st := State{State: kind, Started: started.UTC()}
+			if c, err := time.Parse(time.RFC3339Nano, end); hasEnd && err == nil {
 				c = c.UTC()
 				st.Completed = &c
 			}

@@ -24,7 +24,8 @@ func TestRoundTrip(t *testing.T) {
 		!out.Created.Equal(created) || out.Instances.String() != "4" || out.Deleted != nil || out.CPU != nil {
 		t.Errorf("read back %+v", out)
 	}
-	if attrs["created"] != "2015-11-12T16:45:05.246651Z" || attrs["instances"] != "4" {
+	if attrs["created"] != "2015-11-12T16:45:05.246651Z" || attrs["instances"] != "4" ||
+		attrs["state_history"] != "up 2015-11-12T16:45:05.246651Z 2015-11-12T18:15:05.246651Z;down 2015-11-12T18:15:05.246651Z" {
 		t.Errorf("attributes %q", attrs)
 	}
 	if len(out.States) != 2 || !out.States[0].Completed.Equal(done) || out.States[1].Completed != nil || !out.States[1].Started.Equal(done) {
@@ -41,7 +42,7 @@ func TestRoundTrip(t *testing.T) {
 	if a := (Details{}).Attributes(); len(a) != 0 {
 		t.Errorf("unknown details as %q", a)
 	}
-	if d := FromAttributes(map[string]string{"instances": "x", "created": "yesterday", "state_history": "[{"}); d.Instances != nil || d.Created != nil || d.States != nil {
+	if d := FromAttributes(map[string]string{"instances": "x", "created": "yesterday", "state_history": "up;sideways 2015-11-12T16:45:05Z"}); d.Instances != nil || d.Created != nil || len(d.States) != 0 {
 		t.Errorf("malformed attributes read as %+v", d)
 	}
 }
