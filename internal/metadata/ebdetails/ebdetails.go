@@ -66,7 +66,7 @@ type Details struct {
 	States                                                                       []State
 }
 
-// text are the text details by key; numbers the numbers; both in the order measures are
+// text are the text details by key; numbers the numbers; both in the order attributes are
 // written.
 func (d *Details) text() []struct {
 	key string

@@ -5,11 +5,14 @@
 // cost, scaled to US dollars, and the seconds the instance was up that day, computed from its
 // state_history. When the JSON report cannot be read, the CSV report of the same day is read
 // instead (cost only: the CSV has no state history); when it can, the CSV is read too, for the
-// sizes the JSON does not have. docs/pollers.md tells the mapping and the guarantees.
+// sizes the JSON does not have. Each instance's details of the day (profile, sizes, state
+// history: package ebdetails) are a metadata record beside the documents, never a measure.
+// docs/pollers.md tells the mapping and the guarantees.
 //
 // A day [D, D+1) is read once the clock has passed D+1 plus the poll lag; every organization
-// of the day is read before anything is published, and the documents of the day and the state
-// that moves past it are committed together (poller.Run), so a day counts once.
+// of the day is read before anything is published, and the documents of the day, their
+// metadata records and the state that moves past it are committed together (poller.Run), so a
+// day counts once.
 package elasticbox
 
 import (
