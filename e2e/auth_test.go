@@ -326,6 +326,11 @@ func TestAuthMatrix(t *testing.T) {
 		{"vCloud Air billed, unknown group", http.MethodGet, "/api/billing/service-group/sg-nope/billed-usage", nil, adminOnly(missing)},
 		{"OpenAPI document (JSON)", http.MethodGet, "/openapi.json", nil, nil},
 		{"OpenAPI document (YAML)", http.MethodGet, "/openapi.yaml", nil, nil},
+		// A has no ElasticBox usage: its readers learn 404, the others are refused.
+		{"ElasticBox report of A", http.MethodGet, "/services/organizations/" + orgA + "/report/2026-05-01/2026-05-31", nil,
+			map[string]int{"A": missing, "read-only": missing, "admin": missing, "key-A": missing}},
+		{"ElasticBox CSV of A", http.MethodGet, "/services/organizations/" + orgA + "/csv/2026-05-01/2026-05-31", nil,
+			map[string]int{"A": missing, "read-only": missing, "admin": missing, "key-A": missing}},
 	}
 	noCredentials := map[string]bool{"expired": true, "forged": true, "none": true, "revoked": true}
 	// readsA: the principals whose answers may show A's data; readsB: B's.
@@ -368,9 +373,9 @@ func TestAuthMatrix(t *testing.T) {
 				var e struct{ Error, Kind string }
 				if json.Unmarshal(r.body, &e) != nil || e.Error == "" || e.Kind == "" {
 					// GraphQL's own error shape, Nova's {"forbidden": {"code", "message"}} and
-					// vCloud Air's {"majorErrorCode", "minorErrorCode", "message"}.
+					// vCloud Air's {"majorErrorCode", "minorErrorCode", "message"}; ElasticBox's {"message"}.
 					if !strings.Contains(string(r.body), `"errors"`) && !strings.HasPrefix(string(r.body), `{"forbidden":{"code":403`) &&
-						!strings.HasPrefix(string(r.body), fmt.Sprintf(`{"majorErrorCode":%d,`, r.status)) {
+						!strings.HasPrefix(string(r.body), fmt.Sprintf(`{"majorErrorCode":%d,`, r.status)) && !strings.HasPrefix(string(r.body), `{"message":`) {
 						t.Errorf("%s as %s: %d without the JSON error shape: %s", rt.name, p, r.status, r.body)
 					}
 				}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -119,7 +120,8 @@ func ebTruth(fleet []ebInstance, first, last time.Time, broken map[string]bool) 
 // end, with 429s, 5xx, slow answers and a day whose JSON report is broken, so that the CSV is
 // read), the ElasticBox poller as its own process, SIGKILLed at random moments and started
 // again, and Meterline (dev on the real broker and ClickHouse); then every document is in
-// usage_events once, and the organizations' cells and usage reports equal the ground truth
+// usage_events once, with its instance's metadata record of the day in provider_metadata
+// (each record written once), and the organizations' cells and usage reports equal the ground truth
 // computed from the script, to the last decimal.
 func TestElasticBoxPollerCrashes(t *testing.T) {
 	rng := crashRand(t, 0x6562)
@@ -151,6 +153,26 @@ func TestElasticBoxPollerCrashes(t *testing.T) {
 	waitPolled(t, s, poller, source, wantDocs, 24*3600, 2*time.Minute)
 	checkStoredOnce(t, s, wantDocs)
 	logPollerErrors(t, poller, source, "rate_limited", "server", "timeout")
+	// The metadata records came in the documents' transactions: each written once (no merge
+	// needed), and every document's instance has its record of the document's day.
+	var records, distinct, orphans uint64
+	db := s.database
+	waitFor(t, "the metadata records of the documents", func() (bool, string) {
+		if err := s.ch.QueryRow(context.Background(), `SELECT count() FROM `+db+`.usage_events WHERE resource_id = 'elasticbox'
+  AND (resource_instance_id, start_ms) NOT IN (SELECT id, valid_from_ms FROM `+db+`.provider_metadata WHERE provider = 'elasticbox')`).
+			Scan(&orphans); err != nil {
+			t.Fatal(err)
+		}
+		return orphans == 0, fmt.Sprintf("%d documents without their record", orphans)
+	})
+	if err := s.ch.QueryRow(context.Background(), `SELECT count(), uniqExact(provider, kind, id, valid_from_ms, source) FROM `+db+
+		`.provider_metadata`).Scan(&records, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if records == 0 || records != distinct {
+		t.Errorf("provider_metadata holds %d records (%d distinct), want each once", records, distinct)
+	}
+	t.Logf("%d metadata records once each, one for every document's instance and day", records)
 
 	asOf := s.nowMs()
 	costs := map[orgCell]decimal.Decimal{} // a cost cell's charge is its cost

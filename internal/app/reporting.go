@@ -30,6 +30,7 @@ func startReporting(s *stack, conn clickhouse.Conn, store *provisioning.Store, m
 	startVCloudAirView(s, r, store, conn, mux)
 	startCFReconView(s, conn, mux)
 	startPCFView(s, r, conn, mux)
+	startElasticBoxView(s, conn, mux)
 	return nil
 }
 

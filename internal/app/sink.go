@@ -9,8 +9,8 @@ import (
 	"github.com/meterline/meterline/internal/sink"
 )
 
-// startSinks starts the raw event sink (usage_events), the cell sink (usage_cells) and the
-// rejection sink (usage_rejections). The readiness check of each names a broker that does not
+// startSinks starts the raw event sink (usage_events), the cell sink (usage_cells), the
+// rejection sink (usage_rejections), and the metadata sink (provider_metadata). The readiness check of each names a broker that does not
 // answer, a write that keeps failing and offsets that could not be committed.
 func startSinks(ctx context.Context, s *stack, brokers []string, conn clickhouse.Conn) error {
 	cfg := s.e.cfg
@@ -42,7 +42,7 @@ func startSinks(ctx context.Context, s *stack, brokers []string, conn clickhouse
 	s.ready("rawsink", raw.Ready)
 	s.ready("cellsink", cells.Ready)
 	s.ready("rejectionsink", rejections.Ready)
-	return nil
+	return startMetadataSink(ctx, s, sinkCfg(topics.PollerMetadata, groups.MetadataSink), conn)
 }
 
 func runSink(ctx context.Context, e *env) error {

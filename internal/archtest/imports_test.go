@@ -12,7 +12,8 @@ import (
 const module = "github.com/meterline/meterline"
 
 // domain are the packages of the domain: pure logic, no I/O.
-var domain = []string{"internal/usage", "internal/plans", "internal/metering", "internal/catalog", "internal/platform/clock"}
+var domain = []string{"internal/usage", "internal/plans", "internal/metering", "internal/catalog", "internal/platform/clock",
+	"internal/metadata", "internal/metadata/ebdetails"}
 
 // forbidden are the import paths the domain may not depend on, even indirectly: an external
 // package when it is the path or the path is below it, Meterline's own adapters likewise.

@@ -47,9 +47,11 @@ func Migrations() ([]Migration, error) {
 		out = append(out, Migration{Version: uint32(v), Name: m[2], Statements: splitStatements(string(raw))})
 	}
 	slices.SortFunc(out, func(a, b Migration) int { return int(a.Version) - int(b.Version) })
+	// Versions are unique and ascend from 0001; a gap is a migration of another branch not
+	// merged yet (each feature is given its number), which the merge fills.
 	for i := range out {
-		if out[i].Version != uint32(i+1) {
-			return nil, fmt.Errorf("migration %04d_%s: versions must run 0001, 0002, ... without gaps", out[i].Version, out[i].Name)
+		if out[i].Version == 0 || (i > 0 && out[i].Version == out[i-1].Version) {
+			return nil, fmt.Errorf("migration %04d_%s: versions must be unique and start at 0001", out[i].Version, out[i].Name)
 		}
 	}
 	return out, nil
@@ -97,12 +99,27 @@ func Migrate(ctx context.Context, conn Conn, log *zap.Logger) error {
 	if err := conn.Exec(ctx, createMigrationsTable); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	current, err := SchemaVersion(ctx, conn)
+	// Each version not recorded is applied, not only those above the highest: a branch's
+	// migration may land after a later number did.
+	applied := map[uint32]bool{}
+	rows, err := conn.Query(ctx, "SELECT DISTINCT version FROM schema_migrations")
 	if err != nil {
-		return err
+		return fmt.Errorf("read schema_migrations: %w", err)
+	}
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("read schema_migrations: %w", err)
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read schema_migrations: %w", err)
 	}
 	for _, m := range all {
-		if m.Version <= current {
+		if applied[m.Version] {
 			continue
 		}
 		for i, stmt := range m.Statements {

@@ -18,7 +18,7 @@ func TestMigrationsAreNumberedAndSplit(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, m := range all {
-		if m.Version != uint32(i+1) || len(m.Statements) == 0 {
+		if (i > 0 && m.Version <= all[i-1].Version) || len(m.Statements) == 0 {
 			t.Errorf("migration %d: version %d with %d statements", i, m.Version, len(m.Statements))
 		}
 		for _, s := range m.Statements {
@@ -66,7 +66,7 @@ func TestMigrateTwice(t *testing.T) {
 	}
 	want := make([]uint32, len(all))
 	for i := range all {
-		want[i] = uint32(i + 1)
+		want[i] = all[i].Version
 	}
 	if !reflect.DeepEqual(versions, want) {
 		t.Errorf("schema_migrations holds versions %v, want each of %v once", versions, want)

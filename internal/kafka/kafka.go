@@ -54,25 +54,31 @@ type Topics struct {
 	// headers naming the request and the error (HeaderPollerRequest, HeaderError); written in
 	// the poller's transaction, so a payload is set aside once per committed poll; one partition.
 	PollerRejects string
+	// PollerMetadata carries what pollers read of their providers' entities (package
+	// metadata: an ElasticBox instance's size and state history), as versioned JSON keyed by
+	// "<source>/<kind>/<id>/<day>", written in the poller's transaction; compacted, so the last
+	// record of an entity's day is kept.
+	PollerMetadata string
 }
 
 // TopicsFor returns the topic names under prefix.
 func TopicsFor(prefix string) Topics {
 	return Topics{
-		Collected:     prefix + ".usage.collected.v1",
-		Provisioning:  prefix + ".provisioning.v1",
-		Rejected:      prefix + ".usage.rejected.v1",
-		Rated:         prefix + ".usage.rated.v1",
-		Changelog:     prefix + ".metering.changelog.v1",
-		PollerState:   prefix + ".poller.state.v1",
-		DeadLetter:    prefix + ".sink.deadletter.v1",
-		PollerRejects: prefix + ".poller.rejects.v1",
+		Collected:      prefix + ".usage.collected.v1",
+		Provisioning:   prefix + ".provisioning.v1",
+		Rejected:       prefix + ".usage.rejected.v1",
+		Rated:          prefix + ".usage.rated.v1",
+		Changelog:      prefix + ".metering.changelog.v1",
+		PollerState:    prefix + ".poller.state.v1",
+		DeadLetter:     prefix + ".sink.deadletter.v1",
+		PollerRejects:  prefix + ".poller.rejects.v1",
+		PollerMetadata: prefix + ".poller.metadata.v1",
 	}
 }
 
 // Groups are the consumer groups of Meterline's consumers.
 type Groups struct {
-	Processor, RawSink, CellSink, RejectionSink string
+	Processor, RawSink, CellSink, RejectionSink, MetadataSink string
 }
 
 // GroupsFor returns the consumer groups under prefix (the topic prefix): two Meterlines that
@@ -85,6 +91,7 @@ func GroupsFor(prefix string) Groups {
 		RawSink:       prefix + "-sink-raw",
 		CellSink:      prefix + "-sink-cells",
 		RejectionSink: prefix + "-sink-rejections",
+		MetadataSink:  prefix + "-sink-metadata",
 	}
 }
 
@@ -180,6 +187,9 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg config.Kafka, log *za
 		{name: topics.PollerRejects, partitions: 1, configs: map[string]*string{
 			"cleanup.policy": kadm.StringPtr("delete"),
 			"retention.ms":   kadm.StringPtr(strconv.FormatInt(cfg.Retention.Milliseconds(), 10)),
+		}},
+		{name: topics.PollerMetadata, partitions: cfg.Partitions, configs: map[string]*string{
+			"cleanup.policy": kadm.StringPtr("compact"),
 		}},
 		{name: topics.DeadLetter, partitions: 1, configs: map[string]*string{
 			"cleanup.policy": kadm.StringPtr("delete"),

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/metadata"
 	"github.com/meterline/meterline/internal/platform/clock"
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
 )
@@ -123,11 +124,19 @@ const (
 // same transaction, so that a payload set aside is set aside once with the state that moved
 // past it (or, when the state did not move, once per poll that met it).
 func (p *TxPublisher) PublishWithRejects(ctx context.Context, events []*meterlinev1.UsageEvent, rejects []PollerReject, state []byte) error {
+	return p.PublishWithMetadata(ctx, events, rejects, nil, state)
+}
+
+// PublishWithMetadata is PublishWithRejects that also writes metadata, what the source read
+// of its provider's entities (package metadata), to the poller metadata topic in the same
+// transaction: each keyed by Record.Key, its Source the publisher's. A record that does not
+// encode (beyond metadata's bounds) fails the publish before anything is produced.
+func (p *TxPublisher) PublishWithMetadata(ctx context.Context, events []*meterlinev1.UsageEvent, rejects []PollerReject, meta []metadata.Record, state []byte) error {
 	if err := p.cl.BeginTransaction(); err != nil {
 		return p.failed("begin", err)
 	}
 	at := p.clock.Now()
-	recs := make([]*kgo.Record, 0, len(events)+1)
+	recs := make([]*kgo.Record, 0, len(events)+len(rejects)+len(meta))
 	for _, ev := range events {
 		rec, err := EventRecord(p.cfg.Topics.Collected, ev)
 		if err != nil {
@@ -143,6 +152,14 @@ func (p *TxPublisher) PublishWithRejects(ctx context.Context, events []*meterlin
 				{Key: HeaderPollerRequest, Value: []byte(truncate(rj.Request, 2048))},
 				{Key: HeaderError, Value: []byte(truncate(rj.Error, 2048))},
 			}})
+	}
+	for _, m := range meta {
+		m.Source = p.cfg.Source
+		v, err := metadata.Encode(m)
+		if err != nil {
+			return p.abort("encode", err)
+		}
+		recs = append(recs, &kgo.Record{Topic: p.cfg.Topics.PollerMetadata, Key: []byte(m.Key()), Value: v, Timestamp: at})
 	}
 	if err := Produce(ctx, p.cl, recs...); err != nil {
 		return p.abort("produce events", err)

@@ -22,6 +22,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/metadata"
 	"github.com/meterline/meterline/internal/platform/clock"
 	"github.com/meterline/meterline/internal/usage"
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
@@ -59,6 +60,9 @@ type Batch struct {
 	// Notices are findings about the provider's data that are no error (a server gone before
 	// its last period was read, totals that do not add up): logged and counted by kind.
 	Notices []Notice
+	// Metadata is what the period's read told of the provider's entities (package metadata),
+	// committed with the batch; a Publisher that is no MetadataPublisher cannot take it.
+	Metadata []metadata.Record
 }
 
 // Reject is a payload set aside to the rejects topic.
@@ -224,7 +228,7 @@ func Run(ctx context.Context, cfg Config, p Provider, pub Publisher, log *zap.Lo
 			}
 			events = append(events, ev)
 		}
-		if err := pub.Publish(ctx, events, rejects, b.State); err != nil {
+		if err := publish(ctx, pub, events, rejects, b.Metadata, b.State); err != nil {
 			if errors.Is(err, ErrFenced) {
 				m.failed(KindFenced)
 				return err

@@ -8,7 +8,10 @@
 //     cell's value at t;
 //   - the rejection sink (rejections.go): every rejected document from
 //     meterline.usage.rejected.v1 into usage_rejections, so that a GET of the document says why
-//     it was not counted.
+//     it was not counted;
+//   - the metadata sink (metadata.go): every record of what pollers read of their providers'
+//     entities, from <prefix>.poller.metadata.v1 into provider_metadata (JSON, package
+//     metadata), for the report views that show an entity's details.
 //
 // Each declares the one port it writes through and runs on kafka.BatchConsumer: batches flush
 // on count or time, offsets are committed only after the batch is written (read committed), so
@@ -18,9 +21,9 @@
 // its values (unwritable), are set aside to the dead-letter topic and the rest is written; a
 // failure of ClickHouse itself is retried until it passes.
 // A replay is harmless in each table: the raw sink drops events whose id is stored already;
-// rejections are written again identically, which ReplacingMergeTree merges remove; cells are
-// written again with a later visible_ms, which reports read as the same values (see
-// clickhouse.Cells.Insert).
+// rejections and metadata records are written again identically, which ReplacingMergeTree
+// merges remove; cells are written again with a later visible_ms, which reports read as the
+// same values (see clickhouse.Cells.Insert).
 package sink
 
 import (
@@ -78,12 +81,7 @@ func (cfg Config) batchConfig(name string) kafka.BatchConfig {
 // message fits the table), makes it a row R and inserts the rows in batches.
 func newSink[M proto.Message, R any](cfg Config, name string, newMessage func() M, check func(M) error, row func(M, *kgo.Record) R,
 	insert func(context.Context, []R) error, log *zap.Logger, reg prometheus.Registerer) (*kafka.BatchConsumer[R], error) {
-	if err := cfg.check(); err != nil {
-		return nil, err
-	}
-	written := promauto.With(reg).NewCounter(prometheus.CounterOpts{
-		Name: "meterline_" + name + "_rows_written_total", Help: "Rows written from " + cfg.Topic + "."})
-	decode := func(r *kgo.Record) (R, error) {
+	return newSinkOf(cfg, name, func(r *kgo.Record) (R, error) {
 		var zero R
 		m := newMessage()
 		if err := proto.Unmarshal(r.Value, m); err != nil {
@@ -95,7 +93,18 @@ func newSink[M proto.Message, R any](cfg Config, name string, newMessage func() 
 			}
 		}
 		return row(m, r), nil
+	}, insert, log, reg)
+}
+
+// newSinkOf is newSink over any decoding of a record into a row R (a JSON payload, as the
+// metadata sink's).
+func newSinkOf[R any](cfg Config, name string, decode func(*kgo.Record) (R, error),
+	insert func(context.Context, []R) error, log *zap.Logger, reg prometheus.Registerer) (*kafka.BatchConsumer[R], error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
+	written := promauto.With(reg).NewCounter(prometheus.CounterOpts{
+		Name: "meterline_" + name + "_rows_written_total", Help: "Rows written from " + cfg.Topic + "."})
 	write := func(ctx context.Context, rows []R) error {
 		if err := insert(ctx, rows); err != nil {
 			return unwritable(err)

@@ -4,12 +4,15 @@
 // instance's day into one usage document of resource elasticbox, plan standard: the day's
 // cost, scaled to US dollars, and the seconds the instance was up that day, computed from its
 // state_history. When the JSON report cannot be read, the CSV report of the same day is read
-// instead (cost only: the CSV has no state history). docs/pollers.md tells the mapping and the
-// guarantees.
+// instead (cost only: the CSV has no state history); when it can, the CSV is read too, for the
+// sizes the JSON does not have. Each instance's details of the day (profile, sizes, state
+// history: package ebdetails) are a metadata record beside the documents, never a measure.
+// docs/pollers.md tells the mapping and the guarantees.
 //
 // A day [D, D+1) is read once the clock has passed D+1 plus the poll lag; every organization
-// of the day is read before anything is published, and the documents of the day and the state
-// that moves past it are committed together (poller.Run), so a day counts once.
+// of the day is read before anything is published, and the documents of the day, their
+// metadata records and the state that moves past it are committed together (poller.Run), so a
+// day counts once.
 package elasticbox
 
 import (
@@ -28,6 +31,8 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/meterline/meterline/internal/metadata"
+	"github.com/meterline/meterline/internal/metadata/ebdetails"
 	"github.com/meterline/meterline/internal/poller"
 	"github.com/meterline/meterline/internal/usage"
 )
@@ -108,6 +113,9 @@ type Provider struct {
 	// before every organization of the day is read.
 	partialDay string
 	partial    map[string]orgDay
+	// sizing holds the JSON items of an organization of partialDay whose CSV (read for the
+	// sizes) failed, so that the next Poll asks for the CSV alone.
+	sizing map[string][]item
 }
 
 type orgDay struct {
@@ -160,10 +168,11 @@ func (p *Provider) Poll(ctx context.Context, raw []byte, now time.Time) (poller.
 	}
 	var (
 		docs    []usage.Document
+		meta    []metadata.Record
 		notices []poller.Notice
 	)
 	if p.partialDay != st.Next {
-		p.partialDay, p.partial = st.Next, map[string]orgDay{}
+		p.partialDay, p.partial, p.sizing = st.Next, map[string]orgDay{}, map[string][]item{}
 	}
 	for _, org := range p.cfg.Organizations {
 		od, ok := p.partial[org]
@@ -176,13 +185,14 @@ func (p *Provider) Poll(ctx context.Context, raw []byte, now time.Time) (poller.
 			p.partial[org] = od
 		}
 		notices = append(notices, od.notices...)
-		docs = append(docs, p.build(org, day, slices.Clone(od.items))...)
+		ds, ms := p.build(org, day, slices.Clone(od.items))
+		docs, meta = append(docs, ds...), append(meta, ms...)
 	}
 	out, err := json.Marshal(state{Next: end.Format(DayLayout)})
 	if err != nil {
 		return poller.Batch{}, err
 	}
-	return poller.Batch{Docs: docs, State: out, Through: end, Notices: notices}, nil
+	return poller.Batch{Docs: docs, Metadata: meta, State: out, Through: end, Notices: notices}, nil
 }
 
 // item is one service instance's day, from the JSON or the CSV report.
@@ -190,12 +200,19 @@ type item struct {
 	service, providerID string
 	cost                decimal.Decimal
 	up                  *decimal.Decimal // seconds; nil when unknown (the CSV)
+	// details are what the report tells of the instance beside its cost, published as its
+	// metadata record of the day for the ElasticBox report view (package ebdetails).
+	details ebdetails.Details
 }
 
 // read reads org's report of day: JSON, else the CSV.
 func (p *Provider) read(ctx context.Context, org string, day time.Time) ([]item, []poller.Notice, error) {
 	d := day.Format(DayLayout)
 	base := strings.TrimSuffix(p.cfg.URL, "/") + "/services/organizations/" + url.PathEscape(org)
+	cu := base + "/csv/" + d + "/" + d
+	if items, ok := p.sizing[org]; ok {
+		return p.sized(ctx, org, cu, day, items)
+	}
 	ju := base + "/report/" + d + "/" + d
 	ans, err := p.cfg.Client.Get(ctx, ju, http.Header{"Accept": {"application/json"}})
 	if err != nil {
@@ -203,9 +220,8 @@ func (p *Provider) read(ctx context.Context, org string, day time.Time) ([]item,
 	}
 	items, jerr := parseJSON(ans.Body, org, day)
 	if jerr == nil {
-		return items, nil, nil
+		return p.sized(ctx, org, cu, day, items)
 	}
-	cu := base + "/csv/" + d + "/" + d
 	cans, err := p.cfg.Client.Get(ctx, cu, http.Header{"Accept": {"text/csv"}})
 	if err != nil {
 		return nil, nil, err
@@ -219,12 +235,64 @@ func (p *Provider) read(ctx context.Context, org string, day time.Time) ([]item,
 		"organization %s day %s: the JSON report could not be read (%v); the CSV report was used (cost only, no up-time)", org, d, jerr)}}, nil
 }
 
-// build makes the documents of org's day.
-func (p *Provider) build(org string, day time.Time, items []item) []usage.Document {
-	slices.SortFunc(items, func(a, b item) int { return strings.Compare(a.service, b.service) })
+// sized adds to the JSON items of org's day the sizes, units and event types of the CSV
+// report of the same day (the JSON report has no sizes; the ElasticBox view shows them). A
+// CSV that fails like a fault of the moment (429, 5xx, timeout, transport) fails the read, to
+// be tried again without reading the JSON again; one the provider refuses (another 4xx) or
+// that does not decode leaves the items without sizes, with a notice csv_sizes.
+func (p *Provider) sized(ctx context.Context, org, cu string, day time.Time, items []item) ([]item, []poller.Notice, error) {
+	skip := func(why error) ([]item, []poller.Notice, error) {
+		delete(p.sizing, org)
+		return items, []poller.Notice{{Kind: "csv_sizes", Detail: fmt.Sprintf(
+			"organization %s day %s: the CSV report could not be read for the sizes (%v); the details carry none", org, day.Format(DayLayout), why)}}, nil
+	}
+	ans, err := p.cfg.Client.Get(ctx, cu, http.Header{"Accept": {"text/csv"}})
+	if err != nil {
+		switch poller.KindOf(err) {
+		case poller.KindClient, poller.KindUndecodable:
+			return skip(err)
+		}
+		p.sizing[org] = items
+		return nil, nil, err
+	}
+	rows, err := parseCSV(ans.Body, day)
+	if err != nil {
+		return skip(err)
+	}
+	byID := make(map[string]*ebdetails.Details, len(rows))
+	for i := range rows {
+		byID[rows[i].service] = &rows[i].details
+	}
+	out := slices.Clone(items)
+	for i := range out {
+		c, ok := byID[out[i].service]
+		if !ok {
+			continue
+		}
+		d := &out[i].details
+		d.CPU, d.Memory, d.Disk, d.CPUUnit, d.MemoryUnit, d.DiskUnit, d.EventType = c.CPU, c.Memory, c.Disk, c.CPUUnit, c.MemoryUnit, c.DiskUnit, c.EventType
+	}
+	delete(p.sizing, org)
+	return out, nil, nil
+}
+
+// build makes the documents of org's day, and the metadata records of every instance read
+// that day (one per instance, the last item of it; an instance without usage that day too),
+// valid from the day's start.
+func (p *Provider) build(org string, day time.Time, items []item) ([]usage.Document, []metadata.Record) {
+	slices.SortStableFunc(items, func(a, b item) int { return strings.Compare(a.service, b.service) })
 	d := day.Format(DayLayout)
-	var docs []usage.Document
-	for _, it := range items {
+	var (
+		docs []usage.Document
+		meta []metadata.Record
+	)
+	for i, it := range items {
+		if i+1 == len(items) || items[i+1].service != it.service {
+			attrs := it.details.Attributes()
+			attrs[ebdetails.Organization] = org
+			meta = append(meta, metadata.Record{Provider: ebdetails.Provider, Kind: ebdetails.Kind, ID: it.service,
+				ValidFromMs: day.UnixMilli(), Attributes: attrs})
+		}
 		ms := []usage.Measure{{Measure: Cost, Quantity: it.cost.Div(p.scale)}}
 		if it.up != nil {
 			ms = append(ms, usage.Measure{Measure: UpSeconds, Quantity: *it.up})
@@ -244,7 +312,7 @@ func (p *Provider) build(org string, day time.Time, items []item) []usage.Docume
 			MeasuredUsage: ms,
 		})
 	}
-	return docs
+	return docs, meta
 }
 
 // Report is the JSON report's shape (the parts the poller reads).
@@ -255,6 +323,17 @@ type Report struct {
 			ID           string `json:"id"`
 			ProviderID   string `json:"provider_id"`
 			Organization string `json:"organization"`
+			Type         string `json:"type"`
+			Operation    string `json:"operation"`
+			Created      string `json:"created"`
+			Deleted      string `json:"deleted"`
+			Profile      struct {
+				Flavor    string       `json:"flavor"`
+				Location  string       `json:"location"`
+				Cloud     string       `json:"cloud"`
+				Schema    string       `json:"schema"`
+				Instances *json.Number `json:"instances"`
+			} `json:"profile"`
 			StateHistory []struct {
 				Started   string  `json:"started"`
 				State     string  `json:"state"`
@@ -303,6 +382,9 @@ func parseJSON(body []byte, org string, day time.Time) ([]item, error) {
 			continue
 		}
 		up := decimal.Zero
+		det, derrs := jsonDetails(i, s.Type, s.Operation, s.Created, s.Deleted, s.Profile.Flavor, s.Profile.Location, s.Profile.Cloud,
+			s.Profile.Schema, s.Profile.Instances)
+		errs = append(errs, derrs...)
 		for j, h := range s.StateHistory {
 			started, err := parseTime(h.Started)
 			if err != nil {
@@ -321,6 +403,9 @@ func parseJSON(body []byte, org string, day time.Time) ([]item, error) {
 					continue
 				}
 				end = c
+				det.States = append(det.States, ebdetails.State{State: h.State, Started: started, Completed: &c})
+			} else {
+				det.States = append(det.States, ebdetails.State{State: h.State, Started: started})
 			}
 			if h.State != "up" {
 				continue
@@ -329,7 +414,8 @@ func parseJSON(body []byte, org string, day time.Time) ([]item, error) {
 				up = up.Add(decimal.New(b-a, -6))
 			}
 		}
-		items = append(items, item{service: s.ID, providerID: s.ProviderID, cost: cost, up: &up})
+		det.States = overlapping(det.States, from, to)
+		items = append(items, item{service: s.ID, providerID: s.ProviderID, cost: cost, up: &up, details: det})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -392,7 +478,9 @@ func parseCSV(body []byte, day time.Time) ([]item, error) {
 			errs = append(errs, fmt.Errorf("line %d: service %s cost %q is not an integer at least 0", line, id, get(row, "COST (cents of $)")))
 			continue
 		}
-		items = append(items, item{service: id, providerID: get(row, "PROVIDER_ID"), cost: cost})
+		det, derrs := csvDetails(line, func(name string) string { return get(row, name) })
+		errs = append(errs, derrs...)
+		items = append(items, item{service: id, providerID: get(row, "PROVIDER_ID"), cost: cost, details: det})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -410,4 +498,80 @@ func parseTime(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("%q is not a time", s)
+}
+
+// jsonDetails reads the details of the i-th entry of a JSON report; a created, deleted or
+// instances that cannot be read is an error (the report is then refused, as for a bad cost).
+func jsonDetails(i int, typ, op, created, deleted, flavor, location, cloud, schema string, instances *json.Number) (ebdetails.Details, []error) {
+	d := ebdetails.Details{Size: flavor, Region: location, Cloud: cloud, ProfileSchema: schema, Type: typ, Operation: op,
+		ProviderType: ebdetails.ProviderTypeOf(schema, cloud)}
+	var errs []error
+	for _, t := range []struct {
+		field, v string
+		dst      **time.Time
+	}{{"created", created, &d.Created}, {"deleted", deleted, &d.Deleted}} {
+		if t.v == "" {
+			continue
+		}
+		at, err := parseTime(t.v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cost[%d].service.%s: %w", i, t.field, err))
+			continue
+		}
+		*t.dst = &at
+	}
+	if instances != nil {
+		n, err := decimal.NewFromString(instances.String())
+		if err != nil || n.IsNegative() || !n.IsInteger() {
+			errs = append(errs, fmt.Errorf("cost[%d].service.profile.instances %q is not an integer at least 0", i, instances.String()))
+		} else {
+			d.Instances = &n
+		}
+	}
+	return d, errs
+}
+
+// csvDetails reads the details of a CSV row (get returns a column's value, "" when the row
+// has none): the columns a row leaves out are unknown; a number or time that cannot be read
+// is an error.
+func csvDetails(line int, get func(string) string) (ebdetails.Details, []error) {
+	d := ebdetails.Details{Size: get("SIZE"), Region: get("REGION"), ProviderType: get("PROVIDER_TYPE"), ProfileSchema: get("PROFILE_SCHEMA"),
+		Type: get("TYPE"), EventType: get("EVENT_TYPE"), CPUUnit: get("CPU UNIT"), MemoryUnit: get("MEMORY UNIT"), DiskUnit: get("DISK UNIT")}
+	var errs []error
+	if c := get("CREATED (UTC)"); c != "" {
+		at, err := parseTime(c)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("line %d: CREATED (UTC): %w", line, err))
+		} else {
+			d.Created = &at
+		}
+	}
+	for _, n := range []struct {
+		col string
+		dst **decimal.Decimal
+	}{{"INSTANCES", &d.Instances}, {"SIZE.CPU", &d.CPU}, {"SIZE.MEMORY", &d.Memory}, {"SIZE.DISK", &d.Disk}} {
+		v := get(n.col)
+		if v == "" {
+			continue
+		}
+		q, err := decimal.NewFromString(v)
+		if err != nil || q.IsNegative() || len(v) > usage.MaxNumberLength {
+			errs = append(errs, fmt.Errorf("line %d: %s %q is not a number at least 0", line, n.col, v))
+			continue
+		}
+		*n.dst = &q
+	}
+	return d, errs
+}
+
+// overlapping keeps the states that overlap [from, to) (a state without completion goes on):
+// a day's document carries the part of the history that tells its day.
+func overlapping(states []ebdetails.State, from, to time.Time) []ebdetails.State {
+	var out []ebdetails.State
+	for _, s := range states {
+		if s.Started.Before(to) && (s.Completed == nil || s.Completed.After(from)) {
+			out = append(out, s)
+		}
+	}
+	return out
 }

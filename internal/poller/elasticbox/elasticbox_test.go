@@ -308,16 +308,16 @@ func TestInitialAtMidnight(t *testing.T) {
 	}
 }
 
-// TestDayGoesOn: with every second request failing, a day of three organizations is never
-// read whole in one Poll; each Poll goes on from the organization that failed, and the third
-// gives the same documents as a day read without faults.
+// TestDayGoesOn: with every second request failing, a day of three organizations (a JSON and
+// a CSV request each) is never read whole in one Poll; each Poll goes on from the request
+// that failed, and the sixth gives the same documents as a day read without faults.
 func TestDayGoesOn(t *testing.T) {
 	want := ids(newEnv(t, fleet(), 0).poll(t, newEnv(t, fleet(), 0).initial(t)).Docs)
 	sc := fleet()
 	sc.Faults.ServerErrorEvery = 2
 	e := newEnv(t, sc, 0)
 	st := e.initial(t)
-	for i := range 2 {
+	for i := range 5 {
 		if _, err := e.p.Poll(context.Background(), st, e.clk.Now()); poller.KindOf(err) != poller.KindServer {
 			t.Fatalf("poll %d: %v, want a 5xx", i, err)
 		}
