@@ -46,12 +46,13 @@ func (s *Service) decide(p int32, records []*kgo.Record, st *partState, out *out
 	// time, plus the future tolerance: a document ending in a period is stored no earlier
 	// than that, so it finds the period's carried cells made already.
 	future := s.cfg.Acceptance.Future.Milliseconds()
-	carry := func() {
-		if err := st.engine.Carry(st.cells, st.txnStored+future, rate); err != nil {
+	carried := func(err error) {
+		if err != nil {
 			s.log.Warn("carrying running usage into the next period failed; those cells are not carried",
 				zap.Int32("partition", p), zap.Error(err))
 		}
 	}
+	carry := func() { carried(st.engine.Carry(st.cells, st.txnStored+future, rate)) }
 	for _, r := range records {
 		if kafka.IsTick(r) {
 			ms, err := kafka.TickTime(r)
@@ -85,6 +86,11 @@ func (s *Service) decide(p int32, records []*kgo.Record, st *partState, out *out
 		// Usage that ended before the floor is too late whatever its stored time; the rest
 		// is judged by its stored time, so a replay decides the same.
 		err = s.cfg.Acceptance.Settled(end, st.floor)
+		if err == nil {
+			// A carry pass under way carries the document's instance first, so that the
+			// document finds its cells carried.
+			carried(st.engine.CarryFor(&doc, st.cells, rate))
+		}
 		switch {
 		case err != nil:
 		case rate:
@@ -114,6 +120,10 @@ func (s *Service) decide(p int32, records []*kgo.Record, st *partState, out *out
 		t.processed++
 		decided(ev.Id, doc.End)
 		carry() // the document's changes, along the cells carried after them
+	}
+	// A transaction of no input (see runSession) goes on with the carry pass under way.
+	if len(records) == 0 {
+		carried(st.engine.ContinueCarry(st.cells, rate))
 	}
 	return t, nil
 }
