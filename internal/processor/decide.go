@@ -140,8 +140,17 @@ func decidedKey(out *output, id string) []byte {
 // settled.
 // The horizon is driven by the records' stored times, never the wall clock, so a replay
 // prunes the same.
+//
+// While a carry pass is under way nothing more is pruned: the instances it has yet to visit
+// are carried from their last cells, which may lie before the horizon when stream time
+// jumped (a partition without ticks for days). Pruning only frees what can no longer matter,
+// so it can wait for the pass to end.
 func (s *Service) prune(st *partState, out *output, produce func(topic string, key, value []byte)) {
 	if st.txnStored == 0 {
+		return
+	}
+	if st.cells.CarryPending() {
+		st.horizon = st.floor
 		return
 	}
 	st.horizon = max(st.floor, s.cfg.Acceptance.Horizon(st.txnStored))
