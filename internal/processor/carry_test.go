@@ -97,8 +97,8 @@ func testCarryThroughKafka(t *testing.T, start time.Time) {
 	var armed atomic.Bool
 	var produced atomic.Int32
 	first.afterProduce = func() error {
-		// Transactions produced while the pass of the next month is under way: the first
-		// batch commits, the second crashes.
+		// Transactions produced while the pass of the next month is under way (as the
+		// transaction before left it): the first two batches commit, the third crashes.
 		if armed.Load() && first.carryPending() && produced.Add(1) == 2 {
 			return testenv.ErrCrash
 		}

@@ -94,6 +94,8 @@ type Service struct {
 
 	mu     sync.Mutex
 	states map[int32]*partState
+	// carrying tells that the carry pass of a partition is under way (see noteCarrying).
+	carrying atomic.Bool
 
 	outs       []*output                // the open transaction's records, one per worker
 	onProduced func(*kgo.Record, error) // s.produced, made once
@@ -291,6 +293,7 @@ func (s *Service) assigned(ctx context.Context, _ *kgo.Client, assigned map[stri
 		}
 		s.mu.Lock()
 		s.states[p] = st
+		s.noteCarrying()
 		s.mu.Unlock()
 	}
 }
@@ -301,6 +304,7 @@ func (s *Service) dropped(_ context.Context, _ *kgo.Client, lost map[string][]in
 	for _, p := range lost[s.cfg.Topics.Collected] {
 		delete(s.states, p)
 	}
+	s.noteCarrying()
 }
 
 // produced marks the open transaction failed when a record of it failed to produce, so that

@@ -112,6 +112,7 @@ func (s *Service) closeSession() {
 	}
 	s.mu.Lock()
 	clear(s.states)
+	s.noteCarrying()
 	s.mu.Unlock()
 	left, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -184,16 +185,18 @@ func (s *Service) runSession(ctx context.Context) error {
 // carryPoll is how long a poll waits for input while a carry pass is under way.
 const carryPoll = 50 * time.Millisecond
 
-// carryPending reports whether the carry pass of a partition is under way.
-func (s *Service) carryPending() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// carryPending reports whether the carry pass of a partition is under way, as the last
+// transaction (or restore) left it: safe to call while a transaction is processed.
+func (s *Service) carryPending() bool { return s.carrying.Load() }
+
+// noteCarrying records whether the carry pass of a partition is under way; s.mu is held and
+// no transaction is being processed.
+func (s *Service) noteCarrying() {
+	pending := false
 	for _, st := range s.states {
-		if st.cells.CarryPending() {
-			return true
-		}
+		pending = pending || st.cells.CarryPending()
 	}
-	return false
+	s.carrying.Store(pending)
 }
 
 // endTimeout bounds ending a transaction: longer than the transaction timeout (franz-go's
@@ -232,6 +235,7 @@ func (s *Service) commit(ctx context.Context) (bool, error) {
 func (s *Service) ended(states map[int32]*partState, committed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.noteCarrying()
 	for p, st := range states {
 		switch {
 		case s.states[p] != st:
