@@ -26,6 +26,7 @@ func startProcessor(ctx context.Context, s *stack, brokers []string, store *prov
 		TransactionalID: cfg.ProcessorID,
 		Acceptance:      metering.Acceptance{Slack: cfg.Metering.Slack, Future: cfg.Metering.Future},
 		Clock:           s.e.clock,
+		TickInterval:    processor.DefaultTickInterval,
 	}, store, store, s.e.log.Named("processor"), s.e.reg)
 	if err != nil {
 		return err

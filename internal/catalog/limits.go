@@ -173,7 +173,7 @@ func PlanProblems(doc plans.Document) []fault.Problem {
 				ps = CheckID(ps, metric(i)+".name", m.Name)
 				ps = CheckText(ps, metric(i)+".unit", m.Unit, MaxNameLength)
 				ps = CheckText(ps, metric(i)+".type", m.Type, MaxNameLength)
-				ps = formulas(ps, metric(i), map[string]string{"meter": m.Meter, "accumulate": m.Accumulate, "aggregate": m.Aggregate, "summarize": m.Summarize})
+				ps = formulas(ps, metric(i), map[string]string{"meter": m.Meter, "accumulate": m.Accumulate, "aggregate": m.Aggregate, "summarize": m.Summarize, "carry": m.Carry})
 			}
 		}
 	case *plans.RatingPlan:

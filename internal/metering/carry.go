@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/meterline/meterline/internal/plans"
+	"github.com/meterline/meterline/internal/usage"
 )
 
 // The carry: usage that runs on with no document. A cell of a time-based metric whose plan
@@ -36,20 +37,62 @@ type change struct {
 	plan *plans.Metering
 }
 
-// Carry carries, in the open transaction of cells, every running instance cell of a carried
-// metric into the periods after it that begin at or before through (epoch ms), and the
-// changes of the last document Process or Meter applied along their carried successors.
-// The cells of every instance are visited when through enters an hour not visited yet,
-// else only those of the last document. Each carried cell is changed in the transaction,
-// with its aggregates; the plan cells are rated by Rate (or, when the engine rates as it
-// applies, here). A series whose carry fails (a *plans.EvalError) is not carried; the errors
-// are returned, joined, after the others were carried.
+// CarryProgress is how far the carry pass of a partition has gone: the pass that carries
+// every running instance into the periods that begin at Hour. It is part of the processor's
+// committed state (its progress record), so that a crash resumes a pass where its last
+// committed transaction left it, never carrying a batch twice or skipping one.
+type CarryProgress struct {
+	// Hour is the start of the latest hour a pass began for (0: none yet).
+	Hour int64
+	// Pending tells that the pass of Hour is under way: the instance groups after After
+	// (in the order of their ids) are still to be carried.
+	Pending bool
+	After   string
+}
+
+// CarryProgress returns the carry pass's progress in the open transaction.
+func (s *Cells) CarryProgress() CarryProgress { return s.carry }
+
+// LoadCarryProgress sets the committed progress of the carry pass, as read from the
+// changelog.
+func (s *Cells) LoadCarryProgress(p CarryProgress) { s.carry, s.carryCommitted = p, p }
+
+// CarryPending reports whether a carry pass is under way.
+func (s *Cells) CarryPending() bool { return s.carry.Pending }
+
+// passOrder is the instance groups a pass visits, by id: those there were when the pass of
+// hour began (or, after a restore, when it resumed). A group made later was made by a
+// document, whose changes Carry carries along itself.
+type passOrder struct {
+	hour int64
+	ids  []string
+}
+
+// Carry carries, in the open transaction of cells, the changes of the last document Process
+// or Meter applied along their carried successors (up to through, epoch ms), and goes on with
+// the carry pass: when through enters an hour no pass began for, a pass begins that visits
+// every instance group in the order of their ids and carries each running instance cell of a
+// carried metric into the periods that begin by that hour. Unless CarryBatch is 0 or less,
+// a pass stops once the open transaction has CarryBatch cells it changed (after a whole
+// group) and goes on in the next Carry of the next transaction (ContinueCarry when there is
+// no input); a document for a group the pass has yet to visit carries that group first
+// (CarryFor). Each carried cell is changed in the transaction, with its aggregates; the plan
+// cells are rated by Rate (or, when the engine rates as it applies, here). A series whose
+// carry fails (a *plans.EvalError) is not carried; the errors are returned, joined, after
+// the others were carried.
+//
+// The result does not depend on where transactions begin and end: carrying is idempotent
+// (a carried cell carries into nothing new), and every period a pass carries into begins at
+// its hour, however far stream time has gone, so a replay after a crash, which may cut the
+// same input into other transactions, ends in the same cells.
 func (p *Engine) Carry(cells *Cells, through int64, rate bool) error {
 	changes := p.changes
 	p.changes = p.changes[:0]
-	hour, _ := Hour.Period(through)
-	full := hour > cells.carriedHour
-	if !full && len(changes) == 0 {
+	if hour, _ := Hour.Period(through); hour > cells.carry.Hour {
+		cells.carry = CarryProgress{Hour: hour, Pending: true}
+	}
+	pass := cells.carry.Pending && !p.batchFull(cells)
+	if !pass && len(changes) == 0 {
 		return nil
 	}
 	cells.beginDoc()
@@ -59,8 +102,55 @@ func (p *Engine) Carry(cells *Cells, through int64, rate bool) error {
 			errs = append(errs, err)
 		}
 	}
-	if full {
-		cells.carriedHour = hour
+	if pass {
+		errs = append(errs, p.carryPass(cells)...)
+	}
+	return errors.Join(append(errs, p.endCarry(cells, rate))...)
+}
+
+// ContinueCarry goes on with the carry pass under way, if any, in a transaction of no input:
+// the batch of cells Carry would carry next.
+func (p *Engine) ContinueCarry(cells *Cells, rate bool) error {
+	if !cells.carry.Pending || p.batchFull(cells) {
+		return nil
+	}
+	cells.beginDoc()
+	errs := p.carryPass(cells)
+	return errors.Join(append(errs, p.endCarry(cells, rate))...)
+}
+
+// CarryFor carries, before doc is applied, the instance group doc changes if the pass under
+// way has yet to visit it, so that doc finds its cells carried into the pass's hour.
+func (p *Engine) CarryFor(doc *usage.Document, cells *Cells, rate bool) error {
+	if !cells.carry.Pending {
+		return nil
+	}
+	ids, meter, err := p.planOf(doc)
+	if err != nil {
+		return nil // the document is rejected
+	}
+	k := CellKey{Scope: ScopeInstance, Org: doc.OrganizationID, Space: doc.SpaceID, Consumer: doc.Consumer(),
+		Instance: doc.ResourceInstanceID, Resource: doc.ResourceID, Plan: PlanKey(doc.PlanID, ids[0], ids[1], ids[2])}
+	g := cells.group(&k, false)
+	if g == nil || g.id <= cells.carry.After {
+		return nil
+	}
+	cells.beginDoc()
+	errs := p.carryGroup(cells, g, meter, cells.carry.Hour)
+	return errors.Join(append(errs, p.endCarry(cells, rate))...)
+}
+
+// batchFull reports whether the open transaction holds the cells of a full carry batch.
+func (p *Engine) batchFull(cells *Cells) bool {
+	return p.CarryBatch > 0 && cells.txnCarried >= p.CarryBatch
+}
+
+// carryPass carries the groups the pass under way has yet to visit, in the order of their
+// ids, until the batch is full (counting the cells of the document layer), into the periods
+// that begin by the pass's hour.
+func (p *Engine) carryPass(cells *Cells) []error {
+	pr := &cells.carry
+	if cells.pass.hour != pr.Hour || cells.pass.ids == nil {
 		ids := make([]string, 0, len(cells.groups))
 		for id, g := range cells.groups {
 			if g.key.Scope == ScopeInstance {
@@ -68,34 +158,62 @@ func (p *Engine) Carry(cells *Cells, through int64, rate bool) error {
 			}
 		}
 		slices.Sort(ids)
-		for _, id := range ids {
-			g := cells.groups[id]
-			meter := p.meteringOf(g)
-			if meter == nil {
-				continue
-			}
-			for _, sr := range slices.Clone(g.series) {
-				mm := meter.Metric(sr.metric)
-				if mm == nil || mm.Carry == nil || !carried(sr.level) || len(sr.cells) == 0 {
-					continue
-				}
-				last := sr.cells[len(sr.cells)-1]
-				v := last.read(cells.doc)
-				if err := p.carryFrom(cells, meter, mm, last, v, v, through); err != nil {
-					errs = append(errs, err)
-				}
+		cells.pass = passOrder{hour: pr.Hour, ids: ids}
+	}
+	ids := cells.pass.ids
+	i, found := slices.BinarySearch(ids, pr.After)
+	if found {
+		i++
+	}
+	var errs []error
+	for ; i < len(ids); i++ {
+		if p.CarryBatch > 0 && cells.txnCarried+len(cells.docCells) >= p.CarryBatch {
+			return errs
+		}
+		g, ok := cells.groups[ids[i]]
+		if ok {
+			if meter := p.meteringOf(g); meter != nil {
+				errs = append(errs, p.carryGroup(cells, g, meter, pr.Hour)...)
 			}
 		}
+		pr.After = ids[i]
 	}
-	if len(cells.docCells) > 0 {
-		if rate {
-			if err := p.rateDoc(cells); err != nil {
-				errs = append(errs, err)
-			}
+	pr.Pending, pr.After = false, ""
+	cells.pass.ids = nil
+	return errs
+}
+
+// carryGroup carries the last cell of each carried series of instance group g into the
+// periods that begin by through.
+func (p *Engine) carryGroup(cells *Cells, g *group, meter *plans.Metering, through int64) []error {
+	var errs []error
+	for _, sr := range slices.Clone(g.series) {
+		mm := meter.Metric(sr.metric)
+		if mm == nil || mm.Carry == nil || !carried(sr.level) || len(sr.cells) == 0 {
+			continue
 		}
-		cells.applyDoc()
+		last := sr.cells[len(sr.cells)-1]
+		v := last.read(cells.doc)
+		if err := p.carryFrom(cells, meter, mm, last, v, v, through); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return errors.Join(errs...)
+	return errs
+}
+
+// endCarry rates (when the engine rates as it applies) and moves into the open transaction
+// what the carry changed in the document layer.
+func (p *Engine) endCarry(cells *Cells, rate bool) error {
+	if len(cells.docCells) == 0 {
+		return nil
+	}
+	var err error
+	if rate {
+		err = p.rateDoc(cells)
+	}
+	cells.txnCarried += len(cells.docCells)
+	cells.applyDoc()
+	return err
 }
 
 // carryFrom carries cell c, whose value went from old to now, into the cells after it: see

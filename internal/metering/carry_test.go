@@ -30,7 +30,8 @@ func memoryDoc(org string, at time.Time, gb, prevGB int64) *usage.Document {
 }
 
 // carrier runs documents and stream time through an engine as the processor does: each
-// document at its stored time, the carry before and after it, one transaction each.
+// document at its stored time, the carry before and after it (and of its instance first
+// while a pass is under way), one transaction each.
 type carrier struct {
 	t      *testing.T
 	cat    *catalog.Catalog
@@ -52,6 +53,9 @@ func (c *carrier) at(stored time.Time, doc *usage.Document) {
 		c.t.Fatal(err)
 	}
 	if doc != nil {
+		if err := c.engine.CarryFor(doc, c.cells, false); err != nil {
+			c.t.Fatal(err)
+		}
 		if err := c.engine.Meter(doc, stored.UnixMilli(), c.cells); err != nil {
 			c.t.Fatal(err)
 		}

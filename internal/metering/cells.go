@@ -25,9 +25,12 @@ type Cells struct {
 	txn      []*Cell // cells changed in the open transaction, in order of first change
 	expiry   Expiry[*Cell]
 	trimmed  []*series // series with removed cells at their start
-	// carriedHour is the start of the latest hour Engine.Carry visited every instance in; an
-	// abort resets it, so that the next Carry visits them all again.
-	carriedHour int64
+	// The carry pass (carry.go): its progress in the open transaction and as committed (an
+	// abort goes back to it), the instance groups it visits, and the cells it changed in
+	// the open transaction.
+	carry, carryCommitted CarryProgress
+	pass                  passOrder
+	txnCarried            int
 }
 
 type group struct {
@@ -275,11 +278,12 @@ func (s *Cells) Commit() {
 		c.inTxn, c.value, c.cost, c.docValue, c.docCost = false, nil, nil, nil, nil
 	}
 	s.txn = s.txn[:0]
+	s.carryCommitted, s.txnCarried = s.carry, 0
 }
 
 // Abort drops the open transaction's values.
 func (s *Cells) Abort() {
-	s.carriedHour = 0
+	s.carry, s.txnCarried = s.carryCommitted, 0
 	for _, c := range s.txn {
 		c.inTxn, c.value, c.cost, c.docValue, c.docCost = false, nil, nil, nil, nil
 	}

@@ -26,6 +26,9 @@ type Plans interface {
 type Engine struct {
 	Plans      Plans
 	Acceptance Acceptance
+	// CarryBatch bounds the cells the carry pass changes in one transaction (see Carry); 0
+	// or less: no bound.
+	CarryBatch int
 
 	measures map[string]any
 	metered  []any
@@ -142,24 +145,34 @@ func mayFail(rm *plans.RatedMetric, v any) bool {
 // the resource ("" plan).
 var aggregates = [...]Scope{ScopeConsumer, ScopeSpace, ScopeOrganization}
 
+// planOf returns the ids of the metering, rating and pricing plans in effect for doc at its
+// end, and its metering plan; a *Rejection when it has none.
+func (p *Engine) planOf(doc *usage.Document) ([3]string, *plans.Metering, error) {
+	ids := [3]string{}
+	rt, ok := p.Plans.ResourceType(doc.ResourceID)
+	if !ok {
+		return ids, nil, reject(ErrNoPlan, "resource %s has no resource type", doc.ResourceID)
+	}
+	for i, kind := range [...]string{plans.KindMetering, plans.KindRating, plans.KindPricing} {
+		ids[i], _ = p.Plans.Lookup(kind, doc.OrganizationID, rt, doc.PlanID, doc.End)
+	}
+	meter, ok := p.Plans.MeteringPlan(ids[0])
+	if !ok {
+		return ids, nil, reject(ErrNoPlan, "no metering plan for organization %s, resource type %s, plan %s at %d",
+			doc.OrganizationID, rt, doc.PlanID, doc.End)
+	}
+	return ids, meter, nil
+}
+
 // process computes every change of the document in cells' document layer, which applyDoc
 // moves into the transaction only when all succeeded.
 func (p *Engine) process(doc *usage.Document, now int64, cells *Cells, rate bool) error {
 	if err := p.Acceptance.Accept(doc.End, now); err != nil {
 		return reject(err, "%v", err)
 	}
-	rt, ok := p.Plans.ResourceType(doc.ResourceID)
-	if !ok {
-		return reject(ErrNoPlan, "resource %s has no resource type", doc.ResourceID)
-	}
-	ids := [3]string{}
-	for i, kind := range [...]string{plans.KindMetering, plans.KindRating, plans.KindPricing} {
-		ids[i], _ = p.Plans.Lookup(kind, doc.OrganizationID, rt, doc.PlanID, doc.End)
-	}
-	meter, ok := p.Plans.MeteringPlan(ids[0])
-	if !ok {
-		return reject(ErrNoPlan, "no metering plan for organization %s, resource type %s, plan %s at %d",
-			doc.OrganizationID, rt, doc.PlanID, doc.End)
+	ids, meter, err := p.planOf(doc)
+	if err != nil {
+		return err
 	}
 	rating, _ := p.Plans.RatingPlan(ids[1]) // nil: usage is metered but not rated
 

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -20,8 +21,12 @@ import (
 //     value, a meterline.v1.Value; a tombstone once the cell's period is pruned.
 //   - "d/<document id>": a decided (counted or finally rejected) document's end time, decimal
 //     epoch ms; a tombstone once the id is pruned (a copy is then too late, never counted).
-//   - "p/": the partition's progress, "<processed> <floor>": the processing time of the last
-//     transaction and the floor it pruned up to. One key: the newest record wins.
+//   - "p/": the partition's progress, "<processed> <floor> <hour> <pending> <after>": the
+//     processing time of the last transaction, the floor it pruned up to, and the carry
+//     pass's progress (metering.CarryProgress: the hour of the latest pass, 1 while it is
+//     under way, else 0, and the hexadecimal id of the last instance group it carried). One
+//     key: the newest record wins. A record of the first two fields alone (written before
+//     the carry was batched) has no pass.
 //
 // Cell values are encoded by appendValue (encode.go), the hot-path encoder the rated records
 // use too; the progress and decided values by appendProgress and appendDecided below.
@@ -79,11 +84,22 @@ func appendDecidedKey(b []byte, id string) []byte {
 func appendDecided(b []byte, end int64) []byte { return strconv.AppendInt(b, end, 10) }
 
 // appendProgress appends the value of the progress record to b.
-func appendProgress(b []byte, processed, floor int64) []byte {
+func appendProgress(b []byte, processed, floor int64, carry metering.CarryProgress) []byte {
 	b = strconv.AppendInt(b, processed, 10)
 	b = append(b, ' ')
-	return strconv.AppendInt(b, floor, 10)
+	b = strconv.AppendInt(b, floor, 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, carry.Hour, 10)
+	b = append(b, ' ', '0', ' ')
+	if carry.Pending {
+		b[len(b)-2] = '1'
+	}
+	return hex.AppendEncode(b, []byte(carry.After))
 }
+
+// maxCarryAfter bounds the id of the group in a progress record: a group id holds a cell
+// key's ids, which the collector bounds far below it.
+const maxCarryAfter = 64 << 10
 
 // entry is one decoded changelog record. A tombstone has the key's fields and no value.
 type entry struct {
@@ -96,7 +112,8 @@ type entry struct {
 	id  string // keyDecided
 	end int64  // keyDecided: the document's end time
 
-	processed, floor int64 // keyProgress
+	processed, floor int64                  // keyProgress
+	carry            metering.CarryProgress // keyProgress
 }
 
 // decodeEntry decodes the changelog record of key and value; a nil value is a tombstone, of
@@ -112,14 +129,8 @@ func decodeEntry(key, value []byte) (entry, error) {
 	}
 	switch kind {
 	case keyProgress:
-		processed, floor, ok := bytes.Cut(value, []byte{' '})
-		var err1, err2 error
-		if ok {
-			e.processed, err1 = strconv.ParseInt(string(processed), 10, 64)
-			e.floor, err2 = strconv.ParseInt(string(floor), 10, 64)
-		}
-		if !ok || err1 != nil || err2 != nil {
-			return bad(fmt.Errorf("%q is not \"<processed> <floor>\"", value))
+		if e, err = decodeProgress(e, value); err != nil {
+			return bad(err)
 		}
 	case keyDecided:
 		e.id = string(key[2:])
@@ -144,5 +155,41 @@ func decodeEntry(key, value []byte) (entry, error) {
 			return bad(err)
 		}
 	}
+	return e, nil
+}
+
+// decodeProgress decodes the value of a progress record into e.
+func decodeProgress(e entry, value []byte) (entry, error) {
+	fields := bytes.Split(value, []byte{' '})
+	if (len(fields) != 2 && len(fields) != 5) || len(value) > 4*20+2*maxCarryAfter {
+		return e, fmt.Errorf("%.100q is not \"<processed> <floor> <hour> <pending> <after>\"", value)
+	}
+	var ints [3]int64
+	for i := range min(len(fields), 3) {
+		n, err := strconv.ParseInt(string(fields[i]), 10, 64)
+		if err != nil {
+			return e, err
+		}
+		ints[i] = n
+	}
+	e.processed, e.floor = ints[0], ints[1]
+	if len(fields) == 2 {
+		return e, nil
+	}
+	switch string(fields[3]) {
+	case "0":
+	case "1":
+		e.carry.Pending = true
+	default:
+		return e, fmt.Errorf("carry pending %q is not 0 or 1", fields[3])
+	}
+	after, err := hex.DecodeString(string(fields[4]))
+	if err != nil {
+		return e, err
+	}
+	if !e.carry.Pending && len(after) > 0 {
+		return e, errors.New("a carry pass that is not under way has visited no group")
+	}
+	e.carry.Hour, e.carry.After = ints[2], string(after)
 	return e, nil
 }

@@ -46,12 +46,13 @@ func (s *Service) decide(p int32, records []*kgo.Record, st *partState, out *out
 	// time, plus the future tolerance: a document ending in a period is stored no earlier
 	// than that, so it finds the period's carried cells made already.
 	future := s.cfg.Acceptance.Future.Milliseconds()
-	carry := func() {
-		if err := st.engine.Carry(st.cells, st.txnStored+future, rate); err != nil {
+	carried := func(err error) {
+		if err != nil {
 			s.log.Warn("carrying running usage into the next period failed; those cells are not carried",
 				zap.Int32("partition", p), zap.Error(err))
 		}
 	}
+	carry := func() { carried(st.engine.Carry(st.cells, st.txnStored+future, rate)) }
 	for _, r := range records {
 		if kafka.IsTick(r) {
 			ms, err := kafka.TickTime(r)
@@ -85,6 +86,11 @@ func (s *Service) decide(p int32, records []*kgo.Record, st *partState, out *out
 		// Usage that ended before the floor is too late whatever its stored time; the rest
 		// is judged by its stored time, so a replay decides the same.
 		err = s.cfg.Acceptance.Settled(end, st.floor)
+		if err == nil {
+			// A carry pass under way carries the document's instance first, so that the
+			// document finds its cells carried.
+			carried(st.engine.CarryFor(&doc, st.cells, rate))
+		}
 		switch {
 		case err != nil:
 		case rate:
@@ -115,6 +121,10 @@ func (s *Service) decide(p int32, records []*kgo.Record, st *partState, out *out
 		decided(ev.Id, doc.End)
 		carry() // the document's changes, along the cells carried after them
 	}
+	// A transaction of no input (see runSession) goes on with the carry pass under way.
+	if len(records) == 0 {
+		carried(st.engine.ContinueCarry(st.cells, rate))
+	}
 	return t, nil
 }
 
@@ -130,8 +140,17 @@ func decidedKey(out *output, id string) []byte {
 // settled.
 // The horizon is driven by the records' stored times, never the wall clock, so a replay
 // prunes the same.
+//
+// While a carry pass is under way nothing more is pruned: the instances it has yet to visit
+// are carried from their last cells, which may lie before the horizon when stream time
+// jumped (a partition without ticks for days). Pruning only frees what can no longer matter,
+// so it can wait for the pass to end.
 func (s *Service) prune(st *partState, out *output, produce func(topic string, key, value []byte)) {
 	if st.txnStored == 0 {
+		return
+	}
+	if st.cells.CarryPending() {
+		st.horizon = st.floor
 		return
 	}
 	st.horizon = max(st.floor, s.cfg.Acceptance.Horizon(st.txnStored))

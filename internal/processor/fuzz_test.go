@@ -39,7 +39,7 @@ func FuzzChangelog(f *testing.F) {
 			t.Fatalf("the encoding of %+v, %q %q, does not decode: %v", e, key2, value2, err)
 		}
 		if e2.kind != e.kind || removes(e2) != removes(e) || e2.cell != e.cell || e2.id != e.id || e2.end != e.end ||
-			e2.processed != e.processed || e2.floor != e.floor || !sameValue(e2.value, e.value) {
+			e2.processed != e.processed || e2.floor != e.floor || e2.carry != e.carry || !sameValue(e2.value, e.value) {
 			t.Fatalf("%q %q decodes to %+v, which encodes to %q %q, which decodes to %+v", key, value, e, key2, value2, e2)
 		}
 	})
@@ -68,7 +68,7 @@ func encodeEntry(t *testing.T, e entry) (key, value []byte) {
 			value = appendDecided(nil, e.end)
 		}
 	case keyProgress:
-		key, value = []byte(progressKey), appendProgress(nil, e.processed, e.floor)
+		key, value = []byte(progressKey), appendProgress(nil, e.processed, e.floor, e.carry)
 	default:
 		t.Fatalf("an entry of kind %s", e.kind)
 	}

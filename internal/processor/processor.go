@@ -67,10 +67,17 @@ type Config struct {
 	// the connections).
 	KafkaOpts []kgo.Opt
 	// TickInterval is how often, in Clock's time, Run writes a tick record to every partition
-	// of the collected topic (see runTicks); 0 or less: none (the processor's tests count
-	// offsets exactly). internal/app should set DefaultTickInterval.
+	// of the collected topic (see runTicks): 0 is DefaultTickInterval, a negative one none
+	// (only for a test about something else, which says so).
 	TickInterval time.Duration
+	// CarryBatch bounds the cells the carry pass changes in one transaction (DefaultCarryBatch
+	// when 0): a partition with very many running instances carries them into a new period
+	// over several transactions, its progress in the progress record (metering.Engine.Carry).
+	CarryBatch int
 }
+
+// DefaultCarryBatch is the cells the carry pass changes in one transaction by default.
+const DefaultCarryBatch = 10000
 
 // Service is a running metering processor.
 type Service struct {
@@ -87,6 +94,8 @@ type Service struct {
 
 	mu     sync.Mutex
 	states map[int32]*partState
+	// carrying tells that the carry pass of a partition is under way (see noteCarrying).
+	carrying atomic.Bool
 
 	outs       []*output                // the open transaction's records, one per worker
 	onProduced func(*kgo.Record, error) // s.produced, made once
@@ -143,7 +152,7 @@ type partState struct {
 
 // newPartState returns the empty state of a partition, with an engine of its own.
 func (s *Service) newPartState() *partState {
-	return &partState{engine: &metering.Engine{Plans: s.plans, Acceptance: s.cfg.Acceptance},
+	return &partState{engine: &metering.Engine{Plans: s.plans, Acceptance: s.cfg.Acceptance, CarryBatch: s.cfg.CarryBatch},
 		cells: metering.NewCells(), ids: map[string]int64{}}
 }
 
@@ -192,8 +201,14 @@ func New(cfg Config, p metering.Plans, accounts Accounts, log *zap.Logger, reg p
 	if cfg.Group == "" {
 		return nil, errors.New("processor: no consumer group (kafka.GroupsFor names it)")
 	}
+	if cfg.TickInterval == 0 {
+		cfg.TickInterval = DefaultTickInterval
+	}
 	if cfg.MaxPollRecords <= 0 {
 		cfg.MaxPollRecords = 20000
+	}
+	if cfg.CarryBatch <= 0 {
+		cfg.CarryBatch = DefaultCarryBatch
 	}
 	s := &Service{cfg: cfg, clock: clock.Or(cfg.Clock), plans: p, accounts: accounts,
 		log: log, states: map[int32]*partState{}, endTimeout: endTimeout}
@@ -278,6 +293,7 @@ func (s *Service) assigned(ctx context.Context, _ *kgo.Client, assigned map[stri
 		}
 		s.mu.Lock()
 		s.states[p] = st
+		s.noteCarrying()
 		s.mu.Unlock()
 	}
 }
@@ -288,6 +304,7 @@ func (s *Service) dropped(_ context.Context, _ *kgo.Client, lost map[string][]in
 	for _, p := range lost[s.cfg.Topics.Collected] {
 		delete(s.states, p)
 	}
+	s.noteCarrying()
 }
 
 // produced marks the open transaction failed when a record of it failed to produce, so that

@@ -112,6 +112,7 @@ func (s *Service) closeSession() {
 	}
 	s.mu.Lock()
 	clear(s.states)
+	s.noteCarrying()
 	s.mu.Unlock()
 	left, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -123,7 +124,15 @@ func (s *Service) closeSession() {
 // Kafka fails (a *kafkaError, also when an assigned partition's state could not be restored).
 func (s *Service) runSession(ctx context.Context) error {
 	for {
-		fetches := s.sess.PollRecords(ctx, s.cfg.MaxPollRecords)
+		// While a carry pass is under way, a poll waits for input only briefly: without
+		// input, a transaction carries the pass's next batch (see transact).
+		pollCtx, cancel := ctx, context.CancelFunc(func() {})
+		pending := s.carryPending()
+		if pending {
+			pollCtx, cancel = context.WithTimeout(ctx, carryPoll)
+		}
+		fetches := s.sess.PollRecords(pollCtx, s.cfg.MaxPollRecords)
+		cancel()
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			return nil
 		}
@@ -131,9 +140,11 @@ func (s *Service) runSession(ctx context.Context) error {
 			return kerr
 		}
 		fetches.EachError(func(t string, p int32, err error) {
-			s.log.Warn("fetch", zap.String("topic", t), zap.Int32("partition", p), zap.Error(err))
+			if !errors.Is(err, context.DeadlineExceeded) {
+				s.log.Warn("fetch", zap.String("topic", t), zap.Int32("partition", p), zap.Error(err))
+			}
 		})
-		if fetches.NumRecords() == 0 {
+		if fetches.NumRecords() == 0 && !pending {
 			continue
 		}
 		if err := s.sess.Begin(); err != nil {
@@ -169,6 +180,23 @@ func (s *Service) runSession(ctx context.Context) error {
 		}
 		s.ended(states, committed)
 	}
+}
+
+// carryPoll is how long a poll waits for input while a carry pass is under way.
+const carryPoll = 50 * time.Millisecond
+
+// carryPending reports whether the carry pass of a partition is under way, as the last
+// transaction (or restore) left it: safe to call while a transaction is processed.
+func (s *Service) carryPending() bool { return s.carrying.Load() }
+
+// noteCarrying records whether the carry pass of a partition is under way; s.mu is held and
+// no transaction is being processed.
+func (s *Service) noteCarrying() {
+	pending := false
+	for _, st := range s.states {
+		pending = pending || st.cells.CarryPending()
+	}
+	s.carrying.Store(pending)
 }
 
 // endTimeout bounds ending a transaction: longer than the transaction timeout (franz-go's
@@ -207,6 +235,7 @@ func (s *Service) commit(ctx context.Context) (bool, error) {
 func (s *Service) ended(states map[int32]*partState, committed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.noteCarrying()
 	for p, st := range states {
 		switch {
 		case s.states[p] != st:
@@ -242,7 +271,17 @@ func (s *Service) transact(ctx context.Context, fetches kgo.Fetches) (map[int32]
 	for _, p := range parts {
 		states[p] = s.states[p]
 	}
+	// A partition whose carry pass is under way carries its next batch, input or not.
+	for p, st := range s.states {
+		if _, ok := states[p]; !ok && st.cells.CarryPending() {
+			parts = append(parts, p)
+			states[p] = st
+		}
+	}
 	s.mu.Unlock()
+	if len(parts) == 0 {
+		return states, nil
+	}
 	for _, p := range parts {
 		if states[p] == nil {
 			return nil, fmt.Errorf("processor: no state for partition %d", p)
@@ -341,6 +380,6 @@ func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.
 	}
 	s.prune(st, out, produce)
 	produce(s.cfg.Topics.Changelog, []byte(progressKey),
-		out.done(appendProgress(out.buf(41), processed, max(st.floor, st.horizon))))
+		out.done(appendProgress(out.buf(64), processed, max(st.floor, st.horizon), st.cells.CarryProgress())))
 	return nil
 }

@@ -153,6 +153,7 @@ func TestPutPlanLimits(t *testing.T) {
 		{plans.KindMetering, `{"plan_id":"a","measures":[` + strings.Join(measures, ",") + `],"metrics":[{"name":"m0","unit":"X"}]}`, []string{"measures"}},
 		{plans.KindMetering, `{"plan_id":"a","measures":[{"name":"x","unit":"` + strings.Repeat("X", 257) + `"}],"metrics":[{"name":"x","unit":"X","meter":"` + long + `"}]}`, []string{"measures[0].unit", "metrics[0].meter"}},
 		{plans.KindRating, `{"plan_id":"a","metrics":[{"name":"x\n","charge":"` + long + `"}]}`, []string{"metrics[0].name", "metrics[0].charge"}},
+		{plans.KindMetering, `{"plan_id":"a","measures":[{"name":"x","unit":"X"}],"metrics":[{"name":"x","unit":"X","type":"time-based","carry":"` + long + `"}]}`, []string{"metrics[0].carry"}},
 		{plans.KindPricing, `{"plan_id":"a","metrics":[{"name":"x","prices":[{"country":"` + strings.Repeat("U", 1000) + `","price":1}]}]}`, []string{"metrics[0].prices[0].country"}},
 	} {
 		puts := w.puts
