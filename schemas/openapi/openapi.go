@@ -45,15 +45,6 @@ var jsonOnce = sync.OnceValues(func() ([]byte, error) { return Merge(Files, sche
 // Files merged (see Merge) and validated. It is built once.
 func JSON() ([]byte, error) { return jsonOnce() }
 
-// Document returns the merged document, loaded and validated by kin-openapi.
-func Document() (*openapi3.T, error) {
-	raw, err := JSON()
-	if err != nil {
-		return nil, err
-	}
-	return Load(raw)
-}
-
 // Load loads an OpenAPI 3.1 document and validates it (references resolved, schemas
 // well formed, examples valid against their schemas).
 func Load(raw []byte) (*openapi3.T, error) {
