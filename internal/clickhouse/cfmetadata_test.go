@@ -122,4 +122,18 @@ func BenchmarkPCFReportOverClickHouse(b *testing.B) {
 			}
 		})
 	}
+	// The read alone of the days' cells: what of the days' report is ClickHouse's and the
+	// cells' decoding.
+	b.Run("days-read", func(b *testing.B) {
+		var periods []report.Period
+		for d := 2; d <= 31; d++ {
+			periods = append(periods, report.Period{Level: metering.Day, From: time.Date(2026, 12, d, 0, 0, 0, 0, time.UTC).UnixMilli()})
+		}
+		q := report.Query{Org: org, AsOf: now.UnixMilli(), Scopes: []metering.Scope{metering.ScopeInstance}, Periods: periods}
+		for b.Loop() {
+			if got, err := cells.Read(ctx, q); err != nil || len(got) != 1100*30 {
+				b.Fatal(err, len(got))
+			}
+		}
+	})
 }
