@@ -73,11 +73,7 @@ func minTime(t, to int64) any {
 
 // arithOf is arith's function f of a and b.
 func arithOf(f func(a, b decimal.Decimal) (decimal.Decimal, error), a, b any) (any, bool) {
-	x, err := num(a)
-	if err != nil {
-		return nil, false
-	}
-	y, err := num(b)
+	x, y, err := nums(a, b)
 	if err != nil {
 		return nil, false
 	}

@@ -56,16 +56,21 @@ func num(v any) (decimal.Decimal, error) {
 
 func arith(name string, f func(a, b decimal.Decimal) (decimal.Decimal, error)) expr.Option {
 	return expr.Function(name, func(args ...any) (any, error) {
-		a, err := num(args[0])
-		if err != nil {
-			return nil, err
-		}
-		b, err := num(args[1])
+		a, b, err := nums(args[0], args[1])
 		if err != nil {
 			return nil, err
 		}
 		return f(a, b)
 	}, new(func(any, any) any))
+}
+
+// nums is num of a and of b.
+func nums(a, b any) (x, y decimal.Decimal, err error) {
+	if x, err = num(a); err != nil {
+		return x, y, err
+	}
+	y, err = num(b)
+	return x, y, err
 }
 
 // additive is _add (a + b) or, with sub, _sub (a - b). Arithmetic on times (int64 epoch
@@ -90,11 +95,7 @@ func addSub(a, b any, sub bool) (any, error) {
 			return decimal.NewFromInt(r), nil
 		}
 	}
-	x, err := num(a)
-	if err != nil {
-		return nil, err
-	}
-	y, err := num(b)
+	x, y, err := nums(a, b)
 	if err != nil {
 		return nil, err
 	}
