@@ -13,15 +13,19 @@ const (
 var (
 	two           = decimal.NewFromInt(2)
 	msPerHourLit  = decimal.NewFromInt(3_600_000)
+	msPerTwoHours = decimal.NewFromInt(7_200_000)
 	fastTimeForms = map[Stage]map[string]fastPath{Summarize: {timeSummaryForm: fastTimeSummary}, Charge: {timeChargeForm: fastTimeCharge}}
 )
 
 // timeBased runs the time-based summary (or, with price, charge) of v as the program does,
-// the same operations on the same operands in the same order: ((from - min(t, to)) + to) -
-// min(t, to) with _add and _sub (addSub), min's decimals of t and to, consuming times that,
-// consumed minus it, / 2, / 3600000 (divOp), times the price (mulOp). So the result is the
-// program's down to the representation. ok is false when v is not a map, or a step fails
-// (not a number, too large): the program then runs and gives its result or names its error.
+// giving the same decimal, value and exponent: ((from - min(t, to)) + to) - min(t, to) (in
+// int64, exact), consuming times that and consumed minus it (mulOp, addSub: the program's
+// operations), / 2 / 3600000 at DivisionScale (divOp), times the price (mulOp). A divOp's
+// result is at exponent -DivisionScale whatever its operands', so only the values of the
+// steps matter; / 2 of a number of at most DivisionScale-1 places is exact, so then one
+// division by 7200000 rounds as the program's two do. ok is false when v is not a map, a time
+// overflows or a step fails (not a number, too large): the program then runs and gives its
+// result or names its error.
 func timeBased(v any, t, from, to int64, price bool) (any, bool) {
 	if !price && !Truthy(v) {
 		return zeroLiteral, true // the condition is lazy: qty.consumed is not read
@@ -33,26 +37,30 @@ func timeBased(v any, t, from, to int64, price bool) (any, bool) {
 	if price && !Truthy(m["price"]) {
 		return zeroLiteral, true
 	}
-	s, err := addSub(from, minTime(t, to), true)
-	if err == nil {
-		s, err = addSub(s, to, false)
-	}
-	if err == nil {
-		s, err = addSub(s, minTime(t, to), true)
-	}
-	if err != nil {
+	mn := min(t, to)
+	s1, o1 := sub64(from, mn)
+	s2, o2 := add64(s1, to)
+	s3, o3 := sub64(s2, mn)
+	if o1 || o2 || o3 {
 		return nil, false
 	}
-	r, ok := arithOf(mulOp, m["consuming"], s)
+	r, ok := arithOf(mulOp, m["consuming"], decimal.NewFromInt(s3))
 	if !ok {
 		return nil, false
 	}
-	if r, err = addSub(m["consumed"], r, true); err != nil {
+	r, err := addSub(m["consumed"], r, true)
+	if err != nil {
 		return nil, false
 	}
-	for _, d := range []decimal.Decimal{two, msPerHourLit} {
-		if r, ok = arithOf(divOp, r, d); !ok {
+	if d := r.(decimal.Decimal); d.Exponent() > -DivisionScale && d.NumDigits() <= 100 {
+		if r, ok = arithOf(divOp, d, msPerTwoHours); !ok {
 			return nil, false
+		}
+	} else {
+		for _, d := range []decimal.Decimal{two, msPerHourLit} {
+			if r, ok = arithOf(divOp, r, d); !ok {
+				return nil, false
+			}
 		}
 	}
 	if price {
@@ -63,12 +71,14 @@ func timeBased(v any, t, from, to int64, price bool) (any, bool) {
 	return r, true
 }
 
-// minTime is min(t, to): num's decimal of the smaller, the first when equal.
-func minTime(t, to int64) any {
-	if to < t {
-		return decimal.NewFromInt(to)
-	}
-	return decimal.NewFromInt(t)
+func sub64(x, y int64) (int64, bool) {
+	r := x - y
+	return r, (x^y)&(x^r) < 0
+}
+
+func add64(x, y int64) (int64, bool) {
+	r := x + y
+	return r, (x^r)&(y^r) < 0
 }
 
 // arithOf is arith's function f of a and b.

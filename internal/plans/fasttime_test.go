@@ -37,7 +37,7 @@ func TestTimeBasedFastPathIsTheProgram(t *testing.T) {
 		case 3:
 			return true
 		default:
-			return decimal.New(r.Int64N(2e9)-1e9, int32(r.IntN(30)-20))
+			return decimal.New(r.Int64N(2e9)-1e9, int32(r.IntN(40)-30))
 		}
 	}
 	value := func() any {
