@@ -84,3 +84,37 @@ func TestTimeBasedFastPathIsTheProgram(t *testing.T) {
 		t.Errorf("only %d of 40000 evaluations took the fast path", fast)
 	}
 }
+
+// FuzzTimeBased: on a map of fuzzed decimals and times, the time-based summary and charge's
+// fast path gives the program's result, to the representation, or leaves it to the program.
+func FuzzTimeBased(f *testing.F) {
+	f.Add("1", "86400000", "0.5", int64(1_796_083_200_000), int64(86_400_000), int64(3_600_000))
+	f.Add("-2.000000000000", "0", "", int64(0), int64(0), int64(-1))
+	sum, err := CompileFormula(Summarize, "(t, qty, from, to) => !qty ? 0 : (qty.consumed - qty.consuming * (from - min(t, to) + to - min(t, to))) / 2 / 3600000", nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	charge, err := CompileFormula(Charge, "(t, qty, from, to) => !qty || !qty.price ? 0 : (qty.consumed - qty.consuming * (from - min(t, to) + to - min(t, to))) / 2 / 3600000 * qty.price", nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, consuming, consumed, price string, from, span, at int64) {
+		m := map[string]any{}
+		for k, s := range map[string]string{"consuming": consuming, "consumed": consumed, "price": price} {
+			if v := fuzzOperand(s); v != nil {
+				m[k] = v
+			}
+		}
+		env := Env{Qty: m, Cost: m, From: from, To: from + span, T: from + at}
+		for _, f := range []*Formula{sum, charge} {
+			got, ok := f.evalFast(&env)
+			if !ok {
+				continue
+			}
+			want, werr := f.run(&env)
+			if werr != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s of %v at %d in [%d, %d): fast %#v, program %#v (%v)", f.Stage, m, env.T, env.From, env.To, got, want, werr)
+			}
+		}
+	})
+}
