@@ -9,19 +9,25 @@ import (
 	"github.com/shopspring/decimal"
 )
 
+// timeFormulas compiles the built-in plans' time-based summary and charge.
+func timeFormulas(tb testing.TB) (sum, charge *Formula) {
+	tb.Helper()
+	var err error
+	if sum, err = CompileFormula(Summarize, "(t, qty, from, to) => !qty ? 0 : (qty.consumed - qty.consuming * (from - min(t, to) + to - min(t, to))) / 2 / 3600000", nil); err != nil {
+		tb.Fatal(err)
+	}
+	if charge, err = CompileFormula(Charge, "(t, qty, from, to) => !qty || !qty.price ? 0 : (qty.consumed - qty.consuming * (from - min(t, to) + to - min(t, to))) / 2 / 3600000 * qty.price", nil); err != nil {
+		tb.Fatal(err)
+	}
+	return sum, charge
+}
+
 // TestTimeBasedFastPathIsTheProgram: the time-based summary and charge give what their
 // programs give, to the decimal's representation, or run the program, on maps of decimals
 // of any exponent, nils, missing entries, other types, and times before, in and after the
 // window.
 func TestTimeBasedFastPathIsTheProgram(t *testing.T) {
-	sum, err := CompileFormula(Summarize, "(t, qty, from, to) => !qty ? 0 : (qty.consumed - qty.consuming * (from - min(t, to) + to - min(t, to))) / 2 / 3600000", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	charge, err := CompileFormula(Charge, "(t, qty, from, to) => !qty || !qty.price ? 0 : (qty.consumed - qty.consuming * (from - min(t, to) + to - min(t, to))) / 2 / 3600000 * qty.price", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum, charge := timeFormulas(t)
 	if sum.fast != fastTimeSummary || charge.fast != fastTimeCharge {
 		t.Fatalf("not recognized: %q %q", sum.canonical, charge.canonical)
 	}
@@ -90,14 +96,7 @@ func TestTimeBasedFastPathIsTheProgram(t *testing.T) {
 func FuzzTimeBased(f *testing.F) {
 	f.Add("1", "86400000", "0.5", int64(1_796_083_200_000), int64(86_400_000), int64(3_600_000))
 	f.Add("-2.000000000000", "0", "", int64(0), int64(0), int64(-1))
-	sum, err := CompileFormula(Summarize, "(t, qty, from, to) => !qty ? 0 : (qty.consumed - qty.consuming * (from - min(t, to) + to - min(t, to))) / 2 / 3600000", nil)
-	if err != nil {
-		f.Fatal(err)
-	}
-	charge, err := CompileFormula(Charge, "(t, qty, from, to) => !qty || !qty.price ? 0 : (qty.consumed - qty.consuming * (from - min(t, to) + to - min(t, to))) / 2 / 3600000 * qty.price", nil)
-	if err != nil {
-		f.Fatal(err)
-	}
+	sum, charge := timeFormulas(f)
 	f.Fuzz(func(t *testing.T, consuming, consumed, price string, from, span, at int64) {
 		m := map[string]any{}
 		for k, s := range map[string]string{"consuming": consuming, "consumed": consumed, "price": price} {
