@@ -245,11 +245,14 @@ func cellValue(dec, js string) (report.Value, error) {
 		d, err := decimal.NewFromString(dec)
 		return report.DecimalValue(d), err
 	case js != "":
-		var m meterlinev1.MapValue
-		if err := protojson.Unmarshal([]byte(js), &m); err != nil {
-			return report.Value{}, err
+		m, ok := decodeMapJSON(js)
+		if !ok {
+			m = &meterlinev1.MapValue{}
+			if err := protojson.Unmarshal([]byte(js), m); err != nil {
+				return report.Value{}, err
+			}
 		}
-		v, err := metering.ValueFromProto(&meterlinev1.Value{Kind: &meterlinev1.Value_Map{Map: &m}})
+		v, err := metering.ValueFromProto(&meterlinev1.Value{Kind: &meterlinev1.Value_Map{Map: m}})
 		if err != nil {
 			return report.Value{}, err
 		}

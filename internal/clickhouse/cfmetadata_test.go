@@ -114,12 +114,32 @@ func BenchmarkPCFReportOverClickHouse(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			rg := pcf.Range{Start: since.AddDate(0, 0, bc.first-1), End: time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)}
 			want := int64(1000 * 1024 * 24 * (32 - bc.first))
-			for b.Loop() {
+			reporttest.Latencies(b, func() error {
 				rep, err := bl.Build(ctx, org, rg)
-				if err != nil || len(rep.Spaces) != 20 || rep.Totals.MemoryMBHours.Decimal().IntPart() != want {
-					b.Fatal(err)
+				if err != nil {
+					return err
 				}
-			}
+				if len(rep.Spaces) != 20 || rep.Totals.MemoryMBHours.Decimal().IntPart() != want {
+					return fmt.Errorf("%d spaces, %v MB-hours; want 20 and %d", len(rep.Spaces), rep.Totals.MemoryMBHours.Decimal(), want)
+				}
+				return nil
+			})
 		})
 	}
+	// The read alone of the days' cells: what of the days' report is ClickHouse's and the
+	// cells' decoding.
+	b.Run("days-read", func(b *testing.B) {
+		var periods []report.Period
+		for d := 2; d <= 31; d++ {
+			periods = append(periods, report.Period{Level: metering.Day, From: time.Date(2026, 12, d, 0, 0, 0, 0, time.UTC).UnixMilli()})
+		}
+		q := report.Query{Org: org, AsOf: now.UnixMilli(), Scopes: []metering.Scope{metering.ScopeInstance}, Periods: periods}
+		reporttest.Latencies(b, func() error {
+			got, err := cells.Read(ctx, q)
+			if err == nil && len(got) != 1100*30 {
+				err = fmt.Errorf("%d cells, want %d", len(got), 1100*30)
+			}
+			return err
+		})
+	})
 }

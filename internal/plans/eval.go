@@ -34,6 +34,8 @@ const (
 	fastQty                     // qty                                      (default summarize)
 	fastCost                    // cost                                     (default charge)
 	fastCostOr0                 // cost ? cost : 0
+	fastTimeSummary             // timeSummaryForm (fasttime.go)
+	fastTimeCharge              // timeChargeForm
 )
 
 var fastForms = map[Stage]map[string]fastPath{
@@ -85,6 +87,9 @@ func recognize(stage Stage, canonical string) fastPath {
 			}
 		}
 		return fastNone
+	}
+	if f, ok := fastTimeForms[stage][canonical]; ok {
+		return f
 	}
 	return fastForms[stage][canonical]
 }
@@ -300,6 +305,10 @@ func (f *Formula) evalFast(env *Env) (v any, ok bool) {
 		if o, ok := orZero(env.Cost); ok {
 			return o.value(), true
 		}
+	case fastTimeSummary:
+		return timeBased(env.Qty, env.T, env.From, env.To, false)
+	case fastTimeCharge:
+		return timeBased(env.Cost, env.T, env.From, env.To, true)
 	}
 	return nil, false
 }

@@ -56,11 +56,7 @@ func num(v any) (decimal.Decimal, error) {
 
 func arith(name string, f func(a, b decimal.Decimal) (decimal.Decimal, error)) expr.Option {
 	return expr.Function(name, func(args ...any) (any, error) {
-		a, err := num(args[0])
-		if err != nil {
-			return nil, err
-		}
-		b, err := num(args[1])
+		a, b, err := nums(args[0], args[1])
 		if err != nil {
 			return nil, err
 		}
@@ -68,37 +64,45 @@ func arith(name string, f func(a, b decimal.Decimal) (decimal.Decimal, error)) e
 	}, new(func(any, any) any))
 }
 
+// nums is num of a and of b.
+func nums(a, b any) (x, y decimal.Decimal, err error) {
+	if x, err = num(a); err != nil {
+		return x, y, err
+	}
+	y, err = num(b)
+	return x, y, err
+}
+
 // additive is _add (a + b) or, with sub, _sub (a - b). Arithmetic on times (int64 epoch
 // milliseconds) is done in int64 when that gives exactly the decimal Add or Sub would: see
 // integers; the result must not overflow, and must not be 0, whose coefficient Add and Sub
 // leave as an empty big.Int where decimal.NewFromInt leaves none.
 func additive(name string, sub bool) expr.Option {
-	return expr.Function(name, func(args ...any) (any, error) {
-		if x, y, ok := integers(args[0], args[1]); ok {
-			r, overflow := x+y, false
-			if sub {
-				r = x - y
-				overflow = (x^y)&(x^r) < 0
-			} else {
-				overflow = (x^r)&(y^r) < 0
-			}
-			if !overflow && r != 0 {
-				return decimal.NewFromInt(r), nil
-			}
-		}
-		a, err := num(args[0])
-		if err != nil {
-			return nil, err
-		}
-		b, err := num(args[1])
-		if err != nil {
-			return nil, err
-		}
+	return expr.Function(name, func(args ...any) (any, error) { return addSub(args[0], args[1], sub) }, new(func(any, any) any))
+}
+
+// addSub is additive's a + b, or a - b with sub.
+func addSub(a, b any, sub bool) (any, error) {
+	if x, y, ok := integers(a, b); ok {
+		r, overflow := x+y, false
 		if sub {
-			return a.Sub(b), nil
+			r = x - y
+			overflow = (x^y)&(x^r) < 0
+		} else {
+			overflow = (x^r)&(y^r) < 0
 		}
-		return a.Add(b), nil
-	}, new(func(any, any) any))
+		if !overflow && r != 0 {
+			return decimal.NewFromInt(r), nil
+		}
+	}
+	x, y, err := nums(a, b)
+	if err != nil {
+		return nil, err
+	}
+	if sub {
+		return x.Sub(y), nil
+	}
+	return x.Add(y), nil
 }
 
 // integers returns a and b as int64 when at least one of them is an int64 (a time) and the
@@ -243,17 +247,21 @@ func bounded(d decimal.Decimal) (decimal.Decimal, error) {
 	return d, nil
 }
 
+func mulOp(a, b decimal.Decimal) (decimal.Decimal, error) { return bounded(a.Mul(b)) }
+
+func divOp(a, b decimal.Decimal) (decimal.Decimal, error) {
+	if b.IsZero() {
+		return decimal.Zero, errDivZero
+	}
+	return bounded(a.DivRound(b, DivisionScale))
+}
+
 // functions are the operators and functions every formula is compiled with.
 var functions = []expr.Option{
 	additive("_add", false),
 	additive("_sub", true),
-	arith("_mul", func(a, b decimal.Decimal) (decimal.Decimal, error) { return bounded(a.Mul(b)) }),
-	arith("_div", func(a, b decimal.Decimal) (decimal.Decimal, error) {
-		if b.IsZero() {
-			return decimal.Zero, errDivZero
-		}
-		return bounded(a.DivRound(b, DivisionScale))
-	}),
+	arith("_mul", mulOp),
+	arith("_div", divOp),
 	arith("_mod", func(a, b decimal.Decimal) (decimal.Decimal, error) {
 		if b.IsZero() {
 			return decimal.Zero, errDivZero

@@ -1,0 +1,92 @@
+package plans
+
+import "github.com/shopspring/decimal"
+
+// The time-based summary and charge of Abacus' linux-container and service plans (and the
+// built-in cf and openstack ones): the integral of consumption over the window up to t, in
+// hours, and that times the cost's price.
+const (
+	timeSummaryForm = "!qty?0:(qty.consumed-qty.consuming*(from-min(t,to)+to-min(t,to)))/2/3600000"
+	timeChargeForm  = "!cost||!cost.price?0:(cost.consumed-cost.consuming*(from-min(t,to)+to-min(t,to)))/2/3600000*cost.price"
+)
+
+var (
+	two           = decimal.NewFromInt(2)
+	msPerHourLit  = decimal.NewFromInt(3_600_000)
+	msPerTwoHours = decimal.NewFromInt(7_200_000)
+	fastTimeForms = map[Stage]map[string]fastPath{Summarize: {timeSummaryForm: fastTimeSummary}, Charge: {timeChargeForm: fastTimeCharge}}
+)
+
+// timeBased runs the time-based summary (or, with price, charge) of v as the program does,
+// giving the same decimal, value and exponent: ((from - min(t, to)) + to) - min(t, to) (in
+// int64, exact), consuming times that and consumed minus it (mulOp, addSub: the program's
+// operations), / 2 / 3600000 at DivisionScale (divOp), times the price (mulOp). A divOp's
+// result is at exponent -DivisionScale whatever its operands', so only the values of the
+// steps matter; / 2 of a number of at most DivisionScale-1 places is exact, so then one
+// division by 7200000 rounds as the program's two do. ok is false when v is not a map, a time
+// overflows or a step fails (not a number, too large): the program then runs and gives its
+// result or names its error.
+func timeBased(v any, t, from, to int64, price bool) (any, bool) {
+	if !price && !Truthy(v) {
+		return zeroLiteral, true // the condition is lazy: qty.consumed is not read
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, false // the charge's || reads cost.price of a nil cost: the program's error
+	}
+	if price && !Truthy(m["price"]) {
+		return zeroLiteral, true
+	}
+	mn := min(t, to)
+	s1, o1 := sub64(from, mn)
+	s2, o2 := add64(s1, to)
+	s3, o3 := sub64(s2, mn)
+	if o1 || o2 || o3 {
+		return nil, false
+	}
+	r, ok := arithOf(mulOp, m["consuming"], decimal.NewFromInt(s3))
+	if !ok {
+		return nil, false
+	}
+	r, err := addSub(m["consumed"], r, true)
+	if err != nil {
+		return nil, false
+	}
+	if d := r.(decimal.Decimal); d.Exponent() > -DivisionScale && d.NumDigits() <= 100 {
+		if r, ok = arithOf(divOp, d, msPerTwoHours); !ok {
+			return nil, false
+		}
+	} else {
+		for _, d := range []decimal.Decimal{two, msPerHourLit} {
+			if r, ok = arithOf(divOp, r, d); !ok {
+				return nil, false
+			}
+		}
+	}
+	if price {
+		if r, ok = arithOf(mulOp, r, m["price"]); !ok {
+			return nil, false
+		}
+	}
+	return r, true
+}
+
+func sub64(x, y int64) (int64, bool) {
+	r := x - y
+	return r, (x^y)&(x^r) < 0
+}
+
+func add64(x, y int64) (int64, bool) {
+	r := x + y
+	return r, (x^r)&(y^r) < 0
+}
+
+// arithOf is arith's function f of a and b.
+func arithOf(f func(a, b decimal.Decimal) (decimal.Decimal, error), a, b any) (any, bool) {
+	x, y, err := nums(a, b)
+	if err != nil {
+		return nil, false
+	}
+	r, err := f(x, y)
+	return r, err == nil
+}

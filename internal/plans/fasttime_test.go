@@ -1,0 +1,119 @@
+package plans
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/shopspring/decimal"
+)
+
+// timeFormulas compiles the built-in plans' time-based summary and charge.
+func timeFormulas(tb testing.TB) (sum, charge *Formula) {
+	tb.Helper()
+	var err error
+	if sum, err = CompileFormula(Summarize, "(t, qty, from, to) => !qty ? 0 : (qty.consumed - qty.consuming * (from - min(t, to) + to - min(t, to))) / 2 / 3600000", nil); err != nil {
+		tb.Fatal(err)
+	}
+	if charge, err = CompileFormula(Charge, "(t, qty, from, to) => !qty || !qty.price ? 0 : (qty.consumed - qty.consuming * (from - min(t, to) + to - min(t, to))) / 2 / 3600000 * qty.price", nil); err != nil {
+		tb.Fatal(err)
+	}
+	return sum, charge
+}
+
+// TestTimeBasedFastPathIsTheProgram: the time-based summary and charge give what their
+// programs give, to the decimal's representation, or run the program, on maps of decimals
+// of any exponent, nils, missing entries, other types, and times before, in and after the
+// window.
+func TestTimeBasedFastPathIsTheProgram(t *testing.T) {
+	sum, charge := timeFormulas(t)
+	if sum.fast != fastTimeSummary || charge.fast != fastTimeCharge {
+		t.Fatalf("not recognized: %q %q", sum.canonical, charge.canonical)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	number := func() any {
+		switch r.IntN(8) {
+		case 0:
+			return nil
+		case 1:
+			return decimal.Zero
+		case 2:
+			return int64(r.IntN(1000))
+		case 3:
+			return true
+		default:
+			return decimal.New(r.Int64N(2e9)-1e9, int32(r.IntN(40)-30))
+		}
+	}
+	value := func() any {
+		switch r.IntN(10) {
+		case 0:
+			return nil
+		case 1:
+			return decimal.NewFromInt(5)
+		case 2:
+			return map[string]any{}
+		}
+		m := map[string]any{}
+		for _, k := range []string{"consuming", "consumed", "price", "since"} {
+			if r.IntN(6) > 0 {
+				m[k] = number()
+			}
+		}
+		return m
+	}
+	fast := 0
+	for i := range 20000 {
+		from := int64(1_796_083_200_000) + r.Int64N(1e10)
+		to := from + []int64{0, 1, 3_600_000, 86_400_000, 2_678_400_000}[r.IntN(5)]
+		tm := []int64{from - 1, from, (from + to) / 2, to, to + 1, 0}[r.IntN(6)]
+		for _, f := range []*Formula{sum, charge} {
+			env := Env{T: tm, From: from, To: to}
+			if f == sum {
+				env.Qty = value()
+			} else {
+				env.Cost = value()
+			}
+			want, werr := f.run(&env)
+			got, ok := f.evalFast(&env)
+			if !ok {
+				continue
+			}
+			fast++
+			if werr != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("%d: %s of %v at %d in [%d, %d): fast %#v, program %#v (%v)", i, f.Stage, fmt.Sprint(env.Qty, env.Cost), tm, from, to, got, want, werr)
+			}
+		}
+	}
+	if fast < 10000 {
+		t.Errorf("only %d of 40000 evaluations took the fast path", fast)
+	}
+}
+
+// FuzzTimeBased: on a map of fuzzed decimals and times, the time-based summary and charge's
+// fast path gives the program's result, to the representation, or leaves it to the program.
+func FuzzTimeBased(f *testing.F) {
+	f.Add("1", "86400000", "0.5", int64(1_796_083_200_000), int64(86_400_000), int64(3_600_000))
+	f.Add("-2.000000000000", "0", "", int64(0), int64(0), int64(-1))
+	sum, charge := timeFormulas(f)
+	f.Fuzz(func(t *testing.T, consuming, consumed, price string, from, span, at int64) {
+		m := map[string]any{}
+		for k, s := range map[string]string{"consuming": consuming, "consumed": consumed, "price": price} {
+			if v := fuzzOperand(s); v != nil {
+				m[k] = v
+			}
+		}
+		env := Env{Qty: m, Cost: m, From: from, To: from + span, T: from + at}
+		for _, f := range []*Formula{sum, charge} {
+			got, ok := f.evalFast(&env)
+			if !ok {
+				continue
+			}
+			want, werr := f.run(&env)
+			if werr != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s of %v at %d in [%d, %d): fast %#v, program %#v (%v)", f.Stage, m, env.T, env.From, env.To, got, want, werr)
+			}
+		}
+	})
+}
