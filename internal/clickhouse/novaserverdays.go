@@ -1,0 +1,204 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/meterline/meterline/internal/fault"
+	"github.com/meterline/meterline/internal/report/nova"
+)
+
+// NovaServers is the Nova view's store: it reads nova_server_days (migration 0010, one
+// summary row per tenant, server and day that ClickHouse keeps from every block of
+// usage_events) instead of every document, and pages in SQL. A day counts by its sums when
+// every document of it lies inside the period, none is stored twice (its docs equal its
+// distinct ids) and none was rejected; any other day of a server with usage in the period
+// is read from its documents in usage_events FINAL, as NovaServerEvents reads them all, so
+// the answer is NovaServerEvents' (TestNovaServerDaysAsEvents).
+type NovaServers struct {
+	conn Conn
+}
+
+// NewNovaServers returns the Nova view's store over conn.
+func NewNovaServers(conn Conn) *NovaServers { return &NovaServers{conn: conn} }
+
+var _ nova.Store = (*NovaServers)(nil)
+
+// novaFilter is the tenant and instance filter of q over a table with organization_id and
+// resource_instance_id.
+func novaFilter(q nova.Query, where string, args []any) (string, []any) {
+	if q.Tenant != "" {
+		where += " AND organization_id = ?"
+		args = append(args, q.Tenant)
+	}
+	if q.Instance != "" {
+		where += " AND resource_instance_id = ?"
+		args = append(args, q.Instance)
+	}
+	return where, args
+}
+
+// novaDaysSQL reads one row per server with a day that may hold usage in the period, in the
+// view's order after q.After, at most q.Limit: first start and latest document (of the
+// server's latest day), the sums of its clean days and the days to read from the documents.
+func novaDaysSQL(q nova.Query) (string, []any) {
+	dayWhere, dayArgs := novaFilter(q, "1", nil)
+	rejWhere, rejArgs := "resource_id = ?", []any{nova.Resource}
+	if q.Tenant != "" {
+		rejWhere += " AND organization_id = ?"
+		rejArgs = append(rejArgs, q.Tenant)
+	}
+	evWhere, evArgs := novaFilter(q, "resource_id = ?", []any{nova.Resource})
+	having := ""
+	var havingArgs []any
+	if a := q.After; a != nil {
+		having = fmt.Sprintf(` AND (first_start > %d OR (first_start = %d AND (resource_instance_id > ? OR
+  (resource_instance_id = ? AND organization_id > ?))))`, a.FirstStartMs, a.FirstStartMs)
+		havingArgs = []any{a.Instance, a.Instance, a.Tenant}
+	}
+	limit := ""
+	if q.Limit > 0 {
+		limit = fmt.Sprintf("\nLIMIT %d", q.Limit)
+	}
+	sql := fmt.Sprintf(`SELECT organization_id, resource_instance_id, min(d_start) AS first_start,
+  argMax(d_plan, day), argMax(d_lstart, day), argMax(d_lend, day),
+  toString(argMax(d_lsecs, day)), toString(argMax(d_lvcpu, day)), toString(argMax(d_lmem, day)), toString(argMax(d_lgb, day)),
+  toString(sumIf(d_secs, clean)), toString(sumIf(d_vcpu, clean)), toString(sumIf(d_mem, clean)), toString(sumIf(d_gb, clean)),
+  groupArrayIf(toString(day), overlap AND NOT clean), countIf(overlap) AS in_period
+FROM (
+  SELECT *, d_start <= %[2]d AND d_run_end >= %[1]d AS overlap,
+    overlap AND d_start >= %[1]d AND d_run_end <= %[2]d AND d_docs = d_ids
+      AND (organization_id, resource_instance_id, day) NOT IN (
+        SELECT organization_id, resource_instance_id, toDate(event_time) FROM usage_events
+        WHERE %[3]s AND event_time IN (SELECT event_time FROM usage_rejections WHERE %[4]s)
+          AND id IN (SELECT id FROM usage_rejections WHERE %[4]s)) AS clean
+  FROM (
+    SELECT organization_id, resource_instance_id, day, minMerge(min_start) AS d_start, maxMerge(max_run_end) AS d_run_end,
+      argMaxMerge(latest_plan) AS d_plan, argMaxMerge(latest_start) AS d_lstart, argMaxMerge(latest_end) AS d_lend,
+      argMaxMerge(latest_secs) AS d_lsecs, argMaxMerge(latest_vcpu) AS d_lvcpu, argMaxMerge(latest_mem) AS d_lmem,
+      argMaxMerge(latest_gb) AS d_lgb, sumMerge(secs) AS d_secs, sumMerge(vcpu) AS d_vcpu, sumMerge(mem) AS d_mem,
+      sumMerge(gb) AS d_gb, countMerge(docs) AS d_docs, uniqExactMerge(ids) AS d_ids
+    FROM nova_server_days
+    WHERE %[5]s
+    GROUP BY organization_id, resource_instance_id, day
+  )
+)
+GROUP BY organization_id, resource_instance_id
+HAVING in_period > 0%[6]s
+ORDER BY first_start, resource_instance_id, organization_id%[7]s`, q.From, q.To, evWhere, rejWhere, dayWhere, having, limit)
+	// The arguments in the text's order: the rejected days' (events, then the two rejection
+	// subqueries), the summary's, the cursor's.
+	args := append(append(append(append(evArgs, rejArgs...), rejArgs...), dayArgs...), havingArgs...)
+	return sql, args
+}
+
+// novaServerDay keys a day of a server ("2006-01-02").
+type novaServerDay struct{ tenant, instance, day string }
+
+// Servers implements nova.Store.
+func (s *NovaServers) Servers(ctx context.Context, q nova.Query) ([]nova.ServerRow, error) {
+	sql, args := novaDaysSQL(q)
+	rows, err := s.conn.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fault.Unavailable(err, "nova_server_days: read nova servers")
+	}
+	defer rows.Close()
+	var (
+		out   []nova.ServerRow
+		dirty = map[novaServerDay]int{} // the row of each day to read from the documents
+	)
+	for rows.Next() {
+		var (
+			r                              nova.ServerRow
+			ls, lv, lm, lg, is, iv, im, ig string
+			days                           []string
+			inPeriod                       uint64
+		)
+		if err := rows.Scan(&r.Tenant, &r.Instance, &r.FirstStartMs, &r.Latest.Flavor, &r.Latest.StartMs, &r.Latest.EndMs,
+			&ls, &lv, &lm, &lg, &is, &iv, &im, &ig, &days, &inPeriod); err != nil {
+			return nil, fmt.Errorf("read nova servers: %w", err)
+		}
+		if r.Latest.Measures, err = measures(ls, lv, lm, lg); err != nil {
+			return nil, err
+		}
+		if r.Inside, err = measures(is, iv, im, ig); err != nil {
+			return nil, err
+		}
+		for _, d := range days {
+			dirty[novaServerDay{r.Tenant, r.Instance, d}] = len(out)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fault.Unavailable(err, "nova_server_days: read nova servers")
+	}
+	rows.Close()
+	if len(dirty) == 0 {
+		return out, nil
+	}
+	if err := s.addDocuments(ctx, q, out, dirty); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// addDocuments reads the dirty days' documents from usage_events, classified for the period
+// as NovaServerEvents classifies them, and adds them to their servers' rows.
+func (s *NovaServers) addDocuments(ctx context.Context, q nova.Query, out []nova.ServerRow, dirty map[novaServerDay]int) error {
+	var instances, days []string
+	seenI, seenD := map[string]bool{}, map[string]bool{}
+	var first, last time.Time
+	for k := range dirty {
+		if !seenI[k.instance] {
+			seenI[k.instance] = true
+			instances = append(instances, k.instance)
+		}
+		if !seenD[k.day] {
+			d, err := time.Parse(time.DateOnly, k.day)
+			if err != nil {
+				return fmt.Errorf("read nova servers: day %q: %w", k.day, err)
+			}
+			seenD[k.day] = true
+			days = append(days, k.day)
+			if first.IsZero() || d.Before(first) {
+				first = d
+			}
+			if d.After(last) {
+				last = d
+			}
+		}
+	}
+	// The event_time range lets ClickHouse read the days' parts of the tenant only.
+	extra := fmt.Sprintf(" AND event_time >= toDateTime(%d) AND event_time < toDateTime(%d)"+
+		" AND has(?, resource_instance_id) AND has(?, toString(toDate(event_time)))",
+		first.Unix(), last.AddDate(0, 0, 1).Unix())
+	q.Instance = ""
+	from, args := novaDocsSQL(q, extra, []any{instances, days})
+	rows, err := s.conn.Query(ctx, `SELECT organization_id, resource_instance_id, toString(day), `+novaPeriodColumns+`
+FROM `+from+`
+GROUP BY organization_id, resource_instance_id, day
+HAVING in_period > 0`, args...)
+	if err != nil {
+		return fault.Unavailable(err, "usage_events: read nova servers' days")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			k novaServerDay
+			p novaPeriod
+		)
+		if err := rows.Scan(append([]any{&k.tenant, &k.instance, &k.day}, p.dest()...)...); err != nil {
+			return fmt.Errorf("read nova servers' days: %w", err)
+		}
+		if i, ok := dirty[k]; ok {
+			if err := p.addTo(&out[i]); err != nil {
+				return err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fault.Unavailable(err, "usage_events: read nova servers' days")
+	}
+	return nil
+}
