@@ -39,28 +39,47 @@ func novaFilter(q nova.Query, where string, args []any) (string, []any) {
 	return where, args
 }
 
-// novaDaysSQL reads one row per server with a day that may hold usage in the period, in the
-// view's order after q.After, at most q.Limit: first start and latest document (of the
-// server's latest day), the sums of its clean days and the days to read from the documents.
-func novaDaysSQL(q nova.Query) (string, []any) {
-	dayWhere, dayArgs := novaFilter(q, "1", nil)
-	rejWhere, rejArgs := "resource_id = ?", []any{nova.Resource}
-	if q.Tenant != "" {
-		rejWhere += " AND organization_id = ?"
-		rejArgs = append(rejArgs, q.Tenant)
-	}
-	evWhere, evArgs := novaFilter(q, "resource_id = ?", []any{nova.Resource})
+// novaOrderSQL reads the servers with a day that may hold usage in the period, in the view's
+// order after q.After, at most q.Limit: their first starts only, which only the minima and
+// maxima of the days' states give (cheap to merge), so that the page's servers alone are then
+// read whole (novaDaysSQL).
+func novaOrderSQL(q nova.Query) (string, []any) {
+	where, args := novaFilter(q, "1", nil)
 	having := ""
-	var havingArgs []any
 	if a := q.After; a != nil {
 		having = fmt.Sprintf(` AND (first_start > %d OR (first_start = %d AND (resource_instance_id > ? OR
   (resource_instance_id = ? AND organization_id > ?))))`, a.FirstStartMs, a.FirstStartMs)
-		havingArgs = []any{a.Instance, a.Instance, a.Tenant}
+		args = append(args, a.Instance, a.Instance, a.Tenant)
 	}
 	limit := ""
 	if q.Limit > 0 {
 		limit = fmt.Sprintf("\nLIMIT %d", q.Limit)
 	}
+	return fmt.Sprintf(`SELECT organization_id, resource_instance_id, min(d_start) AS first_start,
+  countIf(d_start <= %d AND d_run_end >= %d) AS in_period
+FROM (
+  SELECT organization_id, resource_instance_id, day, minMerge(min_start) AS d_start, maxMerge(max_run_end) AS d_run_end
+  FROM nova_server_days
+  WHERE %s
+  GROUP BY organization_id, resource_instance_id, day
+)
+GROUP BY organization_id, resource_instance_id
+HAVING in_period > 0%s
+ORDER BY first_start, resource_instance_id, organization_id%s`, q.To, q.From, where, having, limit), args
+}
+
+// novaDaysSQL reads one row per server of instances (of q's tenant) with a day that may hold
+// usage in the period: first start and latest document (of the server's latest day), the
+// sums of its clean days and the days to read from the documents.
+func novaDaysSQL(q nova.Query, instances []string) (string, []any) {
+	q.Instance = ""
+	dayWhere, dayArgs := novaFilter(q, "resource_instance_id IN (SELECT arrayJoin(?))", []any{instances})
+	rejWhere, rejArgs := "resource_id = ?", []any{nova.Resource}
+	if q.Tenant != "" {
+		rejWhere += " AND organization_id = ?"
+		rejArgs = append(rejArgs, q.Tenant)
+	}
+	evWhere, evArgs := novaFilter(q, "resource_id = ? AND resource_instance_id IN (SELECT arrayJoin(?))", []any{nova.Resource, instances})
 	sql := fmt.Sprintf(`SELECT organization_id, resource_instance_id, min(d_start) AS first_start,
   argMax(d_plan, day), argMax(d_lstart, day), argMax(d_lend, day),
   toString(argMax(d_lsecs, day)), toString(argMax(d_lvcpu, day)), toString(argMax(d_lmem, day)), toString(argMax(d_lgb, day)),
@@ -85,11 +104,10 @@ FROM (
   )
 )
 GROUP BY organization_id, resource_instance_id
-HAVING in_period > 0%[6]s
-ORDER BY first_start, resource_instance_id, organization_id%[7]s`, q.From, q.To, evWhere, rejWhere, dayWhere, having, limit)
+HAVING in_period > 0`, q.From, q.To, evWhere, rejWhere, dayWhere)
 	// The arguments in the text's order: the rejected days' (events, then the two rejection
-	// subqueries), the summary's, the cursor's.
-	args := append(append(append(append(evArgs, rejArgs...), rejArgs...), dayArgs...), havingArgs...)
+	// subqueries), the summary's.
+	args := append(append(append(evArgs, rejArgs...), rejArgs...), dayArgs...)
 	return sql, args
 }
 
@@ -98,14 +116,27 @@ type novaServerDay struct{ tenant, instance, day string }
 
 // Servers implements nova.Store.
 func (s *NovaServers) Servers(ctx context.Context, q nova.Query) ([]nova.ServerRow, error) {
-	sql, args := novaDaysSQL(q)
+	page, err := s.order(ctx, q)
+	if err != nil || len(page) == 0 {
+		return nil, err
+	}
+	var instances []string
+	at := map[[2]string]int{} // each server's place in page
+	for i, k := range page {
+		if _, ok := at[[2]string{k.tenant, k.instance}]; !ok {
+			instances = append(instances, k.instance)
+		}
+		at[[2]string{k.tenant, k.instance}] = i
+	}
+	sql, args := novaDaysSQL(q, instances)
 	rows, err := s.conn.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fault.Unavailable(err, "nova_server_days: read nova servers")
 	}
 	defer rows.Close()
 	var (
-		out   []nova.ServerRow
+		out   = make([]nova.ServerRow, len(page))
+		found = make([]bool, len(page))
 		dirty = map[novaServerDay]int{} // the row of each day to read from the documents
 	)
 	for rows.Next() {
@@ -119,6 +150,10 @@ func (s *NovaServers) Servers(ctx context.Context, q nova.Query) ([]nova.ServerR
 			&ls, &lv, &lm, &lg, &is, &iv, &im, &ig, &days, &inPeriod); err != nil {
 			return nil, fmt.Errorf("read nova servers: %w", err)
 		}
+		i, ok := at[[2]string{r.Tenant, r.Instance}]
+		if !ok { // another tenant's server of the same id, not on this page
+			continue
+		}
 		if r.Latest.Measures, err = measures(ls, lv, lm, lg); err != nil {
 			return nil, err
 		}
@@ -126,19 +161,55 @@ func (s *NovaServers) Servers(ctx context.Context, q nova.Query) ([]nova.ServerR
 			return nil, err
 		}
 		for _, d := range days {
-			dirty[novaServerDay{r.Tenant, r.Instance, d}] = len(out)
+			dirty[novaServerDay{r.Tenant, r.Instance, d}] = i
 		}
-		out = append(out, r)
+		out[i], found[i] = r, true
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fault.Unavailable(err, "nova_server_days: read nova servers")
 	}
 	rows.Close()
-	if len(dirty) == 0 {
-		return out, nil
+	if len(dirty) > 0 {
+		if err := s.addDocuments(ctx, q, out, dirty); err != nil {
+			return nil, err
+		}
 	}
-	if err := s.addDocuments(ctx, q, out, dirty); err != nil {
-		return nil, err
+	// The detail reads what the order read, and more (a summary only grows), so each server of
+	// the page is found; should one not be, it is left out rather than shown empty.
+	kept := out[:0]
+	for i, r := range out {
+		if found[i] {
+			kept = append(kept, r)
+		}
+	}
+	return kept, nil
+}
+
+// novaServerKey is a server of the order query.
+type novaServerKey struct{ tenant, instance string }
+
+// order reads the page's servers in the view's order.
+func (s *NovaServers) order(ctx context.Context, q nova.Query) ([]novaServerKey, error) {
+	sql, args := novaOrderSQL(q)
+	rows, err := s.conn.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fault.Unavailable(err, "nova_server_days: order nova servers")
+	}
+	defer rows.Close()
+	var out []novaServerKey
+	for rows.Next() {
+		var (
+			k        novaServerKey
+			first    int64
+			inPeriod uint64
+		)
+		if err := rows.Scan(&k.tenant, &k.instance, &first, &inPeriod); err != nil {
+			return nil, fmt.Errorf("order nova servers: %w", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fault.Unavailable(err, "nova_server_days: order nova servers")
 	}
 	return out, nil
 }
@@ -171,7 +242,7 @@ func (s *NovaServers) addDocuments(ctx context.Context, q nova.Query, out []nova
 	}
 	// The event_time range lets ClickHouse read the days' parts of the tenant only.
 	extra := fmt.Sprintf(" AND event_time >= toDateTime(%d) AND event_time < toDateTime(%d)"+
-		" AND has(?, resource_instance_id) AND has(?, toString(toDate(event_time)))",
+		" AND resource_instance_id IN (SELECT arrayJoin(?)) AND has(?, toString(toDate(event_time)))",
 		first.Unix(), last.AddDate(0, 0, 1).Unix())
 	q.Instance = ""
 	from, args := novaDocsSQL(q, extra, []any{instances, days})
