@@ -39,10 +39,10 @@ func novaFilter(q nova.Query, where string, args []any) (string, []any) {
 	return where, args
 }
 
-// novaOrderSQL reads the servers with a day that may hold usage in the period, in the view's
-// order after q.After, at most q.Limit: their first starts only, which only the minima and
-// maxima of the days' states give (cheap to merge), so that the page's servers alone are then
-// read whole (novaDaysSQL).
+// novaOrderSQL reads from nova_servers (a row per server) the servers whose documents' runs
+// may overlap the period, in the view's order after q.After, at most q.Limit: first start,
+// latest document, and the largest overhang of a document (how far its run lies after its
+// end, which orders the days).
 func novaOrderSQL(q nova.Query) (string, []any) {
 	where, args := novaFilter(q, "1", nil)
 	having := ""
@@ -55,34 +55,30 @@ func novaOrderSQL(q nova.Query) (string, []any) {
 	if q.Limit > 0 {
 		limit = fmt.Sprintf("\nLIMIT %d", q.Limit)
 	}
-	return fmt.Sprintf(`SELECT organization_id, resource_instance_id, min(d_start) AS first_start,
-  countIf(d_start <= %d AND d_run_end >= %d) AS in_period
-FROM (
-  SELECT organization_id, resource_instance_id, day, minMerge(min_start) AS d_start, maxMerge(max_run_end) AS d_run_end
-  FROM nova_server_days
-  WHERE %s
-  GROUP BY organization_id, resource_instance_id, day
-)
+	return fmt.Sprintf(`SELECT organization_id, resource_instance_id, minMerge(min_start) AS first_start,
+  argMaxMerge(latest_plan), argMaxMerge(latest_start), argMaxMerge(latest_end),
+  toString(argMaxMerge(latest_secs)), toString(argMaxMerge(latest_vcpu)), toString(argMaxMerge(latest_mem)),
+  toString(argMaxMerge(latest_gb)), maxMerge(max_overhang), maxMerge(max_run_end) AS run_end
+FROM nova_servers
+WHERE %s
 GROUP BY organization_id, resource_instance_id
-HAVING in_period > 0%s
-ORDER BY first_start, resource_instance_id, organization_id%s`, q.To, q.From, where, having, limit), args
+HAVING first_start <= %d AND run_end >= %d%s
+ORDER BY first_start, resource_instance_id, organization_id%s`, where, q.To, q.From, having, limit), args
 }
 
-// novaDaysSQL reads one row per server of instances (of q's tenant) with a day that may hold
-// usage in the period: first start and latest document (of the server's latest day), the
-// sums of its clean days and the days to read from the documents.
-func novaDaysSQL(q nova.Query, instances []string) (string, []any) {
+// novaDaysSQL reads from nova_server_days one row per server of instances (of q's tenant)
+// with a day from fromDay (epoch seconds) on that may hold usage in the period: the sums of
+// its clean days and the days to read from the documents.
+func novaDaysSQL(q nova.Query, instances []string, fromDay int64) (string, []any) {
 	q.Instance = ""
-	dayWhere, dayArgs := novaFilter(q, "resource_instance_id IN (SELECT arrayJoin(?))", []any{instances})
+	dayWhere, dayArgs := novaFilter(q, fmt.Sprintf("day >= toDate(toDateTime(%d)) AND resource_instance_id IN (SELECT arrayJoin(?))", fromDay), []any{instances})
 	rejWhere, rejArgs := "resource_id = ?", []any{nova.Resource}
 	if q.Tenant != "" {
 		rejWhere += " AND organization_id = ?"
 		rejArgs = append(rejArgs, q.Tenant)
 	}
 	evWhere, evArgs := novaFilter(q, "resource_id = ? AND resource_instance_id IN (SELECT arrayJoin(?))", []any{nova.Resource, instances})
-	sql := fmt.Sprintf(`SELECT organization_id, resource_instance_id, min(d_start) AS first_start,
-  argMax(d_plan, day), argMax(d_lstart, day), argMax(d_lend, day),
-  toString(argMax(d_lsecs, day)), toString(argMax(d_lvcpu, day)), toString(argMax(d_lmem, day)), toString(argMax(d_lgb, day)),
+	sql := fmt.Sprintf(`SELECT organization_id, resource_instance_id,
   toString(sumIf(d_secs, clean)), toString(sumIf(d_vcpu, clean)), toString(sumIf(d_mem, clean)), toString(sumIf(d_gb, clean)),
   groupArrayIf(toString(day), overlap AND NOT clean), countIf(overlap) AS in_period
 FROM (
@@ -94,10 +90,8 @@ FROM (
           AND id IN (SELECT id FROM usage_rejections WHERE %[4]s)) AS clean
   FROM (
     SELECT organization_id, resource_instance_id, day, minMerge(min_start) AS d_start, maxMerge(max_run_end) AS d_run_end,
-      argMaxMerge(latest_plan) AS d_plan, argMaxMerge(latest_start) AS d_lstart, argMaxMerge(latest_end) AS d_lend,
-      argMaxMerge(latest_secs) AS d_lsecs, argMaxMerge(latest_vcpu) AS d_lvcpu, argMaxMerge(latest_mem) AS d_lmem,
-      argMaxMerge(latest_gb) AS d_lgb, sumMerge(secs) AS d_secs, sumMerge(vcpu) AS d_vcpu, sumMerge(mem) AS d_mem,
-      sumMerge(gb) AS d_gb, countMerge(docs) AS d_docs, uniqExactMerge(ids) AS d_ids
+      sumMerge(secs) AS d_secs, sumMerge(vcpu) AS d_vcpu, sumMerge(mem) AS d_mem, sumMerge(gb) AS d_gb,
+      countMerge(docs) AS d_docs, uniqExactMerge(ids) AS d_ids
     FROM nova_server_days
     WHERE %[5]s
     GROUP BY organization_id, resource_instance_id, day
@@ -116,54 +110,47 @@ type novaServerDay struct{ tenant, instance, day string }
 
 // Servers implements nova.Store.
 func (s *NovaServers) Servers(ctx context.Context, q nova.Query) ([]nova.ServerRow, error) {
-	page, err := s.order(ctx, q)
-	if err != nil || len(page) == 0 {
+	out, overhang, err := s.order(ctx, q)
+	if err != nil || len(out) == 0 {
 		return nil, err
 	}
 	var instances []string
-	at := map[[2]string]int{} // each server's place in page
-	for i, k := range page {
-		if _, ok := at[[2]string{k.tenant, k.instance}]; !ok {
-			instances = append(instances, k.instance)
+	at := map[[2]string]int{} // each server's place in out
+	for i, r := range out {
+		if _, ok := at[[2]string{r.Tenant, r.Instance}]; !ok {
+			instances = append(instances, r.Instance)
 		}
-		at[[2]string{k.tenant, k.instance}] = i
+		at[[2]string{r.Tenant, r.Instance}] = i
 	}
-	sql, args := novaDaysSQL(q, instances)
+	// A document in the period ends at most overhang before it (its start or run's end is in
+	// it), and its day is its end's.
+	fromDay := (q.From - max(overhang, 0)) / 1000
+	sql, args := novaDaysSQL(q, instances, fromDay)
 	rows, err := s.conn.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fault.Unavailable(err, "nova_server_days: read nova servers")
 	}
 	defer rows.Close()
-	var (
-		out   = make([]nova.ServerRow, len(page))
-		found = make([]bool, len(page))
-		dirty = map[novaServerDay]int{} // the row of each day to read from the documents
-	)
+	dirty := map[novaServerDay]int{} // the row of each day to read from the documents
 	for rows.Next() {
 		var (
-			r                              nova.ServerRow
-			ls, lv, lm, lg, is, iv, im, ig string
-			days                           []string
-			inPeriod                       uint64
+			tenant, instance, is, iv, im, ig string
+			days                             []string
+			inPeriod                         uint64
 		)
-		if err := rows.Scan(&r.Tenant, &r.Instance, &r.FirstStartMs, &r.Latest.Flavor, &r.Latest.StartMs, &r.Latest.EndMs,
-			&ls, &lv, &lm, &lg, &is, &iv, &im, &ig, &days, &inPeriod); err != nil {
+		if err := rows.Scan(&tenant, &instance, &is, &iv, &im, &ig, &days, &inPeriod); err != nil {
 			return nil, fmt.Errorf("read nova servers: %w", err)
 		}
-		i, ok := at[[2]string{r.Tenant, r.Instance}]
+		i, ok := at[[2]string{tenant, instance}]
 		if !ok { // another tenant's server of the same id, not on this page
 			continue
 		}
-		if r.Latest.Measures, err = measures(ls, lv, lm, lg); err != nil {
-			return nil, err
-		}
-		if r.Inside, err = measures(is, iv, im, ig); err != nil {
+		if out[i].Inside, err = measures(is, iv, im, ig); err != nil {
 			return nil, err
 		}
 		for _, d := range days {
-			dirty[novaServerDay{r.Tenant, r.Instance, d}] = i
+			dirty[novaServerDay{tenant, instance, d}] = i
 		}
-		out[i], found[i] = r, true
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fault.Unavailable(err, "nova_server_days: read nova servers")
@@ -174,44 +161,45 @@ func (s *NovaServers) Servers(ctx context.Context, q nova.Query) ([]nova.ServerR
 			return nil, err
 		}
 	}
-	// The detail reads what the order read, and more (a summary only grows), so each server of
-	// the page is found; should one not be, it is left out rather than shown empty.
-	kept := out[:0]
-	for i, r := range out {
-		if found[i] {
-			kept = append(kept, r)
-		}
-	}
-	return kept, nil
+	// A server whose runs only seemed to reach the period (nova_servers knows its first start
+	// and last run end, not the gaps between) has no usage in it: the view leaves it out, and
+	// still pages past it.
+	return out, nil
 }
 
-// novaServerKey is a server of the order query.
-type novaServerKey struct{ tenant, instance string }
-
-// order reads the page's servers in the view's order.
-func (s *NovaServers) order(ctx context.Context, q nova.Query) ([]novaServerKey, error) {
+// order reads the page's servers in the view's order, with their first starts and latest
+// documents, and the largest overhang of their documents.
+func (s *NovaServers) order(ctx context.Context, q nova.Query) ([]nova.ServerRow, int64, error) {
 	sql, args := novaOrderSQL(q)
 	rows, err := s.conn.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fault.Unavailable(err, "nova_server_days: order nova servers")
+		return nil, 0, fault.Unavailable(err, "nova_servers: order nova servers")
 	}
 	defer rows.Close()
-	var out []novaServerKey
+	var (
+		out      []nova.ServerRow
+		overhang int64
+	)
 	for rows.Next() {
 		var (
-			k        novaServerKey
-			first    int64
-			inPeriod uint64
+			r              nova.ServerRow
+			ls, lv, lm, lg string
+			over, runEnd   int64
 		)
-		if err := rows.Scan(&k.tenant, &k.instance, &first, &inPeriod); err != nil {
-			return nil, fmt.Errorf("order nova servers: %w", err)
+		if err := rows.Scan(&r.Tenant, &r.Instance, &r.FirstStartMs, &r.Latest.Flavor, &r.Latest.StartMs, &r.Latest.EndMs,
+			&ls, &lv, &lm, &lg, &over, &runEnd); err != nil {
+			return nil, 0, fmt.Errorf("order nova servers: %w", err)
 		}
-		out = append(out, k)
+		if r.Latest.Measures, err = measures(ls, lv, lm, lg); err != nil {
+			return nil, 0, err
+		}
+		overhang = max(overhang, over)
+		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fault.Unavailable(err, "nova_server_days: order nova servers")
+		return nil, 0, fault.Unavailable(err, "nova_servers: order nova servers")
 	}
-	return out, nil
+	return out, overhang, nil
 }
 
 // addDocuments reads the dirty days' documents from usage_events, classified for the period

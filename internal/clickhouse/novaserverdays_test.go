@@ -25,7 +25,8 @@ import (
 // was read, for a day already summarised), and checks that every answer of the view through
 // nova_server_days (NovaServers) is byte for byte the answer through every document
 // (NovaServerEvents): periods on day boundaries, inside a day, across the edges, paged with
-// limits and markers, for a tenant and for all.
+// limits and markers, for a tenant and for all; a server idle through a period between runs
+// before and after it, and a document whose run reaches days past its own.
 func TestNovaServerDaysAsEvents(t *testing.T) {
 	cfg := testenv.Get(t).Config(t)
 	conn := testenv.ClickHouse(t, cfg)
@@ -47,7 +48,12 @@ func TestNovaServerDaysAsEvents(t *testing.T) {
 	docs = append(docs,
 		novaDoc("t1", "b", "m1.tiny", hour("2026-12-31T23:00:00Z"), at("2026-12-31T23:20:00Z"), "2400", 1, 512, 1),
 		novaDoc("t1", "b", "m1.tiny", hour("2027-01-01T00:00:00Z"), hour("2027-01-01T00:00:00Z"), "3600", 1, 512, 1),
-		novaDoc("t1", "b", "m1.tiny", hour("2027-01-01T01:00:00Z"), hour("2027-01-01T01:00:00Z"), "2430.5", 1, 512, 1))
+		novaDoc("t1", "b", "m1.tiny", hour("2027-01-01T01:00:00Z"), hour("2027-01-01T01:00:00Z"), "2430.5", 1, 512, 1),
+		// d ran at 22:00 and again at 02:00: not in between (the summary of servers cannot tell).
+		novaDoc("t1", "d", "m1.tiny", hour("2026-12-31T22:00:00Z"), hour("2026-12-31T22:00:00Z"), "3600", 1, 512, 1),
+		novaDoc("t1", "d", "m1.tiny", hour("2027-01-01T02:00:00Z"), hour("2027-01-01T02:00:00Z"), "3600", 1, 512, 1),
+		// e: a posted document of an hour on the 30th whose run lasts two days, into the new year.
+		novaDoc("t1", "e", "m1.tiny", hour("2026-12-30T11:00:00Z"), hour("2026-12-30T11:00:00Z"), "172800", 1, 512, 1))
 	row := func(i int, d usage.Document) usage.EventRow {
 		return usage.EventRow{Event: &meterlinev1.UsageEvent{Id: d.ID(), Document: d.Proto()}, Offset: int64(i)}
 	}
@@ -95,7 +101,7 @@ func TestNovaServerDaysAsEvents(t *testing.T) {
 		period("2026-06-01T00:00:00", "2026-06-02T00:00:00"), // nothing
 	} {
 		for _, q := range []string{"detailed=1&", "", "detailed=1&limit=1&", "detailed=1&limit=1&marker=a&",
-			"detailed=1&limit=0&", "limit=2&marker=b&", "marker=nobody&"} {
+			"detailed=1&limit=0&", "limit=2&marker=b&", "limit=1&marker=a&", "limit=1&marker=d&", "marker=nobody&"} {
 			paths = append(paths, nova.Base+"/os-simple-tenant-usage?"+q+p, nova.Base+"/os-simple-tenant-usage/t1?"+q+p)
 		}
 	}
