@@ -71,7 +71,7 @@ ORDER BY first_start, resource_instance_id, organization_id%s`, where, q.To, q.F
 // its clean days and the days to read from the documents.
 func novaDaysSQL(q nova.Query, instances []string, fromDay int64) (string, []any) {
 	q.Instance = ""
-	dayWhere, dayArgs := novaFilter(q, fmt.Sprintf("day >= toDate(toDateTime(%d)) AND resource_instance_id IN (SELECT arrayJoin(?))", fromDay), []any{instances})
+	dayWhere, dayArgs := novaFilter(q, fmt.Sprintf("day >= toDate(toDateTime(%d, 'UTC')) AND resource_instance_id IN (SELECT arrayJoin(?))", fromDay), []any{instances})
 	rejWhere, rejArgs := "resource_id = ?", []any{nova.Resource}
 	if q.Tenant != "" {
 		rejWhere += " AND organization_id = ?"
@@ -125,37 +125,12 @@ func (s *NovaServers) Servers(ctx context.Context, q nova.Query) ([]nova.ServerR
 	// A document in the period ends at most overhang before it (its start or run's end is in
 	// it), and its day is its end's.
 	fromDay := (q.From - max(overhang, 0)) / 1000
-	sql, args := novaDaysSQL(q, instances, fromDay)
-	rows, err := s.conn.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, fault.Unavailable(err, "nova_server_days: read nova servers")
-	}
-	defer rows.Close()
 	dirty := map[novaServerDay]int{} // the row of each day to read from the documents
-	for rows.Next() {
-		var (
-			tenant, instance, is, iv, im, ig string
-			days                             []string
-			inPeriod                         uint64
-		)
-		if err := rows.Scan(&tenant, &instance, &is, &iv, &im, &ig, &days, &inPeriod); err != nil {
-			return nil, fmt.Errorf("read nova servers: %w", err)
-		}
-		i, ok := at[[2]string{tenant, instance}]
-		if !ok { // another tenant's server of the same id, not on this page
-			continue
-		}
-		if out[i].Inside, err = measures(is, iv, im, ig); err != nil {
+	for _, chunk := range novaChunks(instances) {
+		if err := s.days(ctx, q, chunk, fromDay, at, out, dirty); err != nil {
 			return nil, err
 		}
-		for _, d := range days {
-			dirty[novaServerDay{tenant, instance, d}] = i
-		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fault.Unavailable(err, "nova_server_days: read nova servers")
-	}
-	rows.Close()
 	if len(dirty) > 0 {
 		if err := s.addDocuments(ctx, q, out, dirty); err != nil {
 			return nil, err
@@ -165,6 +140,61 @@ func (s *NovaServers) Servers(ctx context.Context, q nova.Query) ([]nova.ServerR
 	// and last run end, not the gaps between) has no usage in it: the view leaves it out, and
 	// still pages past it.
 	return out, nil
+}
+
+// days adds the summed days of instances to their rows in out, and notes the days to read
+// from the documents in dirty.
+func (s *NovaServers) days(ctx context.Context, q nova.Query, instances []string, fromDay int64, at map[[2]string]int,
+	out []nova.ServerRow, dirty map[novaServerDay]int) error {
+	sql, args := novaDaysSQL(q, instances, fromDay)
+	rows, err := s.conn.Query(ctx, sql, args...)
+	if err != nil {
+		return fault.Unavailable(err, "nova_server_days: read nova servers")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			tenant, instance, is, iv, im, ig string
+			days                             []string
+			inPeriod                         uint64
+		)
+		if err := rows.Scan(&tenant, &instance, &is, &iv, &im, &ig, &days, &inPeriod); err != nil {
+			return fmt.Errorf("read nova servers: %w", err)
+		}
+		i, ok := at[[2]string{tenant, instance}]
+		if !ok { // another tenant's server of the same id, not on this page
+			continue
+		}
+		if out[i].Inside, err = measures(is, iv, im, ig); err != nil {
+			return err
+		}
+		for _, d := range days {
+			dirty[novaServerDay{tenant, instance, d}] = i
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fault.Unavailable(err, "nova_server_days: read nova servers")
+	}
+	return nil
+}
+
+// novaChunkBytes bounds the instance ids of one query (each id is up to 256 characters, and a
+// query's text, where the driver writes them twice, must stay under the server's
+// max_query_size of 256 KiB).
+const novaChunkBytes = 32 << 10
+
+// novaChunks splits instances into runs of at most novaChunkBytes bytes of ids.
+func novaChunks(instances []string) [][]string {
+	var out [][]string
+	from, n := 0, 0
+	for i, id := range instances {
+		if n+len(id) > novaChunkBytes && i > from {
+			out = append(out, instances[from:i])
+			from, n = i, 0
+		}
+		n += len(id)
+	}
+	return append(out, instances[from:])
 }
 
 // order reads the page's servers in the view's order, with their first starts and latest
@@ -233,6 +263,17 @@ func (s *NovaServers) addDocuments(ctx context.Context, q nova.Query, out []nova
 		" AND resource_instance_id IN (SELECT arrayJoin(?)) AND has(?, toString(toDate(event_time)))",
 		first.Unix(), last.AddDate(0, 0, 1).Unix())
 	q.Instance = ""
+	for _, chunk := range novaChunks(instances) {
+		if err := s.documents(ctx, q, extra, chunk, days, out, dirty); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// documents reads the documents of instances' days, and adds those of dirty days to their rows.
+func (s *NovaServers) documents(ctx context.Context, q nova.Query, extra string, instances, days []string,
+	out []nova.ServerRow, dirty map[novaServerDay]int) error {
 	from, args := novaDocsSQL(q, extra, []any{instances, days})
 	rows, err := s.conn.Query(ctx, `SELECT organization_id, resource_instance_id, toString(day), `+novaPeriodColumns+`
 FROM `+from+`
