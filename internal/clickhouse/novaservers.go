@@ -10,17 +10,19 @@ import (
 	"github.com/meterline/meterline/internal/report/nova"
 )
 
-// NovaServers reads the servers of the Nova view from usage_events: per server, its first
-// start and its latest document over all time, and the usage of its counted documents in a
-// period (those the processor rejected, in usage_rejections, are not counted).
-type NovaServers struct {
+// NovaServerEvents reads the servers of the Nova view from every document in usage_events:
+// per server, its first start and its latest document over all time, and the usage of its
+// counted documents in a period (those the processor rejected, in usage_rejections, are not
+// counted). It is the reference NovaServers (nova_server_days) is tested against; it reads
+// the tenant's whole history and pages in Go.
+type NovaServerEvents struct {
 	conn Conn
 }
 
-// NewNovaServers returns the Nova view's store over conn.
-func NewNovaServers(conn Conn) *NovaServers { return &NovaServers{conn: conn} }
+// NewNovaServerEvents returns the Nova view's reference store over conn.
+func NewNovaServerEvents(conn Conn) *NovaServerEvents { return &NovaServerEvents{conn: conn} }
 
-var _ nova.Store = (*NovaServers)(nil)
+var _ nova.Store = (*NovaServerEvents)(nil)
 
 // measure extracts a measure's quantity of a document (0 when it has none).
 func measure(name string) string {
@@ -28,10 +30,34 @@ func measure(name string) string {
 }
 
 // novaServersSQL reads one row per server in one pass over the tenant's documents (every
-// tenant's without one). A document's run is [start, start + instance_seconds); runEnd rounds
-// it up to the millisecond, so "inside" (summed here, exactly) errs towards "edge" (clipped by
-// the view, exactly). FINAL: a document the raw sink wrote twice counts once.
+// tenant's without one).
 func novaServersSQL(q nova.Query) (string, []any) {
+	from, args := novaDocsSQL(q, "", nil)
+	return `SELECT organization_id, resource_instance_id, min(start_ms),
+  argMax(plan_id, (end_ms, start_ms, id)), argMax(start_ms, (end_ms, start_ms, id)), argMax(end_ms, (end_ms, start_ms, id)),
+  toString(argMax(secs, (end_ms, start_ms, id))), toString(argMax(vcpu, (end_ms, start_ms, id))),
+  toString(argMax(mem, (end_ms, start_ms, id))), toString(argMax(gb, (end_ms, start_ms, id))),
+  ` + novaPeriodColumns + `
+FROM ` + from + `
+GROUP BY organization_id, resource_instance_id
+HAVING in_period > 0`, args
+}
+
+// novaPeriodColumns are the period's columns of a group of classified documents (novaDocsSQL):
+// the sums of the counted ones inside, the counted ones across an edge, and how many are in.
+const novaPeriodColumns = `toString(sumIf(secs, counted AND inside)), toString(sumIf(vcpu, counted AND inside)),
+  toString(sumIf(mem, counted AND inside)), toString(sumIf(gb, counted AND inside)),
+  groupArrayIf(plan_id, counted AND edge), groupArrayIf(start_ms, counted AND edge), groupArrayIf(end_ms, counted AND edge),
+  groupArrayIf(toString(secs), counted AND edge), groupArrayIf(toString(vcpu), counted AND edge),
+  groupArrayIf(toString(mem), counted AND edge), groupArrayIf(toString(gb), counted AND edge),
+  countIf(counted AND (inside OR edge)) AS in_period`
+
+// novaDocsSQL is a subquery of the tenant's documents (every tenant's without one; only those
+// matching extra, with extraArgs, too), each classified for the period. A document's run is
+// [start, start + instance_seconds); runEnd rounds it up to the millisecond, so "inside"
+// (summed, exactly) errs towards "edge" (clipped by the view, exactly). FINAL: a document the
+// raw sink wrote twice counts once.
+func novaDocsSQL(q nova.Query, extra string, extraArgs []any) (string, []any) {
 	where, args := "resource_id = ?", []any{nova.Resource}
 	rejWhere := "resource_id = ?"
 	rejArgs := []any{nova.Resource}
@@ -41,18 +67,14 @@ func novaServersSQL(q nova.Query) (string, []any) {
 		rejWhere += " AND organization_id = ?"
 		rejArgs = append(rejArgs, q.Tenant)
 	}
-	sql := fmt.Sprintf(`SELECT organization_id, resource_instance_id, min(start_ms),
-  argMax(plan_id, (end_ms, start_ms, id)), argMax(start_ms, (end_ms, start_ms, id)), argMax(end_ms, (end_ms, start_ms, id)),
-  toString(argMax(secs, (end_ms, start_ms, id))), toString(argMax(vcpu, (end_ms, start_ms, id))),
-  toString(argMax(mem, (end_ms, start_ms, id))), toString(argMax(gb, (end_ms, start_ms, id))),
-  toString(sumIf(secs, counted AND inside)), toString(sumIf(vcpu, counted AND inside)),
-  toString(sumIf(mem, counted AND inside)), toString(sumIf(gb, counted AND inside)),
-  groupArrayIf(plan_id, counted AND edge), groupArrayIf(start_ms, counted AND edge), groupArrayIf(end_ms, counted AND edge),
-  groupArrayIf(toString(secs), counted AND edge), groupArrayIf(toString(vcpu), counted AND edge),
-  groupArrayIf(toString(mem), counted AND edge), groupArrayIf(toString(gb), counted AND edge),
-  countIf(counted AND (inside OR edge)) AS in_period
-FROM (
-  SELECT organization_id, resource_instance_id, id, plan_id, start_ms, end_ms,
+	if q.Instance != "" {
+		where += " AND resource_instance_id = ?"
+		args = append(args, q.Instance)
+	}
+	where += extra
+	args = append(args, extraArgs...)
+	sql := fmt.Sprintf(`(
+  SELECT organization_id, resource_instance_id, toDate(event_time) AS day, id, plan_id, start_ms, end_ms,
     %s AS secs, %s AS vcpu, %s AS mem, %s AS gb,
     start_ms + toInt64(ceil(toFloat64(secs) * 1000)) AS run_end,
     start_ms >= %d AND run_end <= %d AS inside,
@@ -60,9 +82,7 @@ FROM (
     id NOT IN (SELECT id FROM usage_rejections WHERE %s) AS counted
   FROM usage_events FINAL
   WHERE %s
-)
-GROUP BY organization_id, resource_instance_id
-HAVING in_period > 0`,
+)`,
 		measure(nova.MeasureNames[0]), measure(nova.MeasureNames[1]), measure(nova.MeasureNames[2]), measure(nova.MeasureNames[3]),
 		q.From, q.To, q.To, q.From, rejWhere, where)
 	// The rejections' arguments come first in the text (the subquery), the events' after.
@@ -70,7 +90,7 @@ HAVING in_period > 0`,
 }
 
 // Servers implements nova.Store.
-func (s *NovaServers) Servers(ctx context.Context, q nova.Query) ([]nova.ServerRow, error) {
+func (s *NovaServerEvents) Servers(ctx context.Context, q nova.Query) ([]nova.ServerRow, error) {
 	sql, args := novaServersSQL(q)
 	rows, err := s.conn.Query(ctx, sql, args...)
 	if err != nil {
@@ -80,29 +100,19 @@ func (s *NovaServers) Servers(ctx context.Context, q nova.Query) ([]nova.ServerR
 	var out []nova.ServerRow
 	for rows.Next() {
 		var (
-			r                              nova.ServerRow
-			ls, lv, lm, lg, is, iv, im, ig string
-			plans                          []string
-			starts, ends                   []int64
-			es, ev, em, eg                 []string
-			inPeriod                       uint64
+			r              nova.ServerRow
+			ls, lv, lm, lg string
+			p              novaPeriod
 		)
-		if err := rows.Scan(&r.Tenant, &r.Instance, &r.FirstStartMs, &r.Latest.Flavor, &r.Latest.StartMs, &r.Latest.EndMs,
-			&ls, &lv, &lm, &lg, &is, &iv, &im, &ig, &plans, &starts, &ends, &es, &ev, &em, &eg, &inPeriod); err != nil {
+		if err := rows.Scan(append([]any{&r.Tenant, &r.Instance, &r.FirstStartMs, &r.Latest.Flavor, &r.Latest.StartMs, &r.Latest.EndMs,
+			&ls, &lv, &lm, &lg}, p.dest()...)...); err != nil {
 			return nil, fmt.Errorf("read nova servers: %w", err)
 		}
 		if r.Latest.Measures, err = measures(ls, lv, lm, lg); err != nil {
 			return nil, err
 		}
-		if r.Inside, err = measures(is, iv, im, ig); err != nil {
+		if err := p.addTo(&r); err != nil {
 			return nil, err
-		}
-		for i := range plans {
-			d := nova.Doc{Flavor: plans[i], StartMs: starts[i], EndMs: ends[i]}
-			if d.Measures, err = measures(es[i], ev[i], em[i], eg[i]); err != nil {
-				return nil, err
-			}
-			r.Edges = append(r.Edges, d)
 		}
 		out = append(out, r)
 	}
@@ -110,6 +120,37 @@ func (s *NovaServers) Servers(ctx context.Context, q nova.Query) ([]nova.ServerR
 		return nil, fault.Unavailable(err, "usage_events: read nova servers")
 	}
 	return out, nil
+}
+
+// novaPeriod is a row's novaPeriodColumns.
+type novaPeriod struct {
+	is, iv, im, ig string
+	plans          []string
+	starts, ends   []int64
+	es, ev, em, eg []string
+	inPeriod       uint64
+}
+
+func (p *novaPeriod) dest() []any {
+	return []any{&p.is, &p.iv, &p.im, &p.ig, &p.plans, &p.starts, &p.ends, &p.es, &p.ev, &p.em, &p.eg, &p.inPeriod}
+}
+
+// addTo adds the documents' inside sums and edges to r's.
+func (p *novaPeriod) addTo(r *nova.ServerRow) error {
+	in, err := measures(p.is, p.iv, p.im, p.ig)
+	if err != nil {
+		return err
+	}
+	r.Inside = nova.Measures{Seconds: r.Inside.Seconds.Add(in.Seconds), VCPU: r.Inside.VCPU.Add(in.VCPU),
+		MemoryMB: r.Inside.MemoryMB.Add(in.MemoryMB), LocalGB: r.Inside.LocalGB.Add(in.LocalGB)}
+	for i := range p.plans {
+		d := nova.Doc{Flavor: p.plans[i], StartMs: p.starts[i], EndMs: p.ends[i]}
+		if d.Measures, err = measures(p.es[i], p.ev[i], p.em[i], p.eg[i]); err != nil {
+			return err
+		}
+		r.Edges = append(r.Edges, d)
+	}
+	return nil
 }
 
 func measures(s, v, m, g string) (nova.Measures, error) {

@@ -231,38 +231,58 @@ func setVersionHeaders(w http.ResponseWriter, minor int) {
 	w.Header().Set("Vary", "OpenStack-API-Version, X-OpenStack-Nova-API-Version")
 }
 
-// page reads the servers of the request's period that readable allows, and cuts the page.
+// page reads the servers of the request's period that readable allows, from the marker's
+// on, and cuts the page. The store pages in SQL: the view asks for a page and one more (to
+// know whether a next page exists), and again after the last row it got while rows it drops
+// (no usage in the period, or not readable) leave the page short.
 func (a *API) page(w http.ResponseWriter, req *http.Request, r request, tenant string, readable func(string) bool) ([]Server, bool, bool) {
-	rows, err := a.store.Servers(req.Context(), Query{Tenant: tenant, From: r.start.UnixMilli(),
-		To: r.stop.Add(time.Millisecond - time.Nanosecond).UnixMilli()})
-	if err != nil {
-		a.fail(w, err)
-		return nil, false, false
-	}
-	all := servers(rows, r.start, r.stop)
-	list := all[:0]
-	for _, s := range all {
-		if readable(s.Tenant) {
-			list = append(list, s)
+	base := Query{Tenant: tenant, From: r.start.UnixMilli(), To: r.stop.Add(time.Millisecond - time.Nanosecond).UnixMilli()}
+	read := func(q Query) ([]ServerRow, []Server, bool) {
+		rows, err := a.store.Servers(req.Context(), q)
+		if err != nil {
+			a.fail(w, err)
+			return nil, nil, false
 		}
-	}
-	from := 0
-	if r.marker != "" {
-		i := -1
-		for j := range list {
-			if list[j].Instance == r.marker {
-				i = j
-				break
+		rows = window(rows, q)
+		var list []Server
+		for _, s := range servers(rows, r.start, r.stop) {
+			if readable(s.Tenant) {
+				list = append(list, s)
 			}
 		}
-		if i < 0 {
+		return rows, list, true
+	}
+	var after *Cursor
+	if r.marker != "" {
+		q := base
+		q.Instance = r.marker
+		_, found, ok := read(q)
+		if !ok {
+			return nil, false, false
+		}
+		if len(found) == 0 {
 			novaError(w, http.StatusBadRequest, fmt.Sprintf("Marker %s could not be found.", r.marker))
 			return nil, false, false
 		}
-		from = i + 1
+		after = &Cursor{found[0].Started.UnixMilli(), found[0].Instance, found[0].Tenant}
 	}
-	to := min(len(list), from+r.limit)
-	return list[from:to], to < len(list), true
+	want := r.limit + 1
+	var list []Server
+	for {
+		q := base
+		q.After, q.Limit = after, want
+		rows, got, ok := read(q)
+		if !ok {
+			return nil, false, false
+		}
+		list = append(list, got...)
+		if len(list) >= want || len(rows) < want {
+			break
+		}
+		c := rows[len(rows)-1].cursor()
+		after = &c
+	}
+	return list[:min(len(list), r.limit)], len(list) > r.limit, true
 }
 
 func (a *API) fail(w http.ResponseWriter, err error) {

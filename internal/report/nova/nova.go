@@ -86,10 +86,42 @@ type ServerRow struct {
 
 // Query asks for the servers of Tenant ("" for every tenant) with counted documents whose
 // runs may overlap [From, To) (epoch ms); the store may return more (their clipped usage is
-// zero and they are left out).
+// zero and they are left out). A store pages them in the view's order (Cursor): only
+// Instance's rows when it is set, only those after After when it is set, at most Limit (0:
+// all). A store may ignore Instance, After and Limit: the view sorts, skips and cuts again.
 type Query struct {
 	Tenant   string
 	From, To int64
+	Instance string
+	After    *Cursor
+	Limit    int
+}
+
+// Cursor is a server's place in the view's order: by first start, then instance id, then
+// tenant.
+type Cursor struct {
+	FirstStartMs     int64
+	Instance, Tenant string
+}
+
+func (r ServerRow) cursor() Cursor { return Cursor{r.FirstStartMs, r.Instance, r.Tenant} }
+
+func (c Cursor) compare(o Cursor) int {
+	return cmp.Or(cmp.Compare(c.FirstStartMs, o.FirstStartMs), strings.Compare(c.Instance, o.Instance),
+		strings.Compare(c.Tenant, o.Tenant))
+}
+
+// window is what the view keeps of a store's answer to q: its rows in order, those after
+// q.After (and of q.Instance) only, at most q.Limit.
+func window(rows []ServerRow, q Query) []ServerRow {
+	rows = slices.DeleteFunc(rows, func(r ServerRow) bool {
+		return (q.Instance != "" && r.Instance != q.Instance) || (q.After != nil && r.cursor().compare(*q.After) <= 0)
+	})
+	slices.SortFunc(rows, func(a, b ServerRow) int { return a.cursor().compare(b.cursor()) })
+	if q.Limit > 0 && len(rows) > q.Limit {
+		rows = rows[:q.Limit]
+	}
+	return rows
 }
 
 // Store reads the servers of a period.
