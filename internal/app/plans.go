@@ -55,14 +55,15 @@ func plansCommand(args []string, getenv func(string) string, stdout, stderr io.W
 		fmt.Fprintln(fs.Output(), usage+"\n\nSends plans, mappings, resource types and accounts to the provisioning API, idempotently:\neach is reported created, updated, unchanged or failed.\n\nFlags:")
 		fs.PrintDefaults()
 	}
+	if cli.HelpAsked(args[1:]) {
+		fs.SetOutput(stdout)
+	}
 	// The path may come before or after the flags.
 	rest := args[1:]
 	var paths []string
 	for {
 		if err := fs.Parse(rest); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.SetOutput(stdout)
-				fs.Usage()
 				return 0
 			}
 			return 2

@@ -13,7 +13,22 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
+
+// HelpAsked reports whether args ask for a command's help (-h, -help, --h, --help) before
+// any argument that ends the flags.
+func HelpAsked(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--h", "--help":
+			return true
+		case "--":
+			return false
+		}
+	}
+	return false
+}
 
 // Exit codes of the command line, as the services' (internal/app.Main): 0 success, 1 a failure
 // (the API refused or could not be reached), 2 bad usage.
@@ -58,10 +73,11 @@ func Report(args []string, getenv func(string) string, stdout, stderr io.Writer)
 		fmt.Fprint(fs.Output(), reportUsage)
 		fs.PrintDefaults()
 	}
+	if HelpAsked(args) {
+		fs.SetOutput(stdout) // asked for, the help is the output; a mistake's goes to stderr
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
 			return ExitOK
 		}
 		return ExitUsage
@@ -259,7 +275,8 @@ func (v View) total(rep *OrgReport) string {
 // Table writes the report as an aligned table: a title line, the rows and the organization's
 // total charge.
 func (v View) Table(w io.Writer, rep *OrgReport) error {
-	fmt.Fprintf(w, "organization %s, as of %d (processed %d), this %s\n\n", rep.OrganizationID, rep.End, rep.Processed, levels[v.Window])
+	fmt.Fprintf(w, "organization %s as of %s (%d), processed by %s, this %s\n\n", rep.OrganizationID,
+		time.UnixMilli(rep.End).UTC().Format(time.RFC3339Nano), rep.End, time.UnixMilli(rep.Processed).UTC().Format(time.RFC3339Nano), levels[v.Window])
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	h := v.header()
 	fmt.Fprintln(tw, strings.ToUpper(strings.Join(h, "\t")))
