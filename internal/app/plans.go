@@ -126,7 +126,7 @@ func apply(c *cli.Client, d document) (result, detail string) {
 		return "failed", err.Error()
 	case status == http.StatusCreated:
 		return "created", ""
-	case status == http.StatusOK && (d.get == "" || sameJSON(before, body)):
+	case status == http.StatusOK && (d.get == "" || d.same(before, body)):
 		return "unchanged", ""
 	case status == http.StatusOK:
 		return "updated", ""
@@ -135,10 +135,19 @@ func apply(c *cli.Client, d document) (result, detail string) {
 	}
 }
 
-// sameJSON reports whether a and b are the same JSON value (keys in any order).
-func sameJSON(a, b []byte) bool {
+// same reports whether before, what the document's GET answered before it was sent (nil when
+// it was not stored), is what the API answered to the write: the same JSON value (keys in any
+// order), or the same text as the field d.text of the answer.
+func (d document) same(before, answer []byte) bool {
+	if before == nil {
+		return false
+	}
+	if d.text != "" {
+		var fields map[string]any
+		return json.Unmarshal(answer, &fields) == nil && fields[d.text] == string(bytes.TrimSpace(before))
+	}
 	var x, y any
-	return a != nil && json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
+	return json.Unmarshal(before, &x) == nil && json.Unmarshal(answer, &y) == nil && reflect.DeepEqual(x, y)
 }
 
 type document struct {
@@ -148,6 +157,9 @@ type document struct {
 	path   string
 	body   []byte
 	get    string // where the stored version is read, for documents that may change (else empty)
+	// text names the field of the document that get answers as plain text (a resource type's
+	// GET answers the type only, as Abacus' does); empty when get answers the JSON document.
+	text string
 }
 
 // collectDocuments reads every JSON document under dir, in applying order.
@@ -182,10 +194,10 @@ func documentsOf(path, folder string, raw []byte) ([]document, error) {
 		var out []document
 		for _, rt := range slices.Sorted(maps.Keys(abacus)) {
 			rtype, _ := json.Marshal(map[string]string{"resource_id": rt, "resource_type": rt})
-			out = append(out, document{1, "resource type " + rt, path, "/v1/provisioning/resources/" + rt + "/type", rtype, "/v1/provisioning/resources/" + rt + "/type"})
+			out = append(out, document{1, "resource type " + rt, path, "/v1/provisioning/resources/" + rt + "/type", rtype, "/v1/provisioning/resources/" + rt + "/type", "resource_type"})
 			for _, plan := range slices.Sorted(maps.Keys(abacus[rt])) {
 				m, _ := json.Marshal(map[string]any{"kind": kind, "resource_type": rt, "plan_id": plan, "plan": abacus[rt][plan], "effective_from": 0})
-				out = append(out, document{2, fmt.Sprintf("%s mapping %s/%s -> %s", kind, rt, plan, abacus[rt][plan]), path, "/v1/provisioning/mappings", m, ""})
+				out = append(out, document{2, fmt.Sprintf("%s mapping %s/%s -> %s", kind, rt, plan, abacus[rt][plan]), path, "/v1/provisioning/mappings", m, "", ""})
 			}
 		}
 		return out, nil
@@ -214,10 +226,10 @@ func documentsOf(path, folder string, raw []byte) ([]document, error) {
 		kind := folder
 		switch {
 		case folder == "accounts":
-			out = append(out, document{3, "account " + probe.AccountID, path, "/v1/accounts", it, "/v1/accounts/" + url.PathEscape(probe.AccountID)})
+			out = append(out, document{3, "account " + probe.AccountID, path, "/v1/accounts", it, "/v1/accounts/" + url.PathEscape(probe.AccountID), ""})
 			continue
 		case folder == "mappings":
-			out = append(out, document{2, "mapping", path, "/v1/provisioning/mappings", it, ""})
+			out = append(out, document{2, "mapping", path, "/v1/provisioning/mappings", it, "", ""})
 			continue
 		case folder == "metering" || folder == "rating" || folder == "pricing":
 		case probe.Measures != nil:
@@ -227,7 +239,7 @@ func documentsOf(path, folder string, raw []byte) ([]document, error) {
 		default:
 			return nil, errors.New("cannot tell the kind of this document: put it under metering/, rating/, pricing/, mappings/ or accounts/")
 		}
-		out = append(out, document{0, kind + " plan " + probe.PlanID, path, "/v1/" + kind + "/plans", it, ""})
+		out = append(out, document{0, kind + " plan " + probe.PlanID, path, "/v1/" + kind + "/plans", it, "", ""})
 	}
 	return out, nil
 }

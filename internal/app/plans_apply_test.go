@@ -15,7 +15,7 @@ import (
 
 // fakeProvisioning stores documents by path as the provisioning API does: plans and mappings
 // are immutable (the same again is 200, another is 409), accounts and resource types change
-// (200 whether changed or not), a plan without measures is refused with its problems.
+// (200 whether changed or not; a resource type's GET answers the type as text), a plan without measures is refused with its problems.
 type fakeProvisioning struct {
 	mu     sync.Mutex
 	stored map[string]string // by the GET path of the document
@@ -32,6 +32,14 @@ func (f *fakeProvisioning) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodGet {
 		if doc, ok := f.stored[r.URL.Path]; ok {
+			if strings.HasSuffix(r.URL.Path, "/type") { // the resource type only, as text
+				var t struct {
+					ResourceType string `json:"resource_type"`
+				}
+				json.Unmarshal([]byte(doc), &t)
+				w.Header().Set("Content-Type", "text/plain")
+				doc = t.ResourceType
+			}
 			io.WriteString(w, doc)
 			return
 		}
