@@ -72,7 +72,8 @@ func TestPlansThroughDev(t *testing.T) {
 	if out := apply(); !strings.Contains(out, "created    metering plan object-storage-2027") || !strings.Contains(out, "created    account acme") {
 		t.Errorf("first apply:\n%s", out)
 	}
-	if out := apply(); strings.Contains(out, "created") || !strings.Contains(out, "0 failed") {
+	if out := apply(); strings.Contains(out, "created    ") || strings.Contains(out, "updated    ") ||
+		!strings.Contains(out, "unchanged  metering plan object-storage-2027") || !strings.Contains(out, "unchanged  account acme") || !strings.Contains(out, "0 failed") {
 		t.Errorf("second apply changed something:\n%s", out)
 	}
 

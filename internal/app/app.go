@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/cli"
 	"github.com/meterline/meterline/internal/platform/clock"
 	"github.com/meterline/meterline/internal/platform/config"
 	"github.com/meterline/meterline/internal/platform/logging"
@@ -74,6 +75,9 @@ func main(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
 		return map[bool]int{true: 2, false: 0}[len(args) == 0]
+	}
+	if args[0] == "report" {
+		return cli.Report(args[1:], getenv, stdout, stderr)
 	}
 	if args[0] == "plans" {
 		return plansCommand(args[1:], getenv, stdout, stderr)
@@ -132,6 +136,7 @@ func usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintf(w, "  %-10s %s\n", "report", "report --org ID [--time T] [--format table|json|csv]: an organization's usage and charges")
 	fmt.Fprintf(w, "  %-10s %s\n", "plans", "plans apply -f DIR: load a folder of plan, mapping and account documents through the API")
 	fmt.Fprintln(w, "\n`meterline <command> --help` lists the command's settings (flags and METERLINE_* variables).")
 }

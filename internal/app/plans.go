@@ -10,20 +10,24 @@ import (
 	"io/fs"
 	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
-	"time"
+
+	"github.com/meterline/meterline/internal/cli"
 )
 
-// plansCommand is `meterline plans apply -f DIR`: it sends every plan, mapping, resource type
-// and account document of a folder to a running Meterline's provisioning API, in an order
+// plansCommand is `meterline plans apply [-f] FILE|DIR`: it sends every plan, mapping, resource
+// type and account document of a file or a folder to a running Meterline's provisioning API, in an order
 // that satisfies their references (plans, then resource types and mappings, then accounts).
 // Applying the same folder twice changes nothing. It prints a line per document: created (the
-// API answered 201), applied (200: it was stored already, or for an account or resource type
-// it was updated) or failed (with the API's answer, such as a 409 for a plan id or mapping slot
-// that holds another document: plans and mappings are immutable). A document is recognized by where it is:
+// API answered 201), unchanged (it was stored already as it is), updated (an account or a
+// resource type that changed) or failed (with the API's problems, such as a 409 for a plan id
+// or mapping slot that holds another document: plans and mappings are immutable); on a
+// terminal a progress bar below the lines counts the documents sent. A document is recognized by where it is:
 //
 //	metering/*.json, rating/*.json, pricing/*.json  plans of that kind (one or an array)
 //	mappings/*.json                                 Meterline mappings (one or an array)
@@ -33,59 +37,117 @@ import (
 // Any other JSON file is a plan whose kind its shape tells (measures: metering; prices:
 // pricing), or an error.
 func plansCommand(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "apply" {
-		fmt.Fprintln(stderr, "usage: meterline plans apply -f DIR [--url http://127.0.0.1:8080]")
+	const usage = "usage: meterline plans apply [-f] FILE|DIR [--url http://127.0.0.1:8080] [--token TOKEN]"
+	if len(args) == 0 || (args[0] != "apply" && args[0] != "-h" && args[0] != "--help") {
+		fmt.Fprintln(stderr, usage)
 		return 2
+	}
+	if args[0] != "apply" {
+		fmt.Fprintln(stdout, usage)
+		return 0
 	}
 	fs := flag.NewFlagSet("meterline plans apply", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("f", "", "folder of JSON documents")
-	url := fs.String("url", "", "base URL of Meterline's provisioning API (default: http://$METERLINE_HTTP_ADDR)")
-	token := fs.String("token", getenv("METERLINE_TOKEN"), "bearer credential with the meterline.admin scope: an admin key, API key or JWT (default: $METERLINE_TOKEN; none for a loopback Meterline without auth)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	dir := fs.String("f", "", "a JSON file or a folder of JSON documents (or give it as the argument)")
+	url := fs.String("url", cli.BaseURL(getenv), "base URL of Meterline's provisioning API (default from $METERLINE_HTTP_ADDR)")
+	token := fs.String("token", "", "bearer credential with the meterline.admin scope: an admin key, API key or JWT (default: $METERLINE_TOKEN; none for a loopback Meterline without auth)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), usage+"\n\nSends plans, mappings, resource types and accounts to the provisioning API, idempotently:\neach is reported created, updated, unchanged or failed.\n\nFlags:")
+		fs.PrintDefaults()
 	}
-	if *dir == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: meterline plans apply -f DIR [--url http://127.0.0.1:8080]")
-		return 2
+	if cli.HelpAsked(args[1:]) {
+		fs.SetOutput(stdout)
 	}
-	if *url == "" {
-		addr := getenv("METERLINE_HTTP_ADDR")
-		if addr == "" {
-			addr = "127.0.0.1:8080"
+	// The path may come before or after the flags.
+	rest := args[1:]
+	var paths []string
+	for {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			return 2
 		}
-		*url = "http://" + addr
+		if fs.NArg() == 0 {
+			break
+		}
+		paths, rest = append(paths, fs.Arg(0)), fs.Args()[1:]
 	}
-	docs, err := collectDocuments(*dir)
+	if *dir != "" {
+		paths = append(paths, *dir)
+	}
+	if len(paths) != 1 {
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	if *token == "" {
+		*token = getenv("METERLINE_TOKEN") // read here, so that --help never prints a credential
+	}
+	docs, err := collectDocuments(paths[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "meterline plans apply: %v\n", err)
 		return 1
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
-	failed := 0
+	client := cli.NewClient(*url, *token)
+	counts := map[string]int{}
+	bar := cli.NewProgress(stdout, cli.IsTerminal(stdout, getenv), "applying", len(docs))
 	for _, d := range docs {
-		// 201 means the API created the document; 200 that it was there already, the same
-		// (plans, mappings, unchanged accounts and resource types) or now changed (accounts and
-		// resource types, which may change), so it says "applied" rather than "unchanged".
-		status, body, err := send(client, strings.TrimSuffix(*url, "/")+d.path, *token, d.body)
-		switch {
-		case err != nil:
-			failed++
-			fmt.Fprintf(stdout, "%-10s %s %s: %v\n", "failed", d.what, d.source, err)
-		case status == http.StatusCreated:
-			fmt.Fprintf(stdout, "%-10s %s\n", "created", d.what)
-		case status == http.StatusOK:
-			fmt.Fprintf(stdout, "%-10s %s\n", "applied", d.what)
-		default:
-			failed++
-			fmt.Fprintf(stdout, "%-10s %s (%s): %d %s\n", "failed", d.what, d.source, status, strings.TrimSpace(string(body)))
+		result, detail := apply(client, d)
+		counts[result]++
+		line := fmt.Sprintf("%-10s %s", result, d.what)
+		if detail != "" {
+			line += " (" + d.source + "): " + detail
 		}
+		bar.Step(line)
 	}
-	fmt.Fprintf(stdout, "%d documents, %d failed\n", len(docs), failed)
-	if failed > 0 {
+	bar.Finish()
+	fmt.Fprintf(stdout, "%d documents: %d created, %d updated, %d unchanged, %d failed\n", len(docs),
+		counts["created"], counts["updated"], counts["unchanged"], counts["failed"])
+	if counts["failed"] > 0 {
 		return 1
 	}
 	return 0
+}
+
+// apply sends one document and says what became of it. 201 is created. A 200 for a plan or a
+// mapping, which are immutable, means the same document was stored already: unchanged. An
+// account or a resource type may change, so it is read first: unchanged when the API's answer
+// to the write is what was stored before, updated otherwise.
+func apply(c *cli.Client, d document) (result, detail string) {
+	var before []byte
+	if d.get != "" {
+		if status, body, err := c.Do(http.MethodGet, d.get, nil); err == nil && status == http.StatusOK {
+			before = body
+		}
+	}
+	status, body, err := c.Do(http.MethodPost, d.path, d.body)
+	switch {
+	case err != nil:
+		return "failed", err.Error()
+	case status == http.StatusCreated:
+		return "created", ""
+	case status == http.StatusOK && (d.get == "" || d.same(before, body)):
+		return "unchanged", ""
+	case status == http.StatusOK:
+		return "updated", ""
+	default:
+		return "failed", cli.ErrorOf(status, body).Error()
+	}
+}
+
+// same reports whether before, what the document's GET answered before it was sent (nil when
+// it was not stored), is what the API answered to the write: the same JSON value (keys in any
+// order), or the same text as the field d.text of the answer.
+func (d document) same(before, answer []byte) bool {
+	if before == nil {
+		return false
+	}
+	if d.text != "" {
+		var fields map[string]any
+		return json.Unmarshal(answer, &fields) == nil && fields[d.text] == string(bytes.TrimSpace(before))
+	}
+	var x, y any
+	return json.Unmarshal(before, &x) == nil && json.Unmarshal(answer, &y) == nil && reflect.DeepEqual(x, y)
 }
 
 type document struct {
@@ -94,24 +156,10 @@ type document struct {
 	source string
 	path   string
 	body   []byte
-}
-
-func send(c *http.Client, url, token string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
+	get    string // where the stored version is read, for documents that may change (else empty)
+	// text names the field of the document that get answers as plain text (a resource type's
+	// GET answers the type only, as Abacus' does); empty when get answers the JSON document.
+	text string
 }
 
 // collectDocuments reads every JSON document under dir, in applying order.
@@ -146,10 +194,10 @@ func documentsOf(path, folder string, raw []byte) ([]document, error) {
 		var out []document
 		for _, rt := range slices.Sorted(maps.Keys(abacus)) {
 			rtype, _ := json.Marshal(map[string]string{"resource_id": rt, "resource_type": rt})
-			out = append(out, document{1, "resource type " + rt, path, "/v1/provisioning/resources/" + rt + "/type", rtype})
+			out = append(out, document{1, "resource type " + rt, path, "/v1/provisioning/resources/" + rt + "/type", rtype, "/v1/provisioning/resources/" + rt + "/type", "resource_type"})
 			for _, plan := range slices.Sorted(maps.Keys(abacus[rt])) {
 				m, _ := json.Marshal(map[string]any{"kind": kind, "resource_type": rt, "plan_id": plan, "plan": abacus[rt][plan], "effective_from": 0})
-				out = append(out, document{2, fmt.Sprintf("%s mapping %s/%s -> %s", kind, rt, plan, abacus[rt][plan]), path, "/v1/provisioning/mappings", m})
+				out = append(out, document{2, fmt.Sprintf("%s mapping %s/%s -> %s", kind, rt, plan, abacus[rt][plan]), path, "/v1/provisioning/mappings", m, "", ""})
 			}
 		}
 		return out, nil
@@ -178,10 +226,10 @@ func documentsOf(path, folder string, raw []byte) ([]document, error) {
 		kind := folder
 		switch {
 		case folder == "accounts":
-			out = append(out, document{3, "account " + probe.AccountID, path, "/v1/accounts", it})
+			out = append(out, document{3, "account " + probe.AccountID, path, "/v1/accounts", it, "/v1/accounts/" + url.PathEscape(probe.AccountID), ""})
 			continue
 		case folder == "mappings":
-			out = append(out, document{2, "mapping", path, "/v1/provisioning/mappings", it})
+			out = append(out, document{2, "mapping", path, "/v1/provisioning/mappings", it, "", ""})
 			continue
 		case folder == "metering" || folder == "rating" || folder == "pricing":
 		case probe.Measures != nil:
@@ -191,7 +239,7 @@ func documentsOf(path, folder string, raw []byte) ([]document, error) {
 		default:
 			return nil, errors.New("cannot tell the kind of this document: put it under metering/, rating/, pricing/, mappings/ or accounts/")
 		}
-		out = append(out, document{0, kind + " plan " + probe.PlanID, path, "/v1/" + kind + "/plans", it})
+		out = append(out, document{0, kind + " plan " + probe.PlanID, path, "/v1/" + kind + "/plans", it, "", ""})
 	}
 	return out, nil
 }
