@@ -330,8 +330,9 @@ func TestReports(t *testing.T) {
 
 func TestGraphQL(t *testing.T) {
 	f, s := newFake(t, answer(200, `{"data":{"organization":{"organization_id":"o","resources":[{"resource_id":"r","aggregated_usage":[{"metric":"m","windows":[[null],[],[],[],[{"quantity":0.1234567890123456789}]]}]}]}}}`),
-		answer(400, `{"errors":[{"message":"Cannot query field \"no_such_field\" on type \"OrganizationReport\".","locations":[{"line":1,"column":30}],"extensions":{"code":"invalid"}}]}`))
-	c := newClient(t, s, &sleeps{})
+		answer(400, `{"errors":[{"message":"Cannot query field \"no_such_field\" on type \"OrganizationReport\".","locations":[{"line":1,"column":30}]}]}`), // as gqlparser's validation answers: no code
+		answer(503, `{"errors":[{"message":"the query ran out of time","extensions":{"code":"unavailable"}}]}`))
+	c := newClient(t, s, &sleeps{}, client.WithRetry(1, 0)) // the 503 answered once, not retried
 	var data struct {
 		Organization struct {
 			Resources []struct {
@@ -352,6 +353,10 @@ func TestGraphQL(t *testing.T) {
 	var e *client.Error
 	if !errors.As(err, &e) || e.Status != 400 || e.Kind != client.KindInvalid || len(e.GraphQL) != 1 || !strings.Contains(e.Message, "no_such_field") {
 		t.Errorf("GraphQL error: %#v", err)
+	}
+	err = c.GraphQL(context.Background(), `{ organization(organization_id: "x") { organization_id } }`, nil, &data)
+	if !errors.As(err, &e) || e.Status != 503 || e.Kind != client.KindUnavailable || e.Message != "the query ran out of time" {
+		t.Errorf("GraphQL error with a code: %#v", err)
 	}
 }
 

@@ -109,6 +109,8 @@ func errorOf(r reply) *Error {
 		e.Message = first.Message
 		if code, ok := first.Extensions["code"].(string); ok {
 			e.Kind = code
+		} else {
+			e.Kind = kindOfStatus(r.status) // a query the GraphQL validation refused names none
 		}
 		if raw, ok := first.Extensions["problems"]; ok {
 			b, _ := json.Marshal(raw) // decoded from JSON, so it encodes
@@ -116,4 +118,24 @@ func errorOf(r reply) *Error {
 		}
 	}
 	return e
+}
+
+// kindOfStatus is the kind the server maps to status, for errors that name none.
+func kindOfStatus(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return KindInvalid
+	case http.StatusUnauthorized:
+		return KindUnauthenticated
+	case http.StatusForbidden:
+		return KindForbidden
+	case http.StatusNotFound:
+		return KindNotFound
+	case http.StatusConflict:
+		return KindConflict
+	case http.StatusServiceUnavailable:
+		return KindUnavailable
+	default:
+		return KindInternal
+	}
 }
