@@ -261,6 +261,16 @@ func TestCollectBatchRunsOutOfBudget(t *testing.T) {
 	}
 }
 
+func TestCollectBatchKeepsResultsWhenARetryIsRefused(t *testing.T) {
+	_, s := newFake(t, batchAnswer(503, 201, "a", 503, "b"), answer(429, `{"error":"too many requests","kind":"unavailable"}`, "Retry-After", "1"))
+	resp, err := newClient(t, s, &sleeps{}, client.WithRetry(2, time.Minute)).CollectBatchJSON(context.Background(),
+		[]json.RawMessage{json.RawMessage(`{"n":"a"}`), json.RawMessage(`{"n":"b"}`)})
+	var e *client.Error
+	if !errors.As(err, &e) || e.Status != 429 || resp.Accepted != 1 || resp.Unavailable != 1 || !strings.Contains(e.Message, "1 of the batch's documents") {
+		t.Errorf("CollectBatchJSON = %+v, %v; want a accepted, b unavailable, and the 429", resp, err)
+	}
+}
+
 func TestCollectBatchSplitsAndRefusals(t *testing.T) {
 	f, s := newFake(t, batchAnswer(200, 201, "a", 201, "b"), batchAnswer(200, 201, "c", 409, "d"), batchAnswer(200, 201, "e"))
 	docs := make([]client.Document, 5)

@@ -206,7 +206,8 @@ func (c *Client) collectChunk(ctx context.Context, items []json.RawMessage) ([]B
 	for i := range items {
 		pending = append(pending, i)
 	}
-	var sent []int // what the attempt under way sent
+	var sent []int             // what the attempt under way sent
+	var merged, anyMerged bool // whether the last answer, and any answer, had a result per document sent
 	next := func(int) request {
 		var b bytes.Buffer
 		b.WriteByte('[')
@@ -224,10 +225,12 @@ func (c *Client) collectChunk(ctx context.Context, items []json.RawMessage) ([]B
 	// is still unavailable; it tells whether the answer was one.
 	merge := func(r reply, attempt int) bool {
 		var br BatchResponse
+		merged = false
 		if (r.status != http.StatusOK && r.status != http.StatusServiceUnavailable) ||
 			json.Unmarshal(r.body, &br) != nil || len(br.Results) != len(sent) {
 			return false
 		}
+		merged, anyMerged = true, true
 		seen := map[string]bool{} // ids sent earlier in this attempt
 		pending = pending[:0:0]
 		for k, res := range br.Results {
@@ -253,16 +256,20 @@ func (c *Client) collectChunk(ctx context.Context, items []json.RawMessage) ([]B
 		return results, err
 	}
 	switch {
-	case r.status == http.StatusOK && results[0].Status != 0:
+	case r.status == http.StatusOK && merged:
 		return results, nil
-	case r.status == http.StatusServiceUnavailable && results[0].Status != 0:
+	case !anyMerged && r.status != http.StatusOK:
+		return nil, errorOf(r) // refused whole, or never answered per document
+	case r.status == http.StatusOK:
+		return results, fmt.Errorf("client: the batch's answer has no result per document: %.200s", r.body)
+	default:
+		// The budget ran out with documents unanswered: the results so far, and the last error.
 		e := errorOf(r)
 		if e.Kind == "" {
-			e.Kind, e.Message = KindUnavailable, fmt.Sprintf("%d documents could not be stored before the retry budget ran out", len(pending))
+			e.Kind = kindOfStatus(r.status)
 		}
+		e.Message = fmt.Sprintf("%d of the batch's documents could not be stored before the retry budget ran out: %s", len(pending), e.Message)
 		return results, e
-	default:
-		return nil, errorOf(r)
 	}
 }
 
