@@ -122,7 +122,11 @@ func (c *Client) CollectJSON(ctx context.Context, doc []byte) (Receipt, error) {
 		return rc, nil
 	case r.status == http.StatusConflict && attempts > 1:
 		e := errorOf(r)
-		return Receipt{ID: path.Base(e.Location), Location: e.Location, Retried: true}, nil
+		id := path.Base(e.Location) // the original's location names it; else computed as the collector does
+		if e.Location == "" {
+			id, _ = DocumentID(doc)
+		}
+		return Receipt{ID: id, Location: e.Location, Retried: true}, nil
 	default:
 		return Receipt{}, errorOf(r)
 	}
@@ -177,8 +181,8 @@ func (c *Client) CollectBatch(ctx context.Context, docs []Document) (*BatchRespo
 // answers 503 (some of its documents could not be stored) or 429, within the budget: a retry
 // sends only the documents not yet answered, and a 409 to one of them is its storing by the
 // earlier attempt, so the answer is the one a single, successful batch would have had. When
-// the budget runs out with documents still unavailable, the answer so far is returned with an
-// *Error of status 503. A batch refused whole (not a batch, too large, none of it writable)
+// the budget runs out with documents still unavailable, the answer so far is returned with
+// the last answer's *Error (a 503, or a 429). A batch refused whole (not a batch, too large, none of it writable)
 // is an *Error, with the answers of the batches before it.
 func (c *Client) CollectBatchJSON(ctx context.Context, items []json.RawMessage) (*BatchResponse, error) {
 	out := &BatchResponse{Results: make([]BatchResult, 0, len(items))}
