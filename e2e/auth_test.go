@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -19,6 +21,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/shopspring/decimal"
+
+	"github.com/meterline/meterline/pkg/client"
 )
 
 // testIssuer is an OAuth2 issuer as UAA is one: a JWKS at /token_keys and tokens signed with
@@ -154,12 +158,31 @@ func TestAuthMatrix(t *testing.T) {
 "resource_instance_id":%q,"dedup_id":%q,"measured_usage":[{"measure":"storage","quantity":1073741824},{"measure":"light_api_calls","quantity":1000},{"measure":"heavy_api_calls","quantity":100}]}`,
 			now, now, org, space, resource, instance, dedup)
 	}
-	postA := call(t, http.MethodPost, base+"/v1/metering/collected/usage", tokens["A"], doc(orgA, "space-a", "inst-a", res, "setup"))
-	postB := call(t, http.MethodPost, base+"/v1/metering/collected/usage", tokens["B"], doc(orgB, "space-b", "inst-b", res, "setup"))
-	if postA.status != http.StatusCreated || postB.status != http.StatusCreated {
-		t.Fatalf("setup posts: %d %s, %d %s", postA.status, postA.body, postB.status, postB.body)
+	// Posted through pkg/client with each organization's bearer token; B's token may not
+	// write A's usage, and no token is unauthenticated, each a typed error.
+	as := func(token string) *client.Client {
+		c, err := client.New(base, client.WithToken(token))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
-	docA := postA.json(t)["id"].(string)
+	ctx := context.Background()
+	postA, errA := as(tokens["A"]).CollectJSON(ctx, []byte(doc(orgA, "space-a", "inst-a", res, "setup")))
+	_, errB := as(tokens["B"]).CollectJSON(ctx, []byte(doc(orgB, "space-b", "inst-b", res, "setup")))
+	if errA != nil || errB != nil {
+		t.Fatalf("setup posts: %v, %v", errA, errB)
+	}
+	docA := postA.ID
+	var ce *client.Error
+	if _, err := as(tokens["B"]).CollectJSON(ctx, []byte(doc(orgA, "space-a", "inst-a", res, "by-client-B"))); !errors.As(err, &ce) ||
+		ce.Status != http.StatusForbidden || ce.Kind != client.KindForbidden {
+		t.Errorf("B's token posting A's usage through pkg/client: %v, want 403 forbidden", err)
+	}
+	if _, err := as("").CollectJSON(ctx, []byte(doc(orgA, "space-a", "inst-a", res, "by-client-none"))); !errors.As(err, &ce) ||
+		ce.Status != http.StatusUnauthorized || ce.Kind != client.KindUnauthenticated {
+		t.Errorf("no token through pkg/client: %v, want 401 unauthenticated", err)
+	}
 	for _, org := range []string{orgA, orgB} {
 		waitFor(t, "the report of "+org, func() (bool, string) {
 			r := call(t, http.MethodGet, base+"/v1/metering/organizations/"+org+"/aggregated/usage", adminKey, "")

@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/meterline/meterline/pkg/client"
 )
 
 // TestDevCollectsBatches posts batches (plain JSON and CloudEvents) to `meterline dev` on the
@@ -35,14 +39,33 @@ func TestDevCollectsBatches(t *testing.T) {
 		return out
 	}
 
-	items := make([]string, 0, 32)
-	for i := range 30 {
-		items = append(items, docN(i))
+	// The plain batch through pkg/client: each result names the id the client computes for
+	// the document, as the collector does.
+	c, err := client.New("http://" + dev.addr)
+	if err != nil {
+		t.Fatal(err)
 	}
-	items = append(items, docN(3), `{"start": "yesterday"}`)
-	got := counts(do(t, http.MethodPost, url, "application/json", []byte("["+strings.Join(items, ",")+"]")))
+	items := make([]json.RawMessage, 0, 32)
+	for i := range 30 {
+		items = append(items, json.RawMessage(docN(i)))
+	}
+	items = append(items, json.RawMessage(docN(3)), json.RawMessage(`{"start": "yesterday"}`))
+	br, err := c.CollectBatchJSON(context.Background(), items)
+	if err != nil {
+		t.Fatalf("plain batch: %v", err)
+	}
+	got := map[string]float64{"accepted": float64(br.Accepted), "duplicate": float64(br.Duplicate), "invalid": float64(br.Invalid),
+		"unavailable": float64(br.Unavailable), "results": float64(len(br.Results))}
 	if want := map[string]float64{"accepted": 30, "duplicate": 1, "invalid": 1, "unavailable": 0, "results": 32}; fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("plain batch: %v, want %v", got, want)
+		t.Fatalf("plain batch: %v, want %v", got, want)
+	}
+	for i, r := range br.Results[:31] {
+		if id, err := client.DocumentID(items[i]); err != nil || r.ID != id || r.Index != i || !r.Stored() {
+			t.Errorf("result %d: %+v, want document id %s (%v) stored", i, r, id, err)
+		}
+	}
+	if r := br.Results[31]; r.Status != http.StatusBadRequest || r.Error == nil || r.Error.Kind != client.KindInvalid || len(r.Error.Problems) == 0 {
+		t.Errorf("the invalid document's result: %+v, want 400 invalid naming its problems", r)
 	}
 
 	events := make([]string, 0, 15)

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,6 +14,8 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/meterline/meterline/pkg/client"
 )
 
 // schema compiles one of the JSON Schemas Meterline publishes in schemas/jsonschema.
@@ -91,9 +95,21 @@ func TestUsageReports(t *testing.T) {
 	base := "http://" + dev.addr
 	org := "us-south:report-org"
 	now := s.nowMs()
+	// The documents go through pkg/client; its id for each is the collector's, and a second
+	// submission of one is a duplicate naming the original.
+	c, err := client.New(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
 	for i := range 3 {
-		if r := post(t, dev, objectDoc(org, "instance-1", now-int64(i+1)*1000)); r.status != http.StatusCreated {
-			t.Fatalf("POST %d: %d %s", i, r.status, r.body)
+		d := objectDoc(org, "instance-1", now-int64(i+1)*1000)
+		r, err := c.CollectJSON(ctx, []byte(d))
+		if id, idErr := client.DocumentID([]byte(d)); err != nil || r.ID != id || idErr != nil {
+			t.Fatalf("POST %d: %+v, %v; want the id %s (%v)", i, r, err, id, idErr)
+		}
+		if _, err := c.CollectJSON(ctx, []byte(d)); !client.IsDuplicate(err) {
+			t.Errorf("POST %d again: %v, want a duplicate", i, err)
 		}
 	}
 
@@ -102,16 +118,21 @@ func TestUsageReports(t *testing.T) {
 	var asOf int64
 	waitFor(t, "a report with the charge 46.09", func() (bool, string) {
 		asOf = s.nowMs()
-		r := do(t, http.MethodGet, fmt.Sprintf("%s/%d", orgURL, asOf), "", nil)
-		if r.status != http.StatusOK {
-			return false, fmt.Sprintf("%d %s", r.status, r.body)
+		rep, err := c.OrganizationReport(ctx, org, time.UnixMilli(asOf))
+		if err != nil {
+			return false, err.Error()
 		}
-		return monthCharge(t, r.json(t)) == "46.09", string(r.body)
+		w := rep.Windows.Slot(client.LevelMonth, 0)
+		return w != nil && w.Charge.String() == "46.09", fmt.Sprint(rep.Windows)
 	})
-	if r := do(t, http.MethodGet, orgURL, "", nil); r.header.Get("Meterline-Settled") != "false" {
-		t.Errorf("a report of the present says Meterline-Settled %q, want false", r.header.Get("Meterline-Settled"))
+	if rep, err := c.OrganizationReport(ctx, org, time.Time{}); err != nil || rep.Settled {
+		t.Errorf("a report of the present: %v, settled %v, want not settled", err, rep != nil && rep.Settled)
 	}
 	time.Sleep(6500 * time.Millisecond) // past the settle delay (flush interval 200ms + 5s)
+	if rep, err := c.OrganizationReport(ctx, org, time.UnixMilli(asOf)); err != nil || !rep.Settled || rep.End != asOf ||
+		rep.Spaces[0].Consumers[0].Resources[0].Plans[0].Windows.Slot(client.LevelMonth, 0).Charge.String() != "46.09" {
+		t.Errorf("the report of %d ms ago through pkg/client: %+v, %v; want settled, its end %d, its plan's charge 46.09", s.nowMs()-asOf, rep, err, asOf)
+	}
 	first := do(t, http.MethodGet, fmt.Sprintf("%s/%d", orgURL, asOf), "", nil)
 	if first.header.Get("Meterline-Settled") != "true" {
 		t.Errorf("a report of %d ms ago says Meterline-Settled %q, want true", s.nowMs()-asOf, first.header.Get("Meterline-Settled"))
@@ -141,17 +162,20 @@ func TestUsageReports(t *testing.T) {
 		}
 	}
 
-	// The resource instance report of the same usage.
+	// The resource instance report of the same usage, read through pkg/client, and its
+	// schema checked on the same answer read raw.
+	ids := client.PlanIDs{PlanID: "basic", MeteringPlanID: plan["metering_plan_id"].(string),
+		RatingPlanID: plan["rating_plan_id"].(string), PricingPlanID: plan["pricing_plan_id"].(string)}
+	ir, err := c.InstanceReport(ctx, client.Instance{OrganizationID: org, ResourceInstanceID: "instance-1", ConsumerID: "app:1", PlanIDs: ids}, time.UnixMilli(asOf))
+	if err != nil {
+		t.Fatalf("resource instance report: %v", err)
+	}
+	if w := ir.Windows.Slot(client.LevelMonth, 0); w == nil || w.Charge.String() != "46.09" || ir.SpaceID != "space-1" || ir.PlanIDs != ids || len(ir.AccumulatedUsage) != 3 {
+		t.Errorf("resource instance report: %+v, want space-1 and the month charge 46.09", ir)
+	}
 	instURL := fmt.Sprintf("%s/v1/metering/organizations/%s/resource_instances/instance-1/consumers/app:1/plans/basic/metering_plans/%s/rating_plans/%s/pricing_plans/%s/aggregated/usage/%d",
-		base, url.PathEscape(org), plan["metering_plan_id"], plan["rating_plan_id"], plan["pricing_plan_id"], asOf)
-	inst := do(t, http.MethodGet, instURL, "", nil)
-	if inst.status != http.StatusOK {
-		t.Fatalf("resource instance report: %d %s", inst.status, inst.body)
-	}
-	validate(t, schema(t, "resource-instance-report.schema.json"), inst.body)
-	if got := monthCharge(t, inst.json(t)); got != "46.09" || !strings.Contains(string(inst.body), `"space_id":"space-1"`) {
-		t.Errorf("resource instance report: month charge %s, want 46.09: %s", got, inst.body)
-	}
+		base, url.PathEscape(org), ids.MeteringPlanID, ids.RatingPlanID, ids.PricingPlanID, asOf)
+	validate(t, schema(t, "resource-instance-report.schema.json"), do(t, http.MethodGet, instURL, "", nil).body)
 
 	// GraphQL: seed 001's first example query, and its resource_instance example.
 	gq := func(q string) response {
@@ -165,20 +189,33 @@ func TestUsageReports(t *testing.T) {
 		fmt.Sprint(path(t, g.json(t), "data", "organization", "resources", 0, "aggregated_usage", 2, "windows", 4, 0)) != "map[quantity:300]" {
 		t.Errorf("GraphQL organization heavy_api_calls: %s", got)
 	}
-	g = gq(fmt.Sprintf(`{ resource_instance(organization_id: %q, consumer_id: "app:1", resource_instance_id: "instance-1", plan_id: "basic", time: %d) { organization_id, space_id, resource_id, plan_id, accumulated_usage { metric, windows { summary, charge } } } }`, org, asOf))
-	if g.status != http.StatusOK || !strings.Contains(string(g.body), `"charge":45`) {
-		t.Errorf("GraphQL resource_instance: %d %s", g.status, g.body)
+	// The resource_instance example through pkg/client (a POST, with the time a variable).
+	var gdata struct {
+		ResourceInstance struct {
+			SpaceID          string `json:"space_id"`
+			AccumulatedUsage []struct {
+				Metric  string                        `json:"metric"`
+				Windows client.Windows[client.Window] `json:"windows"`
+			} `json:"accumulated_usage"`
+		} `json:"resource_instance"`
 	}
-	g = gq(`{ organization(organization_id: "x") { no_such_field } }`)
-	if g.status != http.StatusBadRequest || !strings.Contains(string(g.body), `"errors"`) || !strings.Contains(string(g.body), "no_such_field") {
-		t.Errorf("GraphQL bad query: %d %s, want 400 with errors naming no_such_field", g.status, g.body)
+	err = c.GraphQL(ctx, fmt.Sprintf(`query($t: Int) { resource_instance(organization_id: %q, consumer_id: "app:1", resource_instance_id: "instance-1", plan_id: "basic", time: $t) { organization_id, space_id, resource_id, plan_id, accumulated_usage { metric, windows { summary, charge } } } }`, org),
+		map[string]any{"t": asOf}, &gdata)
+	if au := gdata.ResourceInstance.AccumulatedUsage; err != nil || gdata.ResourceInstance.SpaceID != "space-1" || len(au) != 3 || au[2].Metric != "heavy_api_calls" ||
+		au[2].Windows.Slot(client.LevelMonth, 0) == nil || au[2].Windows.Slot(client.LevelMonth, 0).Charge.String() != "45" {
+		t.Errorf("GraphQL resource_instance: %v, %+v", err, gdata)
+	}
+	err = c.GraphQL(ctx, `{ organization(organization_id: "x") { no_such_field } }`, nil, &gdata)
+	var gerr *client.Error
+	if !errors.As(err, &gerr) || gerr.Status != http.StatusBadRequest || gerr.Kind != client.KindInvalid || len(gerr.GraphQL) == 0 || !strings.Contains(gerr.Message, "no_such_field") {
+		t.Errorf("GraphQL bad query: %v, want 400 invalid with errors naming no_such_field", err)
 	}
 
 	// Late usage, within the slack, of yesterday: it lands in yesterday's day slot, and the
 	// report of asOf does not change.
 	yesterday := asOf - 24*3600*1000
-	if r := post(t, dev, objectDoc(org, "instance-2", yesterday)); r.status != http.StatusCreated {
-		t.Fatalf("POST late usage: %d %s", r.status, r.body)
+	if _, err := c.CollectJSON(ctx, []byte(objectDoc(org, "instance-2", yesterday))); err != nil {
+		t.Fatalf("POST late usage: %v", err)
 	}
 	waitFor(t, "the late usage in a report of the present", func() (bool, string) {
 		r := do(t, http.MethodGet, orgURL, "", nil)
@@ -195,11 +232,10 @@ func TestUsageReports(t *testing.T) {
 	}
 
 	// Unknown organization: 404; bad time: 400 naming the field; both JSON.
-	r := do(t, http.MethodGet, base+"/v1/metering/organizations/nobody/aggregated/usage", "", nil)
-	if r.status != http.StatusNotFound || r.json(t)["kind"] != "not_found" {
-		t.Errorf("unknown organization: %d %s, want 404 not_found", r.status, r.body)
+	if _, err := c.OrganizationReport(ctx, "nobody", time.Time{}); !client.IsNotFound(err) || !errors.As(err, &gerr) || gerr.Kind != client.KindNotFound {
+		t.Errorf("unknown organization: %v, want 404 not_found", err)
 	}
-	r = do(t, http.MethodGet, orgURL+"/yesterday", "", nil)
+	r := do(t, http.MethodGet, orgURL+"/yesterday", "", nil)
 	if r.status != http.StatusBadRequest || path(t, r.json(t), "problems", 0, "field") != "time" {
 		t.Errorf("bad time: %d %s, want 400 naming the field time", r.status, r.body)
 	}
