@@ -21,7 +21,9 @@ const maxMeasures = 100
 // FuzzParseFastPath checks that it never accepts what the full path refuses or builds another
 // document.
 func parseFast(body []byte) (Document, bool) {
-	p := fastParser{b: body}
+	// One string of the whole body, which the document's strings are slices of: one
+	// allocation for all its ids, not one each.
+	p := fastParser{b: body, s: string(body)}
 	var d Document
 	if !p.byte('{') {
 		return Document{}, false
@@ -38,16 +40,16 @@ func parseFast(body []byte) (Document, bool) {
 		if !first && !p.byte(',') {
 			return Document{}, false
 		}
-		key, ok := p.str()
+		key, ok := p.rawStr()
 		if !ok || !p.byte(':') {
 			return Document{}, false
 		}
-		bit, known := fieldOrder[key]
+		bit, known := fieldOrder[string(key)]
 		if !known || seen&(1<<bit) != 0 {
 			return Document{}, false
 		}
 		seen |= 1 << bit
-		switch key {
+		switch string(key) {
 		case "start":
 			d.Start, okStart = p.millis()
 			ok = okStart
@@ -57,7 +59,7 @@ func parseFast(body []byte) (Document, bool) {
 		case "measured_usage":
 			d.MeasuredUsage, ok = p.measures()
 		default:
-			*idFieldOf(&d, key), ok = p.id()
+			*idFieldOf(&d, string(key)), ok = p.id()
 		}
 		if !ok {
 			return Document{}, false
@@ -75,6 +77,7 @@ func parseFast(body []byte) (Document, bool) {
 // reads and reports false, without consuming more, on anything else.
 type fastParser struct {
 	b []byte
+	s string // b as a string
 	i int
 }
 
@@ -99,25 +102,36 @@ func (p *fastParser) byte(c byte) bool {
 	return false
 }
 
-// str reads a string of printable ASCII without escapes.
+// rawStr reads a string of printable ASCII without escapes, returning its bytes in b.
+func (p *fastParser) rawStr() ([]byte, bool) {
+	start, end, ok := p.strAt()
+	return p.b[start:end], ok
+}
+
+// str is rawStr as a string, a slice of s.
 func (p *fastParser) str() (string, bool) {
+	start, end, ok := p.strAt()
+	return p.s[start:end], ok
+}
+
+// strAt reads a string of printable ASCII without escapes, returning where its content is.
+func (p *fastParser) strAt() (int, int, bool) {
 	if !p.byte('"') {
-		return "", false
+		return 0, 0, false
 	}
 	start := p.i
 	for p.i < len(p.b) {
 		c := p.b[p.i]
 		switch {
 		case c == '"':
-			s := string(p.b[start:p.i])
 			p.i++
-			return s, true
+			return start, p.i - 1, true
 		case c < 0x20 || c >= 0x7f || c == '\\':
-			return "", false
+			return 0, 0, false
 		}
 		p.i++
 	}
-	return "", false
+	return 0, 0, false
 }
 
 // id reads a string that is an id: 1 to 256 characters, of which IDReason finds nothing wrong.
@@ -169,12 +183,14 @@ func (p *fastParser) numberGoesOn() bool {
 	return false
 }
 
-// quantity reads a plain decimal (digits, optionally a point and digits) that checkQuantity
-// accepts, and returns it as the full path does.
+// quantity reads a plain decimal (digits, optionally a point and digits) of at most
+// QuantityIntegerDigits digits before the point and QuantityScale after it. checkQuantity
+// accepts every such number and returns it unchanged (its Truncate to the scale is the number
+// itself), so it is returned as decoded; any other number is left to the full path.
 func (p *fastParser) quantity() (decimal.Decimal, bool) {
 	p.space()
 	start := p.i
-	if _, ok := p.digits(); !ok {
+	if _, ok := p.digits(); !ok || p.i-start > QuantityIntegerDigits {
 		return decimal.Decimal{}, false
 	}
 	if p.i < len(p.b) && p.b[p.i] == '.' {
@@ -183,19 +199,15 @@ func (p *fastParser) quantity() (decimal.Decimal, bool) {
 		for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
 			p.i++
 		}
-		if p.i == frac {
+		if p.i == frac || p.i-frac > QuantityScale {
 			return decimal.Decimal{}, false
 		}
 	}
-	if p.numberGoesOn() || p.i-start > MaxNumberLength {
+	if p.numberGoesOn() {
 		return decimal.Decimal{}, false
 	}
-	q, err := decimal.NewFromString(string(p.b[start:p.i]))
-	if err != nil {
-		return decimal.Decimal{}, false
-	}
-	q, reason := checkQuantity(q)
-	return q, reason == ""
+	q, err := decimal.NewFromString(p.s[start:p.i])
+	return q, err == nil
 }
 
 // measures reads measured_usage: 1 to 100 objects of exactly a measure and a quantity, the
@@ -218,15 +230,15 @@ func (p *fastParser) measures() ([]Measure, bool) {
 			if k > 0 && !p.byte(',') {
 				return nil, false
 			}
-			key, ok := p.str()
+			key, ok := p.rawStr()
 			if !ok || !p.byte(':') {
 				return nil, false
 			}
 			switch {
-			case key == "measure" && !haveName:
+			case string(key) == "measure" && !haveName:
 				m.Measure, ok = p.id()
 				haveName = true
-			case key == "quantity" && !haveQty:
+			case string(key) == "quantity" && !haveQty:
 				m.Quantity, ok = p.quantity()
 				haveQty = true
 			default:

@@ -94,7 +94,7 @@ func TestParseFastPathTakes(t *testing.T) {
 		"FuzzParseFastPath/plain":                     true,
 		"FuzzParseFastPath/id-256":                    true,
 		"FuzzParseFastPath/time-max":                  true,
-		"FuzzParseFastPath/quantity-13-zero-decimals": true,
+		"FuzzParseFastPath/quantity-13-zero-decimals": false, // left to checkQuantity
 		"FuzzParseFastPath/id-space":                  false,
 		"FuzzParseFastPath/id-257":                    false,
 		"FuzzParseFastPath/key-twice":                 false,
