@@ -25,9 +25,8 @@ func TestPublishEachAt(t *testing.T) {
 	cfg := testenv.Get(t).Config(t)
 	cfg.Kafka.Retention = 100000 * time.Hour // records stamped at a pinned instant months ago
 	testenv.DeleteTopicsWithPrefix(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	cl := testenv.Kafka(t, cfg, kgo.RequiredAcks(kgo.AllISRAcks()))
+	ctx := t.Context()
 	if err := EnsureTopics(ctx, cl, cfg.Kafka, zap.NewNop()); err != nil {
 		t.Fatal(err)
 	}
