@@ -42,8 +42,9 @@ test-unit: ## run the tests that need no Kafka or ClickHouse (the fuzz corpora a
 		./internal/plans/... ./internal/catalog/... ./internal/metering/... ./internal/archtest/... ./internal/report/...
 	$(GO) test -count=1 -run '^(TestChangelogCodec|TestAppendRated|TestOutput|TestBackoffStartsOverAfterACommit|FuzzChangelog)$$' ./internal/processor/
 
-# The fuzz targets, package:target:inputs; 1,050,000 inputs in all (docs/testing.md).
+# The fuzz targets, package:target:inputs; 1,250,000 inputs in all (docs/testing.md).
 FUZZ_TARGETS := internal/usage:FuzzParse:200000 \
+	internal/usage:FuzzParseFastPath:200000 \
 	internal/plans:FuzzPlan:150000 \
 	internal/plans:FuzzFormula:200000 \
 	internal/report:FuzzParseTime:150000 \
@@ -54,7 +55,7 @@ FUZZ_TARGETS := internal/usage:FuzzParse:200000 \
 FUZZTIME ?=
 
 .PHONY: fuzz
-fuzz: ## run each fuzz target for a bounded number of inputs (1,050,000 in all), stopping at the first failure
+fuzz: ## run each fuzz target for a bounded number of inputs (1,250,000 in all), stopping at the first failure
 	@total=0; start=$$(date +%s); \
 	for t in $(FUZZ_TARGETS); do \
 		IFS=: read -r pkg name n <<<"$$t"; \

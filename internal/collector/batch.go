@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/meterline/meterline/internal/fault"
@@ -65,8 +64,8 @@ func (c *Collector) postBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := BatchResponse{Results: make([]BatchResult, len(items))}
 	docs := make([]usage.Document, len(items))
-	first := map[string]int{} // a document's id to the index of its first occurrence
-	var wg sync.WaitGroup
+	first := make(map[string]int, len(items)) // a document's id to the index of its first occurrence
+	var unique []int                          // the first occurrences, to store
 	for i, raw := range items {
 		res := &resp.Results[i]
 		res.Index = i
@@ -90,14 +89,9 @@ func (c *Collector) postBatch(w http.ResponseWriter, r *http.Request) {
 			continue // answered once the first occurrence is
 		}
 		first[id] = i
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := c.store(r.Context(), docs[i])
-			c.answer(r, res, id, err)
-		}()
+		unique = append(unique, i)
 	}
-	wg.Wait()
+	c.storeUnique(r, &resp, docs, unique)
 	for i := range resp.Results {
 		res := &resp.Results[i]
 		if j, ok := first[res.ID]; ok && j != i && res.Status == 0 {
@@ -137,6 +131,18 @@ func (c *Collector) postBatch(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 	}
 	web.WriteJSON(w, status, resp)
+}
+
+// storeUnique stores the documents of indexes unique, each of a distinct id, in one
+// storeBatch, and answers each.
+func (c *Collector) storeUnique(r *http.Request, resp *BatchResponse, docs []usage.Document, unique []int) {
+	batch, ids := make([]usage.Document, len(unique)), make([]string, len(unique))
+	for k, i := range unique {
+		batch[k], ids[k] = docs[i], resp.Results[i].ID
+	}
+	for k, err := range c.storeBatch(r.Context(), batch, ids) {
+		c.answer(r, &resp.Results[unique[k]], ids[k], err)
+	}
 }
 
 // refusedWhole is the 403 of a batch none of whose documents the principal may write, so that

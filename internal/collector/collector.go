@@ -240,8 +240,11 @@ func (c *Collector) admitDocument(ctx context.Context, body []byte) (usage.Docum
 // store deduplicates and publishes a parsed, admitted document, returning its id once Kafka
 // has it.
 func (c *Collector) store(reqCtx context.Context, doc usage.Document) (string, error) {
-	id := doc.ID()
+	return c.storeID(reqCtx, doc, doc.ID())
+}
 
+// storeID is store of a document whose id, doc.ID(), the caller has.
+func (c *Collector) storeID(reqCtx context.Context, doc usage.Document, id string) (string, error) {
 	// One POST per id at a time: a concurrent POST of the same document waits for the first
 	// and is then a duplicate, or, if the first failed, tries itself.
 	cl, err := c.acquire(reqCtx, id)
@@ -255,15 +258,9 @@ func (c *Collector) store(reqCtx context.Context, doc usage.Document) (string, e
 		ok = true
 		return "", duplicate(id)
 	}
-	account := ""
-	if c.accounts != nil {
-		account = c.accounts.AccountID(doc.OrganizationID)
-	}
-	ev, err := usage.NewEvent(doc, Source, c.clock.Now(), account)
+	ev, err := c.event(doc)
 	if err != nil {
-		// The document passed Parse, so only the collector can be at fault (a clock reading
-		// no time a document may name): an internal error, never the client's 400.
-		return "", &fault.Error{Kind: fault.KindInternal, Message: "usage event could not be built", Err: err}
+		return "", err
 	}
 	// While Kafka is known to be down, only one request at a time (one a second) tries it;
 	// the others are answered 503 at once, with Retry-After, never having produced.
@@ -290,19 +287,10 @@ func (c *Collector) store(reqCtx context.Context, doc usage.Document) (string, e
 // acquire makes this request the one storing id, waiting for another request storing it.
 func (c *Collector) acquire(ctx context.Context, id string) (*call, error) {
 	for {
-		c.mu.Lock()
-		if c.recent.get(id) != nil {
-			c.mu.Unlock()
-			return nil, duplicate(id)
+		cl, other, err := c.tryAcquire(id)
+		if cl != nil || err != nil {
+			return cl, err
 		}
-		other, busy := c.inflight[id]
-		if !busy {
-			cl := &call{done: make(chan struct{})}
-			c.inflight[id] = cl
-			c.mu.Unlock()
-			return cl, nil
-		}
-		c.mu.Unlock()
 		select {
 		case <-other.done:
 			if other.ok {
@@ -312,6 +300,37 @@ func (c *Collector) acquire(ctx context.Context, id string) (*call, error) {
 			return nil, fault.Unavailable(ctx.Err(), "request ended while an identical document was being stored")
 		}
 	}
+}
+
+// tryAcquire makes this request the one storing id (cl), unless id is stored (a duplicate
+// error) or another request is storing it (other, to wait for).
+func (c *Collector) tryAcquire(id string) (cl, other *call, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.recent.get(id) != nil {
+		return nil, nil, duplicate(id)
+	}
+	if other, busy := c.inflight[id]; busy {
+		return nil, other, nil
+	}
+	cl = &call{done: make(chan struct{})}
+	c.inflight[id] = cl
+	return cl, nil, nil
+}
+
+// event builds the usage event of a parsed, admitted document.
+func (c *Collector) event(doc usage.Document) (*meterlinev1.UsageEvent, error) {
+	account := ""
+	if c.accounts != nil {
+		account = c.accounts.AccountID(doc.OrganizationID)
+	}
+	ev, err := usage.NewEvent(doc, Source, c.clock.Now(), account)
+	if err != nil {
+		// The document passed Parse, so only the collector can be at fault (a clock reading
+		// no time a document may name): an internal error, never the client's 400.
+		return nil, &fault.Error{Kind: fault.KindInternal, Message: "usage event could not be built", Err: err}
+	}
+	return ev, nil
 }
 
 // release ends the storing of id; ok tells waiting requests whether it is now stored.

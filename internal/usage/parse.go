@@ -79,6 +79,15 @@ func Schema() (*jsonschema.Schema, error) {
 // cannot say: end before start, quantities that are not finite or exceed the supported
 // precision, and a measure named twice.
 func Parse(body []byte) (Document, error) {
+	if d, ok := parseFast(body); ok {
+		return d, nil
+	}
+	return parseFull(body)
+}
+
+// parseFull is Parse for any body: the generic decoder, the JSON Schema and the checks the
+// schema cannot make, naming every problem.
+func parseFull(body []byte) (Document, error) {
 	// encoding/json replaces invalid UTF-8 by U+FFFD, which would give two different documents
 	// one id. Each run of invalid bytes is marked instead, and screen names the field holding it.
 	invalidUTF8 := !utf8.Valid(body)
