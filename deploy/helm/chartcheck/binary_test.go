@@ -17,6 +17,8 @@ var repoRoot = filepath.Join("..", "..", "..")
 
 // binary is what the meterline binary says about itself.
 type binary struct {
+	// path is the binary's file.
+	path string
 	// settings are the environment variable names of every setting (METERLINE_*).
 	settings map[string]bool
 	// commands are the binary's subcommands; providers are those of `poller <provider>`.
@@ -87,7 +89,7 @@ func describe(path string) (binary, error) {
 	if err != nil {
 		return binary{}, err
 	}
-	b := binary{settings: map[string]bool{}}
+	b := binary{path: path, settings: map[string]bool{}}
 	for _, m := range settingLine.FindAllStringSubmatch(help, -1) {
 		b.settings[m[1]] = true
 	}

@@ -1,0 +1,243 @@
+package chartcheck
+
+import (
+	"bytes"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/meterline/meterline/internal/testenv"
+)
+
+// podEnv is the environment a container of the rendered chart would get: its values, its
+// Secret keys taken from the rendered Secrets, its field references from pod; then the
+// cluster's addresses replaced by the test environment's (over).
+func podEnv(t *testing.T, ct corev1.Container, secrets map[string]corev1.Secret, podName string, over map[string]string) []string {
+	t.Helper()
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	for _, e := range ct.Env {
+		v, ok := e.Value, true
+		switch {
+		case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+			var b []byte
+			b, ok = secrets[e.ValueFrom.SecretKeyRef.Name].Data[e.ValueFrom.SecretKeyRef.Key]
+			v = string(b)
+			if !ok && (e.ValueFrom.SecretKeyRef.Optional == nil || !*e.ValueFrom.SecretKeyRef.Optional) {
+				t.Fatalf("%s: Secret key %s/%s missing", ct.Name, e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key)
+			}
+		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil:
+			if e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
+				t.Fatalf("%s: field %s not known to this test", ct.Name, e.ValueFrom.FieldRef.FieldPath)
+			}
+			v = podName
+		}
+		if o, set := over[e.Name]; set {
+			v = o
+		}
+		if ok {
+			env = append(env, e.Name+"="+v)
+		}
+	}
+	for k, v := range over {
+		if !strings.Contains(strings.Join(env, "\n"), k+"=") {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// pod is one running container of the chart, as the meterline binary.
+type pod struct {
+	name string
+	cmd  *exec.Cmd
+	addr string
+	done chan error
+	logs *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func runPod(t *testing.T, path, name string, args, env []string, addr string) *pod {
+	t.Helper()
+	p := &pod{name: name, cmd: exec.Command(path, args...), addr: addr, done: make(chan error, 1), logs: &syncBuffer{}}
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("logs of %s:\n%s", name, p.logs.String())
+		}
+	})
+	return p
+}
+
+// probe answers the status of GET url, or 0 when nothing answers.
+func probe(url string, header http.Header) int {
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header = header
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// waitReady waits until the kubelet's readiness probe would pass (the container's readiness
+// path answers 200), failing if the process exits first. The bound only keeps a broken run
+// from hanging; no assertion is made on how long it takes.
+func (p *pod) waitReady(t *testing.T, path string) {
+	t.Helper()
+	stop := time.After(3 * time.Minute)
+	for probe("http://"+p.addr+path, nil) != http.StatusOK {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("%s exited before it was ready: %v\n%s", p.name, err, p.logs.String())
+		case <-stop:
+			t.Fatalf("%s never ready\n%s", p.name, p.logs.String())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestRenderedPodsRun runs what the default rendering deploys, against the real Kafka and
+// ClickHouse: the migrate Job's container to completion, then every workload's container
+// (its args, its rendered environment with the Secret's values), which must pass its
+// liveness and readiness probes, accept the generated admin key and refuse a request without
+// it, and stop cleanly on SIGTERM. Only the cluster's addresses (brokers, ClickHouse, the
+// listener) and the test's own topic prefix and database replace the rendered values.
+func TestRenderedPodsRun(t *testing.T) {
+	b := meterline(t)
+	env := testenv.Get(t)
+	cfg := env.Config(t) // its own database, dropped at the end
+	testenv.DeleteTopicsWithPrefix(t, cfg)
+	manifest, err := render(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := parseChart(t, manifest)
+	if len(c.problems) > 0 {
+		t.Fatal(c.problems)
+	}
+	over := map[string]string{
+		"METERLINE_KAFKA_BROKERS":       strings.Join(cfg.Kafka.Brokers, ","),
+		"METERLINE_CLICKHOUSE_ADDR":     cfg.ClickHouse.Addr,
+		"METERLINE_CLICKHOUSE_DATABASE": cfg.ClickHouse.Database,
+		"METERLINE_TOPIC_PREFIX":        cfg.Kafka.TopicPrefix,
+		"METERLINE_TOPIC_PARTITIONS":    "3",
+		// A pinned clock: the document sent below is inside the slack whatever the date.
+		"METERLINE_CLOCK_START": "2026-01-15T12:00:00Z",
+	}
+	if len(c.jobs) != 1 {
+		t.Fatalf("%d Jobs rendered", len(c.jobs))
+	}
+	job := c.jobs[0].Spec.Template.Spec.Containers[0]
+	m := runPod(t, b.path, "job/migrate", job.Args, podEnv(t, job, c.secrets, "migrate", over), "")
+	select {
+	case err := <-m.done:
+		m.done <- err
+		if err != nil {
+			t.Fatalf("migrate Job's container: %v\n%s", err, m.logs.String())
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("migrate Job's container did not finish\n%s", m.logs.String())
+	}
+
+	pods := map[string]*pod{}
+	for _, comp := range sortedKeys(c.workloads) {
+		w := c.workloads[comp]
+		ct := w.pod.Spec.Containers[0]
+		addr := freeAddr(t)
+		o := map[string]string{"METERLINE_HTTP_ADDR": addr}
+		for k, v := range over {
+			o[k] = v
+		}
+		// The StatefulSet's first pod; transactional ids are global to the shared broker.
+		podName := cfg.Kafka.TopicPrefix + "-" + w.name + "-0"
+		pods[comp] = runPod(t, b.path, w.kind+"/"+w.name, ct.Args, podEnv(t, ct, c.secrets, podName, o), addr)
+	}
+	for _, comp := range sortedKeys(pods) {
+		ct := c.workloads[comp].pod.Spec.Containers[0]
+		p := pods[comp]
+		p.waitReady(t, ct.ReadinessProbe.HTTPGet.Path)
+		if got := probe("http://"+p.addr+ct.LivenessProbe.HTTPGet.Path, nil); got != http.StatusOK {
+			t.Errorf("%s: liveness probe %s answered %d", p.name, ct.LivenessProbe.HTTPGet.Path, got)
+		}
+	}
+
+	key := string(c.secrets["meterline"].Data["METERLINE_AUTH_ADMIN_KEYS"])
+	collector := pods["collector"]
+	doc := `{"start":1768478400000,"end":1768478400000,"organization_id":"org-1","space_id":"space-1",
+		"resource_id":"object-storage","plan_id":"basic","resource_instance_id":"bucket-1",
+		"measured_usage":[{"measure":"storage_gb","quantity":10}]}`
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{{"", http.StatusUnauthorized}, {"Bearer " + key, http.StatusCreated}} {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+collector.addr+"/v1/metering/collected/usage", strings.NewReader(doc))
+		req.Header.Set("Content-Type", "application/json")
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body bytes.Buffer
+		_, _ = body.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("POST usage with %q: %d %s, want %d", strings.SplitN(tc.auth, " ", 2)[0], resp.StatusCode, body.String(), tc.want)
+		}
+	}
+
+	for _, comp := range sortedKeys(pods) {
+		p := pods[comp]
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-p.done:
+			p.done <- err
+			if err != nil {
+				t.Errorf("%s after SIGTERM: %v", p.name, err)
+			}
+		case <-time.After(2 * time.Minute):
+			t.Errorf("%s did not stop after SIGTERM", p.name)
+		}
+	}
+}
