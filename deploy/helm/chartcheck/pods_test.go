@@ -199,6 +199,7 @@ func TestRenderedPodsRun(t *testing.T) {
 		if got := probe("http://"+p.addr+ct.LivenessProbe.HTTPGet.Path, nil); got != http.StatusOK {
 			t.Errorf("%s: liveness probe %s answered %d", p.name, ct.LivenessProbe.HTTPGet.Path, got)
 		}
+		t.Logf("%s (%s) ready at %s", p.name, strings.Join(ct.Args, " "), p.addr)
 	}
 
 	key := string(c.secrets["meterline"].Data["METERLINE_AUTH_ADMIN_KEYS"])
@@ -222,6 +223,7 @@ func TestRenderedPodsRun(t *testing.T) {
 		var body bytes.Buffer
 		_, _ = body.ReadFrom(resp.Body)
 		resp.Body.Close()
+		t.Logf("POST usage with %q: %d %s", strings.SplitN(tc.auth, " ", 2)[0], resp.StatusCode, strings.TrimSpace(body.String()))
 		if resp.StatusCode != tc.want {
 			t.Errorf("POST usage with %q: %d %s, want %d", strings.SplitN(tc.auth, " ", 2)[0], resp.StatusCode, body.String(), tc.want)
 		}
