@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -60,24 +59,14 @@ type pod struct {
 	cmd  *exec.Cmd
 	addr string
 	done chan error
-	logs *syncBuffer
+	// logs are its stdout and stderr: one writer, which exec writes from one goroutine;
+	// read only once the process has ended.
+	logs *bytes.Buffer
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func runPod(t *testing.T, path, name string, args, env []string, addr string) *pod {
 	t.Helper()
-	p := &pod{name: name, cmd: exec.Command(path, args...), addr: addr, done: make(chan error, 1), logs: &syncBuffer{}}
+	p := &pod{name: name, cmd: exec.Command(path, args...), addr: addr, done: make(chan error, 1), logs: &bytes.Buffer{}}
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
@@ -85,10 +74,9 @@ func runPod(t *testing.T, path, name string, args, env []string, addr string) *p
 	}
 	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
+		// Every reader of done puts the exit back: this waits for the end in any case.
+		_ = p.cmd.Process.Kill()
+		p.done <- <-p.done
 		if t.Failed() {
 			t.Logf("logs of %s:\n%s", name, p.logs.String())
 		}
@@ -97,10 +85,8 @@ func runPod(t *testing.T, path, name string, args, env []string, addr string) *p
 }
 
 // probe answers the status of GET url, or 0 when nothing answers.
-func probe(url string, header http.Header) int {
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header = header
-	resp, err := http.DefaultClient.Do(req)
+func probe(url string) int {
+	resp, err := http.Get(url)
 	if err != nil {
 		return 0
 	}
@@ -114,12 +100,14 @@ func probe(url string, header http.Header) int {
 func (p *pod) waitReady(t *testing.T, path string) {
 	t.Helper()
 	stop := time.After(3 * time.Minute)
-	for probe("http://"+p.addr+path, nil) != http.StatusOK {
+	for probe("http://"+p.addr+path) != http.StatusOK {
 		select {
 		case err := <-p.done:
 			p.done <- err
 			t.Fatalf("%s exited before it was ready: %v\n%s", p.name, err, p.logs.String())
 		case <-stop:
+			_ = p.cmd.Process.Kill()
+			p.done <- <-p.done
 			t.Fatalf("%s never ready\n%s", p.name, p.logs.String())
 		case <-time.After(250 * time.Millisecond):
 		}
@@ -176,6 +164,8 @@ func TestRenderedPodsRun(t *testing.T) {
 			t.Fatalf("migrate Job's container: %v\n%s", err, m.logs.String())
 		}
 	case <-time.After(3 * time.Minute):
+		_ = m.cmd.Process.Kill()
+		m.done <- <-m.done
 		t.Fatalf("migrate Job's container did not finish\n%s", m.logs.String())
 	}
 
@@ -196,7 +186,7 @@ func TestRenderedPodsRun(t *testing.T) {
 		ct := c.workloads[comp].pod.Spec.Containers[0]
 		p := pods[comp]
 		p.waitReady(t, ct.ReadinessProbe.HTTPGet.Path)
-		if got := probe("http://"+p.addr+ct.LivenessProbe.HTTPGet.Path, nil); got != http.StatusOK {
+		if got := probe("http://" + p.addr + ct.LivenessProbe.HTTPGet.Path); got != http.StatusOK {
 			t.Errorf("%s: liveness probe %s answered %d", p.name, ct.LivenessProbe.HTTPGet.Path, got)
 		}
 		t.Logf("%s (%s) ready at %s", p.name, strings.Join(ct.Args, " "), p.addr)
