@@ -359,7 +359,7 @@ func TestChartRenders(t *testing.T) {
 					t.Errorf("generated admin key %q: 32 characters expected", k)
 				}
 			}
-			t.Logf("%d objects: %v", len(c.kinds), c.kinds)
+			t.Logf("objects by kind: %v", c.kinds)
 		})
 	}
 }
@@ -371,6 +371,8 @@ func TestChartCatchesMistakes(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		set  map[string]any
+		// pollers are the poller components the values enable.
+		pollers []string
 		// refused: the error of the rendering; found: a problem the check reports.
 		refused, found string
 	}{
@@ -386,7 +388,7 @@ func TestChartCatchesMistakes(t *testing.T) {
 			found: "env METERLINE_LOG_LEVLE is not a setting of the binary"},
 		{name: "unknown provider", set: map[string]any{"pollers": map[string]any{"openstack": map[string]any{"enabled": true,
 			"resources": map[string]any{"requests": map[string]any{"cpu": "1m", "memory": "1Mi"}, "limits": map[string]any{"memory": "1Mi"}}}}},
-			found: "not a provider of the binary"},
+			pollers: []string{"poller-openstack"}, found: "not a provider of the binary"},
 		{name: "no resources", set: map[string]any{"services": map[string]any{"collector": map[string]any{"resources": nil}}},
 			found: "cpu and memory requests"},
 		{name: "no disruption budget", set: map[string]any{"services": map[string]any{"sink": map[string]any{"pdb": map[string]any{"enabled": false}}}},
@@ -405,11 +407,7 @@ func TestChartCatchesMistakes(t *testing.T) {
 			if err != nil {
 				t.Fatalf("render: %v", err)
 			}
-			var pollers []string
-			if tc.name == "unknown provider" {
-				pollers = []string{"poller-openstack"}
-			}
-			problems := parseChart(t, manifest).check(b, pollers)
+			problems := parseChart(t, manifest).check(b, tc.pollers)
 			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tc.found) }) {
 				t.Errorf("problems %q: none contains %q", problems, tc.found)
 			}
