@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/meterline/meterline/internal/poller/cf/cfsim"
 	"github.com/meterline/meterline/internal/testenv"
 )
 
@@ -124,6 +126,27 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// runMigrateJob runs the rendered migrate Job's container to completion.
+func runMigrateJob(t *testing.T, b binary, c *chart, secrets map[string]corev1.Secret, over map[string]string) {
+	t.Helper()
+	if len(c.jobs) != 1 {
+		t.Fatalf("%d Jobs rendered", len(c.jobs))
+	}
+	job := c.jobs[0].Spec.Template.Spec.Containers[0]
+	m := runPod(t, b.path, "job/migrate", job.Args, podEnv(t, job, secrets, "migrate", over), "")
+	select {
+	case err := <-m.done:
+		m.done <- err
+		if err != nil {
+			t.Fatalf("migrate Job's container: %v\n%s", err, m.logs.String())
+		}
+	case <-time.After(3 * time.Minute):
+		_ = m.cmd.Process.Kill()
+		m.done <- <-m.done
+		t.Fatalf("migrate Job's container did not finish\n%s", m.logs.String())
+	}
+}
+
 // TestRenderedPodsRun runs what the default rendering deploys, against the real Kafka and
 // ClickHouse: the migrate Job's container to completion, then every workload's container
 // (its args, its rendered environment with the Secret's values), which must pass its
@@ -152,22 +175,7 @@ func TestRenderedPodsRun(t *testing.T) {
 		// A pinned clock: the document sent below is inside the slack whatever the date.
 		"METERLINE_CLOCK_START": "2026-01-15T12:00:00Z",
 	}
-	if len(c.jobs) != 1 {
-		t.Fatalf("%d Jobs rendered", len(c.jobs))
-	}
-	job := c.jobs[0].Spec.Template.Spec.Containers[0]
-	m := runPod(t, b.path, "job/migrate", job.Args, podEnv(t, job, c.secrets, "migrate", over), "")
-	select {
-	case err := <-m.done:
-		m.done <- err
-		if err != nil {
-			t.Fatalf("migrate Job's container: %v\n%s", err, m.logs.String())
-		}
-	case <-time.After(3 * time.Minute):
-		_ = m.cmd.Process.Kill()
-		m.done <- <-m.done
-		t.Fatalf("migrate Job's container did not finish\n%s", m.logs.String())
-	}
+	runMigrateJob(t, b, c, c.secrets, over)
 
 	pods := map[string]*pod{}
 	for _, comp := range sortedKeys(c.workloads) {
@@ -232,4 +240,83 @@ func TestRenderedPodsRun(t *testing.T) {
 			t.Errorf("%s did not stop after SIGTERM", p.name)
 		}
 	}
+}
+
+// TestRenderedPollerRuns runs the production rendering's Cloud Foundry poller container (its
+// args, its rendered settings, its client secret from the Secret the production values name,
+// made here as an operator would) against the Cloud Foundry simulator and the real Kafka: it
+// must get ready and complete a poll round, which needs the UAA token its credentials get.
+func TestRenderedPollerRuns(t *testing.T) {
+	b := meterline(t)
+	env := testenv.Get(t)
+	cfg := env.Config(t)
+	testenv.DeleteTopicsWithPrefix(t, cfg)
+	manifest, err := render(t, []string{"values-production.yaml"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := parseChart(t, manifest)
+	w, ok := c.workloads["poller-cf"]
+	if !ok || len(c.problems) > 0 {
+		t.Fatalf("no poller-cf workload, or problems %v", c.problems)
+	}
+	ct := w.pod.Spec.Containers[0]
+	secrets := map[string]corev1.Secret{"meterline-credentials": {Data: map[string][]byte{"METERLINE_CF_CLIENT_SECRET": []byte(cfsim.Secret)}}}
+	clock := "2026-01-15T12:00:00Z"
+
+	simAddr := freeAddr(t)
+	sim := runPod(t, b.path, "sim cf", []string{"sim", "cf"},
+		[]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "METERLINE_HTTP_ADDR=" + simAddr, "METERLINE_CLOCK_START=" + clock}, simAddr)
+	sim.waitReady(t, "/readyz")
+
+	over := map[string]string{
+		"METERLINE_KAFKA_BROKERS":       strings.Join(cfg.Kafka.Brokers, ","),
+		"METERLINE_CLICKHOUSE_ADDR":     cfg.ClickHouse.Addr,
+		"METERLINE_CLICKHOUSE_DATABASE": cfg.ClickHouse.Database,
+		"METERLINE_CLICKHOUSE_USER":     cfg.ClickHouse.User,
+		"METERLINE_TOPIC_PREFIX":        cfg.Kafka.TopicPrefix,
+		"METERLINE_TOPIC_PARTITIONS":    "3",
+		// The production values' three brokers become the test environment's one.
+		"METERLINE_TOPIC_REPLICATION": "1",
+		"METERLINE_CLOCK_START":       clock,
+	}
+	// The poller reads the ClickHouse schema at start: the production rendering's Job first.
+	runMigrateJob(t, b, c, secrets, over)
+	addr := freeAddr(t)
+	over["METERLINE_HTTP_ADDR"] = addr
+	over["METERLINE_CF_API_URL"] = cfsim.APIURL("http://" + simAddr)
+	over["METERLINE_CF_UAA_URL"] = cfsim.UAAURL("http://" + simAddr)
+	p := runPod(t, b.path, w.kind+"/"+w.name, ct.Args, podEnv(t, ct, secrets, w.name, over), addr)
+	p.waitReady(t, ct.ReadinessProbe.HTTPGet.Path)
+	if got := ct.Env; !slices.ContainsFunc(got, func(e corev1.EnvVar) bool { return e.Name == "METERLINE_CF_CLIENT_ID" && e.Value == cfsim.Client }) {
+		t.Fatalf("production values' CF client id is not the simulator's %q: %v", cfsim.Client, got)
+	}
+	stop := time.After(3 * time.Minute)
+	for {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err == nil {
+			var body bytes.Buffer
+			_, _ = body.ReadFrom(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(body.String(), "meterline_poller_last_success_timestamp_seconds{") {
+				t.Logf("%s completed a poll round", p.name)
+				break
+			}
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("%s exited: %v\n%s", p.name, err, p.logs.String())
+		case <-stop:
+			_ = p.cmd.Process.Kill()
+			p.done <- <-p.done
+			t.Fatalf("%s completed no poll round\n%s", p.name, p.logs.String())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-p.done; err != nil {
+		t.Errorf("%s after SIGTERM: %v", p.name, err)
+	}
+	p.done <- nil
 }
