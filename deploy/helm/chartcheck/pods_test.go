@@ -97,20 +97,26 @@ func probe(url string) int {
 }
 
 // waitReady waits until the kubelet's readiness probe would pass (the container's readiness
-// path answers 200), failing if the process exits first. The bound only keeps a broken run
-// from hanging; no assertion is made on how long it takes.
+// path answers 200).
 func (p *pod) waitReady(t *testing.T, path string) {
 	t.Helper()
+	p.waitFor(t, "ready", func() bool { return probe("http://"+p.addr+path) == http.StatusOK })
+}
+
+// waitFor waits until cond holds, failing if the process exits first. The bound only keeps
+// a broken run from hanging; no assertion is made on how long it takes.
+func (p *pod) waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
 	stop := time.After(3 * time.Minute)
-	for probe("http://"+p.addr+path) != http.StatusOK {
+	for !cond() {
 		select {
 		case err := <-p.done:
 			p.done <- err
-			t.Fatalf("%s exited before it was ready: %v\n%s", p.name, err, p.logs.String())
+			t.Fatalf("%s exited before it was %s: %v\n%s", p.name, what, err, p.logs.String())
 		case <-stop:
 			_ = p.cmd.Process.Kill()
 			p.done <- <-p.done
-			t.Fatalf("%s never ready\n%s", p.name, p.logs.String())
+			t.Fatalf("%s never %s\n%s", p.name, what, p.logs.String())
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
@@ -291,29 +297,18 @@ func TestRenderedPollerRuns(t *testing.T) {
 	if got := ct.Env; !slices.ContainsFunc(got, func(e corev1.EnvVar) bool { return e.Name == "METERLINE_CF_CLIENT_ID" && e.Value == cfsim.Client }) {
 		t.Fatalf("production values' CF client id is not the simulator's %q: %v", cfsim.Client, got)
 	}
-	stop := time.After(3 * time.Minute)
-	for {
+	// A committed poll transaction sets the source's last success.
+	p.waitFor(t, "done with a poll round", func() bool {
 		resp, err := http.Get("http://" + addr + "/metrics")
-		if err == nil {
-			var body bytes.Buffer
-			_, _ = body.ReadFrom(resp.Body)
-			resp.Body.Close()
-			if strings.Contains(body.String(), "meterline_poller_last_success_timestamp_seconds{") {
-				t.Logf("%s completed a poll round", p.name)
-				break
-			}
+		if err != nil {
+			return false
 		}
-		select {
-		case err := <-p.done:
-			p.done <- err
-			t.Fatalf("%s exited: %v\n%s", p.name, err, p.logs.String())
-		case <-stop:
-			_ = p.cmd.Process.Kill()
-			p.done <- <-p.done
-			t.Fatalf("%s completed no poll round\n%s", p.name, p.logs.String())
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+		defer resp.Body.Close()
+		var body bytes.Buffer
+		_, _ = body.ReadFrom(resp.Body)
+		return strings.Contains(body.String(), "meterline_poller_last_success_timestamp_seconds{")
+	})
+	t.Logf("%s committed a poll round", p.name)
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	if err := <-p.done; err != nil {
 		t.Errorf("%s after SIGTERM: %v", p.name, err)
