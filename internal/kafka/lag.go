@@ -49,10 +49,17 @@ func (c *LagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.lag; ch <-
 func (c *LagCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), lagTimeout)
 	defer cancel()
-	lags, err := kadm.NewClient(c.client()).Lag(ctx, c.group)
 	up := 0.0
+	if cl := c.client(); cl != nil {
+		c.collect(ctx, cl, ch, &up)
+	}
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
+}
+
+func (c *LagCollector) collect(ctx context.Context, cl *kgo.Client, ch chan<- prometheus.Metric, up *float64) {
+	lags, err := kadm.NewClient(cl).Lag(ctx, c.group)
 	if l, ok := lags[c.group]; err == nil && ok && l.Error() == nil {
-		up = 1
+		*up = 1
 		for topic, parts := range l.Lag {
 			for p, ml := range parts {
 				if ml.Err != nil || ml.Lag < 0 {
@@ -62,5 +69,4 @@ func (c *LagCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
 }
