@@ -144,7 +144,7 @@ func NewBatchConsumer[T any](cfg BatchConfig, decode func(*kgo.Record) (T, error
 	if err != nil {
 		return nil, err
 	}
-	if err := reg.Register(NewLagCollector(cfg.Group, func() *kgo.Client { return cl })); err != nil {
+	if err := reg.Register(NewLagCollector(cfg.Group, cfg.Name, func() *kgo.Client { return cl })); err != nil {
 		cl.Close()
 		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 	}

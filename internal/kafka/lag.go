@@ -28,10 +28,11 @@ type LagCollector struct {
 	up     *prometheus.Desc
 }
 
-// NewLagCollector returns the collector of group's lag, asking Kafka through client (a func:
-// the processor replaces its client after a Kafka failure).
-func NewLagCollector(group string, client func() *kgo.Client) *LagCollector {
-	constLabels := prometheus.Labels{"group": group}
+// NewLagCollector returns the collector of group's lag, labelled with the group and the
+// consumer's name (processor, rawsink, ...: the sink label of the sinks' metrics), asking
+// Kafka through client (a func: the processor replaces its client after a Kafka failure).
+func NewLagCollector(group, consumer string, client func() *kgo.Client) *LagCollector {
+	constLabels := prometheus.Labels{"group": group, "consumer": consumer}
 	return &LagCollector{group: group, client: client,
 		lag: prometheus.NewDesc("meterline_kafka_consumer_lag_records",
 			"Records of the partition the consumer group has not committed yet: the partition's end offset less the group's committed offset.",

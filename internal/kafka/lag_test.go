@@ -35,7 +35,7 @@ func TestLagCollector(t *testing.T) {
 	}
 	group := testenv.Name("lag")
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(NewLagCollector(group, func() *kgo.Client { return cl }))
+	reg.MustRegister(NewLagCollector(group, "test", func() *kgo.Client { return cl }))
 	commit := func(p0, p1 int64) {
 		t.Helper()
 		var o kadm.Offsets
@@ -48,12 +48,12 @@ func TestLagCollector(t *testing.T) {
 	check := func(want0, want1 float64) {
 		t.Helper()
 		for p, want := range []float64{want0, want1} {
-			g, err := Gauge(reg, "meterline_kafka_consumer_lag_records", map[string]string{"group": group, "topic": topic, "partition": strconv.Itoa(p)})
+			g, err := Gauge(reg, "meterline_kafka_consumer_lag_records", map[string]string{"group": group, "consumer": "test", "topic": topic, "partition": strconv.Itoa(p)})
 			if err != nil || g != want {
 				t.Errorf("partition %d: lag %v (%v), want %v", p, g, err, want)
 			}
 		}
-		if up, err := Gauge(reg, "meterline_kafka_consumer_lag_up", map[string]string{"group": group}); err != nil || up != 1 {
+		if up, err := Gauge(reg, "meterline_kafka_consumer_lag_up", map[string]string{"group": group, "consumer": "test"}); err != nil || up != 1 {
 			t.Errorf("up %v (%v), want 1", up, err)
 		}
 	}
@@ -75,8 +75,8 @@ func TestLagCollector(t *testing.T) {
 	}
 	defer down.Close()
 	dreg := prometheus.NewRegistry()
-	dreg.MustRegister(NewLagCollector(group, func() *kgo.Client { return down }))
-	if up, err := Gauge(dreg, "meterline_kafka_consumer_lag_up", map[string]string{"group": group}); err != nil || up != 0 {
+	dreg.MustRegister(NewLagCollector(group, "test", func() *kgo.Client { return down }))
+	if up, err := Gauge(dreg, "meterline_kafka_consumer_lag_up", map[string]string{"group": group, "consumer": "test"}); err != nil || up != 0 {
 		t.Errorf("up %v (%v) without Kafka, want 0", up, err)
 	}
 }

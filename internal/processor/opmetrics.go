@@ -21,7 +21,7 @@ type opMetrics struct {
 }
 
 func newOpMetrics(reg prometheus.Registerer, group string, client func() *kgo.Client) (*opMetrics, error) {
-	if err := reg.Register(kafka.NewLagCollector(group, client)); err != nil {
+	if err := reg.Register(kafka.NewLagCollector(group, "processor", client)); err != nil {
 		return nil, err
 	}
 	f := promauto.With(reg)

@@ -51,7 +51,7 @@ func TestOperatorMetrics(t *testing.T) {
 	}
 	// The run closed the processor's client: its lag collector (tested in package kafka) is
 	// registered for its group, and says it cannot ask Kafka now.
-	if up, err := kafka.Gauge(reg, "meterline_kafka_consumer_lag_up", map[string]string{"group": group}); err != nil || up != 0 {
+	if up, err := kafka.Gauge(reg, "meterline_kafka_consumer_lag_up", map[string]string{"group": group, "consumer": "processor"}); err != nil || up != 0 {
 		t.Errorf("lag up %v (%v) after the run, want 0 (a closed client)", up, err)
 	}
 }

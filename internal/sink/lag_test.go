@@ -61,7 +61,7 @@ func TestRawSinkLagMetrics(t *testing.T) {
 	for {
 		total, parts := 0.0, 0
 		for p := range cfg.Kafka.Partitions {
-			l, err := kafka.Gauge(reg, "meterline_kafka_consumer_lag_records", map[string]string{"group": group, "topic": topics.Collected, "partition": strconv.Itoa(int(p))})
+			l, err := kafka.Gauge(reg, "meterline_kafka_consumer_lag_records", map[string]string{"group": group, "consumer": "rawsink", "topic": topics.Collected, "partition": strconv.Itoa(int(p))})
 			if err != nil {
 				t.Fatal(err)
 			}
