@@ -128,6 +128,7 @@ func exported(t *testing.T) map[string]bool {
 // histograms are the histograms among the metrics (the rules use their series).
 var histograms = []string{
 	"meterline_processor_transaction_seconds",
+	"meterline_poller_transaction_seconds",
 	"meterline_sink_write_lag_seconds",
 	"meterline_rawsink_flush_seconds",
 	"meterline_cellsink_flush_seconds",
