@@ -13,7 +13,7 @@ func writeLagOpts(name string) prometheus.HistogramOpts {
 }
 
 // observeWriteLag observes the write lag of every record of b whose row was just written
-// (those set aside are not).
+// (those set aside are not, nor the processor's ticks, which are no usage and have no row).
 func (c *BatchConsumer[T]) observeWriteLag(b *batch[T]) {
 	now := c.clock.Now()
 	aside := make(map[any]bool, len(b.aside))
@@ -21,7 +21,7 @@ func (c *BatchConsumer[T]) observeWriteLag(b *batch[T]) {
 		aside[a.rec] = true
 	}
 	for _, r := range b.recs {
-		if !aside[r] {
+		if !aside[r] && !IsTick(r) {
 			c.writeLag.Observe(max(now.Sub(r.Timestamp).Seconds(), 0))
 		}
 	}
