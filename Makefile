@@ -33,7 +33,7 @@ test: lint ## start the test environment (real Kafka and ClickHouse), run unit, 
 	@mkdir -p $(BIN)
 	$(TESTENV) start all > $(BIN)/.testenv.env
 	set -a; source <(sed 's/^export METERLINE_/METERLINE_TEST_/' $(BIN)/.testenv.env); set +a; \
-	$(GO) test -count=1 -timeout 45m $(GOTESTFLAGS) ./... ./e2e/... ./deploy/helm/...
+	$(GO) test -count=1 -timeout 45m $(GOTESTFLAGS) ./... ./e2e/... ./deploy/... ./deploy/helm/...
 
 .PHONY: test-unit
 test-unit: ## run the tests that need no Kafka or ClickHouse (the fuzz corpora among them)
@@ -75,7 +75,7 @@ DEADCODE  := golang.org/x/tools/cmd/deadcode@v0.52.0
 
 .PHONY: lint
 lint: ## go vet, gofmt, and no dead code (deadcode; what may be unreachable is in .deadcode-allow)
-	$(GO) vet ./... ./e2e/... ./deploy/helm/...
+	$(GO) vet ./... ./e2e/... ./deploy/... ./deploy/helm/...
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
 	@all=$$($(GO) run $(DEADCODE) ./...); out=$$(grep -vEf <(grep -v '^#' .deadcode-allow) <<<"$$all" || true); \
 		if [ -n "$$out" ]; then echo "dead code (reached by no command; delete it, or say why in .deadcode-allow):"; echo "$$out"; exit 1; fi

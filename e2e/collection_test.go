@@ -119,7 +119,9 @@ func TestDevCollectsIntoClickHouse(t *testing.T) {
 		t.Errorf("GET of a malformed id: %d %s, want 400", r.status, r.body)
 	}
 	metrics := do(t, http.MethodGet, "http://"+dev.addr+"/metrics", "", nil)
-	for _, m := range []string{`meterline_collector_documents_total{result="accepted"} 1`, `meterline_collector_documents_total{result="duplicate"} 1`, "meterline_rawsink_rows_written_total 1"} {
+	for _, m := range []string{`meterline_collector_documents_total{result="accepted"} 1`, `meterline_collector_documents_total{result="duplicate"} 1`, "meterline_rawsink_rows_written_total 1",
+		`meterline_sink_write_lag_seconds_count{sink="rawsink"} 1`, `meterline_kafka_consumer_lag_up{consumer="processor"`,
+		`meterline_kafka_consumer_lag_records{consumer="rawsink"`} {
 		if !strings.Contains(string(metrics.body), m) {
 			t.Errorf("/metrics lacks %q", m)
 		}

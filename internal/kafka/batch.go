@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
+
+	"github.com/meterline/meterline/internal/platform/clock"
 )
 
 // BatchConfig configures a BatchConsumer.
@@ -31,6 +33,8 @@ type BatchConfig struct {
 	// KafkaOpts are added to the consumer's client options (tests: a dialer that can cut the
 	// connections).
 	KafkaOpts []kgo.Opt
+	// Clock, when set, is what the write lag is measured by (tests pin it).
+	Clock clock.Clock
 }
 
 // ErrUnwritable marks a write error that the records written will meet however often the
@@ -89,6 +93,8 @@ type BatchConsumer[T any] struct {
 
 	undecodable, writeErrors, deadLettered prometheus.Counter
 	flushTime                              prometheus.Histogram
+	writeLag                               prometheus.Histogram
+	clock                                  clock.Clock
 
 	// flushing is the failure the open batch's write (or setting aside) meets, nil once it
 	// is written; committing is that of the last commit, nil once one succeeds.
@@ -138,8 +144,13 @@ func NewBatchConsumer[T any](cfg BatchConfig, decode func(*kgo.Record) (T, error
 	if err != nil {
 		return nil, err
 	}
+	if err := reg.Register(NewLagCollector(cfg.Group, cfg.Name, func() *kgo.Client { return cl })); err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+	}
 	f := promauto.With(reg)
-	return &BatchConsumer[T]{cfg: cfg, cl: cl, decode: decode, write: write, log: log,
+	return &BatchConsumer[T]{cfg: cfg, cl: cl, decode: decode, write: write, log: log, clock: clock.Or(cfg.Clock),
+		writeLag: f.NewHistogram(writeLagOpts(cfg.Name)),
 		undecodable: f.NewCounter(prometheus.CounterOpts{Name: "meterline_" + cfg.Name + "_undecodable_records_total",
 			Help: "Records of " + cfg.Topic + " that do not decode; each is set aside to the dead-letter topic."}),
 		writeErrors: f.NewCounter(prometheus.CounterOpts{Name: "meterline_" + cfg.Name + "_write_errors_total",
@@ -325,6 +336,7 @@ func (c *BatchConsumer[T]) flush(ctx context.Context, b *batch[T]) error {
 	}
 	note(&c.flushing, nil)
 	c.flushTime.Observe(time.Since(start).Seconds())
+	c.observeWriteLag(b)
 	if c.AfterWrite != nil {
 		if err := c.AfterWrite(); err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
@@ -85,4 +86,31 @@ func Committed(ctx context.Context, brokers []string, topic string) ([]*kgo.Reco
 		})
 	}
 	return out, nil
+}
+
+// Gauge is the value of the gauge name with exactly labels in what g gathers, -1 when g has
+// none.
+func Gauge(g prometheus.Gatherer, name string, labels map[string]string) (float64, error) {
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0, err
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) != len(labels) {
+				continue
+			}
+			for _, l := range m.GetLabel() {
+				if labels[l.GetName()] != l.GetValue() {
+					continue metric
+				}
+			}
+			return m.GetGauge().GetValue(), nil
+		}
+	}
+	return -1, nil
 }

@@ -15,6 +15,8 @@ type Metrics struct {
 	rejects     *prometheus.CounterVec
 	errors      *prometheus.CounterVec
 	notices     *prometheus.CounterVec
+	txnSeconds  *prometheus.HistogramVec
+	aborted     *prometheus.CounterVec
 }
 
 // NewMetrics registers the pollers' metrics with reg.
@@ -34,8 +36,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Failed polls and publishes, by kind."}, []string{"source", "kind"}),
 		notices: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meterline_poller_notices_total",
 			Help: "Findings about the provider's data, by kind (a server gone before its last period was read, ...)."}, []string{"source", "kind"}),
+		txnSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "meterline_poller_transaction_seconds",
+			Help:    "Time to publish a batch in one Kafka transaction (begin to end), by outcome (committed, failed).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"source", "outcome"}),
+		aborted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meterline_poller_aborted_transactions_total",
+			Help: "Publishes that did not commit (aborted, or fenced): the batch is polled again."}, []string{"source"}),
 	}
-	reg.MustRegister(m.lastSuccess, m.lag, m.lagShare, m.documents, m.rejects, m.errors, m.notices)
+	reg.MustRegister(m.lastSuccess, m.lag, m.lagShare, m.documents, m.rejects, m.errors, m.notices, m.txnSeconds, m.aborted)
 	return m
 }
 
@@ -94,4 +101,17 @@ func (s *sourceMetrics) observe(now, through time.Time, slack time.Duration, suc
 	if slack > 0 {
 		s.m.lagShare.WithLabelValues(s.source).Set(lag.Seconds() / slack.Seconds())
 	}
+}
+
+// transaction observes a publish (one transaction) that took d, committed or not.
+func (s *sourceMetrics) transaction(d time.Duration, committed bool) {
+	if s == nil {
+		return
+	}
+	outcome := "committed"
+	if !committed {
+		outcome = "failed"
+		s.m.aborted.WithLabelValues(s.source).Inc()
+	}
+	s.m.txnSeconds.WithLabelValues(s.source, outcome).Observe(d.Seconds())
 }

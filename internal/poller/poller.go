@@ -228,7 +228,10 @@ func Run(ctx context.Context, cfg Config, p Provider, pub Publisher, log *zap.Lo
 			}
 			events = append(events, ev)
 		}
-		if err := publish(ctx, pub, events, rejects, b.Metadata, b.State); err != nil {
+		began := time.Now() // a duration, not a time the pipeline records: the wall clock
+		err = publish(ctx, pub, events, rejects, b.Metadata, b.State)
+		m.transaction(time.Since(began), err == nil)
+		if err != nil {
 			if errors.Is(err, ErrFenced) {
 				m.failed(KindFenced)
 				return err

@@ -91,6 +91,7 @@ type Service struct {
 	accounts Accounts
 	log      *zap.Logger
 	metrics  metrics
+	ops      *opMetrics
 
 	mu     sync.Mutex
 	states map[int32]*partState
@@ -225,6 +226,11 @@ func New(cfg Config, p metering.Plans, accounts Accounts, log *zap.Logger, reg p
 		recoveries: f.NewCounter(prometheus.CounterOpts{Name: "meterline_processor_kafka_failures_total",
 			Help: "Kafka failures (a transaction that could not begin, flush or end) after which the processor started a new session."}),
 	}
+	ops, err := newOpMetrics(reg, cfg.Group, s.Client)
+	if err != nil {
+		return nil, fmt.Errorf("processor: %w", err)
+	}
+	s.ops = ops
 	s.onProduced = s.produced
 	if err := s.newSession(); err != nil {
 		return nil, err
@@ -261,7 +267,12 @@ func (s *Service) newSession() error {
 }
 
 // Client is the processor's Kafka client (for readiness checks).
-func (s *Service) Client() *kgo.Client { return s.current.Load().Client() }
+func (s *Service) Client() *kgo.Client {
+	if sess := s.current.Load(); sess != nil {
+		return sess.Client()
+	}
+	return nil
+}
 
 // failure is a Kafka failure of the processor and since when it lasts.
 type failure struct {

@@ -150,6 +150,7 @@ func (s *Service) runSession(ctx context.Context) error {
 		if err := s.sess.Begin(); err != nil {
 			return &kafkaError{what: "begin transaction", err: err}
 		}
+		began := time.Now()
 		s.produceFailed.Store(false)
 		states, err := s.transact(ctx, fetches)
 		if err != nil {
@@ -170,6 +171,7 @@ func (s *Service) runSession(ctx context.Context) error {
 			s.ended(states, false)
 			return &kafkaError{what: "end transaction", err: err}
 		}
+		s.txnEnded(began, committed)
 		if !committed {
 			s.metrics.aborted.Inc()
 		} else {
@@ -340,7 +342,9 @@ func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.
 	if err != nil {
 		return err
 	}
+	s.ops.consumed.Add(float64(len(records)))
 	for _, r := range t.records {
+		s.producing(r)
 		s.sess.Produce(ctx, r, s.onProduced)
 	}
 	s.metrics.processed.Add(float64(t.processed))
@@ -351,6 +355,7 @@ func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.
 	produce := func(topic string, key, value []byte) {
 		r := out.record()
 		r.Topic, r.Partition, r.Key, r.Value = topic, p, key, value
+		s.producing(r)
 		s.sess.Produce(ctx, r, s.onProduced)
 	}
 	// Coalesced: each changed cell once, with its value at the end of the transaction.

@@ -39,6 +39,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meterline/meterline/internal/kafka"
+	"github.com/meterline/meterline/internal/platform/clock"
 )
 
 // Config is what every sink needs. Group and DeadLetter are required: kafka.GroupsFor names
@@ -54,6 +55,8 @@ type Config struct {
 	// KafkaOpts are added to the consumer's client options (tests: a dialer that can cut the
 	// connections).
 	KafkaOpts []kgo.Opt
+	// Clock, when set, is what the write lag is measured by (tests pin it).
+	Clock clock.Clock
 }
 
 var (
@@ -74,7 +77,7 @@ func (cfg Config) check() error {
 // batchConfig is the consumer configuration of the sink name.
 func (cfg Config) batchConfig(name string) kafka.BatchConfig {
 	return kafka.BatchConfig{Name: name, Brokers: cfg.Brokers, Topic: cfg.Topic, Group: cfg.Group,
-		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, DeadLetter: cfg.DeadLetter, KafkaOpts: cfg.KafkaOpts}
+		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, DeadLetter: cfg.DeadLetter, KafkaOpts: cfg.KafkaOpts, Clock: cfg.Clock}
 }
 
 // newSink decodes each record of cfg.Topic as a message M, checks it with check (nil: every
