@@ -2,10 +2,7 @@ package app
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
-	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -23,14 +20,11 @@ var cfProvider = provider{
 	required:   "METERLINE_CF_API_URL is required (with METERLINE_CF_TOKEN or UAA client credentials)",
 	configured: func(cfg config.Config) bool { return cfg.CF.Configured() },
 	start:      startCFPoller,
-	sim: func(e *env, base string) (http.Handler, []zap.Field, error) {
-		sc, err := cfScript(e)
-		if err != nil {
-			return nil, nil, err
-		}
-		return cfsim.New(sc, e.clock).Handler(), []zap.Field{zap.String("uaa", cfsim.UAAURL(base)),
-			zap.String("api", cfsim.APIURL(base)), zap.Int("actions", len(sc.Actions))}, nil
-	},
+	sim: scriptedSim("METERLINE_CFSIM_SCRIPT", func(e *env) string { return e.cfg.CF.SimScript }, cfsim.DemoScript,
+		func(e *env, sc cfsim.Script, base string) (http.Handler, []zap.Field) {
+			return cfsim.New(sc, e.clock).Handler(), []zap.Field{zap.String("uaa", cfsim.UAAURL(base)),
+				zap.String("api", cfsim.APIURL(base)), zap.Int("actions", len(sc.Actions))}
+		}),
 	pointAt: func(cfg config.Config, base string) config.Config {
 		c := &cfg.CF
 		c.APIURL, c.UAAURL, c.ClientID, c.ClientSecret, c.Token = cfsim.APIURL(base), cfsim.UAAURL(base), cfsim.Client, cfsim.Secret, ""
@@ -64,21 +58,4 @@ func startCFPoller(ctx context.Context, s *stack, brokers []string, cfg config.C
 		return err
 	}
 	return startCFMetadata(ctx, s, prov, foundation, cfg)
-}
-
-// cfScript returns the script of the Cloud Foundry simulator: the file of
-// METERLINE_CFSIM_SCRIPT, or the demo fleet around the clock's present.
-func cfScript(e *env) (cfsim.Script, error) {
-	if e.cfg.CF.SimScript == "" {
-		return cfsim.DemoScript(e.clock.Now()), nil
-	}
-	raw, err := os.ReadFile(e.cfg.CF.SimScript)
-	if err != nil {
-		return cfsim.Script{}, fmt.Errorf("METERLINE_CFSIM_SCRIPT: %w", err)
-	}
-	var sc cfsim.Script
-	if err := json.Unmarshal(raw, &sc); err != nil {
-		return cfsim.Script{}, fmt.Errorf("METERLINE_CFSIM_SCRIPT %s: %w", e.cfg.CF.SimScript, err)
-	}
-	return sc, nil
 }

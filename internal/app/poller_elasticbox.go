@@ -2,10 +2,8 @@ package app
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
-	"os"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -25,14 +23,11 @@ var elasticBoxProvider = provider{
 	required:   "METERLINE_ELASTICBOX_URL is required (with METERLINE_ELASTICBOX_TOKEN and METERLINE_ELASTICBOX_ORGANIZATIONS)",
 	configured: func(cfg config.Config) bool { return cfg.ElasticBox.Configured() },
 	start:      startElasticBoxPoller,
-	sim: func(e *env, base string) (http.Handler, []zap.Field, error) {
-		sc, err := ebsimScript(e)
-		if err != nil {
-			return nil, nil, err
-		}
-		return ebsim.New(sc, e.clock).Handler(), []zap.Field{zap.String("url", base), zap.Strings("organizations", sc.Organizations),
-			zap.Int("instances", len(sc.Instances))}, nil
-	},
+	sim: scriptedSim("METERLINE_EBSIM_SCRIPT", func(e *env) string { return e.cfg.ElasticBox.SimScript }, ebsimDemo,
+		func(e *env, sc ebsim.Script, base string) (http.Handler, []zap.Field) {
+			return ebsim.New(sc, e.clock).Handler(), []zap.Field{zap.String("url", base), zap.Strings("organizations", sc.Organizations),
+				zap.Int("instances", len(sc.Instances))}
+		}),
 	pointAt: func(cfg config.Config, base string) config.Config {
 		ec := &cfg.ElasticBox
 		ec.URL, ec.Token = base, ebsimToken
@@ -52,26 +47,9 @@ func startElasticBoxPoller(ctx context.Context, s *stack, brokers []string, cfg 
 	return startPoller(ctx, s, brokers, "elasticbox", elasticbox.Source(elasticbox.HostOf(ec.URL)), prov)
 }
 
-// ebsimScript returns the script of the ElasticBox simulator: the file of
-// METERLINE_EBSIM_SCRIPT, or the demo fleet around the clock's present (its token dev's).
-func ebsimScript(e *env) (ebsim.Script, error) {
-	var sc ebsim.Script
-	if e.cfg.ElasticBox.SimScript == "" {
-		sc = ebsim.DemoScript(e.clock.Now())
-		sc.Token = ebsimToken
-		return sc, nil
-	}
-	return sc, readJSONFile(e.cfg.ElasticBox.SimScript, "METERLINE_EBSIM_SCRIPT", &sc)
-}
-
-// readJSONFile decodes the JSON file at path, named by setting in its errors, into v.
-func readJSONFile(path, setting string, v any) error {
-	raw, err := os.ReadFile(path)
-	if err == nil {
-		err = json.Unmarshal(raw, v)
-	}
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", setting, path, err)
-	}
-	return nil
+// ebsimDemo is the demo fleet of the ElasticBox simulator around now, its token dev's.
+func ebsimDemo(now time.Time) ebsim.Script {
+	sc := ebsim.DemoScript(now)
+	sc.Token = ebsimToken
+	return sc
 }

@@ -2,10 +2,7 @@ package app
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
-	"os"
 
 	"go.uber.org/zap"
 
@@ -22,14 +19,11 @@ var novaProvider = provider{
 	required:   "METERLINE_NOVA_COMPUTE_URL or METERLINE_NOVA_AUTH_URL: one is required",
 	configured: func(cfg config.Config) bool { return cfg.Nova.Configured() },
 	start:      startNovaPoller,
-	sim: func(e *env, base string) (http.Handler, []zap.Field, error) {
-		sc, err := novaScript(e)
-		if err != nil {
-			return nil, nil, err
-		}
-		return novasim.New(sc, e.clock).Handler(base), []zap.Field{zap.String("keystone", novasim.AuthURL(base)),
-			zap.String("compute", novasim.ComputeURL(base)), zap.Int("servers", len(sc.Servers))}, nil
-	},
+	sim: scriptedSim("METERLINE_NOVASIM_SCRIPT", func(e *env) string { return e.cfg.NovaSimScript }, novasim.DemoScript,
+		func(e *env, sc novasim.Script, base string) (http.Handler, []zap.Field) {
+			return novasim.New(sc, e.clock).Handler(base), []zap.Field{zap.String("keystone", novasim.AuthURL(base)),
+				zap.String("compute", novasim.ComputeURL(base)), zap.Int("servers", len(sc.Servers))}
+		}),
 	pointAt: func(cfg config.Config, base string) config.Config {
 		nc := &cfg.Nova
 		nc.AuthURL, nc.Username, nc.Password, nc.ProjectName = novasim.AuthURL(base), "meterline", "dev", "admin"
@@ -63,21 +57,4 @@ func startNovaPoller(ctx context.Context, s *stack, brokers []string, cfg config
 		Client: &poller.Client{HTTP: hc, Auth: auth, Timeout: cfg.Poll.Timeout, Clock: s.e.clock}})
 	s.e.log.Info("nova endpoints", zap.String("compute", nc.ComputeURL), zap.String("keystone", nc.AuthURL))
 	return startPoller(ctx, s, brokers, "nova", nova.Source(cloud), prov)
-}
-
-// novaScript returns the script of the Nova simulator: the file of METERLINE_NOVASIM_SCRIPT,
-// or the demo fleet around the clock's present.
-func novaScript(e *env) (novasim.Script, error) {
-	if e.cfg.NovaSimScript == "" {
-		return novasim.DemoScript(e.clock.Now()), nil
-	}
-	raw, err := os.ReadFile(e.cfg.NovaSimScript)
-	if err != nil {
-		return novasim.Script{}, fmt.Errorf("METERLINE_NOVASIM_SCRIPT: %w", err)
-	}
-	var sc novasim.Script
-	if err := json.Unmarshal(raw, &sc); err != nil {
-		return novasim.Script{}, fmt.Errorf("METERLINE_NOVASIM_SCRIPT %s: %w", e.cfg.NovaSimScript, err)
-	}
-	return sc, nil
 }

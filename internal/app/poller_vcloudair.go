@@ -2,10 +2,7 @@ package app
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
-	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,13 +21,10 @@ var vcloudAirProvider = provider{
 	required:   "METERLINE_VCLOUDAIR_URL is required, with METERLINE_VCLOUDAIR_USERNAME and _PASSWORD or METERLINE_VCLOUDAIR_TOKEN",
 	configured: func(cfg config.Config) bool { return cfg.VCloudAir.Configured() },
 	start:      startVCloudAirPoller,
-	sim: func(e *env, base string) (http.Handler, []zap.Field, error) {
-		sc, err := vcaScript(e)
-		if err != nil {
-			return nil, nil, err
-		}
-		return vcasim.New(sc, e.clock).Handler(), []zap.Field{zap.String("url", base), zap.Int("service_instances", len(sc.Instances))}, nil
-	},
+	sim: scriptedSim("METERLINE_VCASIM_SCRIPT", func(e *env) string { return e.cfg.VCloudAir.SimScript }, vcasim.DemoScript,
+		func(e *env, sc vcasim.Script, base string) (http.Handler, []zap.Field) {
+			return vcasim.New(sc, e.clock).Handler(), []zap.Field{zap.String("url", base), zap.Int("service_instances", len(sc.Instances))}
+		}),
 	pointAt: func(cfg config.Config, base string) config.Config {
 		v := &cfg.VCloudAir
 		v.URL, v.Username, v.Password = base, "meterline", "dev"
@@ -84,22 +78,4 @@ func startVCloudAirBilling(ctx context.Context, s *stack, prov *vcloudair.Provid
 		return nil
 	})
 	return nil
-}
-
-// vcaScript returns the script of the vCloud Air simulator: the file of
-// METERLINE_VCASIM_SCRIPT, or the demo company around the clock's present.
-func vcaScript(e *env) (vcasim.Script, error) {
-	path := e.cfg.VCloudAir.SimScript
-	if path == "" {
-		return vcasim.DemoScript(e.clock.Now()), nil
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return vcasim.Script{}, fmt.Errorf("METERLINE_VCASIM_SCRIPT: %w", err)
-	}
-	var sc vcasim.Script
-	if err := json.Unmarshal(raw, &sc); err != nil {
-		return vcasim.Script{}, fmt.Errorf("METERLINE_VCASIM_SCRIPT %s: %w", path, err)
-	}
-	return sc, nil
 }

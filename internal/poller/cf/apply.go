@@ -29,6 +29,15 @@ func (p *Provider) apply(st *state, evs []event, services bool) ([]usage.Documen
 		}
 		cs = append(cs, change{key: key, at: e.at, before: before, after: after, dedup: e.guid})
 	}
+	// stop ends what runs under key; a stop of what the state does not know runs changes
+	// nothing and is a notice, its detail "<state> <guid> of <what>".
+	stop := func(e event, key, what string) {
+		if _, ok := st.Running[key]; !ok {
+			notices = append(notices, poller.Notice{Kind: "untracked_stop", Detail: fmt.Sprintf("%s %s of %s", e.state, e.guid, what)})
+			return
+		}
+		set(e, key, nil)
+	}
 	for _, e := range evs {
 		fp := &footprint{Org: e.org, Space: e.space, App: e.app, MemoryMB: e.mem, Count: e.inst}
 		switch e.state {
@@ -48,29 +57,17 @@ func (p *Provider) apply(st *state, evs []event, services bool) ([]usage.Documen
 					Detail: fmt.Sprintf("BUILDPACK_SET %s shows process %s running, unknown to the state: started at %s", e.guid, e.process, e.at)})
 			}
 		case "STOPPED":
-			if _, ok := st.Running["p:"+e.process]; !ok {
-				notices = append(notices, poller.Notice{Kind: "untracked_stop", Detail: fmt.Sprintf("STOPPED %s of process %s that the state does not know runs", e.guid, e.process)})
-				continue
-			}
-			set(e, "p:"+e.process, nil)
+			stop(e, "p:"+e.process, "process "+e.process+" that the state does not know runs")
 		case "TASK_STARTED":
 			fp.Resource, fp.Count = ResourceTask, 1
 			set(e, "t:"+e.task, fp)
 		case "TASK_STOPPED":
-			if _, ok := st.Running["t:"+e.task]; !ok {
-				notices = append(notices, poller.Notice{Kind: "untracked_stop", Detail: fmt.Sprintf("TASK_STOPPED %s of task %s that the state does not know runs", e.guid, e.task)})
-				continue
-			}
-			set(e, "t:"+e.task, nil)
+			stop(e, "t:"+e.task, "task "+e.task+" that the state does not know runs")
 		case "STAGING_STARTED":
 			fp.Resource, fp.Count = ResourceStaging, 1
 			set(e, "s:"+e.app, fp)
 		case "STAGING_STOPPED":
-			if _, ok := st.Running["s:"+e.app]; !ok {
-				notices = append(notices, poller.Notice{Kind: "untracked_stop", Detail: fmt.Sprintf("STAGING_STOPPED %s of app %s without a staging start", e.guid, e.app)})
-				continue
-			}
-			set(e, "s:"+e.app, nil)
+			stop(e, "s:"+e.app, "app "+e.app+" without a staging start")
 		default:
 			notices = append(notices, poller.Notice{Kind: "unknown_state", Detail: fmt.Sprintf("event %s: state %q not metered", e.guid, e.state)})
 		}
