@@ -298,6 +298,20 @@ func CompileMetering(p MeteringPlan) (*Metering, error) {
 	return out, nil
 }
 
+// metricName reports whether name, of the metric at field, is a name and not taken (defined
+// before in the plan); when not, it adds the problem.
+func (ps *problems) metricName(field, name string, taken bool) bool {
+	switch {
+	case !identifier.MatchString(name):
+		ps.add(field+".name", name, "metric name must be a name (letters, digits, _)")
+	case taken:
+		ps.add(field+".name", name, "metric %s is defined twice", name)
+	default:
+		return true
+	}
+	return false
+}
+
 // CompileRating validates and compiles a rating plan.
 func CompileRating(p RatingPlan) (*Rating, error) {
 	ps := &problems{plan: p.PlanID}
@@ -308,12 +322,7 @@ func CompileRating(p RatingPlan) (*Rating, error) {
 	out := &Rating{Plan: p, Metrics: map[string]*RatedMetric{}}
 	for i, m := range p.Metrics {
 		field := fmt.Sprintf("metrics[%d]", i)
-		if !identifier.MatchString(m.Name) {
-			ps.add(field+".name", m.Name, "metric name must be a name (letters, digits, _)")
-			continue
-		}
-		if out.Metrics[m.Name] != nil {
-			ps.add(field+".name", m.Name, "metric %s is defined twice", m.Name)
+		if !ps.metricName(field, m.Name, out.Metrics[m.Name] != nil) {
 			continue
 		}
 		out.Metrics[m.Name] = &RatedMetric{Name: m.Name,
@@ -337,12 +346,7 @@ func CompilePricing(p PricingPlan) (*Pricing, error) {
 	out := &Pricing{Plan: p, prices: map[string]map[string]decimal.Decimal{}}
 	for i, m := range p.Metrics {
 		field := fmt.Sprintf("metrics[%d]", i)
-		if !identifier.MatchString(m.Name) {
-			ps.add(field+".name", m.Name, "metric name must be a name (letters, digits, _)")
-			continue
-		}
-		if out.prices[m.Name] != nil {
-			ps.add(field+".name", m.Name, "metric %s is defined twice", m.Name)
+		if !ps.metricName(field, m.Name, out.prices[m.Name] != nil) {
 			continue
 		}
 		// A metric may list no price (Abacus' standard-services-hours does); a mapping that
