@@ -12,6 +12,7 @@ import (
 
 	"github.com/meterline/meterline/internal/clickhouse/vcarows"
 	"github.com/meterline/meterline/internal/platform/clock"
+	"github.com/meterline/meterline/internal/poller"
 )
 
 // Billed is one billable of one entity in a service group's billed usage of a billing month:
@@ -138,23 +139,5 @@ func (b *Billing) Round(ctx context.Context) (int, error) {
 
 // Run runs rounds until ctx ends; a failed round is logged and tried again next round.
 func (b *Billing) Run(ctx context.Context) error {
-	every := b.Interval
-	if every <= 0 {
-		every = time.Minute
-	}
-	for {
-		n, err := b.Round(ctx)
-		if err != nil && ctx.Err() == nil {
-			b.Log.Warn("vcloudair billed usage round failed; trying again next round", zap.Error(err))
-		} else if err == nil {
-			b.Log.Debug("vcloudair billed usage stored", zap.Int("rows", n))
-		}
-		t := time.NewTimer(every)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
+	return poller.RunRounds(ctx, b.Interval, b.Log, "vcloudair billed usage", b.Round)
 }
