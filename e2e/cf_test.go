@@ -197,6 +197,8 @@ func TestCFPollerCrashes(t *testing.T) {
 	pollerEnv := []string{
 		"METERLINE_CF_API_URL=http://" + sim.addr, "METERLINE_CF_UAA_URL=http://" + sim.addr + "/uaa",
 		"METERLINE_CF_CLIENT_ID=meterline", "METERLINE_CF_CLIENT_SECRET=dev", "METERLINE_CF_FOUNDATION=e2e", "METERLINE_CF_MIN_AGE=1s",
+		// The cursor trails the newest event read by 5s (not 15m), so that the pruned stream cuts it.
+		"METERLINE_CF_OVERLAP=5s",
 		"METERLINE_POLL_INTERVAL=1s", "METERLINE_POLL_TIMEOUT=5s", "METERLINE_LOG_LEVEL=info",
 	}
 	// Kills until the fleet's last events (100s after base), during the faults too.
@@ -250,23 +252,27 @@ func TestCFPollerCrashes(t *testing.T) {
 
 // killCFPoller starts `meterline poller cf` with env and, until the stack's clock reaches
 // until, SIGKILLs it and starts it again: at seeded moments spread over the whole run (a pause
-// of 300 ms plus up to 12 s), and right after the simulator (GET /sim/stats) has answered an
-// unknown cursor once a pruned stream or a purge and reseed was played: after up to 400 ms,
-// at most twice for each fault (the restarted poller meets the fault again when its handling
-// was not committed), so that the kills fall while each fault is being handled. It fails the
-// test when a fault was played but no kill followed the poller's meeting it, and returns the
-// instance running at the end.
+// of 300 ms plus up to 12 s), and while each stream fault is being handled: once the simulator
+// (GET /sim/stats) has answered an event list showing a pruned stream or a purge and reseed
+// (which the poller reconciles against a snapshot of what runs), after up to 800 ms drawn
+// from rng, and once more after the restarted poller read the changed stream again. It fails
+// the test when a fault was not played, the pruned stream did not cut the poller's cursor
+// (an unknown after_guid), or a fault went by without its kills, and returns the instance
+// running at the end.
 func killCFPoller(t *testing.T, s *stack, sim *proc, rng *rand.Rand, env []string, until time.Time) *proc {
 	t.Helper()
 	args := []string{"poller", "cf"}
-	stats := func() (st struct {
+	type simStats struct {
 		UnknownCursor int `json:"unknown_cursor"`
+		EventReads    int `json:"event_reads"`
+		FaultReads    int `json:"fault_reads"`
 		Pruned        int `json:"pruned"`
 		Purged        int `json:"purged"`
 		Restaged      int `json:"restaged"`
 		RateLimited   int `json:"rate_limited"`
 		ServerErrors  int `json:"server_errors"`
-	}) {
+	}
+	stats := func() (st simStats) {
 		r := do(t, http.MethodGet, "http://"+sim.addr+"/sim/stats", "", nil)
 		if r.status != http.StatusOK || json.Unmarshal(r.body, &st) != nil {
 			t.Fatalf("simulator stats: %d %s", r.status, r.body)
@@ -288,34 +294,36 @@ func killCFPoller(t *testing.T, s *stack, sim *proc, rng *rand.Rand, env []strin
 		return time.Now().Add(300*time.Millisecond + time.Duration(rng.Int64N(int64(12*time.Second))))
 	}
 	next := pause()
-	seen := 0              // unknown cursors answered so far
-	faultKills := [3]int{} // kills after an unknown cursor, by faults played (1 pruned, 2 also purged)
+	var faultKills [3]int // by the faults played so far: 1 pruned, 2 also purged
+	var readsAtKill [3]int
 	for s.now().Before(until) {
 		st := stats()
 		fault := min(st.Pruned+st.Purged, 2)
 		switch {
-		case st.UnknownCursor > seen && fault > 0 && faultKills[fault] < 2:
-			delay := time.Duration(rng.Int64N(int64(400 * time.Millisecond)))
+		case fault > 0 && faultKills[fault] < 2 && st.FaultReads > readsAtKill[fault]:
+			delay := time.Duration(rng.Int64N(int64(800 * time.Millisecond)))
 			time.Sleep(delay)
 			faultKills[fault]++
-			kill(fmt.Sprintf("%v after unknown cursor %d, faults played %d", delay.Round(time.Millisecond), st.UnknownCursor, fault))
-			seen = stats().UnknownCursor
+			readsAtKill[fault] = stats().FaultReads
+			kill(fmt.Sprintf("%v after the poller read the %s stream", delay.Round(time.Millisecond), map[int]string{1: "pruned", 2: "purged"}[fault]))
 			next = pause()
 		case time.Now().After(next):
 			kill("seeded moment")
 			next = pause()
 		default:
-			seen = st.UnknownCursor
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	st := stats()
-	t.Logf("simulator: %+v; %d kills, after the faults %v", st, kills, faultKills)
+	t.Logf("simulator: %+v; %d kills, after the faults %v", st, kills, faultKills[1:])
 	if st.Pruned != 1 || st.Purged != 1 || st.Restaged != 1 {
 		t.Errorf("the faults played: %+v, want one prune, one purge and one restage", st)
 	}
-	if faultKills[1] == 0 || faultKills[2] == 0 {
-		t.Errorf("kills right after the poller met each fault: %v (pruned, purged), want some after each; simulator %+v", faultKills[1:], st)
+	if st.UnknownCursor == 0 {
+		t.Errorf("the poller never met an unknown cursor (a pruned stream answered 422): %+v", st)
+	}
+	if faultKills[1] != 2 || faultKills[2] != 2 {
+		t.Errorf("kills while the faults were handled: %v (pruned, purged), want 2 each; simulator %+v", faultKills[1:], st)
 	}
 	return p
 }

@@ -317,11 +317,13 @@ func (s *Sim) do(a Action) {
 		s.add(a, Event{Service: true, State: "DELETED", Org: in.org, Space: in.space, Instance: a.Instance, Plan: in.plan, Name: in.name})
 	case "prune":
 		s.stats.Pruned++
+		s.stats.FaultReads = 0
 		if n := len(s.events); n > 1 {
 			s.events = slices.Clone(s.events[n-1:])
 		}
 	case "purge":
 		s.stats.Purged++
+		s.stats.FaultReads = 0
 		s.events = nil
 		for _, guid := range sortedKeys(s.running) {
 			p := s.running[guid]
@@ -487,6 +489,10 @@ func (s *Sim) eventsHandler(version string, services bool) func(http.ResponseWri
 		}
 		s.mu.Lock()
 		s.advance()
+		s.stats.EventReads++
+		if s.stats.Pruned+s.stats.Purged > 0 {
+			s.stats.FaultReads++
+		}
 		var list []Event
 		for _, e := range s.events {
 			if e.Service == services && !e.Visible.After(now) {

@@ -13,6 +13,11 @@ type Stats struct {
 	// UnknownCursor counts the event lists answered 422 (v3) or 400 code 10005 (v2) for an
 	// after_guid the stream no longer holds: the poller has met a pruned or purged stream.
 	UnknownCursor int `json:"unknown_cursor"`
+	// EventReads counts the event lists answered (past the token and the faults of the
+	// guard); FaultReads those answered since the last prune or purge was played, which
+	// show the changed stream (the read that played it included).
+	EventReads int `json:"event_reads"`
+	FaultReads int `json:"fault_reads"`
 	// Pruned, Purged and Restaged count the script's prune, purge (and reseed) and restage
 	// actions played so far.
 	Pruned   int `json:"pruned"`

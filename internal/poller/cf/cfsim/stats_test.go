@@ -13,8 +13,9 @@ import (
 )
 
 // TestStatsCountFaults: GET /sim/stats (no token) counts the tokens, the requests, the 429s,
-// 503s and 401s answered, the event lists answered for an unknown after_guid (v3 422, v2 400),
-// and the prune, purge and restage actions played, as a crash test reads them to kill the
+// 503s and 401s answered, the event lists answered (since the last prune or purge too) and
+// those for an unknown after_guid (v3 422, v2 400), and the prune, purge and restage actions
+// played, as a crash test reads them to kill the
 // poller right after a fault was served.
 func TestStatsCountFaults(t *testing.T) {
 	base := time.Date(2026, 12, 31, 23, 59, 50, 0, time.UTC)
@@ -98,7 +99,7 @@ func TestStatsCountFaults(t *testing.T) {
 	}
 	last := res[len(res)-1].(map[string]any)["guid"].(string)
 	first := res[0].(map[string]any)["guid"].(string)
-	if st := stats(); st.Restaged != 1 || st.Pruned != 0 || st.UnknownCursor != 0 {
+	if st := stats(); st.Restaged != 1 || st.Pruned != 0 || st.UnknownCursor != 0 || st.EventReads != 1 || st.FaultReads != 0 {
 		t.Fatalf("after the restage: %+v", st)
 	}
 	clk.Set(base.Add(5 * time.Second)) // pruned: only the newest event is kept
@@ -108,7 +109,7 @@ func TestStatsCountFaults(t *testing.T) {
 	if status, _ := retry("/v3/app_usage_events?after_guid=" + first); status != http.StatusUnprocessableEntity {
 		t.Fatalf("after a pruned event: %d, want 422", status)
 	}
-	if st := stats(); st.Pruned != 1 || st.UnknownCursor != 1 {
+	if st := stats(); st.Pruned != 1 || st.UnknownCursor != 1 || st.EventReads != 3 || st.FaultReads != 2 {
 		t.Fatalf("after the prune: %+v", st)
 	}
 	clk.Set(base.Add(13 * time.Second)) // purged and reseeded
@@ -120,7 +121,7 @@ func TestStatsCountFaults(t *testing.T) {
 	}
 	st := stats()
 	want := Stats{Tokens: 1, Requests: st.Requests, Unauthorized: 1, RateLimited: rateLimited, ServerErrors: serverErrors,
-		UnknownCursor: 2, Pruned: 1, Purged: 1, Restaged: 1}
+		UnknownCursor: 2, Pruned: 1, Purged: 1, Restaged: 1, EventReads: 4, FaultReads: 1}
 	if st != want || st.Requests < 5 || rateLimited == 0 || serverErrors == 0 {
 		t.Fatalf("stats %+v, want %+v (and the 429s and 503s met)", st, want)
 	}
