@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,8 +32,9 @@ type cfAction struct {
 var cfOrgs = []string{"e2e0cf00-0000-4000-8000-00000000000a", "e2e0cf00-0000-4000-8000-00000000000b"}
 
 // cfFleet scripts, from base on, in whole seconds: apps started, scaled (twice in one second:
-// folded), stopped and started again, a task, services created, updated to another plan,
-// renamed and deleted; then a pruned event stream, more apps, a purge and reseed, and at the
+// folded), restaged (BUILDPACK_SET and a staging of no length between its STARTED and STOPPED:
+// nothing counted, so the ground truth ignores it), stopped and started again, a task,
+// services created, updated to another plan, renamed and deleted; then a pruned event stream, more apps, a purge and reseed, and at the
 // end everything stopped. Memory and instances are drawn from rng.
 func cfFleet(rng *rand.Rand, base time.Time) []cfAction {
 	at := func(sec int) time.Time { return base.Add(time.Duration(sec) * time.Second) }
@@ -52,6 +55,7 @@ func cfFleet(rng *rand.Rand, base time.Time) []cfAction {
 		{At: at(15), Kind: "scale", App: app(0), MemoryMB: mem()},
 		start(20, 2, 0),
 		{At: at(20), Kind: "create_service", Org: cfOrgs[1], Space: space(1), Instance: svc(1), Plan: "small", Name: "cache"},
+		{At: at(25), Kind: "restage", App: app(2)},
 		{At: at(30), Kind: "update_service", Instance: svc(0), Plan: "large"},
 		{At: at(30), Kind: "update_service", Instance: svc(1), Name: "cache-renamed"},
 		{At: at(35), Kind: "stop", App: app(1)},
@@ -174,9 +178,10 @@ func cfTruth(script []cfAction) (cells, costs map[cfCell]decimal.Decimal) {
 }
 
 // TestCFPollerCrashes runs the Cloud Foundry simulator (a scripted fleet over a month's end,
-// with 429s, 5xx, events of one process in one second, a pruned event stream and a purge and
-// reseed), the cf poller as its own process, SIGKILLed at seeded random moments and started
-// again, and Meterline (dev on the real broker and ClickHouse); then no document is stored
+// with 429s, 5xx, events of one process in one second, a restage, a pruned event stream and a
+// purge and reseed), the cf poller as its own process, SIGKILLed at seeded random moments over
+// the whole run and right after the simulator answered each stream fault (killCFPoller), and
+// started again, and Meterline (dev on the real broker and ClickHouse); then no document is stored
 // twice, nothing is rejected, and the organizations' cells and usage reports equal the ground
 // truth computed from the script, to the last decimal, in June and in July (the carry).
 func TestCFPollerCrashes(t *testing.T) {
@@ -192,13 +197,12 @@ func TestCFPollerCrashes(t *testing.T) {
 	pollerEnv := []string{
 		"METERLINE_CF_API_URL=http://" + sim.addr, "METERLINE_CF_UAA_URL=http://" + sim.addr + "/uaa",
 		"METERLINE_CF_CLIENT_ID=meterline", "METERLINE_CF_CLIENT_SECRET=dev", "METERLINE_CF_FOUNDATION=e2e", "METERLINE_CF_MIN_AGE=1s",
+		// The cursor trails the newest event read by 5s (not 15m), so that the pruned stream cuts it.
+		"METERLINE_CF_OVERLAP=5s",
 		"METERLINE_POLL_INTERVAL=1s", "METERLINE_POLL_TIMEOUT=5s", "METERLINE_LOG_LEVEL=info",
 	}
-	// Kills until the quiet before the pruned stream (60s after base).
-	poller := killPoller(t, s, rng, []string{"poller", "cf"}, pollerEnv, 5, 6*time.Second)
-	if s.now().After(base.Add(50 * time.Second)) {
-		t.Fatalf("the kills ran past the quiet before the pruned stream (%v after the fleet's start)", s.now().Sub(base))
-	}
+	// Kills until the fleet's last events (100s after base), during the faults too.
+	poller := killCFPoller(t, s, sim, rng, pollerEnv, base.Add(100*time.Second))
 	// Until the last event is old enough to be read, and read.
 	for s.now().Before(base.Add(103 * time.Second)) {
 		time.Sleep(300 * time.Millisecond)
@@ -244,6 +248,84 @@ func TestCFPollerCrashes(t *testing.T) {
 	if !t.Failed() {
 		t.Logf("%d organization cells and the month reports equal the ground truth", len(cells))
 	}
+}
+
+// killCFPoller starts `meterline poller cf` with env and, until the stack's clock reaches
+// until, SIGKILLs it and starts it again: at seeded moments spread over the whole run (a pause
+// of 300 ms plus up to 12 s), and while each stream fault is being handled: once the simulator
+// (GET /sim/stats) has answered an event list showing a pruned stream or a purge and reseed
+// (which the poller reconciles against a snapshot of what runs), after up to 800 ms drawn
+// from rng, and once more after the restarted poller read the changed stream again. It fails
+// the test when a fault was not played, the pruned stream did not cut the poller's cursor
+// (an unknown after_guid), or a fault went by without its kills, and returns the instance
+// running at the end.
+func killCFPoller(t *testing.T, s *stack, sim *proc, rng *rand.Rand, env []string, until time.Time) *proc {
+	t.Helper()
+	args := []string{"poller", "cf"}
+	type simStats struct {
+		UnknownCursor int `json:"unknown_cursor"`
+		EventReads    int `json:"event_reads"`
+		FaultReads    int `json:"fault_reads"`
+		Pruned        int `json:"pruned"`
+		Purged        int `json:"purged"`
+		Restaged      int `json:"restaged"`
+		RateLimited   int `json:"rate_limited"`
+		ServerErrors  int `json:"server_errors"`
+	}
+	stats := func() (st simStats) {
+		r := do(t, http.MethodGet, "http://"+sim.addr+"/sim/stats", "", nil)
+		if r.status != http.StatusOK || json.Unmarshal(r.body, &st) != nil {
+			t.Fatalf("simulator stats: %d %s", r.status, r.body)
+		}
+		return st
+	}
+	p := s.start(args, env...)
+	began := time.Now()
+	kills := 0
+	kill := func(why string) {
+		if err := p.stop(t, syscall.SIGKILL); err == nil {
+			t.Fatal("the poller exited cleanly on SIGKILL?")
+		}
+		kills++
+		t.Logf("%5.1fs SIGKILL poller (%d, %s), %d documents stored", time.Since(began).Seconds(), kills, why, s.count(""))
+		p = s.start(args, env...)
+	}
+	pause := func() time.Time {
+		return time.Now().Add(300*time.Millisecond + time.Duration(rng.Int64N(int64(12*time.Second))))
+	}
+	next := pause()
+	var faultKills [3]int // by the faults played so far: 1 pruned, 2 also purged
+	var readsAtKill [3]int
+	for s.now().Before(until) {
+		st := stats()
+		fault := min(st.Pruned+st.Purged, 2)
+		switch {
+		case fault > 0 && faultKills[fault] < 2 && st.FaultReads > readsAtKill[fault]:
+			delay := time.Duration(rng.Int64N(int64(800 * time.Millisecond)))
+			time.Sleep(delay)
+			faultKills[fault]++
+			readsAtKill[fault] = stats().FaultReads
+			kill(fmt.Sprintf("%v after the poller read the %s stream", delay.Round(time.Millisecond), map[int]string{1: "pruned", 2: "purged"}[fault]))
+			next = pause()
+		case time.Now().After(next):
+			kill("seeded moment")
+			next = pause()
+		default:
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	st := stats()
+	t.Logf("simulator: %+v; %d kills, after the faults %v", st, kills, faultKills[1:])
+	if st.Pruned != 1 || st.Purged != 1 || st.Restaged != 1 {
+		t.Errorf("the faults played: %+v, want one prune, one purge and one restage", st)
+	}
+	if st.UnknownCursor == 0 {
+		t.Errorf("the poller never met an unknown cursor (a pruned stream answered 422): %+v", st)
+	}
+	if faultKills[1] != 2 || faultKills[2] != 2 {
+		t.Errorf("kills while the faults were handled: %v (pruned, purged), want 2 each; simulator %+v", faultKills[1:], st)
+	}
+	return p
 }
 
 // cfCells reads the organization cells of the day and month levels as of asOf, by resource:

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -44,7 +43,7 @@ func startCFPoller(ctx context.Context, s *stack, brokers []string, cfg config.C
 	if c.Token == "" {
 		auth = &cf.UAA{URL: c.UAAURL, ClientID: c.ClientID, ClientSecret: c.ClientSecret, HTTP: hc}
 	}
-	prov := cf.New(cf.Config{Foundation: c.Foundation, API: c.APIURL, MinAge: c.MinAge, Overlap: 15 * time.Minute, PerPage: 1000,
+	prov := cf.New(cf.Config{Foundation: c.Foundation, API: c.APIURL, MinAge: c.MinAge, Overlap: c.Overlap, PerPage: 1000,
 		Client: &poller.Client{HTTP: hc, Auth: auth, Timeout: cfg.Poll.Timeout, Clock: s.e.clock}})
 	foundation := c.Foundation
 	if foundation == "" {

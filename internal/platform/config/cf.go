@@ -15,7 +15,10 @@ type CF struct {
 	ClientSecret    string
 	UsageServiceURL string // read now, used by the Usage Service reconciliation
 	MinAge          time.Duration
-	Foundation      string
+	// Overlap is how far back each read of the event streams starts again, for rows
+	// committed late (the cursor trails the newest event read by it).
+	Overlap    time.Duration
+	Foundation string
 	// SimScript is the JSON script (actions and faults) of `meterline sim cf`; "" plays the
 	// demo fleet.
 	SimScript string
@@ -33,6 +36,7 @@ func (c *CF) settings() []setting {
 		str(&c.ClientSecret, "METERLINE_CF_CLIENT_SECRET", "cf-client-secret", "UAA client secret"),
 		str(&c.UsageServiceURL, "METERLINE_CF_USAGE_SERVICE_URL", "cf-usage-service-url", "Usage Service URL, for the reconciliation"),
 		dur(&c.MinAge, "METERLINE_CF_MIN_AGE", "cf-min-age", "how old a usage event must be, by Cloud Controller's Date, before it is read"),
+		dur(&c.Overlap, "METERLINE_CF_OVERLAP", "cf-overlap", "how far back each read of the usage events starts again, for rows committed late"),
 		str(&c.Foundation, "METERLINE_CF_FOUNDATION", "cf-foundation", "name of the foundation in the poller's source and dedup ids; empty is the API's host"),
 		str(&c.SimScript, "METERLINE_CFSIM_SCRIPT", "cfsim-script", "file of the fleet and faults `sim cf` plays (JSON); empty plays the demo fleet"),
 	}
@@ -46,6 +50,9 @@ func (c CF) validate() []error {
 	}
 	if c.MinAge < time.Second {
 		bad("METERLINE_CF_MIN_AGE", "must be at least 1s (events carry whole seconds)")
+	}
+	if c.Overlap < time.Second {
+		bad("METERLINE_CF_OVERLAP", "must be at least 1s (events carry whole seconds)")
 	}
 	if !c.Configured() {
 		return errs

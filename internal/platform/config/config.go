@@ -199,7 +199,7 @@ func Default() Config {
 		Sink: Sink{BatchSize: 10000, FlushInterval: time.Second},
 		Poll: Poll{Interval: time.Minute, Lag: 10 * time.Minute, Timeout: time.Minute},
 		Nova: Nova{UserDomain: "Default", ProjectDomain: "Default", PageLimit: 1000, Window: time.Hour},
-		CF:   CF{MinAge: 5 * time.Minute},
+		CF:   CF{MinAge: 5 * time.Minute, Overlap: 15 * time.Minute},
 		Auth: Auth{OrganizationsClaim: "meterline_organizations", AccountClaim: "meterline_account"},
 		Metering: Metering{
 			Slack:       metering.DefaultAcceptance.Slack,

@@ -69,7 +69,7 @@ var names = []string{
 	"METERLINE_DEV_SIMULATORS",
 	"METERLINE_NOVASIM_SCRIPT",
 	"METERLINE_CF_API_URL", "METERLINE_CF_TOKEN", "METERLINE_CF_UAA_URL", "METERLINE_CF_CLIENT_ID",
-	"METERLINE_CF_CLIENT_SECRET", "METERLINE_CF_USAGE_SERVICE_URL", "METERLINE_CF_MIN_AGE", "METERLINE_CF_FOUNDATION", "METERLINE_CFSIM_SCRIPT",
+	"METERLINE_CF_CLIENT_SECRET", "METERLINE_CF_USAGE_SERVICE_URL", "METERLINE_CF_MIN_AGE", "METERLINE_CF_OVERLAP", "METERLINE_CF_FOUNDATION", "METERLINE_CFSIM_SCRIPT",
 	"METERLINE_AUTH_ISSUER",
 	"METERLINE_AUTH_JWKS_URL",
 	"METERLINE_AUTH_AUDIENCE",
@@ -115,7 +115,7 @@ func TestLoadDefaults(t *testing.T) {
 		Sink:     Sink{BatchSize: 10000, FlushInterval: time.Second},
 		Poll:     Poll{Interval: time.Minute, Lag: 10 * time.Minute, Timeout: time.Minute},
 		Nova:     Nova{UserDomain: "Default", ProjectDomain: "Default", PageLimit: 1000, Window: time.Hour},
-		CF:       CF{MinAge: 5 * time.Minute},
+		CF:       CF{MinAge: 5 * time.Minute, Overlap: 15 * time.Minute},
 		Auth:     Auth{OrganizationsClaim: "meterline_organizations", AccountClaim: "meterline_account"},
 	}
 	want.ElasticBox = ElasticBox{CostScale: 100}

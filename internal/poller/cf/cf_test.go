@@ -345,3 +345,33 @@ func TestReauthenticatesOn401AndRetriesFaults(t *testing.T) {
 		t.Fatalf("503: %v", err)
 	}
 }
+
+// TestPruneThatEmptiesTheAppStreamIsNotAMisconfiguration: a prune that leaves only a service
+// event, so the app stream is empty while apps run (found by TestCFPollerCrashes with a short
+// overlap), is a discontinuity reconciled against the snapshot, not a token without global
+// read: the poll succeeds, nothing changed is emitted, and an app started later is counted
+// from its own event's time (before, the poller failed as misconfigured until the next app
+// event, and then dated that app's start at the late snapshot).
+func TestPruneThatEmptiesTheAppStreamIsNotAMisconfiguration(t *testing.T) {
+	t0 := instants[3].Truncate(time.Second)
+	f := newFoundation(t, t0, fleet(t0), cfsim.Client)
+	f.p.cfg.Overlap = time.Second
+	f.poll(t)
+	f.sim.Play(cfsim.Action{At: t0.Add(20 * time.Second), Kind: "scale", App: "a1", Instances: 3},
+		cfsim.Action{At: t0.Add(30 * time.Second), Kind: "scale", App: "a1", Instances: 2})
+	f.clk.Set(t0.Add(2 * time.Minute))
+	f.poll(t)
+	f.sim.Play(cfsim.Action{At: t0.Add(3 * time.Minute), Kind: "delete_service", Instance: "db1"},
+		cfsim.Action{At: t0.Add(4 * time.Minute), Kind: "prune"})
+	f.clk.Set(t0.Add(6 * time.Minute))
+	docs, notices := f.poll(t)
+	at := t0.Add(6 * time.Minute).Sub(t0).String()
+	eq(t, "after the prune", lines(t0, docs), []string{"cf-service service:db1:small @" + at + " 0/1"})
+	if !slices.ContainsFunc(notices, func(n poller.Notice) bool { return n.Kind == "discontinuity" }) {
+		t.Fatalf("no discontinuity notice: %v", notices)
+	}
+	f.sim.Play(cfsim.Action{At: t0.Add(7 * time.Minute), Kind: "start", Org: "o1", Space: "s1", App: "late", MemoryMB: 64, Instances: 1})
+	f.clk.Set(t0.Add(9 * time.Minute))
+	docs, _ = f.poll(t)
+	eq(t, "then", lines(t0, docs), []string{"linux-container memory:late @7m0s 67108864/1/0/0"})
+}

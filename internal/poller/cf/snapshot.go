@@ -43,7 +43,9 @@ func (p *Provider) bootstrap(ctx context.Context, st state, why *poller.Notice) 
 	if err != nil {
 		return poller.Batch{}, err
 	}
-	if appCursor == "" && len(snap.running) > 0 {
+	// A first start only: after a discontinuity an empty app stream is one pruned down to
+	// a service event (the stream was read before, so the token has global read).
+	if why == nil && appCursor == "" && len(snap.running) > 0 {
 		return poller.Batch{}, &poller.MisconfiguredError{Msg: fmt.Sprintf(
 			"cloud controller %s lists %d running processes but no app usage event: the token has no global read (admin, admin_read_only or global_auditor), so every usage would read as none",
 			p.cfg.API, len(snap.running))}

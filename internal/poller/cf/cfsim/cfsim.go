@@ -5,7 +5,8 @@
 // injected clock: apps started, scaled, restaged and stopped, tasks and staging, services
 // created, updated (plan or name) and deleted. Faults on demand: a pruned stream (the
 // cursor becomes unknown), purge and reseed, rows committed late, 429 with Retry-After, 5xx,
-// slow answers, and a weak token that sees apps but an empty event list. It also serves the
+// slow answers, and a weak token that sees apps but an empty event list; GET /sim/stats counts
+// the faults met (stats.go). It also serves the
 // Usage Service's app and service usages of the same runs (usage.go), optionally skewed.
 package cfsim
 
@@ -122,6 +123,7 @@ type Sim struct {
 	requests int // guarded requests, for the script's EveryFaults
 	tokens   map[string]bool
 	tokenSeq int
+	stats    Stats // the faults met (stats.go)
 }
 
 // Faults are injected on demand.
@@ -260,6 +262,7 @@ func (s *Sim) do(a Action) {
 		if !ok {
 			return
 		}
+		s.stats.Restaged++
 		s.add(a, Event{State: "STAGING_STARTED", Org: p.org, Space: p.space, App: p.app, MemoryMB: 1024, Instances: 1})
 		s.add(a, Event{State: "STAGING_STOPPED", Org: p.org, Space: p.space, App: p.app, MemoryMB: 1024, Instances: 1})
 		s.add(a, Event{State: "BUILDPACK_SET", PrevState: "STARTED", Org: p.org, Space: p.space, App: p.app, Process: proc,
@@ -313,10 +316,14 @@ func (s *Sim) do(a Action) {
 		delete(s.instances, a.Instance)
 		s.add(a, Event{Service: true, State: "DELETED", Org: in.org, Space: in.space, Instance: a.Instance, Plan: in.plan, Name: in.name})
 	case "prune":
+		s.stats.Pruned++
+		s.stats.FaultReads = 0
 		if n := len(s.events); n > 1 {
 			s.events = slices.Clone(s.events[n-1:])
 		}
 	case "purge":
+		s.stats.Purged++
+		s.stats.FaultReads = 0
 		s.events = nil
 		for _, guid := range sortedKeys(s.running) {
 			p := s.running[guid]
@@ -367,6 +374,7 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("GET /app-usage/organizations/{org}/service_usages", s.guard(s.usageHandler(true)))
 	mux.HandleFunc("GET /app-usage/organizations/{org}/task_usages", s.guard(s.taskHandler))
 	s.metadataRoutes(mux)
+	s.statsRoute(mux)
 	return mux
 }
 
@@ -404,16 +412,21 @@ func (s *Sim) guard(h func(w http.ResponseWriter, r *http.Request, weak bool)) h
 		switch {
 		case !valid:
 			status = http.StatusUnauthorized
+			s.stats.Unauthorized++
 		case s.faults.TooMany > 0:
 			s.faults.TooMany--
 			status = http.StatusTooManyRequests
+			s.stats.RateLimited++
 		case s.faults.Errors > 0:
 			s.faults.Errors--
 			status = http.StatusServiceUnavailable
+			s.stats.ServerErrors++
 		case every.RateLimitEvery > 0 && n%every.RateLimitEvery == 0:
 			status = http.StatusTooManyRequests
+			s.stats.RateLimited++
 		case every.ServerErrorEvery > 0 && n%every.ServerErrorEvery == 0:
 			status = http.StatusServiceUnavailable
+			s.stats.ServerErrors++
 		}
 		s.mu.Unlock()
 		if slow > 0 {
@@ -476,6 +489,10 @@ func (s *Sim) eventsHandler(version string, services bool) func(http.ResponseWri
 		}
 		s.mu.Lock()
 		s.advance()
+		s.stats.EventReads++
+		if s.stats.Pruned+s.stats.Purged > 0 {
+			s.stats.FaultReads++
+		}
 		var list []Event
 		for _, e := range s.events {
 			if e.Service == services && !e.Visible.After(now) {
@@ -489,6 +506,9 @@ func (s *Sim) eventsHandler(version string, services bool) func(http.ResponseWri
 		if after := q.Get("after_guid"); after != "" {
 			i := slices.IndexFunc(list, func(e Event) bool { return e.GUID == after })
 			if i < 0 {
+				s.mu.Lock()
+				s.stats.UnknownCursor++
+				s.mu.Unlock()
 				if version == "v2" {
 					writeJSON(w, now, http.StatusBadRequest, cfError(10005, "CF-BadQueryParameter", "The query parameter is invalid: after_guid"))
 				} else {
