@@ -199,7 +199,7 @@ func TestCFPollerCrashes(t *testing.T) {
 		"METERLINE_CF_CLIENT_ID=meterline", "METERLINE_CF_CLIENT_SECRET=dev", "METERLINE_CF_FOUNDATION=e2e", "METERLINE_CF_MIN_AGE=1s",
 		// The cursor trails the newest event read by 5s (not 15m), so that the pruned stream cuts it.
 		"METERLINE_CF_OVERLAP=5s",
-		"METERLINE_POLL_INTERVAL=1s", "METERLINE_POLL_TIMEOUT=5s", "METERLINE_LOG_LEVEL=info",
+		"METERLINE_POLL_INTERVAL=1s", "METERLINE_POLL_TIMEOUT=5s", "METERLINE_POLL_BACKOFF_MAX=5s", "METERLINE_LOG_LEVEL=info",
 	}
 	// Kills until the fleet's last events (100s after base), during the faults too.
 	poller := killCFPoller(t, s, sim, rng, pollerEnv, base.Add(100*time.Second))

@@ -145,7 +145,7 @@ func TestElasticBoxPollerCrashes(t *testing.T) {
 		"METERLINE_ELASTICBOX_URL=http://" + sim.addr, "METERLINE_ELASTICBOX_TOKEN=e2e-token",
 		"METERLINE_ELASTICBOX_ORGANIZATIONS=e2e-eb-a,e2e-eb-b,e2e-eb-empty", slack,
 		"METERLINE_POLL_START=" + first.Format(time.RFC3339), "METERLINE_POLL_LAG=10m", "METERLINE_POLL_INTERVAL=1s",
-		"METERLINE_POLL_TIMEOUT=5s", "METERLINE_LOG_LEVEL=info",
+		"METERLINE_POLL_TIMEOUT=5s", "METERLINE_POLL_BACKOFF_MAX=5s", "METERLINE_LOG_LEVEL=info",
 	}
 	source := "poller:elasticbox/" + sim.addr
 	poller := killPoller(t, s, rng, []string{"poller", "elasticbox"}, pollerEnv, 5, 3*time.Second)

@@ -155,7 +155,7 @@ func TestNovaPollerCrashes(t *testing.T) {
 		"METERLINE_NOVA_AUTH_URL=http://" + sim.addr + "/identity/v3", "METERLINE_NOVA_USERNAME=meterline", "METERLINE_NOVA_PASSWORD=pw",
 		"METERLINE_NOVA_PROJECT_NAME=admin", "METERLINE_NOVA_CLOUD=e2e", "METERLINE_NOVA_PAGE_LIMIT=2",
 		"METERLINE_POLL_START=" + start.Format(time.RFC3339), "METERLINE_POLL_LAG=10m", "METERLINE_POLL_INTERVAL=1s",
-		"METERLINE_POLL_TIMEOUT=5s", "METERLINE_LOG_LEVEL=info",
+		"METERLINE_POLL_TIMEOUT=5s", "METERLINE_POLL_BACKOFF_MAX=5s", "METERLINE_LOG_LEVEL=info",
 	}
 	const source = "poller:nova/e2e"
 	poller := killPoller(t, s, rng, []string{"poller", "nova"}, pollerEnv, 5, 5*time.Second)

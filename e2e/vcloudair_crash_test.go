@@ -182,7 +182,7 @@ func TestVCloudAirPollerCrashes(t *testing.T) {
 	pollerEnv := []string{
 		"METERLINE_VCLOUDAIR_URL=http://" + sim.addr, "METERLINE_VCLOUDAIR_USERNAME=meterline", "METERLINE_VCLOUDAIR_PASSWORD=pw",
 		"METERLINE_VCLOUDAIR_ACCOUNT=e2e", "METERLINE_POLL_START=" + first.Format(time.RFC3339), "METERLINE_POLL_LAG=5s",
-		"METERLINE_POLL_INTERVAL=1s", "METERLINE_POLL_TIMEOUT=5s", "METERLINE_LOG_LEVEL=info",
+		"METERLINE_POLL_INTERVAL=1s", "METERLINE_POLL_TIMEOUT=5s", "METERLINE_POLL_BACKOFF_MAX=5s", "METERLINE_LOG_LEVEL=info",
 	}
 	const source = "poller:vcloudair/e2e"
 	poller := killPoller(t, s, rng, []string{"poller", "vcloudair"}, pollerEnv, 5, 6*time.Second)

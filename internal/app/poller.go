@@ -100,7 +100,7 @@ func startPoller(ctx context.Context, s *stack, brokers []string, name, source s
 	s.ready(name+" poller", kafkaCheck(pub.Client(), nil))
 	log.Info(name+" poller", zap.String("source", source))
 	pcfg := poller.Config{Source: source, Interval: cfg.Poll.Interval, Start: cfg.Poll.Start, Slack: cfg.Metering.Slack,
-		Backoff: poller.DefaultBackoff, Clock: s.e.clock, Metrics: s.pollerMetrics()}
+		Backoff: poller.Backoff{Base: poller.DefaultBackoff.Base, Max: cfg.Poll.BackoffMax}, Clock: s.e.clock, Metrics: s.pollerMetrics()}
 	runUntilStopped(ctx, s, name+" poller", func(ctx context.Context) error {
 		err := poller.Run(ctx, pcfg, prov, poller.TxPublisher{P: pub}, log)
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {

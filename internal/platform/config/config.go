@@ -77,6 +77,9 @@ type Poll struct {
 	Start time.Time
 	// Timeout bounds one request to a provider.
 	Timeout time.Duration
+	// BackoffMax is the longest pause after failed polls in a row (the pause doubles from a
+	// second up to it, with jitter).
+	BackoffMax time.Duration
 }
 
 // Nova configures the OpenStack Nova poller (internal/poller/nova): either ComputeURL with
@@ -197,7 +200,7 @@ func Default() Config {
 			DialTimeout: 5 * time.Second,
 		},
 		Sink: Sink{BatchSize: 10000, FlushInterval: time.Second},
-		Poll: Poll{Interval: time.Minute, Lag: 10 * time.Minute, Timeout: time.Minute},
+		Poll: Poll{Interval: time.Minute, Lag: 10 * time.Minute, Timeout: time.Minute, BackoffMax: 5 * time.Minute},
 		Nova: Nova{UserDomain: "Default", ProjectDomain: "Default", PageLimit: 1000, Window: time.Hour},
 		CF:   CF{MinAge: 5 * time.Minute, Overlap: 15 * time.Minute},
 		Auth: Auth{OrganizationsClaim: "meterline_organizations", AccountClaim: "meterline_account"},
@@ -249,6 +252,7 @@ func (c *Config) settings() []setting {
 		dur(&c.Poll.Lag, "METERLINE_POLL_LAG", "poll-lag", "how long a closed period waits before a poller reads it"),
 		instant(&c.Poll.Start, "METERLINE_POLL_START", "poll-start", "where a poller without state starts (RFC 3339); empty is as far back as the slack allows"),
 		dur(&c.Poll.Timeout, "METERLINE_POLL_TIMEOUT", "poll-timeout", "longest a poller waits for one answer of a provider"),
+		dur(&c.Poll.BackoffMax, "METERLINE_POLL_BACKOFF_MAX", "poll-backoff-max", "longest pause of a poller after failed polls in a row (it doubles from a second up to this)"),
 		str(&c.Nova.ComputeURL, "METERLINE_NOVA_COMPUTE_URL", "nova-compute-url", "Nova compute endpoint (https://nova.example:8774/v2.1), with a token; or leave it empty and give Keystone"),
 		str(&c.Nova.Token, "METERLINE_NOVA_TOKEN", "nova-token", "a Keystone token for the compute URL"),
 		str(&c.Nova.AuthURL, "METERLINE_NOVA_AUTH_URL", "nova-auth-url", "Keystone v3 URL (https://keystone.example:5000/v3); the compute endpoint then comes from its catalog"),
@@ -400,6 +404,9 @@ func (c Config) Validate() error {
 	}
 	if c.Poll.Timeout <= 0 {
 		bad("METERLINE_POLL_TIMEOUT", "must be positive")
+	}
+	if c.Poll.BackoffMax < time.Second {
+		bad("METERLINE_POLL_BACKOFF_MAX", "must be at least 1s")
 	}
 	errs = append(errs, c.Nova.validate()...)
 	errs = append(errs, c.CF.validate()...)
