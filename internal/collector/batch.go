@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/meterline/meterline/pkg/client"
+
 	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/platform/web"
 	"github.com/meterline/meterline/internal/usage"
@@ -40,12 +42,10 @@ type BatchResult struct {
 }
 
 // BatchResponse answers a batch: one result per document, in the batch's order, and counts.
+// The counts are the client's own type, so the two count alike.
 type BatchResponse struct {
-	Accepted    int           `json:"accepted"`
-	Duplicate   int           `json:"duplicate"`
-	Invalid     int           `json:"invalid"`
-	Unavailable int           `json:"unavailable"`
-	Results     []BatchResult `json:"results"`
+	client.BatchCounts
+	Results []BatchResult `json:"results"`
 }
 
 // postBatch collects a batch. The response is 200 with each document's result, or 503 (with
@@ -110,16 +110,7 @@ func (c *Collector) postBatch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	for _, res := range resp.Results {
-		switch {
-		case res.Status == http.StatusCreated:
-			resp.Accepted++
-		case res.Status == http.StatusConflict:
-			resp.Duplicate++
-		case res.Status == http.StatusServiceUnavailable:
-			resp.Unavailable++
-		case res.Status < 500:
-			resp.Invalid++
-		}
+		resp.Count(res.Status)
 	}
 	if refused := refusedWhole(resp.Results); refused != nil {
 		web.WriteError(w, c.log, refused)

@@ -151,16 +151,37 @@ func (r BatchResult) Stored() bool {
 	return r.Status == http.StatusCreated || r.Status == http.StatusConflict
 }
 
+// BatchCounts are how many of a batch's documents were accepted (by this call), duplicates
+// (stored before it, or repeated within the batch), invalid (refused for what they are, 4xx)
+// and unavailable (503). The collector counts its answers with it too, so the server's counts
+// and the client's are one definition.
+type BatchCounts struct {
+	Accepted    int `json:"accepted"`
+	Duplicate   int `json:"duplicate"`
+	Invalid     int `json:"invalid"`
+	Unavailable int `json:"unavailable"`
+}
+
+// Count adds one document's status to the counts: 201 is accepted, 409 a duplicate, 503
+// unavailable, any other status below 500 invalid; other 5xx statuses count in none.
+func (c *BatchCounts) Count(status int) {
+	switch {
+	case status == http.StatusCreated:
+		c.Accepted++
+	case status == http.StatusConflict:
+		c.Duplicate++
+	case status == http.StatusServiceUnavailable:
+		c.Unavailable++
+	case status < 500:
+		c.Invalid++
+	}
+}
+
 // BatchResponse is the answer to a batch: one result per document, in the batch's order, and
-// how many were accepted (by this call), duplicates (stored before it, or repeated within the
-// batch), invalid (refused for what they are, 4xx) and unavailable (still 503 when the
-// budget ran out).
+// its counts (unavailable being those still 503 when the budget ran out).
 type BatchResponse struct {
-	Accepted    int           `json:"accepted"`
-	Duplicate   int           `json:"duplicate"`
-	Invalid     int           `json:"invalid"`
-	Unavailable int           `json:"unavailable"`
-	Results     []BatchResult `json:"results"`
+	BatchCounts
+	Results []BatchResult `json:"results"`
 }
 
 // CollectBatch submits documents in batches of at most WithMaxBatch (1,000) documents.
@@ -278,17 +299,8 @@ func (c *Client) collectChunk(ctx context.Context, items []json.RawMessage) ([]B
 }
 
 func (b *BatchResponse) count() {
-	b.Accepted, b.Duplicate, b.Invalid, b.Unavailable = 0, 0, 0, 0
+	b.BatchCounts = BatchCounts{}
 	for _, r := range b.Results {
-		switch {
-		case r.Status == http.StatusCreated:
-			b.Accepted++
-		case r.Status == http.StatusConflict:
-			b.Duplicate++
-		case r.Status == http.StatusServiceUnavailable:
-			b.Unavailable++
-		case r.Status < 500:
-			b.Invalid++
-		}
+		b.Count(r.Status)
 	}
 }
