@@ -7,7 +7,6 @@ import (
 	"github.com/meterline/meterline/internal/clickhouse"
 	"github.com/meterline/meterline/internal/platform/config"
 	"github.com/meterline/meterline/internal/poller/cf"
-	"github.com/meterline/meterline/internal/report/pcf"
 )
 
 // startCFMetadata runs the metadata loop beside the Cloud Foundry poller: every poll interval
@@ -21,11 +20,7 @@ func startCFMetadata(ctx context.Context, s *stack, prov *cf.Provider, foundatio
 	table := clickhouse.NewCFMetadata(conn)
 	l := &cf.MetadataLoop{Provider: prov, Clock: s.e.clock, Interval: cfg.Poll.Interval, Log: s.e.log.Named("cf-metadata"),
 		Write: func(ctx context.Context, rows []cf.Meta, read time.Time) error {
-			out := make([]pcf.Meta, len(rows))
-			for i, r := range rows {
-				out[i] = pcf.Meta(r)
-			}
-			return table.Insert(ctx, foundation, out, read)
+			return table.Insert(ctx, foundation, rows, read) // cf.Meta and pcf.Meta are one type, cfmeta.Meta
 		}}
 	runUntilStopped(ctx, s, "cf metadata", func(ctx context.Context) error {
 		if err := l.Run(ctx); ctx.Err() == nil {

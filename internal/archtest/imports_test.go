@@ -13,7 +13,7 @@ const module = "github.com/meterline/meterline"
 
 // domain are the packages of the domain: pure logic, no I/O.
 var domain = []string{"internal/usage", "internal/plans", "internal/metering", "internal/catalog", "internal/platform/clock",
-	"internal/metadata", "internal/metadata/ebdetails"}
+	"internal/metadata", "internal/metadata/ebdetails", "internal/metadata/cfmeta"}
 
 // forbidden are the import paths the domain may not depend on, even indirectly: an external
 // package when it is the path or the path is below it, Meterline's own adapters likewise.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/meterline/meterline/internal/metadata/cfmeta"
+
 	"go.uber.org/zap"
 
 	"github.com/meterline/meterline/internal/platform/clock"
@@ -28,22 +30,9 @@ const (
 	KindPlan = "service_plan"
 )
 
-// Meta is what Cloud Controller says of one organization, space, app or service instance:
-// the names and attributes the PCF usage report shows beside the metered usage
-// (internal/report/pcf.Meta has the same fields). A quota limit that is nil is unlimited;
-// organizations and spaces carry their quota (a space without a space quota has none).
-type Meta struct {
-	Org, Kind, GUID, Space, Name string
-	// Apps: the state, the buildpack of the current droplet (its detected or named
-	// buildpack), and the web process's instances, memory and disk quota per instance.
-	State, Buildpack            string
-	Instances, MemoryMB, DiskMB int64
-	// Service instances: the plan's guid and name and the service offering's name.
-	Plan, PlanName, Offering string
-	// Organizations and spaces: the quota's guid and name and its limits.
-	Quota, QuotaName                                                                            string
-	QuotaMemoryMB, QuotaInstanceMemoryMB, QuotaAppInstances, QuotaServiceInstances, QuotaRoutes *int64
-}
+// Meta is what Cloud Controller says of one organization, space, app or service instance
+// (package cfmeta, the one definition the CF poller writes and the PCF report reads).
+type Meta = cfmeta.Meta
 
 type v3Named struct {
 	GUID          string `json:"guid"`

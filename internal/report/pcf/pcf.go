@@ -29,6 +29,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meterline/meterline/internal/metadata/cfmeta"
+
 	"github.com/shopspring/decimal"
 
 	"github.com/meterline/meterline/internal/fault"
@@ -55,20 +57,9 @@ const (
 	ResourceService = "cf-service"
 )
 
-// Meta is what Cloud Controller says of one organization, space, app or service instance (the
-// same fields as internal/poller/cf.Meta, which the poller's metadata loop writes). A nil
-// quota limit is unlimited.
-type Meta struct {
-	Org, Kind, GUID, Space, Name string
-	// Apps: the state, the current droplet's buildpack and the web process's size.
-	State, Buildpack            string
-	Instances, MemoryMB, DiskMB int64
-	// Service instances: the plan's guid and name and the service offering's name.
-	Plan, PlanName, Offering string
-	// Organizations and spaces: the quota's guid and name and its limits.
-	Quota, QuotaName                                                                            string
-	QuotaMemoryMB, QuotaInstanceMemoryMB, QuotaAppInstances, QuotaServiceInstances, QuotaRoutes *int64
-}
+// Meta is what Cloud Controller says of one organization, space, app or service instance
+// (package cfmeta, the one definition the CF poller writes and the PCF report reads).
+type Meta = cfmeta.Meta
 
 // Store reads the metadata.
 type Store interface {
