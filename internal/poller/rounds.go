@@ -9,7 +9,7 @@ import (
 
 // RunRounds calls round every interval (a minute when 0) until ctx ends, starting at once: the
 // loops that run beside a poller and write what they read without a document (metadata,
-// billed usage). A failed round is logged as a warning and tried again next round; what a
+// billed usage). A failed round is logged as a warning with its kind (KindOf) and tried again next round; what a
 // round wrote is logged at debug level as n rows.
 func RunRounds(ctx context.Context, interval time.Duration, log *zap.Logger, what string, round func(context.Context) (int, error)) error {
 	if interval <= 0 {
@@ -24,7 +24,7 @@ func RunRounds(ctx context.Context, interval time.Duration, log *zap.Logger, wha
 		case <-t.C:
 		}
 		if n, err := round(ctx); err != nil && ctx.Err() == nil {
-			log.Warn(what+" round failed; trying again next round", zap.Error(err))
+			log.Warn(what+" round failed; trying again next round", zap.Error(err), zap.String("kind", KindOf(err)))
 		} else if err == nil {
 			log.Debug(what+" stored", zap.Int("rows", n))
 		}

@@ -313,25 +313,14 @@ func (l *UsageLoop) Round(ctx context.Context) (int, error) {
 	return done, nil
 }
 
-// Run runs rounds until ctx ends; a failed round is logged and tried again next round.
+// Run runs rounds (poller.RunRounds) until ctx ends; a failed round is logged and tried again
+// next round.
 func (l *UsageLoop) Run(ctx context.Context) error {
-	every := l.Interval
-	if every <= 0 {
-		every = time.Minute
-	}
-	for {
+	return poller.RunRounds(ctx, l.Interval, l.Log, "cf usage service", func(ctx context.Context) (int, error) {
 		n, err := l.Round(ctx)
-		if err != nil && ctx.Err() == nil {
-			l.Log.Warn("cf usage service round failed; trying again next round", zap.Error(err), zap.String("kind", poller.KindOf(err)))
-		} else if err == nil && n > 0 {
+		if err == nil && n > 0 {
 			l.Log.Info("cf usage service days stored", zap.Int("organization_days", n))
 		}
-		t := time.NewTimer(every)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
+		return n, err
+	})
 }
