@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"testing"
 	"time"
+
+	"github.com/meterline/meterline/internal/report/reporttest"
 
 	"github.com/shopspring/decimal"
 	"go.uber.org/zap"
@@ -88,7 +89,8 @@ func BenchmarkElasticBoxView(b *testing.B) {
 	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	s := clickhouse.NewElasticBoxDocs(conn)
 	b.Run("store", func(b *testing.B) {
-		latencies(b, func() error {
+		b.ReportAllocs()
+		reporttest.Latencies(b, func() error {
 			docs, err := s.Docs(context.Background(), "eb-bench", from.UnixMilli(), from.AddDate(0, 0, 30).UnixMilli())
 			if err == nil && len(docs) != 30_000 {
 				err = fmt.Errorf("%d documents", len(docs))
@@ -97,7 +99,8 @@ func BenchmarkElasticBoxView(b *testing.B) {
 		})
 	})
 	b.Run("details", func(b *testing.B) {
-		latencies(b, func() error {
+		b.ReportAllocs()
+		reporttest.Latencies(b, func() error {
 			dets, err := s.Details(context.Background(), "eb-bench", from.UnixMilli(), from.AddDate(0, 0, 30).UnixMilli())
 			if err == nil && (len(dets) != 30_000 || len(dets[0].Details.States) != 2) {
 				err = fmt.Errorf("%d details", len(dets))
@@ -107,32 +110,13 @@ func BenchmarkElasticBoxView(b *testing.B) {
 	})
 }
 
-// latencies runs b.N iterations of run and reports their median and 99th percentile.
-func latencies(b *testing.B, run func() error) {
-	b.Helper()
-	var d []time.Duration
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
-		if err := run(); err != nil {
-			b.Fatal(err)
-		}
-		d = append(d, time.Since(start))
-	}
-	b.StopTimer()
-	slices.Sort(d)
-	ms := func(q float64) float64 { return float64(d[int(q*float64(len(d)-1))]) / 1e6 }
-	b.ReportMetric(ms(0.5), "p50-ms")
-	b.ReportMetric(ms(0.99), "p99-ms")
-}
-
 func benchElasticBox(b *testing.B, conn clickhouse.Conn, kind string) {
 	mux := http.NewServeMux()
 	elasticbox.NewAPI(clickhouse.NewElasticBoxDocs(conn), 100, zap.NewNop()).Register(mux)
 	h := auth.As(auth.NewPrincipal("admin", auth.MethodAdminKey, []string{auth.ScopeAdmin}, nil), mux)
 	path := "/services/organizations/eb-bench/" + kind + "/2026-11-01/2026-11-30"
-	latencies(b, func() error {
+	b.ReportAllocs()
+	reporttest.Latencies(b, func() error {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
 		if w.Code != http.StatusOK || w.Body.Len() < 1_000_000 {
