@@ -92,7 +92,7 @@ func exported(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	raw.Client().Close()
-	cells, err := sink.NewCells(sinkCfg(topics.Rated, groups.CellSink), clickhouse.NewCells(nil), log, d)
+	cells, err := sink.NewCells(sinkCfg(topics.RatedBatch, groups.CellSink), clickhouse.NewCells(nil), log, d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -690,6 +690,6 @@ func waitDrained(t *testing.T, s *stack) {
 	}
 	wait("the raw sink", s.prefix+"-sink-raw", s.prefix+".usage.collected.v1", false)
 	wait("the metering processor", s.prefix+"-processor", s.prefix+".usage.collected.v1", false)
-	wait("the cell sink", s.prefix+"-sink-cells", s.prefix+".usage.rated.v1", true)
+	wait("the cell sink", s.prefix+"-sink-cells", s.prefix+".usage.rated.v2", true)
 	wait("the rejection sink", s.prefix+"-sink-rejections", s.prefix+".usage.rejected.v1", true)
 }

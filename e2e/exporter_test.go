@@ -24,7 +24,7 @@ func TestBillingExporter(t *testing.T) {
 			t.Fatalf("POST %d: %d %s", i, r.status, r.body)
 		}
 	}
-	r, err := ratedusage.NewReader([]string{s.brokers}, s.prefix+".usage.rated.v1", s.prefix+"-exporter")
+	r, err := ratedusage.NewReader([]string{s.brokers}, s.prefix+".usage.rated.v2", s.prefix+"-exporter")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -252,7 +252,7 @@ func caughtUp(t *testing.T, s *stack, limit time.Duration) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	collected, rated := s.prefix+".usage.collected.v1", s.prefix+".usage.rated.v1"
+	collected, rated := s.prefix+".usage.collected.v1", s.prefix+".usage.rated.v2"
 	marks := ends(collected)
 	past("the raw sink", s.prefix+"-sink-raw", collected, marks)
 	past("the metering processor", s.prefix+"-processor", collected, marks)

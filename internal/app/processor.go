@@ -27,6 +27,7 @@ func startProcessor(ctx context.Context, s *stack, brokers []string, store *prov
 		Acceptance:      metering.Acceptance{Slack: cfg.Metering.Slack, Future: cfg.Metering.Future},
 		Clock:           s.e.clock,
 		TickInterval:    processor.DefaultTickInterval,
+		RatedV1:         cfg.Metering.RatedV1,
 	}, store, store, s.e.log.Named("processor"), s.e.reg)
 	if err != nil {
 		return err

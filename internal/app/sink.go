@@ -25,7 +25,7 @@ func startSinks(ctx context.Context, s *stack, brokers []string, conn clickhouse
 	}
 	cellTable := clickhouse.NewCells(conn)
 	cellTable.Clock = s.e.clock // the write time of each row (visible_ms)
-	cells, err := sink.NewCells(sinkCfg(topics.Rated, groups.CellSink), cellTable, s.e.log.Named("cellsink"), s.e.reg)
+	cells, err := sink.NewCells(sinkCfg(topics.RatedBatch, groups.CellSink), cellTable, s.e.log.Named("cellsink"), s.e.reg)
 	if err != nil {
 		raw.Client().Close()
 		return err

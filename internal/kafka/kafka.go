@@ -38,6 +38,10 @@ type Topics struct {
 	// Rated carries the changed window cells of each processor transaction, as
 	// meterline.v1.RatedUsage, keyed by organization id: the contract of billing exporters.
 	Rated string
+	// RatedBatch carries the same cells as Rated in batches, as meterline.v1.RatedUsageBatch:
+	// every cell one transaction changed in a partition, split into records of a bounded
+	// size. The cell sink reads it; Rated is produced only when METERLINE_RATED_V1 is set.
+	RatedBatch string
 	// Changelog is the metering processor's state: cells ("c/...") and the ids of counted
 	// documents ("d/<id>"); compacted, co-partitioned with Collected.
 	Changelog string
@@ -61,6 +65,10 @@ type Topics struct {
 	PollerMetadata string
 }
 
+// MaxBatchCells bounds the cells of one record of Topics.RatedBatch: the cell sink gives the
+// i-th cell of the record at offset o the position o*MaxBatchCells+i.
+const MaxBatchCells = 1 << 16
+
 // TopicsFor returns the topic names under prefix.
 func TopicsFor(prefix string) Topics {
 	return Topics{
@@ -68,6 +76,7 @@ func TopicsFor(prefix string) Topics {
 		Provisioning:   prefix + ".provisioning.v1",
 		Rejected:       prefix + ".usage.rejected.v1",
 		Rated:          prefix + ".usage.rated.v1",
+		RatedBatch:     prefix + ".usage.rated.v2",
 		Changelog:      prefix + ".metering.changelog.v1",
 		PollerState:    prefix + ".poller.state.v1",
 		DeadLetter:     prefix + ".sink.deadletter.v1",
@@ -169,6 +178,10 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg config.Kafka, log *za
 			"retention.ms":   kadm.StringPtr(strconv.FormatInt(cfg.Retention.Milliseconds(), 10)),
 		}},
 		{name: topics.Rated, partitions: cfg.Partitions, configs: map[string]*string{
+			"cleanup.policy": kadm.StringPtr("delete"),
+			"retention.ms":   kadm.StringPtr(strconv.FormatInt(cfg.Retention.Milliseconds(), 10)),
+		}},
+		{name: topics.RatedBatch, partitions: cfg.Partitions, configs: map[string]*string{
 			"cleanup.policy": kadm.StringPtr("delete"),
 			"retention.ms":   kadm.StringPtr(strconv.FormatInt(cfg.Retention.Milliseconds(), 10)),
 		}},

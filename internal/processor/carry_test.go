@@ -13,7 +13,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap/zaptest"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/metering"
@@ -149,13 +148,9 @@ func testCarryThroughKafka(t *testing.T, start time.Time) {
 		from                   int64
 	}
 	latest := map[cell]*meterlinev1.RatedUsage{}
-	readAll(t, f.ctx, f.cfg.Kafka.Brokers, f.topics.Rated, func(r *kgo.Record) {
-		var ru meterlinev1.RatedUsage
-		if err := proto.Unmarshal(r.Value, &ru); err != nil {
-			t.Fatal(err)
-		}
+	readRated(t, f.ctx, f.cfg.Kafka.Brokers, f.topics.RatedBatch, func(ru *meterlinev1.RatedUsage) {
 		if ru.OrganizationId == org && ru.Metric == "memory" && ru.Plan != "" {
-			latest[cell{ru.Scope, ru.ResourceInstanceId, ru.Level, ru.PeriodStartMs}] = &ru
+			latest[cell{ru.Scope, ru.ResourceInstanceId, ru.Level, ru.PeriodStartMs}] = ru
 		}
 	})
 	report := after.Add(time.Hour).UnixMilli()

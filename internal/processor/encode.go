@@ -19,7 +19,17 @@ type output struct {
 	slab   int // the slab records are taken from
 	n      int // records taken from it
 	chunks [][]byte
-	chunk  int // the chunk bytes are appended to
+	chunk  int     // the chunk bytes are appended to
+	rated  *output // the bytes of the v2 rated records, built while the others are taken from o
+}
+
+// ratedOutput returns the output whose bytes the v2 rated records are built in (its records
+// are not used); reset resets it with o.
+func (o *output) ratedOutput() *output {
+	if o.rated == nil {
+		o.rated = &output{}
+	}
+	return o.rated
 }
 
 const (
@@ -34,6 +44,9 @@ func (o *output) reset() {
 		o.chunks[i] = o.chunks[i][:0]
 	}
 	o.chunk = 0
+	if o.rated != nil {
+		o.rated.reset()
+	}
 }
 
 // record returns a zeroed record.
@@ -172,4 +185,31 @@ func appendRated(b []byte, r *ratedUsage) ([]byte, error) {
 	}
 	b = appendString(b, 15, r.currency)
 	return appendInt64(b, 16, r.processed), nil
+}
+
+// batchSlack is room for one more cell past the limit of a v2 rated record.
+const batchSlack = 4096
+
+// appendBatchCell appends the RatedUsage of r to b as one element of RatedUsageBatch.cells
+// (field 1): what proto.Marshal of a batch gives, cell by cell.
+func appendBatchCell(b []byte, r *ratedUsage) ([]byte, error) {
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	// As appendMessage: room for a two-byte length (a cell is under 16 KB), moved when it
+	// needs more or less.
+	at := len(b)
+	b = append(b, 0, 0)
+	b, err := appendRated(b, r)
+	if err != nil {
+		return nil, err
+	}
+	n := len(b) - at - 2
+	if size := protowire.SizeVarint(uint64(n)); size != 2 {
+		if size > 2 {
+			b = append(b, make([]byte, size-2)...)
+		}
+		copy(b[at+size:], b[at+2:at+2+n])
+		b = b[:at+size+n]
+	}
+	protowire.AppendVarint(b[at:at], uint64(n))
+	return b, nil
 }

@@ -41,7 +41,7 @@ func newOpMetrics(reg prometheus.Registerer, group string, client func() *kgo.Cl
 // kind names the topic of the records the processor produces.
 func (s *Service) kind(topic string) string {
 	switch topic {
-	case s.cfg.Topics.Rated:
+	case s.cfg.Topics.Rated, s.cfg.Topics.RatedBatch:
 		return "rated"
 	case s.cfg.Topics.Rejected:
 		return "rejected"

@@ -74,7 +74,21 @@ type Config struct {
 	// when 0): a partition with very many running instances carries them into a new period
 	// over several transactions, its progress in the progress record (metering.Engine.Carry).
 	CarryBatch int
+	// RatedV1 also produces the v1 rated topic (Topics.Rated: one RatedUsage record per changed
+	// cell) besides the v2 batches (Topics.RatedBatch); for the exporters of one release.
+	RatedV1 bool
+	// RatedBatchBytes bounds a record of the v2 rated topic (DefaultRatedBatchBytes when 0):
+	// a transaction's cells of a partition are split into records of at most about this many
+	// bytes (and at most MaxBatchCells cells).
+	RatedBatchBytes int
 }
+
+// DefaultRatedBatchBytes is the default bound of a v2 rated record: half of Kafka's default
+// message.max.bytes, so a batch never needs broker settings changed.
+const DefaultRatedBatchBytes = 512 << 10
+
+// MaxBatchCells bounds the cells of one v2 rated record (kafka.MaxBatchCells).
+const MaxBatchCells = kafka.MaxBatchCells
 
 // DefaultCarryBatch is the cells the carry pass changes in one transaction by default.
 const DefaultCarryBatch = 10000

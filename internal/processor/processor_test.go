@@ -189,11 +189,7 @@ func testExactlyOnceThroughKafka(t *testing.T, f fixture) {
 
 	// The newest rated value of org-a's monthly plan cells charges 46.09.
 	costs := map[string]decimal.Decimal{}
-	readAll(t, ctx, cfg.Kafka.Brokers, topics.Rated, func(r *kgo.Record) {
-		var ru meterlinev1.RatedUsage
-		if err := proto.Unmarshal(r.Value, &ru); err != nil {
-			t.Fatal(err)
-		}
+	readRated(t, ctx, cfg.Kafka.Brokers, topics.RatedBatch, func(ru *meterlinev1.RatedUsage) {
 		if ru.OrganizationId == "org-a" && ru.Scope == "organization" && ru.Level == "month" && ru.Plan == plan && ru.Cost != nil {
 			costs[ru.Metric] = decimal.RequireFromString(ru.Cost.GetDecimal())
 		}
@@ -255,6 +251,20 @@ func runUntilCaughtUp(t *testing.T, ctx context.Context, s *Service, cl *kgo.Cli
 }
 
 // readAll reads every committed record of topic.
+// readRated calls fn with every committed cell of the v2 rated topic, in order.
+func readRated(t *testing.T, ctx context.Context, brokers []string, topic string, fn func(*meterlinev1.RatedUsage)) {
+	t.Helper()
+	readAll(t, ctx, brokers, topic, func(r *kgo.Record) {
+		var b meterlinev1.RatedUsageBatch
+		if err := proto.Unmarshal(r.Value, &b); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range b.GetCells() {
+			fn(c)
+		}
+	})
+}
+
 func readAll(t *testing.T, ctx context.Context, brokers []string, topic string, fn func(*kgo.Record)) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
@@ -410,11 +420,7 @@ func testRatingFailureRejectsTheDocument(t *testing.T, f fixture) {
 	k := metering.CellKey{Scope: metering.ScopeOrganization, Org: "org-c", Resource: "capped-storage", Plan: plan,
 		Metric: "storage", Level: metering.Month, From: month}
 	found := false
-	readAll(t, f.ctx, f.cfg.Kafka.Brokers, f.topics.Rated, func(r *kgo.Record) {
-		var ru meterlinev1.RatedUsage
-		if err := proto.Unmarshal(r.Value, &ru); err != nil {
-			t.Fatal(err)
-		}
+	readRated(t, f.ctx, f.cfg.Kafka.Brokers, f.topics.RatedBatch, func(ru *meterlinev1.RatedUsage) {
 		if ru.OrganizationId == k.Org && ru.Scope == "organization" && ru.Level == "month" && ru.Plan == plan && ru.Metric == "storage" {
 			found = true
 			if q, c := ru.Quantity.GetDecimal(), ru.Cost.GetDecimal(); q != "2" || c != "2" {
@@ -467,11 +473,7 @@ func testPruningFloor(t *testing.T, f fixture) {
 	monthKey := metering.CellKey{Scope: metering.ScopeOrganization, Org: "org-s", Resource: "object-storage", Plan: plan,
 		Metric: "heavy_api_calls", Level: metering.Month, From: month}
 	latest := map[string]string{}
-	readAll(t, f.ctx, f.cfg.Kafka.Brokers, f.topics.Rated, func(r *kgo.Record) {
-		var ru meterlinev1.RatedUsage
-		if err := proto.Unmarshal(r.Value, &ru); err != nil {
-			t.Fatal(err)
-		}
+	readRated(t, f.ctx, f.cfg.Kafka.Brokers, f.topics.RatedBatch, func(ru *meterlinev1.RatedUsage) {
 		if ru.Scope == "organization" && ru.Plan == plan && ru.Metric == "heavy_api_calls" {
 			latest[ru.Level+fmt.Sprint(ru.PeriodStartMs)] = ru.Quantity.GetDecimal()
 		}
@@ -640,11 +642,7 @@ func TestOverflowIsRejected(t *testing.T) {
 	}
 	month, _ := metering.Month.Period(now)
 	latest := map[string]string{}
-	readAll(t, f.ctx, f.cfg.Kafka.Brokers, f.topics.Rated, func(r *kgo.Record) {
-		var ru meterlinev1.RatedUsage
-		if err := proto.Unmarshal(r.Value, &ru); err != nil {
-			t.Fatal(err)
-		}
+	readRated(t, f.ctx, f.cfg.Kafka.Brokers, f.topics.RatedBatch, func(ru *meterlinev1.RatedUsage) {
 		if ru.Scope == "organization" && ru.Level == "month" && ru.Plan != "" && ru.PeriodStartMs == month {
 			latest[ru.OrganizationId] = ru.Quantity.GetDecimal() + " " + ru.Cost.GetDecimal()
 		}

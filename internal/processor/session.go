@@ -363,6 +363,16 @@ func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.
 	st.processed = processed
 	ru := ratedUsage{processed: processed}
 	var org string // whose account and currency ru holds
+	// The v2 rated records: the cells' RatedUsage messages appended to batch as the repeated
+	// field of a RatedUsageBatch, a record produced whenever it reaches the limit.
+	limit := s.cfg.RatedBatchBytes
+	if limit <= 0 {
+		limit = DefaultRatedBatchBytes
+	}
+	// The batch is built in its own bytes (out.rated): the loop takes out's for the others.
+	rb := out.ratedOutput()
+	batch, cells := rb.buf(limit+batchSlack), 0
+	start := len(batch)
 	for i, c := range st.cells.Changed() {
 		ru.key, ru.quantity, ru.cost = c.Key(), c.Value(), c.Cost()
 		_, ru.to = ru.key.Level.Period(ru.key.From)
@@ -376,12 +386,25 @@ func (s *Service) processPartition(ctx context.Context, p int32, records []*kgo.
 			org = ru.key.Org
 			ru.account, ru.currency = s.accounts.AccountID(org), s.accounts.Currency(org)
 		}
-		rated, err := appendRated(out.buf(512), &ru)
-		if err != nil {
+		if s.cfg.RatedV1 {
+			rated, err := appendRated(out.buf(512), &ru)
+			if err != nil {
+				return err
+			}
+			rated = out.done(rated) // before the key's bytes are taken
+			produce(s.cfg.Topics.Rated, out.bytes(ru.key.Org), rated)
+		}
+		if batch, err = appendBatchCell(batch, &ru); err != nil {
 			return err
 		}
-		rated = out.done(rated)
-		produce(s.cfg.Topics.Rated, out.bytes(ru.key.Org), rated)
+		if cells++; len(batch)-start >= limit || cells == MaxBatchCells {
+			produce(s.cfg.Topics.RatedBatch, nil, rb.done(batch))
+			batch, cells = rb.buf(limit+batchSlack), 0
+			start = len(batch)
+		}
+	}
+	if cells > 0 {
+		produce(s.cfg.Topics.RatedBatch, nil, rb.done(batch))
 	}
 	s.prune(st, out, produce)
 	produce(s.cfg.Topics.Changelog, []byte(progressKey),

@@ -41,6 +41,11 @@ func ratedCell(org string, i int, qty string) *meterlinev1.RatedUsage {
 		ProcessedMs: at.UnixMilli()}
 }
 
+// batchOf is a record of the rated topic v2 holding cells.
+func batchOf(cells ...*meterlinev1.RatedUsage) *meterlinev1.RatedUsageBatch {
+	return &meterlinev1.RatedUsageBatch{Cells: cells}
+}
+
 // sinkFixture is a cell sink's world: fresh topics on the real broker, a fresh database.
 type sinkFixture struct {
 	cfg    config.Config
@@ -210,15 +215,15 @@ func TestCellSinkSetsAsideWhatUsageCellsCannotHold(t *testing.T) {
 		if i == 4 {
 			qty = "199999999999999999999999998"
 		}
-		values = append(values, marshal(t, ratedCell("org", i, qty)))
+		values = append(values, marshal(t, batchOf(ratedCell("org", i, qty))))
 	}
 	values[7] = []byte{0xff, 0xff, 0xff} // no protobuf message
-	recs := f.produce(t, f.topics.Rated, values...)
+	recs := f.produce(t, f.topics.RatedBatch, values...)
 
 	cells := clickhouse.NewCells(f.conn)
 	cells.Clock = clock.NewManual(at)
 	reg := prometheus.NewRegistry()
-	cfg := f.sinkConfig(f.topics.Rated)
+	cfg := f.sinkConfig(f.topics.RatedBatch)
 	s, err := NewCells(cfg, cells, zaptest.NewLogger(t), reg)
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +235,7 @@ func TestCellSinkSetsAsideWhatUsageCellsCannotHold(t *testing.T) {
 	}
 
 	// Later records are written: nothing stalls.
-	f.produce(t, f.topics.Rated, marshal(t, ratedCell("org", 10, "10")), marshal(t, ratedCell("org", 11, "11")))
+	f.produce(t, f.topics.RatedBatch, marshal(t, batchOf(ratedCell("org", 10, "10"))), marshal(t, batchOf(ratedCell("org", 11, "11"))))
 	f.waitFor(t, "the later cells", func() bool { return f.count(t, "usage_cells", "organization_id = 'org'") == 10 })
 	stop()
 
@@ -243,7 +248,7 @@ func TestCellSinkSetsAsideWhatUsageCellsCannotHold(t *testing.T) {
 		if string(r.Value) != string(src.Value) || string(r.Key) != "org" {
 			t.Errorf("dead letter %d: not the record as it was read", i)
 		}
-		for key, value := range map[string]string{kafka.HeaderSink: "cellsink", kafka.HeaderSourceTopic: f.topics.Rated,
+		for key, value := range map[string]string{kafka.HeaderSink: "cellsink", kafka.HeaderSourceTopic: f.topics.RatedBatch,
 			kafka.HeaderSourcePartition: strconv.Itoa(int(src.Partition)), kafka.HeaderSourceOffset: strconv.FormatInt(src.Offset, 10),
 			"content-type": "application/x-protobuf"} {
 			if got := header(r, key); got != value {
@@ -304,14 +309,14 @@ func TestCellSinkRetriesWhileClickHouseIsDown(t *testing.T) {
 		if i == 13 {
 			org = "refused"
 		}
-		values = append(values, marshal(t, ratedCell(org, i, strconv.Itoa(i))))
+		values = append(values, marshal(t, batchOf(ratedCell(org, i, strconv.Itoa(i)))))
 	}
-	recs := f.produce(t, f.topics.Rated, values...)
+	recs := f.produce(t, f.topics.RatedBatch, values...)
 	real := clickhouse.NewCells(f.conn)
 	real.Clock = clock.NewManual(at)
 	w := &flakyCells{down: 4, cells: real}
 	reg := prometheus.NewRegistry()
-	s, err := NewCells(f.sinkConfig(f.topics.Rated), w, zaptest.NewLogger(t), reg)
+	s, err := NewCells(f.sinkConfig(f.topics.RatedBatch), w, zaptest.NewLogger(t), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +363,7 @@ func TestSinksSetAsideWhatTheirTablesCannotHold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewCells(f.sinkConfig(f.topics.Rated), clickhouse.NewCells(f.conn), zaptest.NewLogger(t), reg); err != nil {
+	if _, err := NewCells(f.sinkConfig(f.topics.RatedBatch), clickhouse.NewCells(f.conn), zaptest.NewLogger(t), reg); err != nil {
 		t.Fatalf("a third sink on the same registry: %v", err)
 	}
 	stopRaw, stopRejections := run(t, f.ctx, raw.Run), run(t, f.ctx, rejections.Run)

@@ -1,6 +1,7 @@
 // Package ratedusage is for billing exporters: it reads Meterline's rated usage topic
-// (<prefix>.usage.rated.v1) and decodes its records, the versioned contract
-// meterline.v1.RatedUsage, into plain Go values. It is public and kept stable: within v1,
+// (<prefix>.usage.rated.v2, whose records are batches, meterline.v1.RatedUsageBatch; or the
+// deprecated <prefix>.usage.rated.v1, one meterline.v1.RatedUsage per record, produced only
+// with METERLINE_RATED_V1=true) and decodes its cells into plain Go values, the same for both. It is public and kept stable: within v1,
 // fields are only added.
 //
 // A record is the value of one window cell after a transaction of the metering processor
@@ -9,7 +10,7 @@
 // exporter that wants, say, the monthly charge of every organization keeps the latest record
 // of each organization-scope month cell with a plan, keyed by Cell.Key.
 //
-//	r, err := ratedusage.NewReader([]string{"127.0.0.1:9092"}, "meterline.usage.rated.v1", "my-exporter")
+//	r, err := ratedusage.NewReader([]string{"127.0.0.1:9092"}, "meterline.usage.rated.v2", "my-exporter")
 //	if err != nil { ... }
 //	defer r.Close()
 //	for {
@@ -108,12 +109,35 @@ func (c Cell) Key() string {
 		fmt.Sprint(c.PeriodStart.UnixMilli())}, "\x00")
 }
 
-// Decode decodes a record value of the rated usage topic.
+// Decode decodes a record value of the rated usage topic v1.
 func Decode(b []byte) (Cell, error) {
 	var r meterlinev1.RatedUsage
 	if err := proto.Unmarshal(b, &r); err != nil {
 		return Cell{}, fmt.Errorf("ratedusage: not a meterline.v1.RatedUsage: %w", err)
 	}
+	return cellOf(&r)
+}
+
+// DecodeBatch decodes a record value of the rated usage topic v2 (<prefix>.usage.rated.v2,
+// meterline.v1.RatedUsageBatch): the cells one transaction changed, in the order produced,
+// each as Decode gives its v1 record.
+func DecodeBatch(b []byte) ([]Cell, error) {
+	var batch meterlinev1.RatedUsageBatch
+	if err := proto.Unmarshal(b, &batch); err != nil {
+		return nil, fmt.Errorf("ratedusage: not a meterline.v1.RatedUsageBatch: %w", err)
+	}
+	cells := make([]Cell, 0, len(batch.GetCells()))
+	for _, r := range batch.GetCells() {
+		c, err := cellOf(r)
+		if err != nil {
+			return nil, err
+		}
+		cells = append(cells, c)
+	}
+	return cells, nil
+}
+
+func cellOf(r *meterlinev1.RatedUsage) (Cell, error) {
 	c := Cell{AccountID: r.GetAccountId(), OrganizationID: r.GetOrganizationId(), SpaceID: r.GetSpaceId(),
 		ConsumerID: r.GetConsumerId(), ResourceInstanceID: r.GetResourceInstanceId(), ResourceID: r.GetResourceId(),
 		Metric: r.GetMetric(), Scope: r.GetScope(), Level: r.GetLevel(),
@@ -139,12 +163,15 @@ func Decode(b []byte) (Cell, error) {
 // committed.
 type Reader struct {
 	cl       *kgo.Client
+	batches  bool   // the topic is v2: each record is a batch of cells
+	cells    []Cell // the cells of the batch being returned
 	buf      []*kgo.Record
 	returned []*kgo.Record // returned by Next since the last commit
 }
 
 // NewReader reads topic from brokers in consumer group group, from the earliest record the
-// group has not committed.
+// group has not committed. A topic whose name ends in ".v2" is read as the v2 topic: its
+// records are batches, whose cells Next returns one by one.
 func NewReader(brokers []string, topic, group string) (*Reader, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.DisableAutoCommit(),
@@ -152,7 +179,7 @@ func NewReader(brokers []string, topic, group string) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ratedusage: %w", err)
 	}
-	return &Reader{cl: cl}, nil
+	return &Reader{cl: cl, batches: strings.HasSuffix(topic, ".v2")}, nil
 }
 
 // Next returns the next record. Before it polls the broker for more, it commits the offsets
@@ -161,6 +188,11 @@ func NewReader(brokers []string, topic, group string) (*Reader, error) {
 // last commit again: handle records idempotently (by Cell.Key, newest Processed wins). A
 // record that does not decode is returned as an error; calling Next again goes past it.
 func (r *Reader) Next(ctx context.Context) (Cell, error) {
+	if len(r.cells) > 0 {
+		c := r.cells[0]
+		r.cells = r.cells[1:]
+		return c, nil
+	}
 	for len(r.buf) == 0 {
 		if err := r.commit(ctx); err != nil {
 			return Cell{}, err
@@ -177,6 +209,17 @@ func (r *Reader) Next(ctx context.Context) (Cell, error) {
 	rec := r.buf[0]
 	r.buf = r.buf[1:]
 	r.returned = append(r.returned, rec)
+	if r.batches {
+		cells, err := DecodeBatch(rec.Value)
+		if err != nil {
+			return Cell{}, fmt.Errorf("ratedusage: partition %d offset %d: %w", rec.Partition, rec.Offset, err)
+		}
+		if len(cells) == 0 {
+			return r.Next(ctx)
+		}
+		r.cells = cells[1:]
+		return cells[0], nil
+	}
 	c, err := Decode(rec.Value)
 	if err != nil {
 		return Cell{}, fmt.Errorf("ratedusage: partition %d offset %d: %w", rec.Partition, rec.Offset, err)

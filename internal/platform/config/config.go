@@ -144,6 +144,10 @@ type Metering struct {
 	// ReportSlots is how many periods a report shows per level [second, minute, hour, day,
 	// month]: slot 0 holds the report's time, slot 1 the period before, and so on.
 	ReportSlots metering.Slots
+	// RatedV1 makes the processor produce <prefix>.usage.rated.v1 (one record per changed
+	// cell) besides the batches of <prefix>.usage.rated.v2, for the exporters of one release
+	// that still read v1. Off by default.
+	RatedV1 bool
 }
 
 // Kafka configures the Kafka clients and the topics Meterline creates.
@@ -245,6 +249,7 @@ func (c *Config) settings() []setting {
 		dur(&c.ClickHouse.DialTimeout, "METERLINE_CLICKHOUSE_DIAL_TIMEOUT", "clickhouse-dial-timeout", "ClickHouse connect timeout"),
 		dur(&c.Metering.Slack, "METERLINE_SLACK", "slack", "how late usage may arrive (its end before the time its collector published it); older usage is rejected as too late"),
 		dur(&c.Metering.Future, "METERLINE_FUTURE", "future", "how far in the future usage may end (clock skew); later usage is rejected"),
+		boolean(&c.Metering.RatedV1, "METERLINE_RATED_V1", "rated-v1", "also produce the rated usage topic v1 (one record per changed cell) besides v2 (batches), for exporters not yet on v2; deprecated, for one release"),
 		slots(&c.Metering.ReportSlots, "METERLINE_REPORT_SLOTS", "report-slots", "periods a report shows per level: second,minute,hour,day,month"),
 		integer(&c.Sink.BatchSize, "METERLINE_SINK_BATCH_SIZE", "sink-batch-size", "rows a sink batch holds before it is written"),
 		dur(&c.Sink.FlushInterval, "METERLINE_SINK_FLUSH_INTERVAL", "sink-flush-interval", "longest a row waits in a sink batch"),
@@ -512,6 +517,17 @@ func (c Config) RequireBrokers() error {
 
 func str(p *string, env, flag, usage string) setting {
 	return setting{env, flag, usage, func(v string) error { *p = strings.TrimSpace(v); return nil }, func() string { return *p }}
+}
+
+func boolean(p *bool, env, flag, usage string) setting {
+	return setting{env, flag, usage, func(v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return errors.New("not true or false")
+		}
+		*p = b
+		return nil
+	}, func() string { return strconv.FormatBool(*p) }}
 }
 
 func list(p *[]string, env, flag, usage string) setting {

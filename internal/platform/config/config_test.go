@@ -32,6 +32,7 @@ var names = []string{
 	"METERLINE_PROCESSOR_ID",
 	"METERLINE_SLACK",
 	"METERLINE_REPORT_SLOTS",
+	"METERLINE_RATED_V1",
 	"METERLINE_FUTURE",
 	"METERLINE_KAFKA_BROKERS",
 	"METERLINE_TOPIC_PREFIX",
@@ -171,6 +172,8 @@ func TestLoad(t *testing.T) {
 		func(c Config) any { return c.ClockStart }, time.Date(2025, 12, 31, 23, 59, 59, 500_000_000, time.UTC))
 	f("clock start emptied by flag", map[string]string{"METERLINE_CLOCK_START": "2025-12-31T23:59:59Z"}, []string{"--clock-start="},
 		func(c Config) any { return c.ClockStart.IsZero() }, true)
+	f("rated v1", map[string]string{"METERLINE_RATED_V1": "true"}, nil,
+		func(c Config) any { return c.Metering.RatedV1 }, true)
 	f("report slots", map[string]string{"METERLINE_REPORT_SLOTS": "1, 2,3,4,12"}, nil,
 		func(c Config) any { return c.Metering.ReportSlots }, metering.Slots{1, 2, 3, 4, 12})
 	f("log", map[string]string{"METERLINE_LOG_LEVEL": "debug", "METERLINE_LOG_FORMAT": "console"}, nil,
@@ -224,6 +227,7 @@ func TestLoadErrors(t *testing.T) {
 	f("batch size abc", map[string]string{"METERLINE_SINK_BATCH_SIZE": "abc"}, nil, "METERLINE_SINK_BATCH_SIZE")
 	f("replication over int16", map[string]string{"METERLINE_TOPIC_REPLICATION": "40000"}, nil, "METERLINE_TOPIC_REPLICATION")
 	f("partitions over int32", map[string]string{"METERLINE_TOPIC_PARTITIONS": "3000000000"}, nil, "METERLINE_TOPIC_PARTITIONS")
+	f("rated v1 yes", map[string]string{"METERLINE_RATED_V1": "yes"}, nil, "METERLINE_RATED_V1")
 	f("four report slots", map[string]string{"METERLINE_REPORT_SLOTS": "1,1,2,2"}, nil, "METERLINE_REPORT_SLOTS")
 	f("report slots over 100", map[string]string{"METERLINE_REPORT_SLOTS": "1,1,1,2,101"}, nil, "METERLINE_REPORT_SLOTS")
 	f("clock start without a zone", map[string]string{"METERLINE_CLOCK_START": "2026-01-31 23:59:50"}, nil, "METERLINE_CLOCK_START")

@@ -402,6 +402,55 @@ func (x *RatedUsage) GetProcessedMs() int64 {
 	return 0
 }
 
+// RatedUsageBatch is every cell one transaction of the metering processor changed in one
+// partition, or a part of them (a transaction's cells are split into records of a bounded
+// size): payload of <prefix>.usage.rated.v2. Each cell is the RatedUsage that
+// <prefix>.usage.rated.v1 carries for it, field for field, so a v2 reader yields the same
+// values as a v1 reader; the cells of a batch share their processed_ms.
+type RatedUsageBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cells         []*RatedUsage          `protobuf:"bytes,1,rep,name=cells,proto3" json:"cells,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RatedUsageBatch) Reset() {
+	*x = RatedUsageBatch{}
+	mi := &file_meterline_v1_metering_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RatedUsageBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RatedUsageBatch) ProtoMessage() {}
+
+func (x *RatedUsageBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_meterline_v1_metering_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RatedUsageBatch.ProtoReflect.Descriptor instead.
+func (*RatedUsageBatch) Descriptor() ([]byte, []int) {
+	return file_meterline_v1_metering_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RatedUsageBatch) GetCells() []*RatedUsage {
+	if x != nil {
+		return x.Cells
+	}
+	return nil
+}
+
 var File_meterline_v1_metering_proto protoreflect.FileDescriptor
 
 const file_meterline_v1_metering_proto_rawDesc = "" +
@@ -442,7 +491,9 @@ const file_meterline_v1_metering_proto_rawDesc = "" +
 	"\bquantity\x18\r \x01(\v2\x13.meterline.v1.ValueR\bquantity\x12'\n" +
 	"\x04cost\x18\x0e \x01(\v2\x13.meterline.v1.ValueR\x04cost\x12\x1a\n" +
 	"\bcurrency\x18\x0f \x01(\tR\bcurrency\x12!\n" +
-	"\fprocessed_ms\x18\x10 \x01(\x03R\vprocessedMsB?Z=github.com/meterline/meterline/proto/meterline/v1;meterlinev1b\x06proto3"
+	"\fprocessed_ms\x18\x10 \x01(\x03R\vprocessedMs\"A\n" +
+	"\x0fRatedUsageBatch\x12.\n" +
+	"\x05cells\x18\x01 \x03(\v2\x18.meterline.v1.RatedUsageR\x05cellsB?Z=github.com/meterline/meterline/proto/meterline/v1;meterlinev1b\x06proto3"
 
 var (
 	file_meterline_v1_metering_proto_rawDescOnce sync.Once
@@ -456,27 +507,29 @@ func file_meterline_v1_metering_proto_rawDescGZIP() []byte {
 	return file_meterline_v1_metering_proto_rawDescData
 }
 
-var file_meterline_v1_metering_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_meterline_v1_metering_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_meterline_v1_metering_proto_goTypes = []any{
-	(*Value)(nil),         // 0: meterline.v1.Value
-	(*MapValue)(nil),      // 1: meterline.v1.MapValue
-	(*RejectedUsage)(nil), // 2: meterline.v1.RejectedUsage
-	(*RatedUsage)(nil),    // 3: meterline.v1.RatedUsage
-	nil,                   // 4: meterline.v1.MapValue.FieldsEntry
-	(*UsageEvent)(nil),    // 5: meterline.v1.UsageEvent
+	(*Value)(nil),           // 0: meterline.v1.Value
+	(*MapValue)(nil),        // 1: meterline.v1.MapValue
+	(*RejectedUsage)(nil),   // 2: meterline.v1.RejectedUsage
+	(*RatedUsage)(nil),      // 3: meterline.v1.RatedUsage
+	(*RatedUsageBatch)(nil), // 4: meterline.v1.RatedUsageBatch
+	nil,                     // 5: meterline.v1.MapValue.FieldsEntry
+	(*UsageEvent)(nil),      // 6: meterline.v1.UsageEvent
 }
 var file_meterline_v1_metering_proto_depIdxs = []int32{
 	1, // 0: meterline.v1.Value.map:type_name -> meterline.v1.MapValue
-	4, // 1: meterline.v1.MapValue.fields:type_name -> meterline.v1.MapValue.FieldsEntry
-	5, // 2: meterline.v1.RejectedUsage.event:type_name -> meterline.v1.UsageEvent
+	5, // 1: meterline.v1.MapValue.fields:type_name -> meterline.v1.MapValue.FieldsEntry
+	6, // 2: meterline.v1.RejectedUsage.event:type_name -> meterline.v1.UsageEvent
 	0, // 3: meterline.v1.RatedUsage.quantity:type_name -> meterline.v1.Value
 	0, // 4: meterline.v1.RatedUsage.cost:type_name -> meterline.v1.Value
-	0, // 5: meterline.v1.MapValue.FieldsEntry.value:type_name -> meterline.v1.Value
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	3, // 5: meterline.v1.RatedUsageBatch.cells:type_name -> meterline.v1.RatedUsage
+	0, // 6: meterline.v1.MapValue.FieldsEntry.value:type_name -> meterline.v1.Value
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_meterline_v1_metering_proto_init() }
@@ -495,7 +548,7 @@ func file_meterline_v1_metering_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meterline_v1_metering_proto_rawDesc), len(file_meterline_v1_metering_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
