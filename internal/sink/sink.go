@@ -3,7 +3,7 @@
 //   - the raw event sink (raw.go): every collected usage event from
 //     meterline.usage.collected.v1 into usage_events, one row per document, for analysts and
 //     for the collector's read-back and duplicate look-up;
-//   - the cell sink (cells.go): every committed window cell value from meterline.usage.rated.v1
+//   - the cell sink (cells.go): every committed window cell value from meterline.usage.rated.v2
 //     into usage_cells, with the time it was written, so that a report as of time t reads each
 //     cell's value at t;
 //   - the rejection sink (rejections.go): every rejected document from
