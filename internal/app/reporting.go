@@ -31,6 +31,7 @@ func startReporting(s *stack, conn clickhouse.Conn, store *provisioning.Store, m
 	startCFReconView(s, conn, mux)
 	startPCFView(s, r, conn, mux)
 	startElasticBoxView(s, conn, mux)
+	startDirectory(s, conn, mux)
 	return nil
 }
 
