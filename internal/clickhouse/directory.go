@@ -98,3 +98,58 @@ WHERE organization_id = ?`
 	}
 	return out, nil
 }
+
+// Instances returns the instances with usage selected by q, from their monthly instance cells
+// of each plan.
+func (d *Directory) Instances(ctx context.Context, q directory.InstanceQuery) ([]directory.Instance, error) {
+	sql := `SELECT space_id, consumer_id, resource_instance_id, resource_id, plan, min(period_start_ms), max(period_start_ms)
+FROM usage_cells_daily WHERE organization_id = ? AND level = 'month' AND scope = 'instance' AND plan != ''`
+	args := []any{q.Organization}
+	if q.Space != "" {
+		sql += " AND space_id = ?"
+		args = append(args, q.Space)
+	}
+	if q.Consumer != "" {
+		sql += " AND consumer_id = ?"
+		args = append(args, q.Consumer)
+	}
+	if q.Resources != nil {
+		if len(q.Resources) == 0 {
+			return nil, nil
+		}
+		sql += " AND resource_id IN (" + placeholders(len(q.Resources)) + ")"
+		for _, r := range q.Resources {
+			args = append(args, r)
+		}
+	}
+	sql += fmt.Sprintf(` GROUP BY space_id, consumer_id, resource_instance_id, resource_id, plan
+ORDER BY space_id, consumer_id, resource_instance_id, resource_id, plan LIMIT %d`, q.Limit)
+	rows, err := d.conn.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fault.Unavailable(err, "usage_cells_daily: list instances of %s", q.Organization)
+	}
+	defer rows.Close()
+	var out []directory.Instance
+	for rows.Next() {
+		var (
+			in   directory.Instance
+			plan string
+			last int64
+		)
+		if err := rows.Scan(&in.SpaceID, &in.ConsumerID, &in.ResourceInstanceID, &in.ResourceID, &plan, &in.From, &last); err != nil {
+			return nil, fault.Unavailable(err, "usage_cells_daily: list instances of %s", q.Organization)
+		}
+		// A plan key is "<plan_id>/<metering plan>/<rating plan>/<pricing plan>" (docs/tables.md).
+		ids := strings.SplitN(plan, "/", 4)
+		for len(ids) < 4 {
+			ids = append(ids, "")
+		}
+		in.PlanID, in.MeteringPlanID, in.RatingPlanID, in.PricingPlanID = ids[0], ids[1], ids[2], ids[3]
+		in.To = time.UnixMilli(last).UTC().AddDate(0, 1, 0).UnixMilli()
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fault.Unavailable(err, "usage_cells_daily: list instances of %s", q.Organization)
+	}
+	return out, nil
+}

@@ -25,6 +25,11 @@ func TestDirectory(t *testing.T) {
 			Metric: "storage", Scope: scope, Level: level, PeriodStartMs: from.UnixMilli(),
 			PeriodEndMs: from.AddDate(0, 1, 0).UnixMilli(), ProcessedMs: from.UnixMilli() + 1}}
 	}
+	instance := func(id, space, consumer, plan string, from time.Time, offset int64) clickhouse.CellRow {
+		c := cell("org-a", "instance", "month", from, offset)
+		c.Cell.ResourceInstanceId, c.Cell.SpaceId, c.Cell.ConsumerId, c.Cell.Plan = id, space, consumer, plan
+		return c
+	}
 	cells := clickhouse.NewCells(conn)
 	cells.Clock = clock.NewManual(dec.Add(time.Hour))
 	if err := cells.Insert(ctx, []clickhouse.CellRow{
@@ -33,6 +38,10 @@ func TestDirectory(t *testing.T) {
 		// A space cell or a day cell alone does not list an organization: every usage has a
 		// monthly organization cell, and the list reads only those.
 		cell("org-s", "space", "month", nov, 5), cell("org-d", "organization", "day", nov, 6),
+		instance("i-1", "s-1", "c-1", "basic/m/r/p", nov, 7), instance("i-1", "s-1", "c-1", "basic/m/r/p", dec, 8),
+		instance("i-2", "s-1", "c-2", "basic/m/r/p", dec, 9), instance("i-3", "s-2", "c-3", "basic/m/r/p", dec, 10),
+		// The cells of a resource that add up its plans have no plan: not an instance of its own.
+		instance("i-1", "s-1", "c-1", "", dec, 11),
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +70,30 @@ func TestDirectory(t *testing.T) {
 	}
 	if got := list(directory.OrganizationQuery{Only: []string{}, Limit: 10}); len(got) != 0 {
 		t.Errorf("only none: %+v", got)
+	}
+
+	insts := func(q directory.InstanceQuery) []directory.Instance {
+		t.Helper()
+		out, err := d.Instances(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	inst := func(id, space, consumer string, from, to time.Time) directory.Instance {
+		return directory.Instance{ResourceInstanceID: id, SpaceID: space, ConsumerID: consumer, ResourceID: "object-storage",
+			PlanID: "basic", MeteringPlanID: "m", RatingPlanID: "r", PricingPlanID: "p", From: from.UnixMilli(), To: to.UnixMilli()}
+	}
+	jan := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	allInsts := []directory.Instance{inst("i-1", "s-1", "c-1", nov, jan), inst("i-2", "s-1", "c-2", dec, jan), inst("i-3", "s-2", "c-3", dec, jan)}
+	if got := insts(directory.InstanceQuery{Organization: "org-a", Limit: 10}); !slices.Equal(got, allInsts) {
+		t.Errorf("instances %+v, want %+v", got, allInsts)
+	}
+	if got := insts(directory.InstanceQuery{Organization: "org-a", Space: "s-1", Consumer: "c-2", Limit: 10}); !slices.Equal(got, allInsts[1:2]) {
+		t.Errorf("instances of s-1/c-2 %+v, want %+v", got, allInsts[1:2])
+	}
+	if got := insts(directory.InstanceQuery{Organization: "org-a", Resources: []string{"linux-container"}, Limit: 10}); len(got) != 0 {
+		t.Errorf("instances of linux-container: %+v", got)
 	}
 
 	rejection := func(id, resource, code string, processed int64) usage.RejectionRow {

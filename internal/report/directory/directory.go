@@ -3,9 +3,11 @@
 //
 //	GET /v1/metering/organizations[?after=<organization id>&limit=<n>]
 //	GET /v1/metering/organizations/{org}/rejections[?limit=<n>]
+//	GET /v1/metering/organizations/{org}/resource_instances[?space_id=&consumer_id=&limit=<n>]
 //
 // Both are Meterline's own (Abacus has neither); the web dashboard (internal/ui) starts from
-// them. Lists are ordered, bounded (limit, at most MaxLimit) and say when they were cut.
+// them, and the instance list is how it drills down to an instance's report (whose route needs
+// the instance's consumer and plans). Lists are ordered, bounded (limit, at most MaxLimit) and say when they were cut.
 package directory
 
 import (
@@ -50,6 +52,32 @@ type Rejection struct {
 	Processed  int64  `json:"processed"`
 }
 
+// Instance is a resource instance with usage, as the instance report's route names it: its
+// consumer and plans, with its space and resource, and the first and last months with usage.
+type Instance struct {
+	ResourceInstanceID string `json:"resource_instance_id"`
+	SpaceID            string `json:"space_id"`
+	ConsumerID         string `json:"consumer_id"`
+	ResourceID         string `json:"resource_id"`
+	PlanID             string `json:"plan_id"`
+	MeteringPlanID     string `json:"metering_plan_id"`
+	RatingPlanID       string `json:"rating_plan_id"`
+	PricingPlanID      string `json:"pricing_plan_id"`
+	From               int64  `json:"from"`
+	To                 int64  `json:"to"`
+}
+
+// InstanceQuery selects an organization's instances: of the space and the consumer when
+// given, of the resources Resources when it is not nil, ordered by space, consumer, instance
+// and plans, at most Limit.
+type InstanceQuery struct {
+	Organization string
+	Space        string
+	Consumer     string
+	Resources    []string
+	Limit        int
+}
+
 // OrganizationQuery selects organizations: those after After (by id), among Only when it is
 // not nil, at most Limit.
 type OrganizationQuery struct {
@@ -70,12 +98,13 @@ type RejectionQuery struct {
 type Store interface {
 	Organizations(ctx context.Context, q OrganizationQuery) ([]Organization, error)
 	Rejections(ctx context.Context, q RejectionQuery) ([]Rejection, error)
+	Instances(ctx context.Context, q InstanceQuery) ([]Instance, error)
 }
 
 // API serves the directory over HTTP. The organization list needs a principal that reads some
 // organization and lists only those it may read (some resource of); the rejections of an
 // organization need a principal that may read some resource of it, and list only the
-// rejections of the resources it may read.
+// rejections of the resources it may read; the same for its instances.
 type API struct {
 	store Store
 	log   *zap.Logger
@@ -88,6 +117,7 @@ func NewAPI(store Store, log *zap.Logger) *API { return &API{store: store, log: 
 func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/metering/organizations", a.organizations)
 	mux.HandleFunc("GET /v1/metering/organizations/{org}/rejections", a.rejections)
+	mux.HandleFunc("GET /v1/metering/organizations/{org}/resource_instances", a.instances)
 }
 
 // OrganizationList is the answer of GET /v1/metering/organizations. Next, when the list was
@@ -187,6 +217,56 @@ func (a *API) rejections(w http.ResponseWriter, req *http.Request) {
 	}
 	if len(list.Rejections) > limit {
 		list.Rejections, list.Truncated = list.Rejections[:limit], true
+	}
+	web.WriteJSON(w, http.StatusOK, list)
+}
+
+// InstanceList is the answer of GET /v1/metering/organizations/{org}/resource_instances.
+type InstanceList struct {
+	OrganizationID    string     `json:"organization_id"`
+	ResourceInstances []Instance `json:"resource_instances"`
+	Truncated         bool       `json:"truncated"`
+}
+
+func (a *API) instances(w http.ResponseWriter, req *http.Request) {
+	ctx := req.Context()
+	org := req.PathValue("org")
+	q := req.URL.Query()
+	var problems []fault.Problem
+	for field, v := range map[string]string{"organization_id": org, "space_id": q.Get("space_id"), "consumer_id": q.Get("consumer_id")} {
+		if len(v) > maxIDBytes {
+			problems = append(problems, fault.Problem{Field: field, Reason: "is longer than " + strconv.Itoa(maxIDBytes) + " bytes"})
+		}
+	}
+	limit, p := parseLimit(q.Get("limit"), q.Has("limit"))
+	problems = append(problems, p...)
+	problems = append(problems, unknownParams(q, "space_id", "consumer_id", "limit")...)
+	if len(problems) > 0 {
+		slices.SortFunc(problems, func(a, b fault.Problem) int { return strings.Compare(a.Field, b.Field) })
+		web.WriteError(w, a.log, fault.Invalid("invalid resource instance list request", problems...))
+		return
+	}
+	if err := auth.RequireReadSome(ctx, org); err != nil {
+		web.WriteError(w, a.log, err)
+		return
+	}
+	iq := InstanceQuery{Organization: org, Space: q.Get("space_id"), Consumer: q.Get("consumer_id"), Limit: limit + 1}
+	if p := auth.From(ctx); p != nil {
+		iq.Resources = p.OnlyResources()
+	}
+	rows, err := a.store.Instances(ctx, iq)
+	if err != nil {
+		web.WriteError(w, a.log, err)
+		return
+	}
+	list := InstanceList{OrganizationID: org, ResourceInstances: []Instance{}}
+	for _, r := range rows {
+		if auth.Readable(ctx, org, r.ResourceID) {
+			list.ResourceInstances = append(list.ResourceInstances, r)
+		}
+	}
+	if len(list.ResourceInstances) > limit {
+		list.ResourceInstances, list.Truncated = list.ResourceInstances[:limit], true
 	}
 	web.WriteJSON(w, http.StatusOK, list)
 }

@@ -18,7 +18,8 @@ import (
 // memory is a Store over fixed lists, applying the queries as ClickHouse does.
 type memory struct {
 	orgs []Organization // by id
-	rejs map[string][]Rejection
+	rejs  map[string][]Rejection
+	insts map[string][]Instance
 	err  error
 	seen []OrganizationQuery
 }
@@ -44,10 +45,26 @@ func (m *memory) Rejections(_ context.Context, q RejectionQuery) ([]Rejection, e
 	return out, m.err
 }
 
+func (m *memory) Instances(_ context.Context, q InstanceQuery) ([]Instance, error) {
+	var out []Instance
+	for _, in := range m.insts[q.Organization] {
+		if (q.Space == "" || in.SpaceID == q.Space) && (q.Consumer == "" || in.ConsumerID == q.Consumer) &&
+			(q.Resources == nil || slices.Contains(q.Resources, in.ResourceID)) && len(out) < q.Limit {
+			out = append(out, in)
+		}
+	}
+	return out, m.err
+}
+
 var _ Store = (*memory)(nil)
 
 func newMemory() *memory {
-	m := &memory{rejs: map[string][]Rejection{}}
+	m := &memory{rejs: map[string][]Rejection{}, insts: map[string][]Instance{}}
+	m.insts["org-a"] = []Instance{
+		{ResourceInstanceID: "i-1", SpaceID: "s-1", ConsumerID: "c-1", ResourceID: "object-storage", PlanID: "basic"},
+		{ResourceInstanceID: "i-2", SpaceID: "s-1", ConsumerID: "c-2", ResourceID: "linux-container", PlanID: "standard"},
+		{ResourceInstanceID: "i-3", SpaceID: "s-2", ConsumerID: "c-3", ResourceID: "object-storage", PlanID: "basic"},
+	}
 	for _, id := range []string{"org-a", "org-b", "org-c", "org-d"} {
 		m.orgs = append(m.orgs, Organization{OrganizationID: id, From: 1, To: 2})
 	}
@@ -179,6 +196,45 @@ func TestRejectionsOfReadableResources(t *testing.T) {
 	}
 }
 
+func TestInstancesOfReadableResources(t *testing.T) {
+	admin := auth.NewPrincipal("admin", auth.MethodAPIKey, []string{auth.ScopeAdmin}, []string{"*"})
+	storage := auth.NewPrincipal("s", auth.MethodAPIKey, []string{auth.ResourceScope("object-storage", "read")}, []string{"org-a"})
+	other := auth.NewPrincipal("o", auth.MethodAPIKey, []string{auth.ScopeRead}, []string{"org-b"})
+	for _, tc := range []struct {
+		name      string
+		p         *auth.Principal
+		target    string
+		status    int
+		want      []string
+		truncated bool
+	}{
+		{"every one", admin, "/v1/metering/organizations/org-a/resource_instances", 200, []string{"i-1", "i-2", "i-3"}, false},
+		{"of a space", admin, "/v1/metering/organizations/org-a/resource_instances?space_id=s-1", 200, []string{"i-1", "i-2"}, false},
+		{"of a consumer", admin, "/v1/metering/organizations/org-a/resource_instances?space_id=s-1&consumer_id=c-2", 200, []string{"i-2"}, false},
+		{"cut at the limit", admin, "/v1/metering/organizations/org-a/resource_instances?limit=1", 200, []string{"i-1"}, true},
+		{"only the resources readable", storage, "/v1/metering/organizations/org-a/resource_instances", 200, []string{"i-1", "i-3"}, false},
+		{"an organization not granted", other, "/v1/metering/organizations/org-a/resource_instances", 403, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := serve(t, newMemory(), tc.p, tc.target)
+			if status != tc.status {
+				t.Fatalf("status %d, want %d: %s", status, tc.status, body)
+			}
+			if status != 200 {
+				return
+			}
+			var list InstanceList
+			if err := json.Unmarshal(body, &list); err != nil {
+				t.Fatal(err)
+			}
+			got := ids(list.ResourceInstances, func(i Instance) string { return i.ResourceInstanceID })
+			if !slices.Equal(got, tc.want) || list.Truncated != tc.truncated {
+				t.Errorf("instances %v truncated %v, want %v %v", got, list.Truncated, tc.want, tc.truncated)
+			}
+		})
+	}
+}
+
 func TestBadRequestsNameEachProblem(t *testing.T) {
 	admin := auth.NewPrincipal("admin", auth.MethodAPIKey, []string{auth.ScopeAdmin}, []string{"*"})
 	long := strings.Repeat("x", 300)
@@ -190,6 +246,7 @@ func TestBadRequestsNameEachProblem(t *testing.T) {
 		{"/v1/metering/organizations?limit=1001&after=" + long, []string{"limit", "after"}},
 		{"/v1/metering/organizations?limit=x&lmit=3", []string{"limit", "lmit"}},
 		{"/v1/metering/organizations/" + long + "/rejections?limit=-1", []string{"organization_id", "limit"}},
+		{"/v1/metering/organizations/org-a/resource_instances?consumer_id=" + long + "&space=s-1", []string{"consumer_id", "space"}},
 	} {
 		status, body := serve(t, newMemory(), admin, tc.target)
 		if status != http.StatusBadRequest {
