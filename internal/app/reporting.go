@@ -9,6 +9,7 @@ import (
 	"github.com/meterline/meterline/internal/provisioning"
 	"github.com/meterline/meterline/internal/report"
 	"github.com/meterline/meterline/internal/report/abacus"
+	"github.com/meterline/meterline/internal/ui"
 )
 
 // startReporting serves the reports from usage_cells, with the plans' formulas of store.
@@ -32,6 +33,9 @@ func startReporting(s *stack, conn clickhouse.Conn, store *provisioning.Store, m
 	startPCFView(s, r, conn, mux)
 	startElasticBoxView(s, conn, mux)
 	startDirectory(s, conn, mux)
+	// The dashboard's page and script hold no data and are open, like /openapi.json; every figure
+	// it shows it reads from the routes above, with the user's credentials (internal/ui).
+	s.open[ui.Prefix] = ui.Handler()
 	return nil
 }
 

@@ -17,11 +17,11 @@ import (
 
 // memory is a Store over fixed lists, applying the queries as ClickHouse does.
 type memory struct {
-	orgs []Organization // by id
+	orgs  []Organization // by id
 	rejs  map[string][]Rejection
 	insts map[string][]Instance
-	err  error
-	seen []OrganizationQuery
+	err   error
+	seen  []OrganizationQuery
 }
 
 func (m *memory) Organizations(_ context.Context, q OrganizationQuery) ([]Organization, error) {
