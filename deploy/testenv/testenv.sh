@@ -2,7 +2,9 @@
 # Meterline's local test environment: a real single-node Apache Kafka (KRaft) and a real
 # ClickHouse server, both on 127.0.0.1, each with its own data folder.
 #
-#   deploy/testenv/testenv.sh start [kafka|clickhouse|all]   start (idempotent) and wait until ready
+#   deploy/testenv/testenv.sh start [kafka|clickhouse|chromium|all]   start (idempotent) and wait until ready
+#                                                            (chromium: install Debian's chromium for the
+#                                                            dashboard's browser test; nothing runs)
 #   deploy/testenv/testenv.sh stop  [kafka|clickhouse|all]   stop cleanly (SIGTERM, then wait)
 #   deploy/testenv/testenv.sh status                         say what runs where
 #   deploy/testenv/testenv.sh env                            print the METERLINE_* exports to use
@@ -194,6 +196,24 @@ status() {
   if ch_ready; then echo "clickhouse 127.0.0.1:$ch_port (ready)"; else echo "clickhouse not running"; fi
 }
 
+# ---------------------------------------------------------------- Chromium
+
+# install_chromium installs Debian's chromium (and its driver) when it is missing: the web
+# dashboard's test (e2e TestDashboard) drives it headless. Nothing is started here; the test
+# starts its own browser.
+install_chromium() {
+  if command -v chromium >/dev/null; then return 0; fi
+  command -v apt-get >/dev/null || die "chromium is not installed and there is no apt-get to install it"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  say "installing Debian's chromium and chromium-driver"
+  $sudo apt-get update -qq >/dev/null || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null \
+    || die "Debian's chromium package cannot be installed (apt-get failed); the dashboard's browser test cannot run"
+  command -v chromium >/dev/null || die "chromium is still missing after apt-get install"
+  say "chromium is installed ($(command -v chromium))"
+}
+
 print_env() {
   echo "export METERLINE_KAFKA_BROKERS=127.0.0.1:$kafka_port"
   echo "export METERLINE_CLICKHOUSE_ADDR=127.0.0.1:$ch_port"
@@ -209,8 +229,9 @@ start)
   case $what in
   kafka) start_kafka ;;
   clickhouse) start_clickhouse ;;
-  all) start_clickhouse; start_kafka ;;
-  *) die "start what? kafka, clickhouse or all" ;;
+  chromium) install_chromium ;;
+  all) start_clickhouse; start_kafka; install_chromium ;;
+  *) die "start what? kafka, clickhouse, chromium or all" ;;
   esac
   print_env
   ;;

@@ -222,6 +222,7 @@ async function showOrganization(org, at) {
   const mine = ++drawn;
   $("org-title").textContent = org;
   fill("org-status", "loading…");
+  fill("instance").hidden = true;
   const r = await api(reportPath(org, at));
   if (mine !== drawn) return;
   if (r.status !== 200) {
@@ -291,8 +292,9 @@ function ticks(max) {
   const step = Math.pow(10, Math.floor(Math.log10(max)));
   const n = max / step;
   const s = n > 5 ? 2 * step : n > 2 ? step : step / 2;
-  const out = [];
-  for (let v = 0; v <= max * 1.0001; v += s) out.push(Number(v.toPrecision(12)));
+  const out = [0];
+  // Up to the first tick at or above max, so that the tallest column fits under the top line.
+  for (let i = 1; out[out.length - 1] < max; i++) out.push(Number((i * s).toPrecision(12)));
   return out;
 }
 
@@ -301,12 +303,12 @@ function columns(id, title, bars, keys, unit, extra) {
   const fig = $(id);
   const max = Math.max(0, ...bars.map((b) => b.parts.reduce((a, [, v]) => a + (v || 0), 0)));
   const ys = ticks(max), top = ys[ys.length - 1] || 1;
-  const plotW = W - PAD_L - 8, plotH = H - PAD_T - PAD_B;
+  const plotW = W - PAD_L - 32, plotH = H - PAD_T - PAD_B;
   const bw = plotW / Math.max(1, bars.length);
   const y = (v) => PAD_T + plotH - (v / top) * plotH;
   const color = (k) => PALETTE[keys.indexOf(k) % PALETTE.length];
   const svg = el("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": title },
-    ys.map((v) => el("g", {}, el("line", { class: "axis", x1: PAD_L, x2: W - 8, y1: y(v), y2: y(v) }),
+    ys.map((v) => el("g", {}, el("line", { class: "axis", x1: PAD_L, x2: PAD_L + plotW, y1: y(v), y2: y(v) }),
       el("text", { x: PAD_L - 4, y: y(v) + 4, "text-anchor": "end" }, show(v)))),
     bars.map((b, i) => {
       let acc = 0;
