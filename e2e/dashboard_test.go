@@ -104,6 +104,30 @@ func TestDashboard(t *testing.T) {
 			strings.Contains(string(rj.body), `"code":"no_plan"`) && two.status == 200, string(r.body) + string(rj.body)
 	})
 
+	// The lists the dashboard starts from, as the OpenAPI document describes them.
+	v := servedOpenAPI(t, base)
+	for _, c := range []struct {
+		path   string
+		status int
+		want   string
+	}{
+		{"/v1/metering/organizations", 200, `"organization_id":"org-two"`},
+		{"/v1/metering/organizations?limit=1", 200, `"truncated":true,"next":"org-two"`},
+		{"/v1/metering/organizations?limit=0", 400, `"field":"limit"`},
+		{"/v1/metering/organizations/" + readmeOrg + "/rejections", 200, `"code":"no_plan"`},
+		{"/v1/metering/organizations/" + readmeOrg + "/resource_instances", 200, `"resource_instance_id":"` + readmeInstance + `"`},
+		{"/v1/metering/organizations/" + readmeOrg + "/resource_instances?consumer=x", 400, `"field":"consumer"`},
+	} {
+		r := authed(http.MethodGet, c.path, "")
+		if r.status != c.status || !strings.Contains(string(r.body), c.want) {
+			t.Errorf("GET %s: %d %s, want %d with %s", c.path, r.status, r.body, c.status, c.want)
+		}
+		checkAnswer(t, v, "GET "+c.path, http.MethodGet, base+c.path, r)
+	}
+	if r := call(t, http.MethodGet, base+"/v1/metering/organizations", "", ""); r.status != http.StatusUnauthorized {
+		t.Errorf("GET /v1/metering/organizations without credentials: %d, want 401", r.status)
+	}
+
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1800),
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true))
