@@ -236,8 +236,8 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("the quantity chart has no metric choice: %q", got)
 	}
 	for sel, want := range map[string]string{
-		`#chart-resource g.bar[data-key="object-storage"]`: "46.09",
-		`#chart-space g.bar[data-key="` + readmeSpace + `"]`: "46.09",
+		`#chart-resource g.bar[data-key="object-storage"]`:         "46.09",
+		`#chart-space g.bar[data-key="` + readmeSpace + `"]`:       "46.09",
 		`#chart-consumer g.bar[data-key="` + readmeConsumer + `"]`: "46.09",
 	} {
 		if got := attr(sel, "data-value"); got != want {
