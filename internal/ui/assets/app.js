@@ -351,7 +351,7 @@ function barsByKey(id, title, items) {
   const rowH = 22, h = Math.max(1, rows.length) * rowH + 8, labelW = 220, plotW = W - labelW - 80;
   const svg = el("svg", { viewBox: "0 0 " + W + " " + h, role: "img", "aria-label": title },
     rows.map((r, i) => el("g", { class: "bar", "data-key": r.k, "data-value": r.v === null ? "" : show(r.v) },
-      el("text", { x: labelW - 6, y: i * rowH + 16, "text-anchor": "end" }, r.k.length > 34 ? r.k.slice(0, 33) + "…" : r.k,
+      el("text", { x: labelW - 6, y: i * rowH + 16, "text-anchor": "end" }, r.k.length > 30 ? r.k.slice(0, 29) + "…" : r.k,
         el("title", {}, r.k + (r.note ? " (space " + r.note + ")" : ""))),
       el("rect", { x: labelW, y: i * rowH + 4, width: Math.max(0.5, ((r.v || 0) / max) * plotW), height: rowH - 8, fill: PALETTE[i % PALETTE.length] }),
       el("text", { class: "total", x: labelW + ((r.v || 0) / max) * plotW + 4, y: i * rowH + 16 }, show(r.v)))));
