@@ -420,6 +420,39 @@ func TestPositionsAndLiterals(t *testing.T) {
 	wantDec(t, "literal with 21 decimals", got, "0.123456789012345678901")
 }
 
+// TestLiteralsAfterNonASCII: expr-lang's locations count runes, not bytes; a literal after a
+// string or a name with a non-ASCII letter keeps every digit too (it was read as a float64,
+// 0.12345678901234568, before).
+func TestLiteralsAfterNonASCII(t *testing.T) {
+	for src, want := range map[string]string{
+		`(m) => "ééééé" == "" ? 1 : 0.1234567890123456789`:                   "0.1234567890123456789",
+		`(m) => m.x == "日本" ? 0.1234567890123456789 : 0.1234567890123456789`: "0.1234567890123456789",
+		`(m) => "€" != "" ? 1_000.000_000_000_000_000_1 - 1000 : 0`:          "0.0000000000000001",
+	} {
+		f, err := CompileFormula(Meter, src, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		got, err := f.Eval(&Env{M: map[string]any{}})
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		wantDec(t, src, got, want)
+	}
+}
+
+func TestByteOffset(t *testing.T) {
+	s := "aé日b"
+	for r, want := range []int{0, 1, 3, 6, 7, -1} {
+		if got := byteOffset(s, r); got != want {
+			t.Errorf("byteOffset(%q, %d) = %d, want %d", s, r, got, want)
+		}
+	}
+	if got := byteOffset(s, -1); got != -1 {
+		t.Errorf("byteOffset(%q, -1) = %d, want -1", s, got)
+	}
+}
+
 func TestRound(t *testing.T) {
 	wantDec(t, "Round(1/3)", Round(d("0.333333333333333333333333")), "0.333333333333")
 	wantDec(t, "Round half to even", Round(d("0.0000000000005")), "0")
