@@ -453,6 +453,21 @@ func TestByteOffset(t *testing.T) {
 	}
 }
 
+// TestFloatsRefused: a float64 in a formula's measures or result is an error, not its shortest
+// decimal form (NewFromFloat, taken before: the float64 nearest 0.3 is not 0.3).
+func TestFloatsRefused(t *testing.T) {
+	f, err := CompileFormula(Meter, "(m) => m.x + 1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := f.Eval(&Env{M: map[string]any{"x": 0.1 + 0.2}}); err == nil {
+		t.Errorf("a float64 measure gave %v, want an error", v)
+	}
+	if v, err := Normalize(map[string]any{"x": 0.5}); err == nil {
+		t.Errorf("Normalize(float64) = %v, want an error", v)
+	}
+}
+
 func TestRound(t *testing.T) {
 	wantDec(t, "Round(1/3)", Round(d("0.333333333333333333333333")), "0.333333333333")
 	wantDec(t, "Round half to even", Round(d("0.0000000000005")), "0")
