@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,5 +96,31 @@ func TestVCloudAirReconciliationOverClickHouse(t *testing.T) {
 	auth.AsAdmin(mux).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/vcloudair/service-groups/sg-nope/reconciliation/2026/12", nil).WithContext(ctx))
 	if w.Code != http.StatusNotFound {
 		t.Fatalf("unknown group: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestVCloudAirMeteredSumBeyondDecimal128: ClickHouse's sum of four quantities of about
+// 8.5 × 10^25 wraps around to 5; Metered says the sum is too large instead of reporting 5.
+func TestVCloudAirMeteredSumBeyondDecimal128(t *testing.T) {
+	cfg := testenv.Get(t).Config(t)
+	conn := testenv.ClickHouse(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	from := time.Date(2026, 12, 13, 0, 0, 0, 0, time.UTC)
+	var evs []usage.EventRow
+	for i := range 4 {
+		h := from.Add(time.Duration(i) * time.Hour)
+		d := usage.Document{Start: h.UnixMilli(), End: h.Add(time.Hour).UnixMilli() - 1, OrganizationID: "si-wrap", SpaceID: "vdc-w",
+			ConsumerID: "vm-w", ResourceID: vca.Resource, PlanID: "vpc-ondemand", ResourceInstanceID: "vm-w",
+			DedupID: "vca:sim:si-wrap:vm-w:" + h.Format(time.RFC3339),
+			MeasuredUsage: []usage.Measure{{Measure: "vcpu_hours", Quantity: decimal.RequireFromString("85070591730234615865843653.107942052864")}}}
+		evs = append(evs, usage.EventRow{Event: &meterlinev1.UsageEvent{Id: d.ID(), Document: d.Proto()}, Offset: int64(i)})
+	}
+	if err := clickhouse.NewEvents(conn).Insert(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := clickhouse.NewVCloudAirBilled(conn).Metered(ctx, []string{"si-wrap"}, from.UnixMilli(), from.AddDate(0, 0, 1).UnixMilli())
+	if err == nil || !strings.Contains(err.Error(), "beyond what ClickHouse sums exactly") {
+		t.Fatalf("Metered() = %v, %v; want an error saying the sum is too large", got, err)
 	}
 }
