@@ -80,7 +80,8 @@ func novaDaysSQL(q nova.Query, instances []string, fromDay int64) (string, []any
 	evWhere, evArgs := novaFilter(q, "resource_id = ? AND resource_instance_id IN (SELECT arrayJoin(?))", []any{nova.Resource, instances})
 	sql := fmt.Sprintf(`SELECT organization_id, resource_instance_id,
   toString(sumIf(d_secs, clean)), toString(sumIf(d_vcpu, clean)), toString(sumIf(d_mem, clean)), toString(sumIf(d_gb, clean)),
-  groupArrayIf(toString(day), overlap AND NOT clean), countIf(overlap) AS in_period
+  groupArrayIf(toString(day), overlap AND NOT clean), countIf(overlap) AS in_period,
+  sumIf(toFloat64(d_secs), clean), sumIf(toFloat64(d_vcpu), clean), sumIf(toFloat64(d_mem), clean), sumIf(toFloat64(d_gb), clean)
 FROM (
   SELECT *, d_start <= %[2]d AND d_run_end >= %[1]d AS overlap,
     overlap AND d_start >= %[1]d AND d_run_end <= %[2]d AND d_docs = d_ids
@@ -157,15 +158,16 @@ func (s *NovaServers) days(ctx context.Context, q nova.Query, instances []string
 			tenant, instance, is, iv, im, ig string
 			days                             []string
 			inPeriod                         uint64
+			approx                           [4]float64
 		)
-		if err := rows.Scan(&tenant, &instance, &is, &iv, &im, &ig, &days, &inPeriod); err != nil {
+		if err := rows.Scan(&tenant, &instance, &is, &iv, &im, &ig, &days, &inPeriod, &approx[0], &approx[1], &approx[2], &approx[3]); err != nil {
 			return fmt.Errorf("read nova servers: %w", err)
 		}
 		i, ok := at[[2]string{tenant, instance}]
 		if !ok { // another tenant's server of the same id, not on this page
 			continue
 		}
-		if out[i].Inside, err = measures(is, iv, im, ig); err != nil {
+		if out[i].Inside, err = sums(is, iv, im, ig, approx); err != nil {
 			return err
 		}
 		for _, d := range days {

@@ -14,13 +14,16 @@ func measure(name string) string {
 }
 
 // novaPeriodColumns are the period's columns of a group of classified documents (novaDocsSQL):
-// the sums of the counted ones inside, the counted ones across an edge, and how many are in.
+// the sums of the counted ones inside, the counted ones across an edge, and how many are in;
+// last, the sums inside again in Float64, only to see their size (decimalSum).
 const novaPeriodColumns = `toString(sumIf(secs, counted AND inside)), toString(sumIf(vcpu, counted AND inside)),
   toString(sumIf(mem, counted AND inside)), toString(sumIf(gb, counted AND inside)),
   groupArrayIf(plan_id, counted AND edge), groupArrayIf(start_ms, counted AND edge), groupArrayIf(end_ms, counted AND edge),
   groupArrayIf(toString(secs), counted AND edge), groupArrayIf(toString(vcpu), counted AND edge),
   groupArrayIf(toString(mem), counted AND edge), groupArrayIf(toString(gb), counted AND edge),
-  countIf(counted AND (inside OR edge)) AS in_period`
+  countIf(counted AND (inside OR edge)) AS in_period,
+  sumIf(toFloat64(secs), counted AND inside), sumIf(toFloat64(vcpu), counted AND inside),
+  sumIf(toFloat64(mem), counted AND inside), sumIf(toFloat64(gb), counted AND inside)`
 
 // novaDocsSQL is a subquery of the tenant's documents (every tenant's without one; only those
 // matching extra, with extraArgs, too), each classified for the period. A document's run is
@@ -66,15 +69,17 @@ type novaPeriod struct {
 	starts, ends   []int64
 	es, ev, em, eg []string
 	inPeriod       uint64
+	approx         [4]float64
 }
 
 func (p *novaPeriod) dest() []any {
-	return []any{&p.is, &p.iv, &p.im, &p.ig, &p.plans, &p.starts, &p.ends, &p.es, &p.ev, &p.em, &p.eg, &p.inPeriod}
+	return []any{&p.is, &p.iv, &p.im, &p.ig, &p.plans, &p.starts, &p.ends, &p.es, &p.ev, &p.em, &p.eg, &p.inPeriod,
+		&p.approx[0], &p.approx[1], &p.approx[2], &p.approx[3]}
 }
 
 // addTo adds the documents' inside sums and edges to r's.
 func (p *novaPeriod) addTo(r *nova.ServerRow) error {
-	in, err := measures(p.is, p.iv, p.im, p.ig)
+	in, err := sums(p.is, p.iv, p.im, p.ig, p.approx)
 	if err != nil {
 		return err
 	}
@@ -100,4 +105,14 @@ func measures(s, v, m, g string) (nova.Measures, error) {
 		*p = d
 	}
 	return out, nil
+}
+
+// sums is measures of four sums, each checked against its Float64 sum (decimalSum).
+func sums(s, v, m, g string, approx [4]float64) (nova.Measures, error) {
+	for i, x := range []string{s, v, m, g} {
+		if _, err := decimalSum(x, approx[i]); err != nil {
+			return nova.Measures{}, fmt.Errorf("read nova servers: %s: %w", nova.MeasureNames[i], err)
+		}
+	}
+	return measures(s, v, m, g)
 }

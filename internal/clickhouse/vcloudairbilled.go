@@ -95,7 +95,8 @@ func (b *VCloudAirBilled) Metered(ctx context.Context, orgs []string, fromMs, to
 	if len(orgs) == 0 {
 		return out, nil
 	}
-	rows, err := b.conn.Query(ctx, `SELECT organization_id, space_id, resource_instance_id, measured_usage.measure, toString(sum(measured_usage.quantity))
+	rows, err := b.conn.Query(ctx, `SELECT organization_id, space_id, resource_instance_id, measured_usage.measure, toString(sum(measured_usage.quantity)),
+  sum(toFloat64(measured_usage.quantity))
 FROM usage_events FINAL
 ARRAY JOIN measured_usage
 WHERE resource_id = ? AND has(?, organization_id) AND start_ms >= ? AND end_ms < ?
@@ -108,13 +109,16 @@ GROUP BY organization_id, space_id, resource_instance_id, measured_usage.measure
 	defer rows.Close()
 	for rows.Next() {
 		var k vca.Key
-		var q string
-		if err := rows.Scan(&k.ServiceInstance, &k.L2, &k.Entity, &k.Billable, &q); err != nil {
+		var (
+			q      string
+			approx float64
+		)
+		if err := rows.Scan(&k.ServiceInstance, &k.L2, &k.Entity, &k.Billable, &q, &approx); err != nil {
 			return nil, fmt.Errorf("read vcloudair usage: %w", err)
 		}
-		d, err := decimal.NewFromString(q)
+		d, err := decimalSum(q, approx)
 		if err != nil {
-			return nil, fmt.Errorf("read vcloudair usage: quantity %q: %w", q, err)
+			return nil, fmt.Errorf("read vcloudair usage of %s %s %s: %w", k.ServiceInstance, k.Entity, k.Billable, err)
 		}
 		out[k] = d
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,11 +27,7 @@ import (
 // reconciliation reads each billed row once, the metered usage counted once, and shows
 // exactly the differences.
 func TestVCloudAirReconciliationOverClickHouse(t *testing.T) {
-	cfg := testenv.Get(t).Config(t)
-	conn := testenv.ClickHouse(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	from := time.Date(2026, 12, 13, 0, 0, 0, 0, time.UTC)
+	conn, ctx, from := vcaSetup(t)
 	to := from.AddDate(0, 1, 0) // 13 January 2027
 	billed := func(sid, l2, entity, billable, q string) vca.Billed {
 		return vca.Billed{Account: "sim", Group: "sg-east", Year: 2026, Month: 12, FromMs: from.UnixMilli(), ToMs: to.UnixMilli(),
@@ -96,4 +93,36 @@ func TestVCloudAirReconciliationOverClickHouse(t *testing.T) {
 	if w.Code != http.StatusNotFound {
 		t.Fatalf("unknown group: %d %s", w.Code, w.Body)
 	}
+}
+
+// TestVCloudAirMeteredSumBeyondDecimal128: ClickHouse's sum of four quantities of about
+// 8.5 × 10^25 wraps around to 5; Metered says the sum is too large instead of reporting 5.
+func TestVCloudAirMeteredSumBeyondDecimal128(t *testing.T) {
+	conn, ctx, from := vcaSetup(t)
+	var evs []usage.EventRow
+	for i := range 4 {
+		h := from.Add(time.Duration(i) * time.Hour)
+		d := usage.Document{Start: h.UnixMilli(), End: h.Add(time.Hour).UnixMilli() - 1, OrganizationID: "si-wrap", SpaceID: "vdc-w",
+			ConsumerID: "vm-w", ResourceID: vca.Resource, PlanID: "vpc-ondemand", ResourceInstanceID: "vm-w",
+			DedupID:       "vca:sim:si-wrap:vm-w:" + h.Format(time.RFC3339),
+			MeasuredUsage: []usage.Measure{{Measure: "vcpu_hours", Quantity: decimal.RequireFromString("85070591730234615865843653.107942052864")}}}
+		evs = append(evs, usage.EventRow{Event: &meterlinev1.UsageEvent{Id: d.ID(), Document: d.Proto()}, Offset: int64(i)})
+	}
+	if err := clickhouse.NewEvents(conn).Insert(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := clickhouse.NewVCloudAirBilled(conn).Metered(ctx, []string{"si-wrap"}, from.UnixMilli(), from.AddDate(0, 0, 1).UnixMilli())
+	if err == nil || !strings.Contains(err.Error(), "beyond what ClickHouse sums exactly") {
+		t.Fatalf("Metered() = %v, %v; want an error saying the sum is too large", got, err)
+	}
+}
+
+// vcaSetup is the real ClickHouse, a context of two minutes and the start of the billing
+// month the tests use.
+func vcaSetup(t *testing.T) (clickhouse.Conn, context.Context, time.Time) {
+	t.Helper()
+	conn := testenv.ClickHouse(t, testenv.Get(t).Config(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return conn, ctx, time.Date(2026, 12, 13, 0, 0, 0, 0, time.UTC)
 }

@@ -238,10 +238,12 @@ func (p *patcher) Visit(node *ast.Node) {
 	case *ast.IntegerNode:
 		ast.Patch(node, &ast.ConstantNode{Value: decimal.NewFromInt(int64(n.Value))})
 	case *ast.FloatNode:
-		// The literal as written: a float64 would have kept only about 17 digits of it.
+		// The literal as written: a float64 would have kept only about 17 digits of it. A
+		// literal that cannot be read back exactly is an error, never the float.
 		d, err := decimal.NewFromString(literal(p.body, n.Location()))
 		if err != nil {
-			d = decimal.NewFromFloat(n.Value)
+			p.fail(n, "number %s cannot be read as an exact decimal", literal(p.body, n.Location()))
+			return
 		}
 		ast.Patch(node, &ast.ConstantNode{Value: d})
 	case *ast.BinaryNode:
@@ -268,11 +270,30 @@ func (p *patcher) Visit(node *ast.Node) {
 
 // literal is the text of a number literal at loc in body ("" when loc does not fit it).
 func literal(body string, loc file.Location) string {
-	from, to := loc.From, loc.To
-	if from < 0 || to > len(body) || from >= to {
+	from, to := byteOffset(body, loc.From), byteOffset(body, loc.To)
+	if from < 0 || to < 0 || from >= to {
 		return ""
 	}
 	return strings.ReplaceAll(body[from:to], "_", "")
+}
+
+// byteOffset is the byte offset of the rune offset r in s (expr-lang's locations count runes:
+// a name or a string with a non-ASCII letter before a literal moves it), or -1 beyond s.
+func byteOffset(s string, r int) int {
+	if r < 0 {
+		return -1
+	}
+	n := 0
+	for i := range s {
+		if n == r {
+			return i
+		}
+		n++
+	}
+	if n == r {
+		return len(s)
+	}
+	return -1
 }
 
 func isArg(name string) bool {

@@ -420,6 +420,54 @@ func TestPositionsAndLiterals(t *testing.T) {
 	wantDec(t, "literal with 21 decimals", got, "0.123456789012345678901")
 }
 
+// TestLiteralsAfterNonASCII: expr-lang's locations count runes, not bytes; a literal after a
+// string or a name with a non-ASCII letter keeps every digit too (it was read as a float64,
+// 0.12345678901234568, before).
+func TestLiteralsAfterNonASCII(t *testing.T) {
+	for src, want := range map[string]string{
+		`(m) => "ééééé" == "" ? 1 : 0.1234567890123456789`:                   "0.1234567890123456789",
+		`(m) => m.x == "日本" ? 0.1234567890123456789 : 0.1234567890123456789`: "0.1234567890123456789",
+		`(m) => "€" != "" ? 1_000.000_000_000_000_000_1 - 1000 : 0`:          "0.0000000000000001",
+	} {
+		f, err := CompileFormula(Meter, src, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		got, err := f.Eval(&Env{M: map[string]any{}})
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		wantDec(t, src, got, want)
+	}
+}
+
+func TestByteOffset(t *testing.T) {
+	s := "aé日b"
+	for r, want := range []int{0, 1, 3, 6, 7, -1} {
+		if got := byteOffset(s, r); got != want {
+			t.Errorf("byteOffset(%q, %d) = %d, want %d", s, r, got, want)
+		}
+	}
+	if got := byteOffset(s, -1); got != -1 {
+		t.Errorf("byteOffset(%q, -1) = %d, want -1", s, got)
+	}
+}
+
+// TestFloatsRefused: a float64 in a formula's measures or result is an error, not its shortest
+// decimal form (NewFromFloat, taken before: the float64 nearest 0.3 is not 0.3).
+func TestFloatsRefused(t *testing.T) {
+	f, err := CompileFormula(Meter, "(m) => m.x + 1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := f.Eval(&Env{M: map[string]any{"x": 0.1 + 0.2}}); err == nil {
+		t.Errorf("a float64 measure gave %v, want an error", v)
+	}
+	if v, err := Normalize(map[string]any{"x": 0.5}); err == nil {
+		t.Errorf("Normalize(float64) = %v, want an error", v)
+	}
+}
+
 func TestRound(t *testing.T) {
 	wantDec(t, "Round(1/3)", Round(d("0.333333333333333333333333")), "0.333333333333")
 	wantDec(t, "Round half to even", Round(d("0.0000000000005")), "0")

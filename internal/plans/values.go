@@ -43,7 +43,9 @@ func num(v any) (decimal.Decimal, error) {
 	case int:
 		return decimal.NewFromInt(int64(x)), nil
 	case float64:
-		return decimal.NewFromFloat(x), nil
+		// A float64 has lost digits already (neither literals nor quantities are floats): it is
+		// refused, never rounded into a sum.
+		return decimal.Zero, fmt.Errorf("%w: %v is a float64, not an exact decimal", errNotNumber, x)
 	case bool:
 		if x {
 			return decimal.NewFromInt(1), nil
@@ -390,7 +392,7 @@ func Normalize(v any) (any, error) {
 	case nil, decimal.Decimal, bool, string:
 		return v, nil
 	case int64, int, float64:
-		return num(x)
+		return num(x) // a float64 is refused
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {

@@ -2,7 +2,10 @@ package config
 
 import (
 	"fmt"
+	"math/big"
 	"net/url"
+
+	"github.com/meterline/meterline/internal/usage"
 )
 
 // ElasticBox configures the ElasticBox poller (internal/poller/elasticbox): the reporting API
@@ -44,6 +47,9 @@ func (e ElasticBox) validate() []error {
 	}
 	if e.CostScale < 1 {
 		bad("METERLINE_ELASTICBOX_COST_SCALE", "must be at least 1")
+	} else if !exactScale(e.CostScale) {
+		bad("METERLINE_ELASTICBOX_COST_SCALE", "%d must divide 10^%d: a cost divided by it must be a quantity of at most %d decimal places, exactly",
+			e.CostScale, usage.QuantityScale, usage.QuantityScale)
 	}
 	if !e.Configured() {
 		return errs
@@ -58,4 +64,12 @@ func (e ElasticBox) validate() []error {
 		bad("METERLINE_ELASTICBOX_ORGANIZATIONS", "is required with METERLINE_ELASTICBOX_URL (the organizations to read)")
 	}
 	return errs
+}
+
+// exactScale reports whether every integer divided by scale is a decimal of at most
+// usage.QuantityScale places: whether scale divides 10^QuantityScale (100, 1000, 8, 25 do; 3
+// and 10^13 do not). The poller's cost quantities are then the exact quotients.
+func exactScale(scale int64) bool {
+	p := new(big.Int).Exp(big.NewInt(10), big.NewInt(usage.QuantityScale), nil)
+	return new(big.Int).Mod(p, big.NewInt(scale)).Sign() == 0
 }

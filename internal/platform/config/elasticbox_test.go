@@ -30,3 +30,17 @@ func TestElasticBoxSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestElasticBoxCostScaleExact: a scale whose quotients are not exact at the quantity scale
+// (3 gives 1/3; 10^13 gives 13 places) is named, not left to the poller to round.
+func TestElasticBoxCostScaleExact(t *testing.T) {
+	for scale, ok := range map[int64]bool{1: true, 8: true, 100: true, 1000000000000: true, 3: false, 7: false, 10000000000000: false} {
+		c := Default()
+		c.ElasticBox.CostScale = scale
+		err := c.Validate()
+		named := err != nil && strings.Contains(err.Error(), "METERLINE_ELASTICBOX_COST_SCALE")
+		if named == ok {
+			t.Errorf("cost scale %d: Validate() = %v, want it accepted: %v", scale, err, ok)
+		}
+	}
+}

@@ -293,7 +293,9 @@ func (p *Provider) build(org string, day time.Time, items []item) ([]usage.Docum
 			meta = append(meta, metadata.Record{Provider: ebdetails.Provider, Kind: ebdetails.Kind, ID: it.service,
 				ValidFromMs: day.UnixMilli(), Attributes: attrs})
 		}
-		ms := []usage.Measure{{Measure: Cost, Quantity: it.cost.Div(p.scale)}}
+		// Exact: the configured scale divides 10^QuantityScale (config.ElasticBox validates it),
+		// where Div would have carried the quotient to 16 places only.
+		ms := []usage.Measure{{Measure: Cost, Quantity: it.cost.DivRound(p.scale, usage.QuantityScale)}}
 		if it.up != nil {
 			ms = append(ms, usage.Measure{Measure: UpSeconds, Quantity: *it.up})
 		}

@@ -244,8 +244,13 @@ func (a *API) page(w http.ResponseWriter, req *http.Request, r request, tenant s
 			return nil, nil, false
 		}
 		rows = window(rows, q)
+		all, err := servers(rows, r.start, r.stop)
+		if err != nil {
+			a.fail(w, err)
+			return nil, nil, false
+		}
 		var list []Server
-		for _, s := range servers(rows, r.start, r.stop) {
+		for _, s := range all {
 			if readable(s.Tenant) {
 				list = append(list, s)
 			}

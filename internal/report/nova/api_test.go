@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,5 +164,26 @@ func TestClipExact(t *testing.T) {
 	f(-time.Hour, 0, "0")
 	if got := hours(decimal.RequireFromString("1204")); got != 0.33444444444444443 {
 		t.Errorf("hours(1204 s) = %v, want Nova's 0.33444444444444443", got)
+	}
+}
+
+// TestFlavorSizeBeyondInt64: a server whose vcpus (vcpu-seconds over seconds) do not fit
+// Nova's integer is an error the API answers with, not a wrapped number (IntPart wrapped
+// 10^20 vcpus to 7766279631452241920 before).
+func TestFlavorSizeBeyondInt64(t *testing.T) {
+	rows := fleet("t1", 1)
+	huge := decimal.RequireFromString("100000000000000000000") // 10^20 vcpus
+	rows[0].Latest.Measures.VCPU = rows[0].Latest.Measures.Seconds.Mul(huge)
+	rows[0].Edges[0] = rows[0].Latest
+	w, body := serve(t, memory{rows: rows}, admin, Base+"/os-simple-tenant-usage/t1?start=2026-12-31T00:00:00&detailed=1", nil)
+	if w.Code != http.StatusInternalServerError {
+		t.Fatalf("got %d %v, want 500", w.Code, body)
+	}
+	if _, err := servers(rows, jan1.Add(-time.Hour), jan1); err == nil || !strings.Contains(err.Error(), "vcpus 100000000000000000000 is beyond an int64") {
+		t.Errorf("servers() error = %v, want it to name vcpus and the limit", err)
+	}
+	ok, err := servers(fleet("t1", 1), jan1.Add(-time.Hour), jan1)
+	if err != nil || len(ok) != 1 || ok[0].VCPUs != 1 || ok[0].MemoryMB != 512 || ok[0].LocalGB != 1 {
+		t.Errorf("servers() = %+v, %v; want one server of 1 vcpu, 512 MB, 1 GB", ok, err)
 	}
 }

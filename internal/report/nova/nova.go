@@ -15,6 +15,8 @@ package nova
 import (
 	"cmp"
 	"context"
+	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -140,7 +142,7 @@ type Server struct {
 
 // servers turns the store's rows into the servers with usage in [from, to), in Nova's order
 // (by launch, then uuid).
-func servers(rows []ServerRow, from, to time.Time) []Server {
+func servers(rows []ServerRow, from, to time.Time) ([]Server, error) {
 	f, t := decimal.New(from.UnixMicro(), -6), decimal.New(to.UnixMicro(), -6)
 	out := make([]Server, 0, len(rows))
 	for _, r := range rows {
@@ -154,8 +156,19 @@ func servers(rows []ServerRow, from, to time.Time) []Server {
 		s := Server{Tenant: r.Tenant, Instance: r.Instance, Flavor: r.Latest.Flavor,
 			Started: time.UnixMilli(r.FirstStartMs).UTC(), Usage: u}
 		if l := r.Latest; l.Seconds.IsPositive() {
-			per := func(v decimal.Decimal) int64 { return v.DivRound(l.Seconds, 0).IntPart() }
-			s.VCPUs, s.MemoryMB, s.LocalGB = per(l.VCPU), per(l.MemoryMB), per(l.LocalGB)
+			for _, f := range []struct {
+				name string
+				sum  decimal.Decimal
+				to   *int64
+			}{{"vcpus", l.VCPU, &s.VCPUs}, {"memory_mb", l.MemoryMB, &s.MemoryMB}, {"local_gb", l.LocalGB, &s.LocalGB}} {
+				// Nova's flavor sizes are integers: the size is rounded, and one beyond int64
+				// is an error, never a wrapped IntPart.
+				n := f.sum.DivRound(l.Seconds, 0) // at exponent 0: its coefficient is the integer
+				if !n.Coefficient().IsInt64() {
+					return nil, fmt.Errorf("nova report: server %s: %s %s is beyond an int64 (%d)", r.Instance, f.name, n, int64(math.MaxInt64))
+				}
+				*f.to = n.IntPart()
+			}
 			// A run that ends before its document does: the server ended then (the poller's
 			// document of a window ends 1 ms before the window; a running server's run reaches it).
 			if end := l.runEnd(); end.LessThan(decimal.New(l.EndMs, -3)) {
@@ -168,5 +181,5 @@ func servers(rows []ServerRow, from, to time.Time) []Server {
 	slices.SortFunc(out, func(a, b Server) int {
 		return cmp.Or(a.Started.Compare(b.Started), strings.Compare(a.Instance, b.Instance))
 	})
-	return out
+	return out, nil
 }
