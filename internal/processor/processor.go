@@ -167,8 +167,10 @@ type partState struct {
 
 // newPartState returns the empty state of a partition, with an engine of its own.
 func (s *Service) newPartState() *partState {
+	cells := metering.NewCells()
+	cells.SetRetention(s.cfg.Acceptance)
 	return &partState{engine: &metering.Engine{Plans: s.plans, Acceptance: s.cfg.Acceptance, CarryBatch: s.cfg.CarryBatch},
-		cells: metering.NewCells(), ids: map[string]int64{}}
+		cells: cells, ids: map[string]int64{}}
 }
 
 // commit makes the open transaction's changes the committed state.
@@ -215,6 +217,9 @@ type metrics struct {
 func New(cfg Config, p metering.Plans, accounts Accounts, log *zap.Logger, reg prometheus.Registerer) (*Service, error) {
 	if cfg.Group == "" {
 		return nil, errors.New("processor: no consumer group (kafka.GroupsFor names it)")
+	}
+	if err := cfg.Acceptance.Retention.Validate(cfg.Acceptance.Slack); err != nil {
+		return nil, fmt.Errorf("processor: %w", err)
 	}
 	if cfg.TickInterval == 0 {
 		cfg.TickInterval = DefaultTickInterval
