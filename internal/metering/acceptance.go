@@ -69,15 +69,6 @@ func (a Acceptance) Kept(l Level) time.Duration {
 	return a.Slack
 }
 
-// early returns, per level, how much sooner than the slack its cells are pruned (ms).
-func (a Acceptance) early() [Levels]int64 {
-	var e [Levels]int64
-	for l := range e {
-		e[l] = (a.Slack - a.Kept(Level(l))).Milliseconds()
-	}
-	return e
-}
-
 // Accept returns nil when usage ending at end (epoch ms) is processed at now, else an error
 // wrapping ErrTooLate or ErrFuture with the times.
 func (a Acceptance) Accept(end, now int64) error {

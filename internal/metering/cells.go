@@ -24,12 +24,12 @@ type Cells struct {
 	docCells []*Cell // cells the document changed, in order of first change
 	txn      []*Cell // cells changed in the open transaction, in order of first change
 	expiry   Expiry[*Cell]
-	// early is, per level, how much sooner than the end of its period a cell expires (the
-	// slack less the level's retention, SetRetention), and floor the latest time Expire was
-	// given: a cell whose expiry is at or before it is gone, and is not made again.
-	early   [Levels]int64
-	floor   int64
-	trimmed []*series // series with removed cells at their start
+	// retention tells when a cell expires (Acceptance.Expires; the zero value: at the end of
+	// its period), and floor is the latest time Expire was given: a cell whose expiry is at or
+	// before it is gone, and is not made again.
+	retention Acceptance
+	floor     int64
+	trimmed   []*series // series with removed cells at their start
 	// The carry pass (carry.go): its progress in the open transaction and as committed (an
 	// abort goes back to it), the instance groups it visits, and the cells it changed in
 	// the open transaction.
@@ -83,7 +83,7 @@ func (s *Cells) SetRetention(a Acceptance) {
 	if len(s.groups) > 0 {
 		panic("metering: SetRetention on cells that hold cells")
 	}
-	s.early = a.early()
+	s.retention = a
 }
 
 // LoadFloor raises the floor to f, the horizon up to which the cells were expired, as read
@@ -91,7 +91,7 @@ func (s *Cells) SetRetention(a Acceptance) {
 func (s *Cells) LoadFloor(f int64) { s.floor = max(s.floor, f) }
 
 // expires returns when a cell of level l whose period ends at to expires.
-func (s *Cells) expires(l Level, to int64) int64 { return to - s.early[l] }
+func (s *Cells) expires(l Level, to int64) int64 { return s.retention.Expires(l, to) }
 
 // Key returns the cell's key.
 func (c *Cell) Key() CellKey {
