@@ -15,7 +15,9 @@
 // from the future) is its stored time, its record's timestamp, not the wall clock. So does
 // pruning: the ids of documents and the cells of periods that ended more than the slack
 // before a partition's latest stored time can no longer matter (usage that old is rejected
-// as too late) and are deleted from the changelog, in the transactions, and from memory.
+// as too late) and are deleted from the changelog, in the transactions, and from memory; so
+// are the second and minute cells past their level's retention (metering.Retention), which
+// later usage no longer changes.
 //
 // The files, by concern: processor.go (the Service, a partition's state and its commit and
 // abort), session.go (the Kafka session loop: poll, transact, end), restore.go (rebuilding a
