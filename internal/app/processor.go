@@ -24,7 +24,7 @@ func startProcessor(ctx context.Context, s *stack, brokers []string, store *prov
 		Topics:          kafka.TopicsFor(cfg.Kafka.TopicPrefix),
 		Group:           kafka.GroupsFor(cfg.Kafka.TopicPrefix).Processor,
 		TransactionalID: cfg.ProcessorID,
-		Acceptance:      metering.Acceptance{Slack: cfg.Metering.Slack, Future: cfg.Metering.Future},
+		Acceptance:      metering.Acceptance{Slack: cfg.Metering.Slack, Future: cfg.Metering.Future, Retention: cfg.Metering.Retention},
 		Clock:           s.e.clock,
 		TickInterval:    processor.DefaultTickInterval,
 		RatedV1:         cfg.Metering.RatedV1,

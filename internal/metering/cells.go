@@ -24,7 +24,12 @@ type Cells struct {
 	docCells []*Cell // cells the document changed, in order of first change
 	txn      []*Cell // cells changed in the open transaction, in order of first change
 	expiry   Expiry[*Cell]
-	trimmed  []*series // series with removed cells at their start
+	// retention tells when a cell expires (Acceptance.Expires; the zero value: at the end of
+	// its period), and floor is the latest time Expire was given: a cell whose expiry is at or
+	// before it is gone, and is not made again.
+	retention Acceptance
+	floor     int64
+	trimmed   []*series // series with removed cells at their start
 	// The carry pass (carry.go): its progress in the open transaction and as committed (an
 	// abort goes back to it), the instance groups it visits, and the cells it changed in
 	// the open transaction.
@@ -70,6 +75,23 @@ type Cell struct {
 func NewCells() *Cells {
 	return &Cells{groups: map[string]*group{}}
 }
+
+// SetRetention makes cells expire as a's retention says (Acceptance.Expires): a level kept
+// less than the slack expires that much before the end of its period. Without it every
+// level is kept for the slack. It must be called before any cell is added.
+func (s *Cells) SetRetention(a Acceptance) {
+	if len(s.groups) > 0 {
+		panic("metering: SetRetention on cells that hold cells")
+	}
+	s.retention = a
+}
+
+// LoadFloor raises the floor to f, the horizon up to which the cells were expired, as read
+// from the changelog.
+func (s *Cells) LoadFloor(f int64) { s.floor = max(s.floor, f) }
+
+// expires returns when a cell of level l whose period ends at to expires.
+func (s *Cells) expires(l Level, to int64) int64 { return s.retention.Expires(l, to) }
 
 // Key returns the cell's key.
 func (c *Cell) Key() CellKey {
@@ -166,7 +188,7 @@ func (s *Cells) cell(sr *series, from int64) *Cell {
 	c := &Cell{s: sr, from: from, to: to}
 	sr.cells = slices.Insert(sr.cells, i, c)
 	sr.g.cells++
-	s.expiry.Add(to, c)
+	s.expiry.Add(s.expires(sr.level, to), c)
 	return c
 }
 
@@ -290,9 +312,11 @@ func (s *Cells) Abort() {
 	s.txn = s.txn[:0]
 }
 
-// Expiring calls fn, in no particular order, for every cell with a value whose period ended
-// at or before t: usage that could change it is too late once the processing time is t plus
-// the slack. Expire(t) then removes them.
+// Expiring calls fn, in no particular order, for every cell with a value that expires at or
+// before horizon t: its period ended at or before t, or, for a level kept less than the slack
+// (SetRetention), at or before t plus the slack less its retention. Usage that could change
+// it is too late once the processing time is t plus the slack, or the level no longer
+// retained for it. Expire(t) then removes them.
 func (s *Cells) Expiring(t int64, fn func(*Cell)) {
 	s.expiry.Due(t, func(c *Cell) {
 		if !c.removed && c.Value() != nil {
@@ -301,9 +325,10 @@ func (s *Cells) Expiring(t int64, fn func(*Cell)) {
 	})
 }
 
-// Expire removes the cells whose period ended at or before t. The open transaction must have
-// been committed or aborted.
+// Expire removes the cells that expire at or before t, and raises the floor to t. The open
+// transaction must have been committed or aborted.
 func (s *Cells) Expire(t int64) {
+	s.floor = max(s.floor, t)
 	s.expiry.Pop(t, s.expire)
 	s.trimSeries()
 }

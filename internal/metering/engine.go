@@ -218,6 +218,7 @@ func (p *Engine) process(doc *usage.Document, now int64, cells *Cells, rate bool
 		}
 	}
 	d := cells.doc
+	horizon := p.Acceptance.Horizon(now)
 	for i, mm := range meter.Metrics {
 		qty := metered[i]
 		if qty == nil {
@@ -225,6 +226,13 @@ func (p *Engine) process(doc *usage.Document, now int64, cells *Cells, rate bool
 		}
 		for l := Level(0); l < Levels; l++ {
 			from, to := l.Period(doc.End)
+			// A level whose cell of the period is beyond its retention (it expires at or before
+			// the horizon of the document's processing time, or before the floor, where it was
+			// pruned) is left as it is: the usage counts in the coarser levels only, and no
+			// pruned cell is made again from nothing.
+			if e := cells.expires(l, to); e <= horizon || e <= cells.floor {
+				continue
+			}
 			inst := cells.cell(groups[0].seriesOf(mm.Name, l, true), from)
 			prev := inst.read(d)
 			curr, err := meter.Accumulate(mm, prev, qty, doc.Start, doc.End, from, to)

@@ -135,9 +135,10 @@ func decidedKey(out *output, id string) []byte {
 
 // prune deletes, in the open transaction, what usage processed from now on cannot change: the
 // ids of documents, and the cells of periods, that ended more than the slack before the
-// partition's latest stored time, and never less than the floor. A document that old is
-// rejected as too late whether its id is known or not, and the cells it would land in are
-// settled.
+// partition's latest stored time, and never less than the floor, and the cells of levels kept
+// less than the slack whose retention ended by then (metering.Acceptance.Expires). A document
+// that old is rejected as too late whether its id is known or not, and the cells it would
+// land in are settled; usage of a level past its retention leaves that level as it is.
 // The horizon is driven by the records' stored times, never the wall clock, so a replay
 // prunes the same.
 //

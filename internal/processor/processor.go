@@ -15,7 +15,9 @@
 // from the future) is its stored time, its record's timestamp, not the wall clock. So does
 // pruning: the ids of documents and the cells of periods that ended more than the slack
 // before a partition's latest stored time can no longer matter (usage that old is rejected
-// as too late) and are deleted from the changelog, in the transactions, and from memory.
+// as too late) and are deleted from the changelog, in the transactions, and from memory; so
+// are the second and minute cells past their level's retention (metering.Retention), which
+// later usage no longer changes.
 //
 // The files, by concern: processor.go (the Service, a partition's state and its commit and
 // abort), session.go (the Kafka session loop: poll, transact, end), restore.go (rebuilding a
@@ -167,8 +169,10 @@ type partState struct {
 
 // newPartState returns the empty state of a partition, with an engine of its own.
 func (s *Service) newPartState() *partState {
+	cells := metering.NewCells()
+	cells.SetRetention(s.cfg.Acceptance)
 	return &partState{engine: &metering.Engine{Plans: s.plans, Acceptance: s.cfg.Acceptance, CarryBatch: s.cfg.CarryBatch},
-		cells: metering.NewCells(), ids: map[string]int64{}}
+		cells: cells, ids: map[string]int64{}}
 }
 
 // commit makes the open transaction's changes the committed state.
@@ -215,6 +219,9 @@ type metrics struct {
 func New(cfg Config, p metering.Plans, accounts Accounts, log *zap.Logger, reg prometheus.Registerer) (*Service, error) {
 	if cfg.Group == "" {
 		return nil, errors.New("processor: no consumer group (kafka.GroupsFor names it)")
+	}
+	if err := cfg.Acceptance.Retention.Validate(cfg.Acceptance.Slack); err != nil {
+		return nil, fmt.Errorf("processor: %w", err)
 	}
 	if cfg.TickInterval == 0 {
 		cfg.TickInterval = DefaultTickInterval

@@ -94,6 +94,7 @@ func (st *partState) apply(r *kgo.Record) error {
 	switch e.kind {
 	case keyProgress:
 		st.processed, st.floor = e.processed, e.floor
+		st.cells.LoadFloor(e.floor)
 		st.cells.LoadCarryProgress(e.carry)
 	case keyDecided:
 		if e.tombstone {

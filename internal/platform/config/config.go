@@ -144,6 +144,10 @@ type Metering struct {
 	// ReportSlots is how many periods a report shows per level [second, minute, hour, day,
 	// month]: slot 0 holds the report's time, slot 1 the period before, and so on.
 	ReportSlots metering.Slots
+	// Retention is how long the processor keeps each level's cells [second, minute, hour,
+	// day, month] after their period ends (0: the slack); late usage after it no longer
+	// changes that level (metering.Retention).
+	Retention metering.Retention
 	// RatedV1 makes the processor produce <prefix>.usage.rated.v1 (one record per changed
 	// cell) besides the batches of <prefix>.usage.rated.v2, for the exporters of one release
 	// that still read v1. Off by default.
@@ -212,6 +216,7 @@ func Default() Config {
 			Slack:       metering.DefaultAcceptance.Slack,
 			Future:      metering.DefaultAcceptance.Future,
 			ReportSlots: metering.DefaultSlots,
+			Retention:   metering.DefaultRetention,
 		},
 		ElasticBox: ElasticBox{CostScale: 100},
 	}
@@ -250,6 +255,7 @@ func (c *Config) settings() []setting {
 		dur(&c.Metering.Slack, "METERLINE_SLACK", "slack", "how late usage may arrive (its end before the time its collector published it); older usage is rejected as too late"),
 		dur(&c.Metering.Future, "METERLINE_FUTURE", "future", "how far in the future usage may end (clock skew); later usage is rejected"),
 		boolean(&c.Metering.RatedV1, "METERLINE_RATED_V1", "rated-v1", "also produce the rated usage topic v1 (one record per changed cell) besides v2 (batches), for exporters not yet on v2; deprecated, for one release"),
+		retention(&c.Metering.Retention, "METERLINE_RETENTION", "retention", "how long the processor keeps each level's cells after their period ends, second,minute,hour,day,month (durations, or slack); later usage no longer changes that level"),
 		slots(&c.Metering.ReportSlots, "METERLINE_REPORT_SLOTS", "report-slots", "periods a report shows per level: second,minute,hour,day,month"),
 		integer(&c.Sink.BatchSize, "METERLINE_SINK_BATCH_SIZE", "sink-batch-size", "rows a sink batch holds before it is written"),
 		dur(&c.Sink.FlushInterval, "METERLINE_SINK_FLUSH_INTERVAL", "sink-flush-interval", "longest a row waits in a sink batch"),
@@ -422,6 +428,9 @@ func (c Config) Validate() error {
 			bad("METERLINE_DEV_SIMULATORS", "%q is not a simulator (%s)", sim, strings.Join(Simulators, ", "))
 		}
 	}
+	if err := c.Metering.Retention.Validate(c.Metering.Slack); err != nil {
+		bad("METERLINE_RETENTION", "%v", err)
+	}
 	if err := c.Metering.ReportSlots.Validate(); err != nil {
 		bad("METERLINE_REPORT_SLOTS", "%v", err)
 	}
@@ -577,6 +586,36 @@ func slots(p *metering.Slots, env, flag, usage string) setting {
 		}
 		return nil
 	}, func() string { return strings.Trim(strings.Join(strings.Fields(fmt.Sprint(*p)), ","), "[]") }}
+}
+
+func retention(p *metering.Retention, env, flag, usage string) setting {
+	return setting{env, flag, usage, func(v string) error {
+		parts := strings.Split(v, ",")
+		if len(parts) != len(p) {
+			return fmt.Errorf("not %d comma-separated durations (or slack) such as 1m,1h,slack,slack,slack", len(p))
+		}
+		for i, s := range parts {
+			s = strings.TrimSpace(s)
+			if s == "slack" {
+				p[i] = 0
+				continue
+			}
+			d, err := time.ParseDuration(s)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("%q is not a positive duration such as 1m or 2h, nor slack", s)
+			}
+			p[i] = d
+		}
+		return nil
+	}, func() string {
+		parts := make([]string, len(p))
+		for i, d := range p {
+			if parts[i] = "slack"; d > 0 {
+				parts[i] = d.String()
+			}
+		}
+		return strings.Join(parts, ",")
+	}}
 }
 
 func dur(p *time.Duration, env, flag, usage string) setting {

@@ -32,6 +32,7 @@ var names = []string{
 	"METERLINE_PROCESSOR_ID",
 	"METERLINE_SLACK",
 	"METERLINE_REPORT_SLOTS",
+	"METERLINE_RETENTION",
 	"METERLINE_RATED_V1",
 	"METERLINE_FUTURE",
 	"METERLINE_KAFKA_BROKERS",
@@ -113,12 +114,13 @@ func TestLoadDefaults(t *testing.T) {
 			User:        "default",
 			DialTimeout: 5 * time.Second,
 		},
-		Metering: Metering{Slack: 48 * time.Hour, Future: time.Minute, ReportSlots: metering.Slots{1, 1, 1, 2, 2}},
-		Sink:     Sink{BatchSize: 10000, FlushInterval: time.Second},
-		Poll:     Poll{Interval: time.Minute, Lag: 10 * time.Minute, Timeout: time.Minute, BackoffMax: 5 * time.Minute},
-		Nova:     Nova{UserDomain: "Default", ProjectDomain: "Default", PageLimit: 1000, Window: time.Hour},
-		CF:       CF{MinAge: 5 * time.Minute, Overlap: 15 * time.Minute},
-		Auth:     Auth{OrganizationsClaim: "meterline_organizations", AccountClaim: "meterline_account"},
+		Metering: Metering{Slack: 48 * time.Hour, Future: time.Minute, ReportSlots: metering.Slots{1, 1, 1, 2, 2},
+			Retention: metering.Retention{time.Minute, time.Hour, 0, 0, 0}},
+		Sink: Sink{BatchSize: 10000, FlushInterval: time.Second},
+		Poll: Poll{Interval: time.Minute, Lag: 10 * time.Minute, Timeout: time.Minute, BackoffMax: 5 * time.Minute},
+		Nova: Nova{UserDomain: "Default", ProjectDomain: "Default", PageLimit: 1000, Window: time.Hour},
+		CF:   CF{MinAge: 5 * time.Minute, Overlap: 15 * time.Minute},
+		Auth: Auth{OrganizationsClaim: "meterline_organizations", AccountClaim: "meterline_account"},
 	}
 	want.ElasticBox = ElasticBox{CostScale: 100}
 	if !reflect.DeepEqual(c, want) {
@@ -176,6 +178,8 @@ func TestLoad(t *testing.T) {
 		func(c Config) any { return c.Metering.RatedV1 }, true)
 	f("report slots", map[string]string{"METERLINE_REPORT_SLOTS": "1, 2,3,4,12"}, nil,
 		func(c Config) any { return c.Metering.ReportSlots }, metering.Slots{1, 2, 3, 4, 12})
+	f("retention", map[string]string{"METERLINE_RETENTION": "10s, 2h,slack,72h,slack"}, nil,
+		func(c Config) any { return c.Metering.Retention }, metering.Retention{10 * time.Second, 2 * time.Hour, 0, 72 * time.Hour, 0})
 	f("log", map[string]string{"METERLINE_LOG_LEVEL": "debug", "METERLINE_LOG_FORMAT": "console"}, nil,
 		func(c Config) any { return [2]string{c.LogLevel, c.LogFormat} }, [2]string{"debug", "console"})
 
@@ -229,6 +233,9 @@ func TestLoadErrors(t *testing.T) {
 	f("partitions over int32", map[string]string{"METERLINE_TOPIC_PARTITIONS": "3000000000"}, nil, "METERLINE_TOPIC_PARTITIONS")
 	f("rated v1 yes", map[string]string{"METERLINE_RATED_V1": "yes"}, nil, "METERLINE_RATED_V1")
 	f("four report slots", map[string]string{"METERLINE_REPORT_SLOTS": "1,1,2,2"}, nil, "METERLINE_REPORT_SLOTS")
+	f("four retentions", map[string]string{"METERLINE_RETENTION": "1m,1h,slack,slack"}, nil, "METERLINE_RETENTION")
+	f("zero retention", map[string]string{"METERLINE_RETENTION": "0s,1h,slack,slack,slack"}, nil, "METERLINE_RETENTION")
+	f("hours kept less than the slack", map[string]string{"METERLINE_RETENTION": "1m,1h,1h,slack,slack"}, nil, "METERLINE_RETENTION")
 	f("report slots over 100", map[string]string{"METERLINE_REPORT_SLOTS": "1,1,1,2,101"}, nil, "METERLINE_REPORT_SLOTS")
 	f("clock start without a zone", map[string]string{"METERLINE_CLOCK_START": "2026-01-31 23:59:50"}, nil, "METERLINE_CLOCK_START")
 	f("duration without unit", map[string]string{"METERLINE_SHUTDOWN_TIMEOUT": "30"}, nil, "METERLINE_SHUTDOWN_TIMEOUT")
