@@ -145,7 +145,10 @@ func TestCFReconciliation(t *testing.T) {
 	for _, a := range hon.Apps {
 		apps[a.App] = a
 	}
-	if a := apps[h1]; !a.Metered.MemoryGBHours.Equal(hours(at(8), midnight).Mul(decimal.NewFromInt(2))) || !a.UsageService.MemoryGBHours.Equal(a.Metered.MemoryGBHours) {
+	// 2 GB × the hours, rounded once as Meterline rounds (hours rounded first and then doubled
+	// may be 10⁻¹² off, depending on how long the stack took to start).
+	gbHours := decimal.NewFromInt(2 * midnight.Sub(at(8)).Milliseconds()).DivRound(decimal.NewFromInt(3600000), 12)
+	if a := apps[h1]; !a.Metered.MemoryGBHours.Equal(gbHours) || !a.UsageService.MemoryGBHours.Equal(a.Metered.MemoryGBHours) {
 		t.Errorf("h1: %+v, want 2 GB since %v", a, at(8))
 	}
 	if a := apps[h2]; !a.Metered.InstanceHours.Equal(hours(at(10), at(25).Add(2*at(25).Sub(at(15))))) || // 1 × 5 s + 3 × 10 s
