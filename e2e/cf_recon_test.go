@@ -147,7 +147,7 @@ func TestCFReconciliation(t *testing.T) {
 	}
 	// 2 GB × the hours, rounded once as Meterline rounds (hours rounded first and then doubled
 	// may be 10⁻¹² off, depending on how long the stack took to start).
-	gbHours := decimal.NewFromInt(2 * midnight.Sub(at(8)).Milliseconds()).DivRound(decimal.NewFromInt(3600000), 12)
+	gbHours := decimal.NewFromInt(2*midnight.Sub(at(8)).Milliseconds()).DivRound(decimal.NewFromInt(3600000), 12)
 	if a := apps[h1]; !a.Metered.MemoryGBHours.Equal(gbHours) || !a.UsageService.MemoryGBHours.Equal(a.Metered.MemoryGBHours) {
 		t.Errorf("h1: %+v, want 2 GB since %v", a, at(8))
 	}
