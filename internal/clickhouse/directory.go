@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/report/directory"
 )
@@ -26,77 +28,85 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
-// Organizations returns the organizations with counted usage selected by q, by id.
-func (d *Directory) Organizations(ctx context.Context, q directory.OrganizationQuery) ([]directory.Organization, error) {
-	sql := `SELECT organization_id, min(period_start_ms), max(period_start_ms) FROM usage_cells_daily
-WHERE level = 'month' AND scope = 'organization' AND organization_id > ?`
-	args := []any{q.After}
-	if q.Only != nil {
-		if len(q.Only) == 0 {
-			return nil, nil
-		}
-		sql += " AND organization_id IN (" + placeholders(len(q.Only)) + ")"
-		for _, o := range q.Only {
-			args = append(args, o)
-		}
+// whereIn adds " AND column IN (?, ...)" over values to sql and values to args when values is
+// not nil; nil selects every value of column. A non-nil empty values selects nothing: none is
+// then true, and the caller answers no rows without asking (ClickHouse refuses "IN ()").
+func whereIn(sql string, args []any, column string, values []string) (_ string, _ []any, none bool) {
+	if values == nil {
+		return sql, args, false
 	}
-	sql += fmt.Sprintf(" GROUP BY organization_id ORDER BY organization_id LIMIT %d", q.Limit)
-	rows, err := d.conn.Query(ctx, sql, args...)
+	if len(values) == 0 {
+		return sql, args, true
+	}
+	for _, v := range values {
+		args = append(args, v)
+	}
+	return sql + " AND " + column + " IN (" + placeholders(len(values)) + ")", args, false
+}
+
+// list runs sql with args and scans each row with scan, in the order ClickHouse returns them.
+// A query, a row or a read that fails is fault.Unavailable saying what, and no rows.
+func list[T any](ctx context.Context, conn Conn, what, sql string, args []any, scan func(driver.Rows) (T, error)) ([]T, error) {
+	rows, err := conn.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fault.Unavailable(err, "usage_cells_daily: list organizations")
+		return nil, fault.Unavailable(err, "%s", what)
 	}
 	defer rows.Close()
-	var out []directory.Organization
+	var out []T
 	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fault.Unavailable(err, "%s", what)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fault.Unavailable(err, "%s", what)
+	}
+	return out, nil
+}
+
+// monthEnd is the end, in epoch ms, of the UTC month that starts at start (epoch ms).
+func monthEnd(start int64) int64 {
+	return time.UnixMilli(start).UTC().AddDate(0, 1, 0).UnixMilli()
+}
+
+// Organizations returns the organizations with counted usage selected by q, by id.
+func (d *Directory) Organizations(ctx context.Context, q directory.OrganizationQuery) ([]directory.Organization, error) {
+	sql, args, none := whereIn(`SELECT organization_id, min(period_start_ms), max(period_start_ms) FROM usage_cells_daily
+WHERE level = 'month' AND scope = 'organization' AND organization_id > ?`, []any{q.After}, "organization_id", q.Only)
+	if none {
+		return nil, nil
+	}
+	sql += fmt.Sprintf(" GROUP BY organization_id ORDER BY organization_id LIMIT %d", q.Limit)
+	return list(ctx, d.conn, "usage_cells_daily: list organizations", sql, args, func(rows driver.Rows) (directory.Organization, error) {
 		var (
 			o    directory.Organization
 			last int64
 		)
 		if err := rows.Scan(&o.OrganizationID, &o.From, &last); err != nil {
-			return nil, fault.Unavailable(err, "usage_cells_daily: list organizations")
+			return o, err
 		}
-		o.To = time.UnixMilli(last).UTC().AddDate(0, 1, 0).UnixMilli()
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fault.Unavailable(err, "usage_cells_daily: list organizations")
-	}
-	return out, nil
+		o.To = monthEnd(last)
+		return o, nil
+	})
 }
 
 // Rejections returns the rejections selected by q, latest processed first (FINAL: a row a
 // replay wrote twice is one).
 func (d *Directory) Rejections(ctx context.Context, q directory.RejectionQuery) ([]directory.Rejection, error) {
-	sql := `SELECT id, resource_id, plan_id, end_ms, code, reason, processed_ms FROM usage_rejections FINAL
-WHERE organization_id = ?`
-	args := []any{q.Organization}
-	if q.Resources != nil {
-		if len(q.Resources) == 0 {
-			return nil, nil
-		}
-		sql += " AND resource_id IN (" + placeholders(len(q.Resources)) + ")"
-		for _, r := range q.Resources {
-			args = append(args, r)
-		}
+	sql, args, none := whereIn(`SELECT id, resource_id, plan_id, end_ms, code, reason, processed_ms FROM usage_rejections FINAL
+WHERE organization_id = ?`, []any{q.Organization}, "resource_id", q.Resources)
+	if none {
+		return nil, nil
 	}
 	sql += fmt.Sprintf(" ORDER BY processed_ms DESC, id LIMIT %d", q.Limit)
-	rows, err := d.conn.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, fault.Unavailable(err, "usage_rejections: list rejections of %s", q.Organization)
-	}
-	defer rows.Close()
-	var out []directory.Rejection
-	for rows.Next() {
+	what := fmt.Sprintf("usage_rejections: list rejections of %s", q.Organization)
+	return list(ctx, d.conn, what, sql, args, func(rows driver.Rows) (directory.Rejection, error) {
 		var r directory.Rejection
-		if err := rows.Scan(&r.ID, &r.ResourceID, &r.PlanID, &r.End, &r.Code, &r.Reason, &r.Processed); err != nil {
-			return nil, fault.Unavailable(err, "usage_rejections: list rejections of %s", q.Organization)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fault.Unavailable(err, "usage_rejections: list rejections of %s", q.Organization)
-	}
-	return out, nil
+		err := rows.Scan(&r.ID, &r.ResourceID, &r.PlanID, &r.End, &r.Code, &r.Reason, &r.Processed)
+		return r, err
+	})
 }
 
 // Instances returns the instances with usage selected by q, from their monthly instance cells
@@ -113,31 +123,21 @@ FROM usage_cells_daily WHERE organization_id = ? AND level = 'month' AND scope =
 		sql += " AND consumer_id = ?"
 		args = append(args, q.Consumer)
 	}
-	if q.Resources != nil {
-		if len(q.Resources) == 0 {
-			return nil, nil
-		}
-		sql += " AND resource_id IN (" + placeholders(len(q.Resources)) + ")"
-		for _, r := range q.Resources {
-			args = append(args, r)
-		}
+	sql, args, none := whereIn(sql, args, "resource_id", q.Resources)
+	if none {
+		return nil, nil
 	}
 	sql += fmt.Sprintf(` GROUP BY space_id, consumer_id, resource_instance_id, resource_id, plan
 ORDER BY space_id, consumer_id, resource_instance_id, resource_id, plan LIMIT %d`, q.Limit)
-	rows, err := d.conn.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, fault.Unavailable(err, "usage_cells_daily: list instances of %s", q.Organization)
-	}
-	defer rows.Close()
-	var out []directory.Instance
-	for rows.Next() {
+	what := fmt.Sprintf("usage_cells_daily: list instances of %s", q.Organization)
+	return list(ctx, d.conn, what, sql, args, func(rows driver.Rows) (directory.Instance, error) {
 		var (
 			in   directory.Instance
 			plan string
 			last int64
 		)
 		if err := rows.Scan(&in.SpaceID, &in.ConsumerID, &in.ResourceInstanceID, &in.ResourceID, &plan, &in.From, &last); err != nil {
-			return nil, fault.Unavailable(err, "usage_cells_daily: list instances of %s", q.Organization)
+			return in, err
 		}
 		// A plan key is "<plan_id>/<metering plan>/<rating plan>/<pricing plan>" (docs/tables.md).
 		ids := strings.SplitN(plan, "/", 4)
@@ -145,11 +145,7 @@ ORDER BY space_id, consumer_id, resource_instance_id, resource_id, plan LIMIT %d
 			ids = append(ids, "")
 		}
 		in.PlanID, in.MeteringPlanID, in.RatingPlanID, in.PricingPlanID = ids[0], ids[1], ids[2], ids[3]
-		in.To = time.UnixMilli(last).UTC().AddDate(0, 1, 0).UnixMilli()
-		out = append(out, in)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fault.Unavailable(err, "usage_cells_daily: list instances of %s", q.Organization)
-	}
-	return out, nil
+		in.To = monthEnd(last)
+		return in, nil
+	})
 }

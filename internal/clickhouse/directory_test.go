@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/meterline/meterline/internal/clickhouse"
+	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/platform/clock"
 	"github.com/meterline/meterline/internal/report/directory"
 	"github.com/meterline/meterline/internal/testenv"
@@ -14,7 +15,7 @@ import (
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
 )
 
-// TestDirectory lists organizations and rejections from the real tables.
+// TestDirectory lists organizations, instances and rejections from the real tables.
 func TestDirectory(t *testing.T) {
 	ctx := context.Background()
 	conn := testenv.ClickHouse(t, testenv.Get(t).Config(t))
@@ -46,55 +47,32 @@ func TestDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := clickhouse.NewDirectory(conn)
-	list := func(q directory.OrganizationQuery) []directory.Organization {
-		t.Helper()
-		orgs, err := d.Organizations(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return orgs
-	}
-	want := []directory.Organization{
-		{OrganizationID: "org-a", From: dec.UnixMilli(), To: dec.AddDate(0, 1, 0).UnixMilli()},
-		{OrganizationID: "org-b", From: nov.UnixMilli(), To: dec.AddDate(0, 1, 0).UnixMilli()},
-		{OrganizationID: "org-c", From: nov.UnixMilli(), To: dec.UnixMilli()},
-	}
-	if got := list(directory.OrganizationQuery{Limit: 10}); !slices.Equal(got, want) {
-		t.Errorf("organizations %+v, want %+v", got, want)
-	}
-	if got := list(directory.OrganizationQuery{After: "org-a", Limit: 1}); !slices.Equal(got, want[1:2]) {
-		t.Errorf("after org-a, one: %+v, want %+v", got, want[1:2])
-	}
-	if got := list(directory.OrganizationQuery{Only: []string{"org-c", "org-x"}, Limit: 10}); !slices.Equal(got, want[2:]) {
-		t.Errorf("only org-c and org-x: %+v, want %+v", got, want[2:])
-	}
-	if got := list(directory.OrganizationQuery{Only: []string{}, Limit: 10}); len(got) != 0 {
-		t.Errorf("only none: %+v", got)
-	}
-
-	insts := func(q directory.InstanceQuery) []directory.Instance {
-		t.Helper()
-		out, err := d.Instances(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	inst := func(id, space, consumer string, from, to time.Time) directory.Instance {
-		return directory.Instance{ResourceInstanceID: id, SpaceID: space, ConsumerID: consumer, ResourceID: "object-storage",
-			PlanID: "basic", MeteringPlanID: "m", RatingPlanID: "r", PricingPlanID: "p", From: from.UnixMilli(), To: to.UnixMilli()}
+	org := func(id string, from, to time.Time) directory.Organization {
+		return directory.Organization{OrganizationID: id, From: from.UnixMilli(), To: to.UnixMilli()}
 	}
 	jan := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
-	allInsts := []directory.Instance{inst("i-1", "s-1", "c-1", nov, jan), inst("i-2", "s-1", "c-2", dec, jan), inst("i-3", "s-2", "c-3", dec, jan)}
-	if got := insts(directory.InstanceQuery{Organization: "org-a", Limit: 10}); !slices.Equal(got, allInsts) {
-		t.Errorf("instances %+v, want %+v", got, allInsts)
+	orgA, orgB, orgC := org("org-a", dec, jan), org("org-b", nov, jan), org("org-c", nov, dec)
+	checkList(t, d.Organizations, []listCase[directory.OrganizationQuery, directory.Organization]{
+		{"every one", directory.OrganizationQuery{Limit: 10}, []directory.Organization{orgA, orgB, orgC}},
+		{"after org-a, one", directory.OrganizationQuery{After: "org-a", Limit: 1}, []directory.Organization{orgB}},
+		{"only org-c and org-x", directory.OrganizationQuery{Only: []string{"org-c", "org-x"}, Limit: 10}, []directory.Organization{orgC}},
+		{"only none", directory.OrganizationQuery{Only: []string{}, Limit: 10}, nil},
+	})
+
+	inst := func(id, space, consumer string, from time.Time) directory.Instance {
+		return directory.Instance{ResourceInstanceID: id, SpaceID: space, ConsumerID: consumer, ResourceID: "object-storage",
+			PlanID: "basic", MeteringPlanID: "m", RatingPlanID: "r", PricingPlanID: "p", From: from.UnixMilli(), To: jan.UnixMilli()}
 	}
-	if got := insts(directory.InstanceQuery{Organization: "org-a", Space: "s-1", Consumer: "c-2", Limit: 10}); !slices.Equal(got, allInsts[1:2]) {
-		t.Errorf("instances of s-1/c-2 %+v, want %+v", got, allInsts[1:2])
-	}
-	if got := insts(directory.InstanceQuery{Organization: "org-a", Resources: []string{"linux-container"}, Limit: 10}); len(got) != 0 {
-		t.Errorf("instances of linux-container: %+v", got)
-	}
+	i1, i2, i3 := inst("i-1", "s-1", "c-1", nov), inst("i-2", "s-1", "c-2", dec), inst("i-3", "s-2", "c-3", dec)
+	checkList(t, d.Instances, []listCase[directory.InstanceQuery, directory.Instance]{
+		{"every one", directory.InstanceQuery{Organization: "org-a", Limit: 10}, []directory.Instance{i1, i2, i3}},
+		{"the first", directory.InstanceQuery{Organization: "org-a", Limit: 1}, []directory.Instance{i1}},
+		{"of s-1/c-2", directory.InstanceQuery{Organization: "org-a", Space: "s-1", Consumer: "c-2", Limit: 10}, []directory.Instance{i2}},
+		{"of s-2", directory.InstanceQuery{Organization: "org-a", Space: "s-2", Limit: 10}, []directory.Instance{i3}},
+		{"of object-storage", directory.InstanceQuery{Organization: "org-a", Resources: []string{"object-storage"}, Limit: 10}, []directory.Instance{i1, i2, i3}},
+		{"of linux-container", directory.InstanceQuery{Organization: "org-a", Resources: []string{"linux-container"}, Limit: 10}, nil},
+		{"of no resource", directory.InstanceQuery{Organization: "org-a", Resources: []string{}, Limit: 10}, nil},
+	})
 
 	rejection := func(id, resource, code string, processed int64) usage.RejectionRow {
 		return usage.RejectionRow{Rejection: &meterlinev1.RejectedUsage{Event: &meterlinev1.UsageEvent{Id: id,
@@ -110,33 +88,44 @@ func TestDirectory(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rejs := func(q directory.RejectionQuery) []string {
-		t.Helper()
-		out, err := d.Rejections(ctx, q)
+	rej := func(id, resource, code string, processed int64) directory.Rejection {
+		return directory.Rejection{ID: id, ResourceID: resource, PlanID: "basic", End: processed - 5, Code: code,
+			Reason: code + " because", Processed: processed}
+	}
+	r10, r20, r30 := rej("10-a", "object-storage", "too_late", 10), rej("20-b", "object-storage", "future", 20), rej("30-c", "linux-container", "no_plan", 30)
+	checkList(t, d.Rejections, []listCase[directory.RejectionQuery, directory.Rejection]{
+		{"latest first", directory.RejectionQuery{Organization: "org-a", Limit: 10}, []directory.Rejection{r30, r20, r10}},
+		{"object-storage, one", directory.RejectionQuery{Organization: "org-a", Resources: []string{"object-storage"}, Limit: 1}, []directory.Rejection{r20}},
+		{"linux-container", directory.RejectionQuery{Organization: "org-a", Resources: []string{"linux-container"}, Limit: 10}, []directory.Rejection{r30}},
+		{"of no resource", directory.RejectionQuery{Organization: "org-a", Resources: []string{}, Limit: 10}, nil},
+		{"org-b", directory.RejectionQuery{Organization: "org-b", Limit: 10}, nil},
+	})
+}
+
+// listCase is a query of a directory list and the rows it returns, in order.
+type listCase[Q any, T comparable] struct {
+	name string
+	q    Q
+	want []T
+}
+
+// checkList asks list each case's query and compares the rows with the case's; then it asks
+// the first case's query of a server that cannot answer (a cancelled context), which must be
+// unavailable.
+func checkList[Q any, T comparable](t *testing.T, list func(context.Context, Q) ([]T, error), cases []listCase[Q, T]) {
+	t.Helper()
+	for _, tc := range cases {
+		got, err := list(context.Background(), tc.q)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", tc.name, err)
 		}
-		var ids []string
-		for _, r := range out {
-			ids = append(ids, r.ID+":"+r.Code)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
 		}
-		return ids
 	}
-	if got, want := rejs(directory.RejectionQuery{Organization: "org-a", Limit: 10}), []string{"30-c:no_plan", "20-b:future", "10-a:too_late"}; !slices.Equal(got, want) {
-		t.Errorf("rejections %v, want %v", got, want)
-	}
-	if got, want := rejs(directory.RejectionQuery{Organization: "org-a", Resources: []string{"object-storage"}, Limit: 1}), []string{"20-b:future"}; !slices.Equal(got, want) {
-		t.Errorf("object-storage, one: %v, want %v", got, want)
-	}
-	if got := rejs(directory.RejectionQuery{Organization: "org-b", Limit: 10}); len(got) != 0 {
-		t.Errorf("org-b: %v", got)
-	}
-	full, err := d.Rejections(ctx, directory.RejectionQuery{Organization: "org-a", Resources: []string{"linux-container"}, Limit: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := (directory.Rejection{ID: "30-c", ResourceID: "linux-container", PlanID: "basic", End: 25, Code: "no_plan",
-		Reason: "no_plan because", Processed: 30}); len(full) != 1 || full[0] != want {
-		t.Errorf("rejection %+v, want %+v", full, want)
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := list(done, cases[0].q); fault.KindOf(err) != fault.KindUnavailable {
+		t.Errorf("%s, of a cancelled query: %v, want unavailable", cases[0].name, err)
 	}
 }
