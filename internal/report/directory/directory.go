@@ -13,6 +13,7 @@ package directory
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -115,9 +116,9 @@ func NewAPI(store Store, log *zap.Logger) *API { return &API{store: store, log: 
 
 // Register adds the API's routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/metering/organizations", a.organizations)
-	mux.HandleFunc("GET /v1/metering/organizations/{org}/rejections", a.rejections)
-	mux.HandleFunc("GET /v1/metering/organizations/{org}/resource_instances", a.instances)
+	mux.HandleFunc("GET /v1/metering/organizations", handle(a.log, a.organizations))
+	mux.HandleFunc("GET /v1/metering/organizations/{org}/rejections", handle(a.log, a.rejections))
+	mux.HandleFunc("GET /v1/metering/organizations/{org}/resource_instances", handle(a.log, a.instances))
 }
 
 // OrganizationList is the answer of GET /v1/metering/organizations. Next, when the list was
@@ -135,24 +136,35 @@ type RejectionList struct {
 	Truncated      bool        `json:"truncated"`
 }
 
-func (a *API) organizations(w http.ResponseWriter, req *http.Request) {
-	ctx := req.Context()
+// InstanceList is the answer of GET /v1/metering/organizations/{org}/resource_instances.
+type InstanceList struct {
+	OrganizationID    string     `json:"organization_id"`
+	ResourceInstances []Instance `json:"resource_instances"`
+	Truncated         bool       `json:"truncated"`
+}
+
+// handle serves a list: what list answers, as JSON with 200, or its error, as web.WriteError
+// maps it.
+func handle[L any](log *zap.Logger, list func(context.Context, *request) (L, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		v, err := list(req.Context(), &request{req: req, q: req.URL.Query()})
+		if err != nil {
+			web.WriteError(w, log, err)
+			return
+		}
+		web.WriteJSON(w, http.StatusOK, v)
+	}
+}
+
+func (a *API) organizations(ctx context.Context, r *request) (OrganizationList, error) {
 	if err := auth.RequireReadsAny(ctx); err != nil {
-		web.WriteError(w, a.log, err)
-		return
+		return OrganizationList{}, err
 	}
-	q := req.URL.Query()
-	var problems []fault.Problem
-	limit, p := parseLimit(q.Get("limit"), q.Has("limit"))
-	problems = append(problems, p...)
-	after := q.Get("after")
-	if len(after) > maxIDBytes {
-		problems = append(problems, fault.Problem{Field: "after", Reason: "is longer than " + strconv.Itoa(maxIDBytes) + " bytes"})
-	}
-	problems = append(problems, unknownParams(q, "limit", "after")...)
-	if len(problems) > 0 {
-		web.WriteError(w, a.log, fault.Invalid("invalid organization list request", problems...))
-		return
+	limit := r.limit()
+	after := r.id("after", r.q.Get("after"))
+	r.only("limit", "after")
+	if err := r.invalid("invalid organization list request"); err != nil {
+		return OrganizationList{}, err
 	}
 	oq := OrganizationQuery{After: after, Limit: limit + 1}
 	if p := auth.From(ctx); p != nil && !p.Admin && !p.AllOrganizations {
@@ -165,8 +177,7 @@ func (a *API) organizations(w http.ResponseWriter, req *http.Request) {
 	if oq.Only == nil || len(oq.Only) > 0 {
 		orgs, err := a.store.Organizations(ctx, oq)
 		if err != nil {
-			web.WriteError(w, a.log, err)
-			return
+			return OrganizationList{}, err
 		}
 		for _, o := range orgs {
 			if auth.ReadableOrganization(ctx, o.OrganizationID) {
@@ -174,101 +185,114 @@ func (a *API) organizations(w http.ResponseWriter, req *http.Request) {
 			}
 		}
 	}
-	if len(list.Organizations) > limit {
-		list.Organizations, list.Truncated = list.Organizations[:limit], true
+	if list.Organizations, list.Truncated = cut(list.Organizations, limit); list.Truncated {
 		list.Next = list.Organizations[limit-1].OrganizationID
 	}
-	web.WriteJSON(w, http.StatusOK, list)
+	return list, nil
 }
 
-func (a *API) rejections(w http.ResponseWriter, req *http.Request) {
-	ctx := req.Context()
-	org := req.PathValue("org")
-	q := req.URL.Query()
-	var problems []fault.Problem
-	if len(org) > maxIDBytes {
-		problems = append(problems, fault.Problem{Field: "organization_id", Reason: "is longer than " + strconv.Itoa(maxIDBytes) + " bytes"})
+func (a *API) rejections(ctx context.Context, r *request) (RejectionList, error) {
+	org := r.id("organization_id", r.req.PathValue("org"))
+	limit := r.limit()
+	r.only("limit")
+	if err := r.invalid("invalid rejection list request"); err != nil {
+		return RejectionList{}, err
 	}
-	limit, p := parseLimit(q.Get("limit"), q.Has("limit"))
-	problems = append(problems, p...)
-	problems = append(problems, unknownParams(q, "limit")...)
-	if len(problems) > 0 {
-		web.WriteError(w, a.log, fault.Invalid("invalid rejection list request", problems...))
-		return
+	rows, truncated, err := readable(ctx, org, limit, func(rj Rejection) string { return rj.ResourceID },
+		func(resources []string, limit int) ([]Rejection, error) {
+			return a.store.Rejections(ctx, RejectionQuery{Organization: org, Resources: resources, Limit: limit})
+		})
+	return RejectionList{OrganizationID: org, Rejections: rows, Truncated: truncated}, err
+}
+
+func (a *API) instances(ctx context.Context, r *request) (InstanceList, error) {
+	org := r.id("organization_id", r.req.PathValue("org"))
+	space := r.id("space_id", r.q.Get("space_id"))
+	consumer := r.id("consumer_id", r.q.Get("consumer_id"))
+	limit := r.limit()
+	r.only("space_id", "consumer_id", "limit")
+	// This list names its problems by field (the others in the order found).
+	slices.SortFunc(r.problems, byField)
+	if err := r.invalid("invalid resource instance list request"); err != nil {
+		return InstanceList{}, err
 	}
+	rows, truncated, err := readable(ctx, org, limit, func(in Instance) string { return in.ResourceID },
+		func(resources []string, limit int) ([]Instance, error) {
+			return a.store.Instances(ctx, InstanceQuery{Organization: org, Space: space, Consumer: consumer, Resources: resources, Limit: limit})
+		})
+	return InstanceList{OrganizationID: org, ResourceInstances: rows, Truncated: truncated}, err
+}
+
+// readable lists what the principal of ctx may read of organization org. A principal that may
+// read no resource of org is refused before fetch is asked. Else fetch is asked for one more
+// than limit rows, of the resources the principal is limited to (nil: any); the rows of a
+// resource it may not read are dropped, and the rest cut at limit, saying whether they were.
+// The rows are never nil, so that an empty list is [] in JSON.
+func readable[T any](ctx context.Context, org string, limit int, resource func(T) string,
+	fetch func(resources []string, limit int) ([]T, error)) ([]T, bool, error) {
 	if err := auth.RequireReadSome(ctx, org); err != nil {
-		web.WriteError(w, a.log, err)
-		return
+		return nil, false, err
 	}
-	rq := RejectionQuery{Organization: org, Limit: limit + 1}
+	var resources []string
 	if p := auth.From(ctx); p != nil {
-		rq.Resources = p.OnlyResources()
+		resources = p.OnlyResources()
 	}
-	rows, err := a.store.Rejections(ctx, rq)
+	rows, err := fetch(resources, limit+1)
 	if err != nil {
-		web.WriteError(w, a.log, err)
-		return
+		return nil, false, err
 	}
-	list := RejectionList{OrganizationID: org, Rejections: []Rejection{}}
-	for _, r := range rows {
-		if auth.Readable(ctx, org, r.ResourceID) {
-			list.Rejections = append(list.Rejections, r)
+	out := []T{}
+	for _, row := range rows {
+		if auth.Readable(ctx, org, resource(row)) {
+			out = append(out, row)
 		}
 	}
-	if len(list.Rejections) > limit {
-		list.Rejections, list.Truncated = list.Rejections[:limit], true
-	}
-	web.WriteJSON(w, http.StatusOK, list)
+	list, truncated := cut(out, limit)
+	return list, truncated, nil
 }
 
-// InstanceList is the answer of GET /v1/metering/organizations/{org}/resource_instances.
-type InstanceList struct {
-	OrganizationID    string     `json:"organization_id"`
-	ResourceInstances []Instance `json:"resource_instances"`
-	Truncated         bool       `json:"truncated"`
+// cut returns the first limit of list, and whether there were more.
+func cut[T any](list []T, limit int) ([]T, bool) {
+	if len(list) > limit {
+		return list[:limit], true
+	}
+	return list, false
 }
 
-func (a *API) instances(w http.ResponseWriter, req *http.Request) {
-	ctx := req.Context()
-	org := req.PathValue("org")
-	q := req.URL.Query()
-	var problems []fault.Problem
-	for field, v := range map[string]string{"organization_id": org, "space_id": q.Get("space_id"), "consumer_id": q.Get("consumer_id")} {
-		if len(v) > maxIDBytes {
-			problems = append(problems, fault.Problem{Field: field, Reason: "is longer than " + strconv.Itoa(maxIDBytes) + " bytes"})
-		}
+// request is a list request being read: each of its problems is collected in the order found,
+// so that a caller sees every mistake at once.
+type request struct {
+	req      *http.Request
+	q        url.Values
+	problems []fault.Problem
+}
+
+// id returns v, an id named field, noting a problem when it is longer than maxIDBytes.
+func (r *request) id(field, v string) string {
+	if len(v) > maxIDBytes {
+		r.problems = append(r.problems, fault.Problem{Field: field, Reason: "is longer than " + strconv.Itoa(maxIDBytes) + " bytes"})
 	}
-	limit, p := parseLimit(q.Get("limit"), q.Has("limit"))
-	problems = append(problems, p...)
-	problems = append(problems, unknownParams(q, "space_id", "consumer_id", "limit")...)
-	if len(problems) > 0 {
-		slices.SortFunc(problems, func(a, b fault.Problem) int { return strings.Compare(a.Field, b.Field) })
-		web.WriteError(w, a.log, fault.Invalid("invalid resource instance list request", problems...))
-		return
+	return v
+}
+
+// limit returns the request's limit (parseLimit), noting its problem.
+func (r *request) limit() int {
+	n, p := parseLimit(r.q.Get("limit"), r.q.Has("limit"))
+	r.problems = append(r.problems, p...)
+	return n
+}
+
+// only notes every query parameter not among known (unknownParams).
+func (r *request) only(known ...string) {
+	r.problems = append(r.problems, unknownParams(r.q, known...)...)
+}
+
+// invalid is fault.Invalid with message what and the problems noted, or nil when there are none.
+func (r *request) invalid(what string) error {
+	if len(r.problems) == 0 {
+		return nil
 	}
-	if err := auth.RequireReadSome(ctx, org); err != nil {
-		web.WriteError(w, a.log, err)
-		return
-	}
-	iq := InstanceQuery{Organization: org, Space: q.Get("space_id"), Consumer: q.Get("consumer_id"), Limit: limit + 1}
-	if p := auth.From(ctx); p != nil {
-		iq.Resources = p.OnlyResources()
-	}
-	rows, err := a.store.Instances(ctx, iq)
-	if err != nil {
-		web.WriteError(w, a.log, err)
-		return
-	}
-	list := InstanceList{OrganizationID: org, ResourceInstances: []Instance{}}
-	for _, r := range rows {
-		if auth.Readable(ctx, org, r.ResourceID) {
-			list.ResourceInstances = append(list.ResourceInstances, r)
-		}
-	}
-	if len(list.ResourceInstances) > limit {
-		list.ResourceInstances, list.Truncated = list.ResourceInstances[:limit], true
-	}
-	web.WriteJSON(w, http.StatusOK, list)
+	return fault.Invalid(what, r.problems...)
 }
 
 // parseLimit reads a limit parameter: DefaultLimit when absent, else 1 to MaxLimit.
@@ -292,9 +316,12 @@ func unknownParams(q map[string][]string, known ...string) []fault.Problem {
 			problems = append(problems, fault.Problem{Field: name, Reason: "is not a parameter of this request (they are: " + strings.Join(known, ", ") + ")"})
 		}
 	}
-	slices.SortFunc(problems, func(a, b fault.Problem) int { return strings.Compare(a.Field, b.Field) })
+	slices.SortFunc(problems, byField)
 	return problems
 }
+
+// byField orders problems by the field they name.
+func byField(a, b fault.Problem) int { return strings.Compare(a.Field, b.Field) }
 
 // clip bounds a value echoed in an error, so that a huge parameter is not sent back whole.
 func clip(s string) string {
