@@ -28,6 +28,15 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
+// whereEq adds " AND column = ?" to sql and value to args when value is not empty; empty
+// selects every value of column.
+func whereEq(sql string, args []any, column, value string) (string, []any) {
+	if value == "" {
+		return sql, args
+	}
+	return sql + " AND " + column + " = ?", append(args, value)
+}
+
 // whereIn adds " AND column IN (?, ...)" over values to sql and values to args when values is
 // not nil; nil selects every value of column. A non-nil empty values selects nothing: none is
 // then true, and the caller answers no rows without asking (ClickHouse refuses "IN ()").
@@ -115,14 +124,8 @@ func (d *Directory) Instances(ctx context.Context, q directory.InstanceQuery) ([
 	sql := `SELECT space_id, consumer_id, resource_instance_id, resource_id, plan, min(period_start_ms), max(period_start_ms)
 FROM usage_cells_daily WHERE organization_id = ? AND level = 'month' AND scope = 'instance' AND plan != ''`
 	args := []any{q.Organization}
-	if q.Space != "" {
-		sql += " AND space_id = ?"
-		args = append(args, q.Space)
-	}
-	if q.Consumer != "" {
-		sql += " AND consumer_id = ?"
-		args = append(args, q.Consumer)
-	}
+	sql, args = whereEq(sql, args, "space_id", q.Space)
+	sql, args = whereEq(sql, args, "consumer_id", q.Consumer)
 	sql, args, none := whereIn(sql, args, "resource_id", q.Resources)
 	if none {
 		return nil, nil
