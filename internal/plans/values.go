@@ -329,7 +329,7 @@ const (
 // costs no allocation for the decimals of everyday usage.
 func FitsStored(d decimal.Decimal) bool {
 	if e := int(d.Exponent()); e <= 0 && e >= -StoredScale {
-		return d.NumDigits()+e <= StoredIntegerDigits
+		return below(d, StoredIntegerDigits)
 	}
 	return CheckStored(d) == ""
 }
