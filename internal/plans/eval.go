@@ -36,6 +36,7 @@ const (
 	fastCostOr0                 // cost ? cost : 0
 	fastTimeSummary             // timeSummaryForm (fasttime.go)
 	fastTimeCharge              // timeChargeForm
+	fastMapDelta                // !curr ? a : {f: curr.f - (prev?.f || 0) + (a?.f || 0), ...}   (mapdelta.go)
 )
 
 var fastForms = map[Stage]map[string]fastPath{
@@ -266,6 +267,10 @@ func (f *Formula) evalFast(env *Env) (v any, ok bool) {
 		return f.combine(env.A, env.Qty)
 	case fastSum, fastMax:
 		return f.combine(env.A, env.Qty)
+	case fastMapDelta:
+		if ch, ok := f.mapChangeOf(env.Prev, env.Curr); ok {
+			return f.applyMap(&ch, env.A, env.M)
+		}
 	case fastDelta, fastDeltaPrevFirst, fastDeltaOr0:
 		var a, p operand
 		var ok1, ok3 bool

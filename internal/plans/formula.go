@@ -82,6 +82,8 @@ type Formula struct {
 	// (m.<measure> || 0) / <divisor>).
 	measure string
 	divisor decimal.Decimal
+	// fields are the entries of the map-delta aggregate (fastMapDelta), in the formula's order.
+	fields []string
 }
 
 // FormulaError is a formula that does not compile, with where in its source.
@@ -163,6 +165,11 @@ func CompileFormula(stage Stage, source string, measures map[string]bool) (*Form
 	f.program = prog
 	f.canonical = canonicalText(body, rename)
 	f.fast = recognize(stage, f.canonical)
+	if f.fast == fastNone && stage == Aggregate {
+		if fields, ok := mapDeltaFields(f.canonical); ok {
+			f.fast, f.fields = fastMapDelta, fields
+		}
+	}
 	if f.fast == fastMeasure || f.fast == fastMeasureOr0 || f.fast == fastMeasureOr0Div {
 		f.measure, f.divisor = meterOperands(f.canonical)
 		if f.fast == fastMeasureOr0Div && f.divisor.IsZero() {
