@@ -37,6 +37,7 @@ const (
 	fastTimeSummary             // timeSummaryForm (fasttime.go)
 	fastTimeCharge              // timeChargeForm
 	fastMapDelta                // !curr ? a : {f: curr.f - (prev?.f || 0) + (a?.f || 0), ...}   (mapdelta.go)
+	fastTimeCarry               // timeCarryForm (fasttime.go)
 )
 
 var fastForms = map[Stage]map[string]fastPath{
@@ -267,6 +268,8 @@ func (f *Formula) evalFast(env *Env) (v any, ok bool) {
 		return f.combine(env.A, env.Qty)
 	case fastSum, fastMax:
 		return f.combine(env.A, env.Qty)
+	case fastTimeCarry:
+		return timeCarry(env)
 	case fastMapDelta:
 		if ch, ok := f.mapChangeOf(env.Prev, env.Curr); ok {
 			return f.applyMap(&ch, env.A, env.M)

@@ -8,13 +8,17 @@ import "github.com/shopspring/decimal"
 const (
 	timeSummaryForm = "!qty?0:(qty.consumed-qty.consuming*(from-min(t,to)+to-min(t,to)))/2/3600000"
 	timeChargeForm  = "!cost||!cost.price?0:(cost.consumed-cost.consuming*(from-min(t,to)+to-min(t,to)))/2/3600000*cost.price"
+	// timeCarryForm is their carry: a cell still consuming at the end of its period goes on
+	// consuming in the next, from its start.
+	timeCarryForm = "{consuming:a?.consuming||0,consumed:(a?.consuming||0)*(to-from),since:from}"
 )
 
 var (
 	two           = decimal.NewFromInt(2)
 	msPerHourLit  = decimal.NewFromInt(3_600_000)
 	msPerTwoHours = decimal.NewFromInt(7_200_000)
-	fastTimeForms = map[Stage]map[string]fastPath{Summarize: {timeSummaryForm: fastTimeSummary}, Charge: {timeChargeForm: fastTimeCharge}}
+	fastTimeForms = map[Stage]map[string]fastPath{Summarize: {timeSummaryForm: fastTimeSummary}, Charge: {timeChargeForm: fastTimeCharge},
+		Carry: {timeCarryForm: fastTimeCarry}}
 )
 
 // timeBased runs the time-based summary (or, with price, charge) of v as the program does,
@@ -69,6 +73,32 @@ func timeBased(v any, t, from, to int64, price bool) (any, bool) {
 		}
 	}
 	return r, true
+}
+
+// timeCarry runs the time-based carry as the program does: a?.consuming || 0 (the literal 0
+// when falsy), times to - from (addSub, mulOp), the map normalized as the program's result is
+// (since, a time, becomes a decimal). ok is false when a is neither nil nor a map or a step
+// fails: the program then runs and gives its result or names its error.
+func timeCarry(env *Env) (any, bool) {
+	c, ok := entry(env.A, "consuming")
+	if !ok {
+		return nil, false
+	}
+	c = or0(c)
+	span, err := addSub(env.To, env.From, true)
+	if err != nil {
+		return nil, false
+	}
+	consumed, ok := arithOf(mulOp, c, span)
+	if !ok {
+		return nil, false
+	}
+	out := map[string]any{"consuming": c, "consumed": consumed, "since": env.From}
+	if normalized(out, env.M) {
+		return out, true
+	}
+	v, err := Normalize(out)
+	return v, err == nil
 }
 
 func sub64(x, y int64) (int64, bool) {

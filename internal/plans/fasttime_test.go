@@ -117,3 +117,52 @@ func FuzzTimeBased(f *testing.F) {
 		}
 	})
 }
+
+// TestTimeCarryIsTheProgram: the time-based carry gives what its program gives, to the
+// representation (since normalized into a decimal), or runs the program, on cells of any
+// consumption (decimals at any exponent, zero, times, other types, missing) and periods of
+// any length, overflowing ones included.
+func TestTimeCarryIsTheProgram(t *testing.T) {
+	f, err := CompileFormula(Carry, "(a, from, to) => {consuming: a?.consuming || 0, consumed: (a?.consuming || 0) * (to - from), since: from}", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.fast != fastTimeCarry {
+		t.Fatalf("not recognized: %q", f.canonical)
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	cell := func() any {
+		switch r.IntN(8) {
+		case 0:
+			return nil
+		case 1:
+			return decimal.NewFromInt(3)
+		case 2:
+			return map[string]any{"consumed": decimal.NewFromInt(1)}
+		case 3:
+			return map[string]any{"consuming": []any{decimal.Zero, decimal.New(0, -4), int64(5), true, "s"}[r.IntN(5)]}
+		}
+		return map[string]any{"consuming": decimal.New(r.Int64N(2e9)-1e9, int32(r.IntN(40)-30)), "since": int64(1)}
+	}
+	fast := 0
+	for i := range 20000 {
+		from := int64(1_796_083_200_000) + r.Int64N(1e10)
+		to := from + []int64{0, 1, 3_600_000, 86_400_000, 2_678_400_000}[r.IntN(5)]
+		if r.IntN(50) == 0 {
+			from, to = -1<<63, 1<<62 // to - from overflows int64
+		}
+		env := Env{A: cell(), From: from, To: to}
+		want, werr := f.run(&env)
+		got, ok := f.evalFast(&env)
+		if !ok {
+			continue
+		}
+		fast++
+		if werr != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%d: carry of %v into [%d, %d): fast %#v, program %#v (%v)", i, env.A, from, to, got, want, werr)
+		}
+	}
+	if fast < 10000 {
+		t.Errorf("only %d of 20000 evaluations took the fast path", fast)
+	}
+}
