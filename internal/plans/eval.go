@@ -38,6 +38,7 @@ const (
 	fastTimeCharge              // timeChargeForm
 	fastMapDelta                // !curr ? a : {f: curr.f - (prev?.f || 0) + (a?.f || 0), ...}   (mapdelta.go)
 	fastTimeCarry               // timeCarryForm (fasttime.go)
+	fastTimeAccumulate          // timeAccumulateForm
 )
 
 var fastForms = map[Stage]map[string]fastPath{
@@ -270,6 +271,8 @@ func (f *Formula) evalFast(env *Env) (v any, ok bool) {
 		return f.combine(env.A, env.Qty)
 	case fastTimeCarry:
 		return timeCarry(env)
+	case fastTimeAccumulate:
+		return timeAccumulate(env)
 	case fastMapDelta:
 		if ch, ok := f.mapChangeOf(env.Prev, env.Curr); ok {
 			return f.applyMap(&ch, env.A, env.M)

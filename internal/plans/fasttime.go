@@ -11,6 +11,11 @@ const (
 	// timeCarryForm is their carry: a cell still consuming at the end of its period goes on
 	// consuming in the next, from its start.
 	timeCarryForm = "{consuming:a?.consuming||0,consumed:(a?.consuming||0)*(to-from),since:from}"
+	// timeAccumulateForm is their accumulate: within the window, the consumption since the
+	// cell's or the document's start, and what the document's span consumed at its current and
+	// previous rates.
+	timeAccumulateForm = "end<from||end>=to?a:lettd=from-start+to-start;{consuming:a?.since>start?a.consuming:qty.consuming," +
+		"consumed:qty.consuming*td+qty.previous_consuming*td+(a?.consumed||0),since:a?.since>start?a.since:start}"
 )
 
 var (
@@ -18,7 +23,7 @@ var (
 	msPerHourLit  = decimal.NewFromInt(3_600_000)
 	msPerTwoHours = decimal.NewFromInt(7_200_000)
 	fastTimeForms = map[Stage]map[string]fastPath{Summarize: {timeSummaryForm: fastTimeSummary}, Charge: {timeChargeForm: fastTimeCharge},
-		Carry: {timeCarryForm: fastTimeCarry}}
+		Carry: {timeCarryForm: fastTimeCarry}, Accumulate: {timeAccumulateForm: fastTimeAccumulate}}
 )
 
 // timeBased runs the time-based summary (or, with price, charge) of v as the program does,
@@ -94,6 +99,68 @@ func timeCarry(env *Env) (any, bool) {
 		return nil, false
 	}
 	out := map[string]any{"consuming": c, "consumed": consumed, "since": env.From}
+	if normalized(out, env.M) {
+		return out, true
+	}
+	v, err := Normalize(out)
+	return v, err == nil
+}
+
+// timeAccumulate runs the time-based accumulate as the program does: the window's test on
+// the times, td = ((from - start) + to) - start and the sums with addSub and mulOp, a?.since
+// > start as the comparison operators order them, the map normalized as the program's
+// result is. ok is false when a or qty is not what the program reads without failing (a map,
+// or nil where ?. allows it) or a step fails: the program then runs.
+func timeAccumulate(env *Env) (any, bool) {
+	if env.End < env.From || env.End >= env.To {
+		return env.A, normalized(env.A, env.M)
+	}
+	q, isMap := env.Qty.(map[string]any)
+	if !isMap {
+		return nil, false
+	}
+	td, err := addSub(env.From, env.Start, true)
+	if err == nil {
+		if td, err = addSub(td, env.To, false); err == nil {
+			td, err = addSub(td, env.Start, true)
+		}
+	}
+	if err != nil {
+		return nil, false
+	}
+	since, ok := entry(env.A, "since")
+	if !ok {
+		return nil, false
+	}
+	c, err := compareValues(since, env.Start)
+	if err != nil {
+		return nil, false
+	}
+	consuming, newSince := q["consuming"], any(env.Start)
+	if c > 0 {
+		if env.A == nil {
+			return nil, false // a.consuming of no cell: the program's to report
+		}
+		consuming, _ = entry(env.A, "consuming")
+		newSince = since
+	}
+	now, ok := arithOf(mulOp, q["consuming"], td)
+	if !ok {
+		return nil, false
+	}
+	before, ok := arithOf(mulOp, q["previous_consuming"], td)
+	if !ok {
+		return nil, false
+	}
+	had, _ := entry(env.A, "consumed")
+	consumed, err := addSub(now, before, false)
+	if err == nil {
+		consumed, err = addSub(consumed, or0(had), false)
+	}
+	if err != nil {
+		return nil, false
+	}
+	out := map[string]any{"consuming": consuming, "consumed": consumed, "since": newSince}
 	if normalized(out, env.M) {
 		return out, true
 	}

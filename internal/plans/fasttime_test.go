@@ -166,3 +166,87 @@ func TestTimeCarryIsTheProgram(t *testing.T) {
 		t.Errorf("only %d of 20000 evaluations took the fast path", fast)
 	}
 }
+
+// TestTimeAccumulateIsTheProgram: the time-based accumulate gives what its program gives, to
+// the representation, or runs the program, on cells and documents of any consumption
+// (decimals at any exponent, zeros, times, other types, missing entries), since times as
+// decimals or times, before, at and after the document's start, and documents in, before and
+// after the window, overflowing spans included.
+func TestTimeAccumulateIsTheProgram(t *testing.T) {
+	f, err := CompileFormula(Accumulate, "(a, qty, start, end, from, to) => end < from || end >= to ? a : let td = from - start + to - start; {consuming: a?.since > start ? a.consuming : qty.consuming, consumed: qty.consuming * td + qty.previous_consuming * td + (a?.consumed || 0), since: a?.since > start ? a.since : start}", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.fast != fastTimeAccumulate {
+		t.Fatalf("not recognized: %q", f.canonical)
+	}
+	r := rand.New(rand.NewPCG(9, 10))
+	base := int64(1_796_083_200_000)
+	number := func() any {
+		switch r.IntN(9) {
+		case 0:
+			return nil
+		case 1:
+			return decimal.Zero
+		case 2:
+			return decimal.New(0, -3)
+		case 3:
+			return int64(r.IntN(1000))
+		case 4:
+			return []any{true, "s"}[r.IntN(2)]
+		}
+		return decimal.New(r.Int64N(2e9)-1e9, int32(r.IntN(40)-30))
+	}
+	value := func(fields ...string) any {
+		switch r.IntN(10) {
+		case 0:
+			return nil
+		case 1:
+			return decimal.NewFromInt(4)
+		}
+		m := map[string]any{}
+		for _, k := range fields {
+			if r.IntN(6) == 0 {
+				continue
+			}
+			if k == "since" {
+				at := base + r.Int64N(7_200_000) - 3_600_000
+				m[k] = []any{at, decimal.NewFromInt(at), decimal.New(at*10, -1), number()}[r.IntN(4)]
+			} else if m[k] = number(); m[k] == nil {
+				delete(m, k)
+			}
+		}
+		return m
+	}
+	fast := 0
+	for i := range 30000 {
+		start := base + r.Int64N(3_600_000) - 1_800_000
+		end := start + r.Int64N(3_600_000)
+		from := base - []int64{0, 3_600_000, 86_400_000}[r.IntN(3)]
+		to := from + []int64{1000, 3_600_000, 86_400_000, 2_678_400_000}[r.IntN(4)]
+		if r.IntN(40) == 0 {
+			start, from, to = -1<<62, 1<<62, 1<<62+1 // td overflows int64
+			end = from
+		}
+		if r.IntN(30) == 0 {
+			start = -5 // a cell with no since is later than the start
+		}
+		env := Env{A: value("consuming", "consumed", "since"), Qty: value("consuming", "previous_consuming"),
+			Start: start, End: end, From: from, To: to}
+		if m, ok := env.A.(map[string]any); ok && r.IntN(6) == 0 {
+			m["since"] = []any{start, decimal.NewFromInt(start)}[r.IntN(2)] // since the start itself
+		}
+		want, werr := f.run(&env)
+		got, ok := f.evalFast(&env)
+		if !ok {
+			continue
+		}
+		fast++
+		if werr != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%d: accumulate %v, %v, [%d, %d] into [%d, %d): fast %#v, program %#v (%v)", i, env.A, env.Qty, start, end, from, to, got, want, werr)
+		}
+	}
+	if fast < 10000 {
+		t.Errorf("only %d of 30000 evaluations took the fast path", fast)
+	}
+}

@@ -2,6 +2,7 @@ package plans
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -31,10 +32,12 @@ func mapDeltaFields(canonical string) ([]string, bool) {
 		if m == nil || m[1] != m[2] || m[1] != m[3] || m[1] != m[4] {
 			return nil, false
 		}
-		for _, f := range fields {
-			if f == m[1] {
-				return nil, false // a repeated entry: the program's to decide
-			}
+		// A repeated entry is the program's to decide. So is an entry named as an argument:
+		// canonical text renames a map key that is an arrow argument to the argument's
+		// canonical name, so {x: curr.a - (prev?.a || 0) + (x?.a || 0)} with x as first
+		// argument reads {a: curr.a ...} there, and its key is x, not a.
+		if slices.Contains(fields, m[1]) || slices.Contains(stageArgs[Aggregate], m[1]) {
+			return nil, false
 		}
 		fields = append(fields, m[1])
 	}
