@@ -39,6 +39,7 @@ const (
 	fastMapDelta                // !curr ? a : {f: curr.f - (prev?.f || 0) + (a?.f || 0), ...}   (mapdelta.go)
 	fastTimeCarry               // timeCarryForm (fasttime.go)
 	fastTimeAccumulate          // timeAccumulateForm
+	fastTimeRate                // {<key>: p, consuming: qty.consuming, consumed: qty.consumed}
 )
 
 var fastForms = map[Stage]map[string]fastPath{
@@ -273,6 +274,8 @@ func (f *Formula) evalFast(env *Env) (v any, ok bool) {
 		return timeCarry(env)
 	case fastTimeAccumulate:
 		return timeAccumulate(env)
+	case fastTimeRate:
+		return timeRate(f.fields[0], env)
 	case fastMapDelta:
 		if ch, ok := f.mapChangeOf(env.Prev, env.Curr); ok {
 			return f.applyMap(&ch, env.A, env.M)

@@ -1,6 +1,10 @@
 package plans
 
-import "github.com/shopspring/decimal"
+import (
+	"regexp"
+
+	"github.com/shopspring/decimal"
+)
 
 // The time-based summary and charge of Abacus' linux-container and service plans (and the
 // built-in cf and openstack ones): the integral of consumption over the window up to t, in
@@ -161,6 +165,27 @@ func timeAccumulate(env *Env) (any, bool) {
 		return nil, false
 	}
 	out := map[string]any{"consuming": consuming, "consumed": consumed, "since": newSince}
+	if normalized(out, env.M) {
+		return out, true
+	}
+	v, err := Normalize(out)
+	return v, err == nil
+}
+
+// timeRateForm is the linux container's rate: the price kept beside the consumption, for the
+// charge to multiply; rateKey reads the price's key in the formula's body.
+const timeRateForm = "{p:p,consuming:qty.consuming,consumed:qty.consumed}"
+
+var rateKey = regexp.MustCompile(`^\{([A-Za-z_][A-Za-z0-9_]*):`)
+
+// timeRate runs the time-based rate as the program does: a map of the price under key and
+// qty's two entries, normalized as the program's result is. ok is false when qty is not a map.
+func timeRate(key string, env *Env) (any, bool) {
+	q, ok := env.Qty.(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	out := map[string]any{key: env.P, "consuming": q["consuming"], "consumed": q["consumed"]}
 	if normalized(out, env.M) {
 		return out, true
 	}

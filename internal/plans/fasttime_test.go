@@ -250,3 +250,49 @@ func TestTimeAccumulateIsTheProgram(t *testing.T) {
 		t.Errorf("only %d of 30000 evaluations took the fast path", fast)
 	}
 }
+
+// TestTimeRateIsTheProgram: the time-based rate gives what its program gives, whatever the
+// price's key and argument are called, on any price and consumption, or runs the program.
+func TestTimeRateIsTheProgram(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for src, key := range map[string]string{
+		"(price, qty) => {price: price, consuming: qty.consuming, consumed: qty.consumed}":          "price",
+		"(price, qty) => {p: price, consuming: qty.consuming, consumed: qty.consumed}":              "p",
+		"(x, q) => { x : x , consuming: q.consuming, consumed: q.consumed }":                        "x",
+		"{p: p, consuming: qty.consuming, consumed: qty.consumed}":                                  "p",
+		"(consumed, qty) => {consumed: consumed, consuming: qty.consuming, consumed: qty.consumed}": "",
+	} {
+		f, err := CompileFormula(Rate, src, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.fast == fastTimeRate; got != (key != "") || got && f.fields[0] != key {
+			t.Fatalf("%s: fast %v, fields %q; want key %q", src, got, f.fields, key)
+		}
+		fast := 0
+		for i := range 3000 {
+			var qty any = map[string]any{"consuming": decimal.New(r.Int64N(1e6), -3), "consumed": int64(r.IntN(9)), "since": int64(4)}
+			switch r.IntN(6) {
+			case 0:
+				qty = nil
+			case 1:
+				qty = decimal.NewFromInt(2)
+			case 2:
+				qty = map[string]any{"consumed": decimal.Zero}
+			}
+			env := Env{P: []any{nil, decimal.New(3, -2), int64(2), "s"}[r.IntN(4)], Qty: qty}
+			want, werr := f.run(&env)
+			got, ok := f.evalFast(&env)
+			if !ok {
+				continue
+			}
+			fast++
+			if werr != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s %d: rate %v at %v: fast %#v, program %#v (%v)", src, i, env.Qty, env.P, got, want, werr)
+			}
+		}
+		if key != "" && fast < 1000 {
+			t.Errorf("%s: only %d of 3000 evaluations took the fast path", src, fast)
+		}
+	}
+}
