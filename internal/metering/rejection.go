@@ -81,7 +81,7 @@ func storable(v any) bool {
 	switch {
 	case e >= -plans.StoredScale:
 		return plans.FitsStored(d)
-	case d.NumDigits()+e < plans.StoredIntegerDigits:
+	case plans.BelowStoredLimit(d):
 		return true // below 10^25: rounding the places cannot carry it to 10^26
 	}
 	return plans.FitsStored(d.RoundBank(plans.StoredScale))

@@ -36,6 +36,10 @@ const (
 	fastCostOr0                 // cost ? cost : 0
 	fastTimeSummary             // timeSummaryForm (fasttime.go)
 	fastTimeCharge              // timeChargeForm
+	fastMapDelta                // !curr ? a : {f: curr.f - (prev?.f || 0) + (a?.f || 0), ...}   (mapdelta.go)
+	fastTimeCarry               // timeCarryForm (fasttime.go)
+	fastTimeAccumulate          // timeAccumulateForm
+	fastTimeRate                // {<key>: p, consuming: qty.consuming, consumed: qty.consumed}
 )
 
 var fastForms = map[Stage]map[string]fastPath{
@@ -266,6 +270,16 @@ func (f *Formula) evalFast(env *Env) (v any, ok bool) {
 		return f.combine(env.A, env.Qty)
 	case fastSum, fastMax:
 		return f.combine(env.A, env.Qty)
+	case fastTimeCarry:
+		return timeCarry(env)
+	case fastTimeAccumulate:
+		return timeAccumulate(env)
+	case fastTimeRate:
+		return timeRate(f.fields[0], env)
+	case fastMapDelta:
+		if ch, ok := f.mapChangeOf(env.Prev, env.Curr); ok {
+			return f.applyMap(&ch, env.A, env.M)
+		}
 	case fastDelta, fastDeltaPrevFirst, fastDeltaOr0:
 		var a, p operand
 		var ok1, ok3 bool

@@ -1,6 +1,10 @@
 package plans
 
-import "github.com/shopspring/decimal"
+import (
+	"regexp"
+
+	"github.com/shopspring/decimal"
+)
 
 // The time-based summary and charge of Abacus' linux-container and service plans (and the
 // built-in cf and openstack ones): the integral of consumption over the window up to t, in
@@ -8,13 +12,22 @@ import "github.com/shopspring/decimal"
 const (
 	timeSummaryForm = "!qty?0:(qty.consumed-qty.consuming*(from-min(t,to)+to-min(t,to)))/2/3600000"
 	timeChargeForm  = "!cost||!cost.price?0:(cost.consumed-cost.consuming*(from-min(t,to)+to-min(t,to)))/2/3600000*cost.price"
+	// timeCarryForm is their carry: a cell still consuming at the end of its period goes on
+	// consuming in the next, from its start.
+	timeCarryForm = "{consuming:a?.consuming||0,consumed:(a?.consuming||0)*(to-from),since:from}"
+	// timeAccumulateForm is their accumulate: within the window, the consumption since the
+	// cell's or the document's start, and what the document's span consumed at its current and
+	// previous rates.
+	timeAccumulateForm = "end<from||end>=to?a:lettd=from-start+to-start;{consuming:a?.since>start?a.consuming:qty.consuming," +
+		"consumed:qty.consuming*td+qty.previous_consuming*td+(a?.consumed||0),since:a?.since>start?a.since:start}"
 )
 
 var (
 	two           = decimal.NewFromInt(2)
 	msPerHourLit  = decimal.NewFromInt(3_600_000)
 	msPerTwoHours = decimal.NewFromInt(7_200_000)
-	fastTimeForms = map[Stage]map[string]fastPath{Summarize: {timeSummaryForm: fastTimeSummary}, Charge: {timeChargeForm: fastTimeCharge}}
+	fastTimeForms = map[Stage]map[string]fastPath{Summarize: {timeSummaryForm: fastTimeSummary}, Charge: {timeChargeForm: fastTimeCharge},
+		Carry: {timeCarryForm: fastTimeCarry}, Accumulate: {timeAccumulateForm: fastTimeAccumulate}}
 )
 
 // timeBased runs the time-based summary (or, with price, charge) of v as the program does,
@@ -69,6 +82,115 @@ func timeBased(v any, t, from, to int64, price bool) (any, bool) {
 		}
 	}
 	return r, true
+}
+
+// timeCarry runs the time-based carry as the program does: a?.consuming || 0 (the literal 0
+// when falsy), times to - from (addSub, mulOp), the map normalized as the program's result is
+// (since, a time, becomes a decimal). ok is false when a is neither nil nor a map or a step
+// fails: the program then runs and gives its result or names its error.
+func timeCarry(env *Env) (any, bool) {
+	c, ok := entry(env.A, "consuming")
+	if !ok {
+		return nil, false
+	}
+	c = or0(c)
+	span, err := addSub(env.To, env.From, true)
+	if err != nil {
+		return nil, false
+	}
+	consumed, ok := arithOf(mulOp, c, span)
+	if !ok {
+		return nil, false
+	}
+	out := map[string]any{"consuming": c, "consumed": consumed, "since": env.From}
+	if normalized(out, env.M) {
+		return out, true
+	}
+	v, err := Normalize(out)
+	return v, err == nil
+}
+
+// timeAccumulate runs the time-based accumulate as the program does: the window's test on
+// the times, td = ((from - start) + to) - start and the sums with addSub and mulOp, a?.since
+// > start as the comparison operators order them, the map normalized as the program's
+// result is. ok is false when a or qty is not what the program reads without failing (a map,
+// or nil where ?. allows it) or a step fails: the program then runs.
+func timeAccumulate(env *Env) (any, bool) {
+	if env.End < env.From || env.End >= env.To {
+		return env.A, normalized(env.A, env.M)
+	}
+	q, isMap := env.Qty.(map[string]any)
+	if !isMap {
+		return nil, false
+	}
+	td, err := addSub(env.From, env.Start, true)
+	if err == nil {
+		if td, err = addSub(td, env.To, false); err == nil {
+			td, err = addSub(td, env.Start, true)
+		}
+	}
+	if err != nil {
+		return nil, false
+	}
+	since, ok := entry(env.A, "since")
+	if !ok {
+		return nil, false
+	}
+	c, err := compareValues(since, env.Start)
+	if err != nil {
+		return nil, false
+	}
+	consuming, newSince := q["consuming"], any(env.Start)
+	if c > 0 {
+		if env.A == nil {
+			return nil, false // a.consuming of no cell: the program's to report
+		}
+		consuming, _ = entry(env.A, "consuming")
+		newSince = since
+	}
+	now, ok := arithOf(mulOp, q["consuming"], td)
+	if !ok {
+		return nil, false
+	}
+	before, ok := arithOf(mulOp, q["previous_consuming"], td)
+	if !ok {
+		return nil, false
+	}
+	had, _ := entry(env.A, "consumed")
+	consumed, err := addSub(now, before, false)
+	if err == nil {
+		consumed, err = addSub(consumed, or0(had), false)
+	}
+	if err != nil {
+		return nil, false
+	}
+	out := map[string]any{"consuming": consuming, "consumed": consumed, "since": newSince}
+	if normalized(out, env.M) {
+		return out, true
+	}
+	v, err := Normalize(out)
+	return v, err == nil
+}
+
+// timeRateForm is the linux container's rate: the price kept beside the consumption, for the
+// charge to multiply; rateKey reads the price's key in the formula's body.
+const timeRateForm = "{p:p,consuming:qty.consuming,consumed:qty.consumed}"
+
+var rateKey = regexp.MustCompile(`^\{([A-Za-z_][A-Za-z0-9_]*):`)
+
+// timeRate runs the time-based rate as the program does: a map of the price under key and
+// qty's two entries, normalized as the program's result is. ok is false when qty is not a map.
+func timeRate(key string, env *Env) (any, bool) {
+	q, ok := env.Qty.(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	out := map[string]any{key: env.P, "consuming": q["consuming"], "consumed": q["consumed"]}
+	if normalized(out, env.M) {
+		return out, true
+	}
+	v, err := Normalize(out)
+	return v, err == nil
 }
 
 func sub64(x, y int64) (int64, bool) {

@@ -82,6 +82,8 @@ type Formula struct {
 	// (m.<measure> || 0) / <divisor>).
 	measure string
 	divisor decimal.Decimal
+	// fields are the entries of the map-delta aggregate (fastMapDelta), in the formula's order.
+	fields []string
 }
 
 // FormulaError is a formula that does not compile, with where in its source.
@@ -163,6 +165,18 @@ func CompileFormula(stage Stage, source string, measures map[string]bool) (*Form
 	f.program = prog
 	f.canonical = canonicalText(body, rename)
 	f.fast = recognize(stage, f.canonical)
+	switch {
+	case f.fast != fastNone:
+	case stage == Aggregate:
+		if fields, ok := mapDeltaFields(f.canonical); ok {
+			f.fast, f.fields = fastMapDelta, fields
+		}
+	case stage == Rate && f.canonical == timeRateForm:
+		// The price's key is the first argument's name, which canonical text renames to p.
+		if m := rateKey.FindStringSubmatch(strings.Join(strings.Fields(body), "")); m != nil && m[1] != "consuming" && m[1] != "consumed" {
+			f.fast, f.fields = fastTimeRate, []string{m[1]}
+		}
+	}
 	if f.fast == fastMeasure || f.fast == fastMeasureOr0 || f.fast == fastMeasureOr0Div {
 		f.measure, f.divisor = meterOperands(f.canonical)
 		if f.fast == fastMeasureOr0Div && f.divisor.IsZero() {

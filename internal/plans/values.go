@@ -136,19 +136,28 @@ func smallInt(v any) (int64, bool) {
 
 func compare(name string, f func(c int) bool) expr.Option {
 	return expr.Function(name, func(args ...any) (any, error) {
-		if x, y, ok := integers(args[0], args[1]); ok {
-			return f(cmp.Compare(x, y)), nil
-		}
-		a, err := num(args[0])
+		c, err := compareValues(args[0], args[1])
 		if err != nil {
 			return nil, err
 		}
-		b, err := num(args[1])
-		if err != nil {
-			return nil, err
-		}
-		return f(a.Cmp(b)), nil
+		return f(c), nil
 	}, new(func(any, any) bool))
+}
+
+// compareValues is the order of a and b as the comparison operators see it.
+func compareValues(a, b any) (int, error) {
+	if x, y, ok := integers(a, b); ok {
+		return cmp.Compare(x, y), nil
+	}
+	x, err := num(a)
+	if err != nil {
+		return 0, err
+	}
+	y, err := num(b)
+	if err != nil {
+		return 0, err
+	}
+	return x.Cmp(y), nil
 }
 
 // Truthy is JavaScript's truthiness of a formula value.
@@ -329,7 +338,7 @@ const (
 // costs no allocation for the decimals of everyday usage.
 func FitsStored(d decimal.Decimal) bool {
 	if e := int(d.Exponent()); e <= 0 && e >= -StoredScale {
-		return d.NumDigits()+e <= StoredIntegerDigits
+		return below(d, StoredIntegerDigits)
 	}
 	return CheckStored(d) == ""
 }

@@ -1,10 +1,13 @@
 package processor
 
 import (
+	"fmt"
+	"slices"
+	"strconv"
+
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/meterline/meterline/internal/metering"
 	"github.com/meterline/meterline/internal/plans"
@@ -89,23 +92,67 @@ func (o *output) bytes(s string) []byte {
 }
 
 // appendValue appends the protobuf encoding of a cell value (meterline.v1.Value) to b, rounded
-// to the stored scale when round is set.
+// to the stored scale when round is set: what proto.Marshal of metering.ValueProto of the
+// value (rounded with plans.Round) gives, a map's entries in the order of their names.
 func appendValue(b []byte, v any, round bool) ([]byte, error) {
-	if d, ok := v.(decimal.Decimal); ok {
-		if round && d.Exponent() < -plans.StoredScale {
-			d = d.RoundBank(plans.StoredScale)
-		}
+	switch x := v.(type) {
+	case nil:
+		return b, nil
+	case decimal.Decimal:
 		b = protowire.AppendTag(b, 1, protowire.BytesType) // Value.decimal
-		return protowire.AppendString(b, d.String()), nil
+		// The string goes after a one-byte length (a decimal of up to 127 characters, as
+		// nearly all are), moved when it needs more.
+		at := len(b)
+		b = append(b, 0)
+		if round {
+			b = plans.AppendStored(b, x)
+		} else {
+			b = plans.AppendDecimal(b, x)
+		}
+		return fixLength(b, at, 1), nil
+	case int64:
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		at := len(b)
+		b = append(b, 0)
+		return fixLength(strconv.AppendInt(b, x, 10), at, 1), nil
+	case map[string]any:
+		return appendMapValue(b, x, round)
+	default:
+		return nil, fmt.Errorf("a cell value of type %T cannot be encoded", v)
 	}
-	if round {
-		v = plans.Round(v)
+}
+
+// appendMapValue appends the Value.map of m: a MapValue whose fields are m's entries (those
+// with a value), each a map entry with its name (field 1) and its value (field 2).
+func appendMapValue(b []byte, m map[string]any, round bool) ([]byte, error) {
+	// The names in order, without an allocation for the few fields of a plan's map values.
+	var buf [16]string
+	names := buf[:0]
+	for name, e := range m {
+		if e != nil {
+			names = append(names, name)
+		}
 	}
-	pv, err := metering.ValueProto(v)
-	if err != nil {
-		return nil, err
+	slices.Sort(names)
+	b = protowire.AppendTag(b, 2, protowire.BytesType) // Value.map
+	at := len(b)
+	b = append(b, 0, 0)
+	for _, name := range names {
+		b = protowire.AppendTag(b, 1, protowire.BytesType) // MapValue.fields
+		entry := len(b)
+		b = append(b, 0, 0)
+		b = protowire.AppendTag(b, 1, protowire.BytesType) // key, written even when empty
+		b = protowire.AppendString(b, name)
+		b = protowire.AppendTag(b, 2, protowire.BytesType) // value
+		value := len(b)
+		b = append(b, 0)
+		var err error
+		if b, err = appendValue(b, m[name], round); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		b = fixLength(fixLength(b, value, 1), entry, 2)
 	}
-	return proto.MarshalOptions{}.MarshalAppend(b, pv)
+	return fixLength(b, at, 2), nil
 }
 
 // appendString appends a string field unless it is empty, as proto.Marshal does.
@@ -141,13 +188,24 @@ func appendMessage(b []byte, num protowire.Number, v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := len(b) - at - 1
-	if size := protowire.SizeVarint(uint64(n)); size > 1 {
-		b = append(b, make([]byte, size-1)...)
-		copy(b[at+size:], b[at+1:at+1+n])
+	return fixLength(b, at, 1), nil
+}
+
+// fixLength writes at b[at] the varint length of the body that runs from b[at+room] to the
+// end of b, room bytes having been left for it, and moves the body when the length takes
+// more or fewer bytes than that.
+func fixLength(b []byte, at, room int) []byte {
+	n := len(b) - at - room
+	size := protowire.SizeVarint(uint64(n))
+	if size != room {
+		if size > room {
+			b = append(b, make([]byte, size-room)...)
+		}
+		copy(b[at+size:], b[at+room:at+room+n])
+		b = b[:at+size+n]
 	}
 	protowire.AppendVarint(b[at:at], uint64(n))
-	return b, nil
+	return b
 }
 
 // ratedUsage is the content of a RatedUsage record.
@@ -202,14 +260,5 @@ func appendBatchCell(b []byte, r *ratedUsage) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := len(b) - at - 2
-	if size := protowire.SizeVarint(uint64(n)); size != 2 {
-		if size > 2 {
-			b = append(b, make([]byte, size-2)...)
-		}
-		copy(b[at+size:], b[at+2:at+2+n])
-		b = b[:at+size+n]
-	}
-	protowire.AppendVarint(b[at:at], uint64(n))
-	return b, nil
+	return fixLength(b, at, 2), nil
 }

@@ -25,7 +25,7 @@ func marshalRated(t *testing.T, r *ratedUsage) []byte {
 		return pv
 	}
 	k := r.key
-	b, err := proto.Marshal(&meterlinev1.RatedUsage{AccountId: r.account, OrganizationId: k.Org, SpaceId: k.Space,
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(&meterlinev1.RatedUsage{AccountId: r.account, OrganizationId: k.Org, SpaceId: k.Space,
 		ConsumerId: k.Consumer, ResourceInstanceId: k.Instance, ResourceId: k.Resource, Plan: k.Plan, Metric: k.Metric,
 		Scope: k.Scope.String(), Level: k.Level.String(), PeriodStartMs: k.From, PeriodEndMs: r.to,
 		Quantity: value(r.quantity), Cost: value(r.cost), Currency: r.currency, ProcessedMs: r.processed})
@@ -35,15 +35,15 @@ func marshalRated(t *testing.T, r *ratedUsage) []byte {
 	return b
 }
 
-// TestAppendRated: the hand-written encoding is byte for byte what proto.Marshal gives (for a
-// map value, whose entries proto.Marshal orders at random, the same message), for decimals
-// that need rounding or not, maps, missing costs and long fields.
+// TestAppendRated: the hand-written encoding is byte for byte what proto.Marshal gives (with
+// a map's entries in order, as a deterministic Marshal writes them), for decimals that need
+// rounding or not, maps, missing costs and long fields.
 func TestAppendRated(t *testing.T) {
 	dec := decimal.RequireFromString
 	long := strings.Repeat("x", 300)
 	for i, q := range []any{
 		dec("1"), dec("0"), dec("-2.5"), dec("1.50"), dec("0.123456789012"), dec("0.1234567890125"),
-		dec("0.1234567890135"), dec("123456789012345678901234567890.5"), dec("1e30"), dec("-1e-20"),
+		dec("0.1234567890135"), dec("123456789012345678901234567890.5"), dec("1e30"), dec("-1e-20"), dec("1e200"), dec("-2e-140"),
 		map[string]any{"consuming": dec("1.5"), "consumed": dec("0.00000000000049"), "since": int64(1700000000000)},
 		nil,
 	} {
@@ -67,10 +67,43 @@ func TestAppendRated(t *testing.T) {
 			if err := proto.Unmarshal(want, &wantMsg); err != nil {
 				t.Fatal(err)
 			}
-			if _, isMap := q.(map[string]any); !proto.Equal(&gotMsg, &wantMsg) || (!isMap && !bytes.Equal(got[6:], want)) {
+			if !proto.Equal(&gotMsg, &wantMsg) || !bytes.Equal(got[6:], want) {
 				t.Errorf("quantity %v, cost %v:\n got %x\nwant %x", q, cost, got, want)
 			}
 		}
+	}
+}
+
+// TestAppendValue: a changelog value, unrounded, is byte for byte what a deterministic
+// proto.Marshal of metering.ValueProto gives, for decimals, maps of maps, an empty name, a
+// nil entry (left out), times and values whose lengths take more than one or two bytes.
+func TestAppendValue(t *testing.T) {
+	dec := decimal.RequireFromString
+	long := strings.Repeat("k", 200)
+	for _, v := range []any{
+		dec("2468.149780647456645965576172"), dec("-1e-30"), dec("1e200"), int64(-1700000000000),
+		map[string]any{},
+		map[string]any{"": dec("1"), "b": nil, "a": map[string]any{"x": dec("0.5"), "y": int64(3)}},
+		map[string]any{long: dec("1e300"), "z": map[string]any{long: map[string]any{long: dec("7")}}},
+	} {
+		got, err := appendValue([]byte("p"), v, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pv, err := metering.ValueProto(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(pv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != "p"+string(want) {
+			t.Errorf("%v:\n got %x\nwant %x", v, got[1:], want)
+		}
+	}
+	if _, err := appendValue(nil, map[string]any{"a": true}, false); err == nil {
+		t.Error("a bool in a map encoded")
 	}
 }
 
