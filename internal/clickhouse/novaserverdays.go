@@ -14,11 +14,11 @@ import (
 // (migration 0011, one summary row per tenant and server, and per tenant, server and day, that
 // ClickHouse keeps from every block of usage_events) instead of every document, and pages in
 // SQL. Every quantity and sum is read as its two parts (decimalparts.go), so none is wrapped
-// or cut. A day counts by its sums when
-// every document of it lies inside the period, none is stored twice (its docs equal its
-// distinct ids) and none was rejected; any other day of a server with usage in the period
-// is read from its documents in usage_events FINAL, as NovaServerEvents reads them all, so
-// the answer is NovaServerEvents' (TestNovaServerDaysAsEvents).
+// or cut. A day counts by its sums when every document of it lies inside the period, none is
+// stored twice (its docs equal its distinct ids) and none was rejected; any other day of a
+// server with usage in the period is read from its documents in usage_events FINAL, as
+// NovaServerEvents reads them all, so the answer is NovaServerEvents'
+// (TestNovaServerDaysAsEvents).
 type NovaServers struct {
 	conn Conn
 }
@@ -135,9 +135,8 @@ func (s *NovaServers) Servers(ctx context.Context, q nova.Query) ([]nova.ServerR
 		at[[2]string{r.Tenant, r.Instance}] = i
 	}
 	// A document in the period ends at most overhang before it (its start or run's end is in
-	// it), and its day is its end's.
-	// A run past 10^15 s overhangs by 10^18 ms (runEndMs): from the epoch's day then, not a
-	// negative time, which toDateTime would wrap.
+	// it), and its day is its end's. A run past 10^15 s overhangs by 10^18 ms (runEndMs): then
+	// from the epoch's first day, not a negative time, which toDateTime would wrap.
 	fromDay := max(q.From-max(overhang, 0), 0) / 1000
 	dirty := map[novaServerDay]int{} // the row of each day to read from the documents
 	for _, chunk := range novaChunks(instances) {
@@ -173,8 +172,7 @@ func (s *NovaServers) days(ctx context.Context, q nova.Query, instances []string
 			days             []string
 			inPeriod, summed uint64
 		)
-		dest := []any{&tenant, &instance}
-		dest = appendParts(dest, &parts)
+		dest := appendParts([]any{&tenant, &instance}, &parts)
 		if err := rows.Scan(append(dest, &days, &inPeriod, &summed)...); err != nil {
 			return fmt.Errorf("read nova servers: %w", err)
 		}
