@@ -47,13 +47,7 @@ var allowedFloats = map[string]string{
 	// The sums' Float64 twins, only to see whether ClickHouse's Decimal sum wrapped.
 	"internal/clickhouse/decimalsum.go:decimalSum":                      "size of a sum only",
 	"internal/clickhouse/vcloudairbilled.go:(*VCloudAirBilled).Metered": "size of a sum only",
-	"internal/clickhouse/novaservers.go:novaPeriodColumns":              "size of a sum only",
-	"internal/clickhouse/novaservers.go:novaPeriod":                     "size of a sum only",
-	"internal/clickhouse/novaservers.go:novaDocsSQL":                    "a run's end in ms, rounded up (docs/reports.md)",
-	"internal/clickhouse/novaserverdays.go:novaDaysSQL":                 "size of a sum only",
-	"internal/clickhouse/novaserverdays.go:(*NovaServers).days":         "size of a sum only",
-	"internal/clickhouse/novaservers.go:sums":                           "size of a sum only",
-	"schemas/clickhouse/0010_nova_server_days.sql":                      "a run's end in ms, rounded up (docs/reports.md)",
+	"schemas/clickhouse/0010_nova_server_days.sql":                      "released; its tables are replaced by 0011's, which have no float",
 }
 
 // floatUses returns the places of dir's sum-path files that use a float: the float32 and

@@ -3,19 +3,22 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/meterline/meterline/internal/fault"
 	"github.com/meterline/meterline/internal/report/nova"
 )
 
-// NovaServers is the Nova view's store: it reads nova_server_days (migration 0010, one
-// summary row per tenant, server and day that ClickHouse keeps from every block of
-// usage_events) instead of every document, and pages in SQL. A day counts by its sums when
-// every document of it lies inside the period, none is stored twice (its docs equal its
-// distinct ids) and none was rejected; any other day of a server with usage in the period
-// is read from its documents in usage_events FINAL, as NovaServerEvents reads them all, so
-// the answer is NovaServerEvents' (TestNovaServerDaysAsEvents).
+// NovaServers is the Nova view's store: it reads nova_servers_v2 and nova_server_days_v2
+// (migration 0011, one summary row per tenant and server, and per tenant, server and day, that
+// ClickHouse keeps from every block of usage_events) instead of every document, and pages in
+// SQL. Every quantity and sum is read as its two parts (decimalparts.go), so none is wrapped
+// or cut. A day counts by its sums when every document of it lies inside the period, none is
+// stored twice (its docs equal its distinct ids) and none was rejected; any other day of a
+// server with usage in the period is read from its documents in usage_events FINAL, as
+// NovaServerEvents reads them all, so the answer is NovaServerEvents'
+// (TestNovaServerDaysAsEvents).
 type NovaServers struct {
 	conn Conn
 }
@@ -39,7 +42,7 @@ func novaFilter(q nova.Query, where string, args []any) (string, []any) {
 	return where, args
 }
 
-// novaOrderSQL reads from nova_servers (a row per server) the servers whose documents' runs
+// novaOrderSQL reads from nova_servers_v2 (a row per server) the servers whose documents' runs
 // may overlap the period, in the view's order after q.After, at most q.Limit: first start,
 // latest document, and the largest overhang of a document (how far its run lies after its
 // end, which orders the days).
@@ -57,18 +60,20 @@ func novaOrderSQL(q nova.Query) (string, []any) {
 	}
 	return fmt.Sprintf(`SELECT organization_id, resource_instance_id, minMerge(min_start) AS first_start,
   argMaxMerge(latest_plan), argMaxMerge(latest_start), argMaxMerge(latest_end),
-  toString(argMaxMerge(latest_secs)), toString(argMaxMerge(latest_vcpu)), toString(argMaxMerge(latest_mem)),
-  toString(argMaxMerge(latest_gb)), maxMerge(max_overhang), maxMerge(max_run_end) AS run_end
-FROM nova_servers
+  %s,
+  maxMerge(max_overhang), maxMerge(max_run_end) AS run_end
+FROM nova_servers_v2
 WHERE %s
 GROUP BY organization_id, resource_instance_id
 HAVING first_start <= %d AND run_end >= %d%s
-ORDER BY first_start, resource_instance_id, organization_id%s`, where, q.To, q.From, having, limit), args
+ORDER BY first_start, resource_instance_id, organization_id%s`,
+		latestParts(func(m string) string { return "argMaxMerge(latest_" + m + ")" }), where, q.To, q.From, having, limit), args
 }
 
-// novaDaysSQL reads from nova_server_days one row per server of instances (of q's tenant)
+// novaDaysSQL reads from nova_server_days_v2 one row per server of instances (of q's tenant)
 // with a day from fromDay (epoch seconds) on that may hold usage in the period: the sums of
-// its clean days and the days to read from the documents.
+// its clean days (as parts, with how many documents they hold) and the days to read from the
+// documents.
 func novaDaysSQL(q nova.Query, instances []string, fromDay int64) (string, []any) {
 	q.Instance = ""
 	dayWhere, dayArgs := novaFilter(q, fmt.Sprintf("day >= toDate(toDateTime(%d, 'UTC')) AND resource_instance_id IN (SELECT arrayJoin(?))", fromDay), []any{instances})
@@ -78,10 +83,16 @@ func novaDaysSQL(q nova.Query, instances []string, fromDay int64) (string, []any
 		rejArgs = append(rejArgs, q.Tenant)
 	}
 	evWhere, evArgs := novaFilter(q, "resource_id = ? AND resource_instance_id IN (SELECT arrayJoin(?))", []any{nova.Resource, instances})
+	var sums, merges []string
+	for _, m := range novaMeasureColumns {
+		for _, part := range []string{m + "_hi", m + "_lo"} {
+			sums = append(sums, "toString(sumIf(d_"+part+", clean))")
+			merges = append(merges, "sumMerge("+part+") AS d_"+part)
+		}
+	}
 	sql := fmt.Sprintf(`SELECT organization_id, resource_instance_id,
-  toString(sumIf(d_secs, clean)), toString(sumIf(d_vcpu, clean)), toString(sumIf(d_mem, clean)), toString(sumIf(d_gb, clean)),
-  groupArrayIf(toString(day), overlap AND NOT clean), countIf(overlap) AS in_period,
-  sumIf(toFloat64(d_secs), clean), sumIf(toFloat64(d_vcpu), clean), sumIf(toFloat64(d_mem), clean), sumIf(toFloat64(d_gb), clean)
+  %[6]s,
+  groupArrayIf(toString(day), overlap AND NOT clean), countIf(overlap) AS in_period, sumIf(d_docs, clean)
 FROM (
   SELECT *, d_start <= %[2]d AND d_run_end >= %[1]d AS overlap,
     overlap AND d_start >= %[1]d AND d_run_end <= %[2]d AND d_docs = d_ids
@@ -91,15 +102,15 @@ FROM (
           AND id IN (SELECT id FROM usage_rejections WHERE %[4]s)) AS clean
   FROM (
     SELECT organization_id, resource_instance_id, day, minMerge(min_start) AS d_start, maxMerge(max_run_end) AS d_run_end,
-      sumMerge(secs) AS d_secs, sumMerge(vcpu) AS d_vcpu, sumMerge(mem) AS d_mem, sumMerge(gb) AS d_gb,
+      %[7]s,
       countMerge(docs) AS d_docs, uniqExactMerge(ids) AS d_ids
-    FROM nova_server_days
+    FROM nova_server_days_v2
     WHERE %[5]s
     GROUP BY organization_id, resource_instance_id, day
   )
 )
 GROUP BY organization_id, resource_instance_id
-HAVING in_period > 0`, q.From, q.To, evWhere, rejWhere, dayWhere)
+HAVING in_period > 0`, q.From, q.To, evWhere, rejWhere, dayWhere, strings.Join(sums, ", "), strings.Join(merges, ", "))
 	// The arguments in the text's order: the rejected days' (events, then the two rejection
 	// subqueries), the summary's.
 	args := append(append(append(evArgs, rejArgs...), rejArgs...), dayArgs...)
@@ -124,8 +135,9 @@ func (s *NovaServers) Servers(ctx context.Context, q nova.Query) ([]nova.ServerR
 		at[[2]string{r.Tenant, r.Instance}] = i
 	}
 	// A document in the period ends at most overhang before it (its start or run's end is in
-	// it), and its day is its end's.
-	fromDay := (q.From - max(overhang, 0)) / 1000
+	// it), and its day is its end's. A run past 10^15 s overhangs by 10^18 ms (runEndMs): then
+	// from the epoch's first day, not a negative time, which toDateTime would wrap.
+	fromDay := max(q.From-max(overhang, 0), 0) / 1000
 	dirty := map[novaServerDay]int{} // the row of each day to read from the documents
 	for _, chunk := range novaChunks(instances) {
 		if err := s.days(ctx, q, chunk, fromDay, at, out, dirty); err != nil {
@@ -137,7 +149,7 @@ func (s *NovaServers) Servers(ctx context.Context, q nova.Query) ([]nova.ServerR
 			return nil, err
 		}
 	}
-	// A server whose runs only seemed to reach the period (nova_servers knows its first start
+	// A server whose runs only seemed to reach the period (nova_servers_v2 knows its first start
 	// and last run end, not the gaps between) has no usage in it: the view leaves it out, and
 	// still pages past it.
 	return out, nil
@@ -150,24 +162,25 @@ func (s *NovaServers) days(ctx context.Context, q nova.Query, instances []string
 	sql, args := novaDaysSQL(q, instances, fromDay)
 	rows, err := s.conn.Query(ctx, sql, args...)
 	if err != nil {
-		return fault.Unavailable(err, "nova_server_days: read nova servers")
+		return fault.Unavailable(err, "nova_server_days_v2: read nova servers")
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			tenant, instance, is, iv, im, ig string
-			days                             []string
-			inPeriod                         uint64
-			approx                           [4]float64
+			tenant, instance string
+			parts            [8]string
+			days             []string
+			inPeriod, summed uint64
 		)
-		if err := rows.Scan(&tenant, &instance, &is, &iv, &im, &ig, &days, &inPeriod, &approx[0], &approx[1], &approx[2], &approx[3]); err != nil {
+		dest := appendParts([]any{&tenant, &instance}, &parts)
+		if err := rows.Scan(append(dest, &days, &inPeriod, &summed)...); err != nil {
 			return fmt.Errorf("read nova servers: %w", err)
 		}
 		i, ok := at[[2]string{tenant, instance}]
 		if !ok { // another tenant's server of the same id, not on this page
 			continue
 		}
-		if out[i].Inside, err = sums(is, iv, im, ig, approx); err != nil {
+		if out[i].Inside, err = sums(parts, summed); err != nil {
 			return err
 		}
 		for _, d := range days {
@@ -175,7 +188,7 @@ func (s *NovaServers) days(ctx context.Context, q nova.Query, instances []string
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fault.Unavailable(err, "nova_server_days: read nova servers")
+		return fault.Unavailable(err, "nova_server_days_v2: read nova servers")
 	}
 	return nil
 }
@@ -205,7 +218,7 @@ func (s *NovaServers) order(ctx context.Context, q nova.Query) ([]nova.ServerRow
 	sql, args := novaOrderSQL(q)
 	rows, err := s.conn.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, 0, fault.Unavailable(err, "nova_servers: order nova servers")
+		return nil, 0, fault.Unavailable(err, "nova_servers_v2: order nova servers")
 	}
 	defer rows.Close()
 	var (
@@ -214,22 +227,23 @@ func (s *NovaServers) order(ctx context.Context, q nova.Query) ([]nova.ServerRow
 	)
 	for rows.Next() {
 		var (
-			r              nova.ServerRow
-			ls, lv, lm, lg string
-			over, runEnd   int64
+			r            nova.ServerRow
+			latest       [8]string
+			over, runEnd int64
 		)
-		if err := rows.Scan(&r.Tenant, &r.Instance, &r.FirstStartMs, &r.Latest.Flavor, &r.Latest.StartMs, &r.Latest.EndMs,
-			&ls, &lv, &lm, &lg, &over, &runEnd); err != nil {
+		dest := []any{&r.Tenant, &r.Instance, &r.FirstStartMs, &r.Latest.Flavor, &r.Latest.StartMs, &r.Latest.EndMs}
+		dest = appendParts(dest, &latest)
+		if err := rows.Scan(append(dest, &over, &runEnd)...); err != nil {
 			return nil, 0, fmt.Errorf("order nova servers: %w", err)
 		}
-		if r.Latest.Measures, err = measures(ls, lv, lm, lg); err != nil {
+		if r.Latest.Measures, err = measures(latest); err != nil {
 			return nil, 0, err
 		}
 		overhang = max(overhang, over)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, fault.Unavailable(err, "nova_servers: order nova servers")
+		return nil, 0, fault.Unavailable(err, "nova_servers_v2: order nova servers")
 	}
 	return out, overhang, nil
 }

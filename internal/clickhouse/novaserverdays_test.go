@@ -23,11 +23,11 @@ import (
 // with a document stored twice (in two inserts, as two sink instances would: the summary
 // sees both blocks), one rejected by the processor, and one arriving late (after the view
 // was read, for a day already summarised), and checks that every answer of the view through
-// nova_server_days (NovaServers) is byte for byte the answer through every document
+// nova_server_days_v2 (NovaServers) is byte for byte the answer through every document
 // (NovaServerEvents): periods on day boundaries, inside a day, across the edges, paged with
 // limits and markers, for a tenant and for all; a server idle through a period between runs
 // before and after it, and a document whose run reaches days past its own; and that running
-// migration 0010 (its backfill) a second time changes no answer.
+// migration 0011 (its backfill) a second time changes no answer.
 func TestNovaServerDaysAsEvents(t *testing.T) {
 	cfg := testenv.Get(t).Config(t)
 	conn := testenv.ClickHouse(t, cfg)
@@ -133,16 +133,16 @@ func TestNovaServerDaysAsEvents(t *testing.T) {
 	}
 	compare("late")
 	// Merged (the duplicate's rows replaced, the summary's folded): the same answers.
-	for _, table := range []string{"usage_events", "nova_server_days", "usage_rejections"} {
+	for _, table := range []string{"usage_events", "nova_server_days_v2", "usage_rejections"} {
 		if err := conn.Exec(ctx, "OPTIMIZE TABLE "+table+" FINAL"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	compare("merged")
 
-	// Migration 0010 run again, as after a crash between its backfill and its record in
+	// Migration 0011 run again, as after a crash between its backfill and its record in
 	// schema_migrations: the backfill sums every document once more, so every day's docs
-	// differ from its ids and the view reads the days from usage_events; nova_servers'
+	// differ from its ids and the view reads the days from usage_events; nova_servers_v2'
 	// minima, maxima and argMax do not change. The answers stay the same: nothing is doubled.
 	all, err := clickhouse.Migrations()
 	if err != nil {
@@ -150,30 +150,30 @@ func TestNovaServerDaysAsEvents(t *testing.T) {
 	}
 	rerun := false
 	for _, m := range all {
-		if m.Version != 10 {
+		if m.Version != 11 {
 			continue
 		}
 		rerun = true
 		for i, stmt := range m.Statements {
 			if err := conn.Exec(ctx, stmt); err != nil {
-				t.Fatalf("migration 0010 again, statement %d: %v", i+1, err)
+				t.Fatalf("migration 0011 again, statement %d: %v", i+1, err)
 			}
 		}
 	}
 	if !rerun {
-		t.Fatal("no migration 0010")
+		t.Fatal("no migration 0011")
 	}
 	var single uint64 // days that do not read as holding a duplicate: none, after the backfill
 	if err := conn.QueryRow(ctx, `SELECT count() FROM (SELECT countMerge(docs) AS d, uniqExactMerge(ids) AS i
-		FROM nova_server_days GROUP BY organization_id, resource_instance_id, day) WHERE d = i`).Scan(&single); err != nil {
+		FROM nova_server_days_v2 GROUP BY organization_id, resource_instance_id, day) WHERE d = i`).Scan(&single); err != nil {
 		t.Fatal(err)
 	}
 	if single != 0 {
 		t.Errorf("%d days read as summed once after the backfill ran again", single)
 	}
-	compare("migration 0010 run twice")
-	if err := conn.Exec(ctx, "OPTIMIZE TABLE nova_server_days FINAL"); err != nil {
+	compare("migration 0011 run twice")
+	if err := conn.Exec(ctx, "OPTIMIZE TABLE nova_server_days_v2 FINAL"); err != nil {
 		t.Fatal(err)
 	}
-	compare("migration 0010 run twice, merged")
+	compare("migration 0011 run twice, merged")
 }

@@ -1,5 +1,5 @@
 // Test support: the Nova view's reference store, which reads every document of a tenant
-// (internal/report/nova's first store). The summaries of nova_server_days are tested against
+// (internal/report/nova's first store). The summaries of nova_server_days_v2 are tested against
 // it; `make lint`'s dead-code check passes over this file, since only tests reach it.
 
 package clickhouse
@@ -32,8 +32,7 @@ func novaServersSQL(q nova.Query) (string, []any) {
 	from, args := novaDocsSQL(q, "", nil)
 	return `SELECT organization_id, resource_instance_id, min(start_ms),
   argMax(plan_id, (end_ms, start_ms, id)), argMax(start_ms, (end_ms, start_ms, id)), argMax(end_ms, (end_ms, start_ms, id)),
-  toString(argMax(secs, (end_ms, start_ms, id))), toString(argMax(vcpu, (end_ms, start_ms, id))),
-  toString(argMax(mem, (end_ms, start_ms, id))), toString(argMax(gb, (end_ms, start_ms, id))),
+  ` + latestParts(func(m string) string { return "argMax(" + m + ", (end_ms, start_ms, id))" }) + `,
   ` + novaPeriodColumns + `
 FROM ` + from + `
 GROUP BY organization_id, resource_instance_id
@@ -51,15 +50,16 @@ func (s *NovaServerEvents) Servers(ctx context.Context, q nova.Query) ([]nova.Se
 	var out []nova.ServerRow
 	for rows.Next() {
 		var (
-			r              nova.ServerRow
-			ls, lv, lm, lg string
-			p              novaPeriod
+			r      nova.ServerRow
+			latest [8]string
+			p      novaPeriod
 		)
-		if err := rows.Scan(append([]any{&r.Tenant, &r.Instance, &r.FirstStartMs, &r.Latest.Flavor, &r.Latest.StartMs, &r.Latest.EndMs,
-			&ls, &lv, &lm, &lg}, p.dest()...)...); err != nil {
+		dest := []any{&r.Tenant, &r.Instance, &r.FirstStartMs, &r.Latest.Flavor, &r.Latest.StartMs, &r.Latest.EndMs}
+		dest = appendParts(dest, &latest)
+		if err := rows.Scan(append(dest, p.dest()...)...); err != nil {
 			return nil, fmt.Errorf("read nova servers: %w", err)
 		}
-		if r.Latest.Measures, err = measures(ls, lv, lm, lg); err != nil {
+		if r.Latest.Measures, err = measures(latest); err != nil {
 			return nil, err
 		}
 		if err := p.addTo(&r); err != nil {

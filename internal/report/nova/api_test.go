@@ -162,6 +162,14 @@ func TestClipExact(t *testing.T) {
 	f(20*time.Minute, 40*time.Minute+time.Millisecond, "1200.001")
 	f(time.Hour, 2*time.Hour, "0")
 	f(-time.Hour, 0, "0")
+	// A run of 100000000.000000000001 s over a period of 10^8 s from its start: 10^-12 s of it
+	// lies past the end (the store classifies it as an edge, TestNovaRunEndExact).
+	long := Doc{StartMs: jan1.UnixMilli(), EndMs: jan1.Add(time.Hour).UnixMilli() - 1, Measures: secs("100000000.000000000001", 4, 8192, 80)}
+	from := decimal.New(jan1.Unix(), 0)
+	if got := long.clip(from, from.Add(decimal.New(1, 8))); !got.Seconds.Equal(decimal.New(1, 8)) || !got.VCPU.Equal(decimal.New(4, 8)) ||
+		!got.MemoryMB.Equal(decimal.New(8192, 8)) || !got.LocalGB.Equal(decimal.New(80, 8)) {
+		t.Errorf("clip of the 100000000.000000000001 s run to 10^8 s = %v", got)
+	}
 	if got := hours(decimal.RequireFromString("1204")); got != 0.33444444444444443 {
 		t.Errorf("hours(1204 s) = %v, want Nova's 0.33444444444444443", got)
 	}

@@ -74,7 +74,7 @@ func benchHandler(b *testing.B) http.Handler {
 			b.Logf("filling %s: %d documents there, %d wanted", cfg.ClickHouse.Database, have, want)
 			// The summaries the view reads (migration 0010) are kept from usage_events' blocks:
 			// emptied with it.
-			for _, table := range []string{"usage_events", "nova_servers", "nova_server_days"} {
+			for _, table := range []string{"usage_events", "nova_servers_v2", "nova_server_days_v2"} {
 				if err == nil {
 					err = conn.Exec(ctx, "TRUNCATE TABLE "+table)
 				}
