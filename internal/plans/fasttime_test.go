@@ -1,7 +1,6 @@
 package plans
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -32,62 +31,84 @@ func TestTimeBasedFastPathIsTheProgram(t *testing.T) {
 		t.Fatalf("not recognized: %q %q", sum.canonical, charge.canonical)
 	}
 	r := rand.New(rand.NewPCG(3, 4))
-	number := func() any {
-		switch r.IntN(8) {
-		case 0:
-			return nil
-		case 1:
-			return decimal.Zero
-		case 2:
-			return int64(r.IntN(1000))
-		case 3:
-			return true
-		default:
-			return decimal.New(r.Int64N(2e9)-1e9, int32(r.IntN(40)-30))
+	window := func() (tm, from, to int64) {
+		from = int64(1_796_083_200_000) + r.Int64N(1e10)
+		to = from + []int64{0, 1, 3_600_000, 86_400_000, 2_678_400_000}[r.IntN(5)]
+		return []int64{from - 1, from, (from + to) / 2, to, to + 1, 0}[r.IntN(6)], from, to
+	}
+	fields := []string{"consuming", "consumed", "price", "since"}
+	fastIsProgram(t, sum, 20000, func(int) Env {
+		tm, from, to := window()
+		return Env{T: tm, From: from, To: to, Qty: randomMap(r, fields...)}
+	})
+	fastIsProgram(t, charge, 20000, func(int) Env {
+		tm, from, to := window()
+		return Env{T: tm, From: from, To: to, Cost: randomMap(r, fields...)}
+	})
+}
+
+// randomNumber is an operand as cells and documents hold them, or not: nil, 0 at two
+// exponents, a time, a boolean, a string, or a decimal of up to ten digits at an exponent
+// from -30 to 9.
+func randomNumber(r *rand.Rand) any {
+	switch r.IntN(9) {
+	case 0:
+		return nil
+	case 1:
+		return decimal.Zero
+	case 2:
+		return decimal.New(0, -3)
+	case 3:
+		return int64(r.IntN(1000))
+	case 4:
+		return []any{true, "s"}[r.IntN(2)]
+	}
+	return decimal.New(r.Int64N(2e9)-1e9, int32(r.IntN(40)-30))
+}
+
+// randomMap is a cell value of a time-based metric, or not: nil, a decimal, an empty map,
+// false, or a map of most of fields, each a randomNumber (nil leaves it out).
+func randomMap(r *rand.Rand, fields ...string) any {
+	switch r.IntN(12) {
+	case 0:
+		return nil
+	case 1:
+		return decimal.NewFromInt(5)
+	case 2:
+		return map[string]any{}
+	case 3:
+		return false
+	}
+	m := map[string]any{}
+	for _, k := range fields {
+		if v := randomNumber(r); v != nil && r.IntN(6) > 0 {
+			m[k] = v
 		}
 	}
-	value := func() any {
-		switch r.IntN(10) {
-		case 0:
-			return nil
-		case 1:
-			return decimal.NewFromInt(5)
-		case 2:
-			return map[string]any{}
-		}
-		m := map[string]any{}
-		for _, k := range []string{"consuming", "consumed", "price", "since"} {
-			if r.IntN(6) > 0 {
-				m[k] = number()
-			}
-		}
-		return m
-	}
+	return m
+}
+
+// fastIsProgram evaluates f in n environments env gives, with its fast path and with its
+// program: where the fast path takes one, its result must be the program's, to the
+// representation (reflect.DeepEqual), and the program must not fail; at least a third of
+// them must take it.
+func fastIsProgram(t *testing.T, f *Formula, n int, env func(i int) Env) {
+	t.Helper()
 	fast := 0
-	for i := range 20000 {
-		from := int64(1_796_083_200_000) + r.Int64N(1e10)
-		to := from + []int64{0, 1, 3_600_000, 86_400_000, 2_678_400_000}[r.IntN(5)]
-		tm := []int64{from - 1, from, (from + to) / 2, to, to + 1, 0}[r.IntN(6)]
-		for _, f := range []*Formula{sum, charge} {
-			env := Env{T: tm, From: from, To: to}
-			if f == sum {
-				env.Qty = value()
-			} else {
-				env.Cost = value()
-			}
-			want, werr := f.run(&env)
-			got, ok := f.evalFast(&env)
-			if !ok {
-				continue
-			}
-			fast++
-			if werr != nil || !reflect.DeepEqual(got, want) {
-				t.Fatalf("%d: %s of %v at %d in [%d, %d): fast %#v, program %#v (%v)", i, f.Stage, fmt.Sprint(env.Qty, env.Cost), tm, from, to, got, want, werr)
-			}
+	for i := range n {
+		e := env(i)
+		want, werr := f.run(&e)
+		got, ok := f.evalFast(&e)
+		if !ok {
+			continue
+		}
+		fast++
+		if werr != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s %q, %d: %+v: fast %#v, program %#v (%v)", f.Stage, f.Source, i, e, got, want, werr)
 		}
 	}
-	if fast < 10000 {
-		t.Errorf("only %d of 40000 evaluations took the fast path", fast)
+	if fast < n/3 {
+		t.Errorf("%s %q: only %d of %d evaluations took the fast path", f.Stage, f.Source, fast, n)
 	}
 }
 
@@ -131,40 +152,14 @@ func TestTimeCarryIsTheProgram(t *testing.T) {
 		t.Fatalf("not recognized: %q", f.canonical)
 	}
 	r := rand.New(rand.NewPCG(7, 8))
-	cell := func() any {
-		switch r.IntN(8) {
-		case 0:
-			return nil
-		case 1:
-			return decimal.NewFromInt(3)
-		case 2:
-			return map[string]any{"consumed": decimal.NewFromInt(1)}
-		case 3:
-			return map[string]any{"consuming": []any{decimal.Zero, decimal.New(0, -4), int64(5), true, "s"}[r.IntN(5)]}
-		}
-		return map[string]any{"consuming": decimal.New(r.Int64N(2e9)-1e9, int32(r.IntN(40)-30)), "since": int64(1)}
-	}
-	fast := 0
-	for i := range 20000 {
+	fastIsProgram(t, f, 20000, func(int) Env {
 		from := int64(1_796_083_200_000) + r.Int64N(1e10)
 		to := from + []int64{0, 1, 3_600_000, 86_400_000, 2_678_400_000}[r.IntN(5)]
 		if r.IntN(50) == 0 {
 			from, to = -1<<63, 1<<62 // to - from overflows int64
 		}
-		env := Env{A: cell(), From: from, To: to}
-		want, werr := f.run(&env)
-		got, ok := f.evalFast(&env)
-		if !ok {
-			continue
-		}
-		fast++
-		if werr != nil || !reflect.DeepEqual(got, want) {
-			t.Fatalf("%d: carry of %v into [%d, %d): fast %#v, program %#v (%v)", i, env.A, from, to, got, want, werr)
-		}
-	}
-	if fast < 10000 {
-		t.Errorf("only %d of 20000 evaluations took the fast path", fast)
-	}
+		return Env{A: randomMap(r, "consuming", "consumed", "since"), From: from, To: to}
+	})
 }
 
 // TestTimeAccumulateIsTheProgram: the time-based accumulate gives what its program gives, to
@@ -182,73 +177,27 @@ func TestTimeAccumulateIsTheProgram(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(9, 10))
 	base := int64(1_796_083_200_000)
-	number := func() any {
-		switch r.IntN(9) {
-		case 0:
-			return nil
-		case 1:
-			return decimal.Zero
-		case 2:
-			return decimal.New(0, -3)
-		case 3:
-			return int64(r.IntN(1000))
-		case 4:
-			return []any{true, "s"}[r.IntN(2)]
-		}
-		return decimal.New(r.Int64N(2e9)-1e9, int32(r.IntN(40)-30))
-	}
-	value := func(fields ...string) any {
-		switch r.IntN(10) {
-		case 0:
-			return nil
-		case 1:
-			return decimal.NewFromInt(4)
-		}
-		m := map[string]any{}
-		for _, k := range fields {
-			if r.IntN(6) == 0 {
-				continue
-			}
-			if k == "since" {
-				at := base + r.Int64N(7_200_000) - 3_600_000
-				m[k] = []any{at, decimal.NewFromInt(at), decimal.New(at*10, -1), number()}[r.IntN(4)]
-			} else if m[k] = number(); m[k] == nil {
-				delete(m, k)
-			}
-		}
-		return m
-	}
-	fast := 0
-	for i := range 30000 {
+	fastIsProgram(t, f, 30000, func(int) Env {
 		start := base + r.Int64N(3_600_000) - 1_800_000
 		end := start + r.Int64N(3_600_000)
 		from := base - []int64{0, 3_600_000, 86_400_000}[r.IntN(3)]
 		to := from + []int64{1000, 3_600_000, 86_400_000, 2_678_400_000}[r.IntN(4)]
-		if r.IntN(40) == 0 {
+		switch r.IntN(40) {
+		case 0:
 			start, from, to = -1<<62, 1<<62, 1<<62+1 // td overflows int64
 			end = from
-		}
-		if r.IntN(30) == 0 {
+		case 1:
 			start = -5 // a cell with no since is later than the start
 		}
-		env := Env{A: value("consuming", "consumed", "since"), Qty: value("consuming", "previous_consuming"),
-			Start: start, End: end, From: from, To: to}
-		if m, ok := env.A.(map[string]any); ok && r.IntN(6) == 0 {
-			m["since"] = []any{start, decimal.NewFromInt(start)}[r.IntN(2)] // since the start itself
+		a := randomMap(r, "consuming", "consumed")
+		if m, ok := a.(map[string]any); ok && r.IntN(6) > 0 {
+			// Since as the accumulate leaves it (a decimal) or as a time, before, at or after
+			// the start, or not a time.
+			at := []int64{start, base + r.Int64N(7_200_000) - 3_600_000}[r.IntN(2)]
+			m["since"] = []any{at, decimal.NewFromInt(at), decimal.New(at*10, -1), randomNumber(r)}[r.IntN(4)]
 		}
-		want, werr := f.run(&env)
-		got, ok := f.evalFast(&env)
-		if !ok {
-			continue
-		}
-		fast++
-		if werr != nil || !reflect.DeepEqual(got, want) {
-			t.Fatalf("%d: accumulate %v, %v, [%d, %d] into [%d, %d): fast %#v, program %#v (%v)", i, env.A, env.Qty, start, end, from, to, got, want, werr)
-		}
-	}
-	if fast < 10000 {
-		t.Errorf("only %d of 30000 evaluations took the fast path", fast)
-	}
+		return Env{A: a, Qty: randomMap(r, "consuming", "previous_consuming"), Start: start, End: end, From: from, To: to}
+	})
 }
 
 // TestTimeRateIsTheProgram: the time-based rate gives what its program gives, whatever the
@@ -269,30 +218,10 @@ func TestTimeRateIsTheProgram(t *testing.T) {
 		if got := f.fast == fastTimeRate; got != (key != "") || got && f.fields[0] != key {
 			t.Fatalf("%s: fast %v, fields %q; want key %q", src, got, f.fields, key)
 		}
-		fast := 0
-		for i := range 3000 {
-			var qty any = map[string]any{"consuming": decimal.New(r.Int64N(1e6), -3), "consumed": int64(r.IntN(9)), "since": int64(4)}
-			switch r.IntN(6) {
-			case 0:
-				qty = nil
-			case 1:
-				qty = decimal.NewFromInt(2)
-			case 2:
-				qty = map[string]any{"consumed": decimal.Zero}
-			}
-			env := Env{P: []any{nil, decimal.New(3, -2), int64(2), "s"}[r.IntN(4)], Qty: qty}
-			want, werr := f.run(&env)
-			got, ok := f.evalFast(&env)
-			if !ok {
-				continue
-			}
-			fast++
-			if werr != nil || !reflect.DeepEqual(got, want) {
-				t.Fatalf("%s %d: rate %v at %v: fast %#v, program %#v (%v)", src, i, env.Qty, env.P, got, want, werr)
-			}
-		}
-		if key != "" && fast < 1000 {
-			t.Errorf("%s: only %d of 3000 evaluations took the fast path", src, fast)
+		if key != "" {
+			fastIsProgram(t, f, 3000, func(int) Env {
+				return Env{P: randomNumber(r), Qty: randomMap(r, "consuming", "consumed", "since")}
+			})
 		}
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
-
-	"github.com/shopspring/decimal"
 )
 
 const linuxAggregate = "(a, prev, curr) => !curr ? a : {consuming: curr.consuming - (prev?.consuming || 0) + (a?.consuming || 0), consumed: curr.consumed - (prev?.consumed || 0) + (a?.consumed || 0)}"
@@ -50,43 +48,7 @@ func TestMapDeltaIsTheProgram(t *testing.T) {
 		t.Fatalf("not recognized: %q", f.canonical)
 	}
 	r := rand.New(rand.NewPCG(5, 6))
-	number := func() any {
-		switch r.IntN(9) {
-		case 0:
-			return nil
-		case 1:
-			return decimal.Zero
-		case 2:
-			return decimal.New(0, int32(r.IntN(10)-5))
-		case 3:
-			return int64(r.IntN(1000))
-		case 4:
-			return "s"
-		default:
-			return decimal.New(r.Int64N(2e9)-1e9, int32(r.IntN(40)-30))
-		}
-	}
-	value := func() any {
-		switch r.IntN(12) {
-		case 0:
-			return nil
-		case 1:
-			return decimal.NewFromInt(5)
-		case 2:
-			return map[string]any{}
-		case 3:
-			return false
-		}
-		v := map[string]any{}
-		for _, k := range []string{"consuming", "consumed", "since"} {
-			if r.IntN(6) > 0 {
-				if v[k] = number(); v[k] == nil {
-					delete(v, k)
-				}
-			}
-		}
-		return v
-	}
+	value := func() any { return randomMap(r, "consuming", "consumed", "since") }
 	fast := 0
 	for i := range 30000 {
 		prev, curr := value(), value()

@@ -449,36 +449,27 @@ func (m *Metering) Aggregate(mm *Metric, a, prev, curr any) (any, error) {
 // AggregateEach runs the metric's aggregate formula for every cell value of as, all taking
 // the same change prev -> curr, and stores the results in as (on an error, some may have been
 // stored). The results are Aggregate's, in value and exponent; for the delta forms of the
-// formula the change is computed once, not once per cell.
+// formula (and the map-delta form's entries) the change is computed once, not once per cell.
 func (m *Metering) AggregateEach(mm *Metric, as []any, prev, curr any) error {
-	if mm.Aggregate.fast == fastMapDelta {
-		return m.aggregateMaps(mm, as, prev, curr)
-	}
-	ch, fast := mm.Aggregate.changeOf(prev, curr)
-	for i, a := range as {
-		if fast {
-			if v, ok := ch.apply(a); ok {
-				as[i] = v
-				continue
-			}
-		}
-		v, err := m.Aggregate(mm, a, prev, curr)
-		if err != nil {
-			return err
-		}
-		as[i] = v
-	}
-	return nil
-}
-
-// aggregateMaps is AggregateEach of the map-delta aggregate: each entry's change computed
-// once, then added to each cell's entry.
-func (m *Metering) aggregateMaps(mm *Metric, as []any, prev, curr any) error {
 	f := mm.Aggregate
-	ch, fast := f.mapChangeOf(prev, curr)
+	var ch change
+	var mch mapChange
+	var fast bool
+	if f.fast == fastMapDelta {
+		mch, fast = f.mapChangeOf(prev, curr)
+	} else {
+		ch, fast = f.changeOf(prev, curr)
+	}
 	for i, a := range as {
 		if fast {
-			if v, ok := f.applyMap(&ch, a, nil); ok {
+			var v any
+			var ok bool
+			if f.fast == fastMapDelta {
+				v, ok = f.applyMap(&mch, a, nil)
+			} else {
+				v, ok = ch.apply(a)
+			}
+			if ok {
 				as[i] = v
 				continue
 			}
