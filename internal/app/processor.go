@@ -4,9 +4,12 @@ import (
 	"context"
 	"net/http"
 
+	"go.uber.org/zap"
+
 	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/platform/gctune"
 	"github.com/meterline/meterline/internal/processor"
 	"github.com/meterline/meterline/internal/provisioning"
 )
@@ -41,6 +44,10 @@ func runProcessor(ctx context.Context, e *env) error {
 	if err := e.cfg.RequireBrokers(); err != nil {
 		return err
 	}
+	// The processor's heap is mostly its cells: a less eager collector under a memory limit.
+	gc := gctune.Tune()
+	e.log.Info("garbage collector", zap.Int("gc_percent", gc.Percent), zap.Int64("memory_limit_bytes", gc.Limit),
+		zap.String("why", gc.Reason))
 	s := newStack(e)
 	if err := ensureTopicsAt(ctx, s, e.cfg.Kafka.Brokers); err != nil {
 		return err

@@ -102,12 +102,37 @@ func timeCarry(env *Env) (any, bool) {
 	if !ok {
 		return nil, false
 	}
-	out := map[string]any{"consuming": c, "consumed": consumed, "since": env.From}
-	if normalized(out, env.M) {
-		return out, true
+	return resultMap(env.M, "consuming", c, "consumed", consumed, "since", env.From)
+}
+
+// resultMap is the map of the three entries k1: v1, k2: v2, k3: v3 as a formula's result
+// leaves the program: normalized (a time becomes a decimal). Run normalizes the whole map
+// when an entry is not, copying every entry; entry by entry gives the same values without
+// the second map. ok is false when an entry does not normalize.
+func resultMap(measures map[string]any, k1 string, v1 any, k2 string, v2 any, k3 string, v3 any) (any, bool) {
+	var ok1, ok2, ok3 bool
+	v1, ok1 = normalizedEntry(v1, measures)
+	v2, ok2 = normalizedEntry(v2, measures)
+	v3, ok3 = normalizedEntry(v3, measures)
+	if !ok1 || !ok2 || !ok3 {
+		return nil, false
 	}
-	v, err := Normalize(out)
-	return v, err == nil
+	return map[string]any{k1: v1, k2: v2, k3: v3}, true
+}
+
+// normalizedEntry is v as Normalize of a map holding it leaves it.
+func normalizedEntry(v any, measures map[string]any) (any, bool) {
+	switch x := v.(type) {
+	case nil, decimal.Decimal, bool, string:
+		return v, true
+	case int64:
+		return decimal.NewFromInt(x), true
+	}
+	if normalized(v, measures) {
+		return v, true // a map of normalized values, which Normalize would copy: the same values
+	}
+	n, err := Normalize(v)
+	return n, err == nil
 }
 
 // timeAccumulate runs the time-based accumulate as the program does: the window's test on
@@ -164,12 +189,7 @@ func timeAccumulate(env *Env) (any, bool) {
 	if err != nil {
 		return nil, false
 	}
-	out := map[string]any{"consuming": consuming, "consumed": consumed, "since": newSince}
-	if normalized(out, env.M) {
-		return out, true
-	}
-	v, err := Normalize(out)
-	return v, err == nil
+	return resultMap(env.M, "consuming", consuming, "consumed", consumed, "since", newSince)
 }
 
 // timeRateForm is the linux container's rate: the price kept beside the consumption, for the
@@ -185,12 +205,7 @@ func timeRate(key string, env *Env) (any, bool) {
 	if !ok {
 		return nil, false
 	}
-	out := map[string]any{key: env.P, "consuming": q["consuming"], "consumed": q["consumed"]}
-	if normalized(out, env.M) {
-		return out, true
-	}
-	v, err := Normalize(out)
-	return v, err == nil
+	return resultMap(env.M, key, env.P, "consuming", q["consuming"], "consumed", q["consumed"])
 }
 
 func sub64(x, y int64) (int64, bool) {

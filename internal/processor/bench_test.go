@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 	"github.com/meterline/meterline/internal/metering"
 	"github.com/meterline/meterline/internal/platform/clock"
 	"github.com/meterline/meterline/internal/platform/config"
+	"github.com/meterline/meterline/internal/platform/gctune"
 	"github.com/meterline/meterline/internal/provisioning"
 	"github.com/meterline/meterline/internal/testenv"
 	"github.com/meterline/meterline/internal/usage"
@@ -76,6 +78,10 @@ func linuxDoc(i int, now int64) usage.Document {
 }
 
 func benchmarkThroughput(b *testing.B, doc func(i int, now int64) usage.Document) {
+	// As `meterline processor` runs under a memory limit (gctune.Tune), unless GOGC is set.
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(gctune.Percent))
+	}
 	cfg, topics, at := fillCollected(b, benchDocs, doc)
 	ctx := context.Background()
 	cat := catalog.NewCatalog()
