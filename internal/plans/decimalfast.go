@@ -31,8 +31,7 @@ func AppendStored(b []byte, d decimal.Decimal) []byte {
 
 func appendDecimal(b []byte, d decimal.Decimal, stored bool) []byte {
 	e := int(d.Exponent())
-	c := d.Coefficient()
-	hi, lo, ok := magnitude(c)
+	hi, lo, neg, ok := coefficient(d)
 	if !ok || e > fastExponent || e < -fastExponent {
 		if stored && e < -StoredScale {
 			d = d.RoundBank(StoredScale)
@@ -48,7 +47,7 @@ func appendDecimal(b []byte, d decimal.Decimal, stored bool) []byte {
 	if hi == 0 && lo == 0 {
 		return append(b, '0')
 	}
-	if c.Sign() < 0 {
+	if neg {
 		b = append(b, '-')
 	}
 	var buf [40]byte
@@ -83,6 +82,35 @@ func appendDecimal(b []byte, d decimal.Decimal, stored bool) []byte {
 	}
 	return append(b, frac[:end]...)
 }
+
+// coefficient returns the magnitude of d's coefficient as two 64-bit words and its sign,
+// when it fits 128 bits. One below 2^63 in magnitude, as most are, is read without copying
+// the big.Int (shopspring's Coefficient copies it): its exponent's int64 bounds tell.
+func coefficient(d decimal.Decimal) (hi, lo uint64, neg, ok bool) {
+	if e := int(d.Exponent()); e <= 0 && e >= -fastExponent {
+		if b := &int64Bounds[e+fastExponent]; d.Cmp(b[0]) < 0 && d.Cmp(b[1]) > 0 {
+			c := d.CoefficientInt64()
+			if c < 0 {
+				return 0, uint64(-c), true, true
+			}
+			return 0, uint64(c), false, true
+		}
+	}
+	c := d.Coefficient()
+	hi, lo, ok = magnitude(c)
+	return hi, lo, c.Sign() < 0, ok
+}
+
+// int64Bounds[e+fastExponent] holds ±2^63 with exponent e (e ≤ 0): a decimal of exponent e
+// strictly between them has a coefficient an int64 holds, whose negation too.
+var int64Bounds = func() (t [fastExponent + 1][2]decimal.Decimal) {
+	c := new(big.Int).Lsh(big.NewInt(1), 63)
+	for i := range t {
+		e := int32(i - fastExponent)
+		t[i] = [2]decimal.Decimal{decimal.NewFromBigInt(c, e), decimal.NewFromBigInt(new(big.Int).Neg(c), e)}
+	}
+	return t
+}()
 
 // magnitude returns |c| as two 64-bit words when it fits 128 bits.
 func magnitude(c *big.Int) (hi, lo uint64, ok bool) {
