@@ -19,6 +19,7 @@ func (s *Service) restore(ctx context.Context, p int32) (*partState, error) {
 		}
 	}
 	st := s.newPartState()
+	start := time.Now()
 	// Control records (transaction markers) are kept so that the read position is known to
 	// reach the end offset, which a marker may hold.
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -33,12 +34,15 @@ func (s *Service) restore(ctx context.Context, p int32) (*partState, error) {
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
 	n := 0
 	for next := int64(0); next < end.Offset; {
 		fetches := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if took := time.Since(start); s.cfg.RestoreWithin > 0 && took > s.cfg.RestoreWithin {
+			return nil, fmt.Errorf("changelog partition %d: restore abandoned after %s at offset %d of %d: it must read the partition within the changelog's delete.retention.ms (%s), or it could miss a tombstone",
+				p, took.Round(time.Millisecond), next, end.Offset, s.cfg.RestoreWithin)
 		}
 		var ferr error
 		fetches.EachError(func(_ string, _ int32, err error) { ferr = err })

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/platform/clock"
 	"github.com/meterline/meterline/internal/testenv"
 	"github.com/meterline/meterline/internal/usage"
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
@@ -93,5 +95,30 @@ func testRestoreAfterRetention(t *testing.T, f fixture) {
 	})
 	if len(history) != 2 || !history[0] || history[1] {
 		t.Errorf("A's second cell in the changelog: %v, want a value then a tombstone", history)
+	}
+}
+
+// TestRestoreWithin: a restore pass that takes longer than RestoreWithin (the changelog's
+// delete.retention.ms) is abandoned with an error, which replaces the session and restores
+// again; within it, the same restore succeeds.
+func TestRestoreWithin(t *testing.T) {
+	f := newFixture(t, clock.Instants[0])
+	d := objectDoc("org-w", "i1", f.at.UnixMilli()-1000)
+	f.publish(t, &meterlinev1.UsageEvent{Id: d.ID(), Source: "test", Document: d.Proto()}, f.at.UnixMilli())
+	group := testenv.Name("processor")
+	s, err := New(f.config(group, 1), f.cat, f.cat, zaptest.NewLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntilCaughtUp(t, f.ctx, s, f.cl, group)
+	for p := range f.cfg.Kafka.Partitions {
+		s.cfg.RestoreWithin = time.Nanosecond
+		if _, err := s.restore(f.ctx, p); err == nil || !strings.Contains(err.Error(), "delete.retention.ms") {
+			t.Errorf("partition %d restored within 1ns: %v", p, err)
+		}
+		s.cfg.RestoreWithin = time.Hour
+		if _, err := s.restore(f.ctx, p); err != nil {
+			t.Errorf("partition %d within an hour: %v", p, err)
+		}
 	}
 }
