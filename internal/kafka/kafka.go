@@ -245,23 +245,29 @@ type topicSpec struct {
 
 // ChangelogTuning is the configs that bound the processor changelog's bytes on disk, from
 // cfg. A compacted topic holds, besides its live keys, its active segment (never cleaned:
-// segment.ms bounds its age, default 7 days), the dirty part the cleaner has not reached yet,
-// and every tombstone for delete.retention.ms after the cleaning that first reached it
-// (default 24 hours). The processor tombstones every second and minute cell soon after it
-// wrote it (metering.Retention), so at a sustained rate the changelog grows by some records
-// per document for as long as these keep them: with an hour each it holds about two hours
-// of records besides its live keys (docs/benchmarks.md, "Bounded state").
+// segment.ms bounds its age, default 7 days), the dirty part the cleaner has not reached
+// yet, and every tombstone for delete.retention.ms after the cleaning that first reached it
+// (default 24 hours), and then until the next cleaning. The cleaner cleans a log only once
+// its dirty part is min.cleanable.dirty.ratio (0.5) of it, or once a record has waited
+// max.compaction.lag.ms (default: forever); so max.compaction.lag.ms is set to segment.ms,
+// and a rolled segment, its tombstones too, is cleaned within it whatever the ratio. The
+// processor tombstones every second and minute cell soon after it wrote it
+// (metering.Retention), so at a sustained rate the changelog grows by some records per
+// document for as long as these keep them: a few times segment.ms plus delete.retention.ms
+// of writes, besides its live keys (docs/benchmarks.md, "Bounded state").
 //
 // delete.retention.ms also bounds a restore: a reader that takes longer to read a partition
 // from its start may meet a key's value and miss the tombstone that deleted it, which the
 // cleaner dropped meanwhile. The processor starts a restore pass that takes longer again
-// (processor.Config.RestoreWithin); an hour is two orders of magnitude above a restore's
-// seconds.
+// (processor.Config.RestoreWithin). What a restore reads grows with segment.ms and
+// delete.retention.ms alike, so the margin is the ratio of a partition's read rate to its
+// write rate, whatever the two are set to.
 func ChangelogTuning(cfg config.Kafka) map[string]*string {
 	ms := func(d time.Duration) *string { return kadm.StringPtr(strconv.FormatInt(d.Milliseconds(), 10)) }
 	return map[string]*string{
-		"segment.ms":          ms(cfg.ChangelogSegment),
-		"delete.retention.ms": ms(cfg.ChangelogDeleteRetention),
+		"segment.ms":            ms(cfg.ChangelogSegment),
+		"max.compaction.lag.ms": ms(cfg.ChangelogSegment),
+		"delete.retention.ms":   ms(cfg.ChangelogDeleteRetention),
 	}
 }
 

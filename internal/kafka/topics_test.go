@@ -46,7 +46,8 @@ func TestChangelogTuning(t *testing.T) {
 	if err := EnsureTopics(ctx, cl, cfg.Kafka, zaptest.NewLogger(t)); err != nil {
 		t.Fatal(err)
 	}
-	f("created", map[string]string{"cleanup.policy": "compact", "segment.ms": "1200000", "delete.retention.ms": "5400000"})
+	f("created", map[string]string{"cleanup.policy": "compact", "segment.ms": "1200000", "max.compaction.lag.ms": "1200000",
+		"delete.retention.ms": "5400000"})
 
 	// An operator's own setting of another config is kept.
 	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{

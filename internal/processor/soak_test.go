@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -41,6 +43,8 @@ var soakWatch = clock.Or(nil)
 //
 //   - this process's resident memory (VmRSS of /proc/self/status, after a GC that returns
 //     freed memory to the system) and its live heap after a GC;
+//   - the records the processor wrote to the changelog so far and their bytes (keys and
+//     values, uncompressed), tombstones included;
 //   - the changelog's bytes on the broker's disk, in all and per partition (DescribeLogDirs),
 //     and the records and bytes a restore reads;
 //   - the time a new processor (a second Service on the same topics) takes to restore every
@@ -52,6 +56,8 @@ var soakWatch = clock.Or(nil)
 // configuration the product uses (config.Kafka.ChangelogSegment and
 // ChangelogDeleteRetention), so that the broker's cleaner, which goes by the wall clock,
 // compacts it within a run of minutes; the defaults are an hour each.
+// METERLINE_SOAK_HEAP_PROFILE names a file for the heap profile of each measurement (the
+// last one is kept). METERLINE_SOAK_LOG names a file for the processor's log.
 // Run it once: go test ./internal/processor/ -run '^$' -bench ProcessorSoak -benchtime 1x.
 func BenchmarkProcessorSoak(b *testing.B) {
 	docs := soakEnv(b, "METERLINE_SOAK_DOCS", 1_000_000)
@@ -86,7 +92,10 @@ func BenchmarkProcessorSoak(b *testing.B) {
 	pcfg := Config{Brokers: cfg.Kafka.Brokers, Topics: topics, Group: group, TransactionalID: group,
 		Acceptance: metering.DefaultAcceptance, Clock: clock.NewManual(start),
 		RestoreWithin: cfg.Kafka.ChangelogDeleteRetention}
-	proc, err := New(pcfg, cat, cat, log.Named("processor"), prometheus.NewRegistry())
+	out := &produced{changelog: topics.Changelog, rated: topics.RatedBatch}
+	running := pcfg
+	running.KafkaOpts = []kgo.Opt{kgo.WithHooks(out)}
+	proc, err := New(running, cat, cat, log.Named("processor"), prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -134,9 +143,9 @@ func BenchmarkProcessorSoak(b *testing.B) {
 		caughtUp(b, adm, group)
 		b.StopTimer()
 		m := soakMeasure(b, ctx, adm, topics.Changelog, restorer)
-		b.Logf("%5.1fh docs %9d rss %6.1f MiB live-heap %6.1f MiB changelog %7.1f MiB %v restore %6.0f ms reads %8d records %6.1f MiB cells %7d ids %8d",
-			float64(int64(i-1)*span/int64(docs))/3.6e6, i, mib(m.rss), mib(m.heap), mib(m.disk), mibs(m.partitions),
-			m.restore.Seconds()*1000, m.records, mib(m.read), m.cells, m.ids)
+		b.Logf("%5.1fh docs %9d rss %6.1f MiB live-heap %6.1f MiB written %9d records %7.1f MiB changelog %7.1f MiB %v restore %6.0f ms reads %8d records %6.1f MiB cells %7d ids %8d",
+			float64(int64(i-1)*span/int64(docs))/3.6e6, i, mib(m.rss), mib(m.heap), out.changelogRecords.Load(), mib(out.changelogBytes.Load()),
+			mib(m.disk), mibs(m.partitions), m.restore.Seconds()*1000, m.records, mib(m.read), m.cells, m.ids)
 		b.ReportMetric(mib(m.rss), "rss-MiB-final")
 		b.ReportMetric(mib(m.heap), "heap-MiB-final")
 		b.ReportMetric(mib(m.disk), "changelog-MiB-final")
@@ -178,6 +187,15 @@ func soakMeasure(b *testing.B, ctx context.Context, adm *kadm.Client, changelog 
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	m.heap, m.rss = ms.HeapAlloc, vmRSS(b)
+	if path := os.Getenv("METERLINE_SOAK_HEAP_PROFILE"); path != "" { // the last measurement's is kept
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := errors.Join(pprof.WriteHeapProfile(f), f.Close()); err != nil {
+			b.Fatal(err)
+		}
+	}
 	md, err := adm.ListTopics(ctx, changelog)
 	if err != nil {
 		b.Fatal(err)

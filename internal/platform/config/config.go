@@ -164,10 +164,11 @@ type Kafka struct {
 	Replication    int16
 	Retention      time.Duration
 	ProduceTimeout time.Duration
-	// ChangelogSegment is the changelog topic's segment.ms: how long its active segment is
-	// written before it rolls. The cleaner never compacts the active segment, so at a
-	// sustained rate the changelog holds this long of records (most of them fine cells later
-	// tombstoned) besides its live keys.
+	// ChangelogSegment is the changelog topic's segment.ms, how long its active segment is
+	// written before it rolls, and its max.compaction.lag.ms, how long a rolled segment may
+	// wait for the cleaner. The cleaner never compacts the active segment, so at a sustained
+	// rate the changelog holds some multiple of this long of records (most of them fine cells
+	// later tombstoned) besides its live keys.
 	ChangelogSegment time.Duration
 	// ChangelogDeleteRetention is the changelog topic's delete.retention.ms: how long a
 	// tombstone is kept after the cleaning that first reaches it. A restore that reads a
@@ -210,9 +211,10 @@ func Default() Config {
 			Replication:    -1,
 			Retention:      7 * 24 * time.Hour,
 			ProduceTimeout: 10 * time.Second,
-			// Both an hour: the changelog holds about two hours of records at most besides
-			// its live keys (docs/benchmarks.md, "Bounded state"), and a restore, seconds
-			// long, has a margin of two orders of magnitude.
+			// Both an hour, from BenchmarkProcessorSoak (docs/benchmarks.md, "Bounded
+			// state"): the changelog then holds a few hours of writes besides its live keys,
+			// not Kafka's default week, and a restore, which reads them, takes a fraction of
+			// the hour.
 			ChangelogSegment:         time.Hour,
 			ChangelogDeleteRetention: time.Hour,
 		},
@@ -261,7 +263,7 @@ func (c *Config) settings() []setting {
 		i32(&c.Kafka.Partitions, "METERLINE_TOPIC_PARTITIONS", "topic-partitions", "partitions of the topics Meterline creates"),
 		i16(&c.Kafka.Replication, "METERLINE_TOPIC_REPLICATION", "topic-replication", "replication factor of the topics Meterline creates; -1 is the broker's default"),
 		dur(&c.Kafka.Retention, "METERLINE_TOPIC_RETENTION", "topic-retention", "retention of the collected-usage topic"),
-		dur(&c.Kafka.ChangelogSegment, "METERLINE_CHANGELOG_SEGMENT", "changelog-segment", "segment.ms of the processor's changelog topic: how long its active segment, which compaction never cleans, is written before it rolls; set on the topic at every start"),
+		dur(&c.Kafka.ChangelogSegment, "METERLINE_CHANGELOG_SEGMENT", "changelog-segment", "segment.ms and max.compaction.lag.ms of the processor's changelog topic: how long its active segment, which compaction never cleans, is written before it rolls, and how long a rolled one may wait for the cleaner; set on the topic at every start"),
 		dur(&c.Kafka.ChangelogDeleteRetention, "METERLINE_CHANGELOG_DELETE_RETENTION", "changelog-delete-retention", "delete.retention.ms of the processor's changelog topic: how long compaction keeps a tombstone; a restore must read a partition within it (a longer one is started again); set on the topic at every start"),
 		dur(&c.Kafka.ProduceTimeout, "METERLINE_PRODUCE_TIMEOUT", "produce-timeout", "how long the collector waits for Kafka to acknowledge a document before answering 503"),
 		str(&c.ClickHouse.Addr, "METERLINE_CLICKHOUSE_ADDR", "clickhouse-addr", "ClickHouse native protocol address"),
