@@ -253,8 +253,8 @@ type topicSpec struct {
 // and a rolled segment, its tombstones too, is cleaned within it whatever the ratio. The
 // processor tombstones every second and minute cell soon after it wrote it
 // (metering.Retention), so at a sustained rate the changelog grows by some records per
-// document for as long as these keep them: a few times segment.ms plus delete.retention.ms
-// of writes, besides its live keys (docs/benchmarks.md, "Bounded state").
+// document for as long as these keep them: about segment.ms plus delete.retention.ms of
+// writes besides its live keys (docs/benchmarks.md, "Bounded state").
 //
 // delete.retention.ms also bounds a restore: a reader that takes longer to read a partition
 // from its start may meet a key's value and miss the tombstone that deleted it, which the
