@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/meterline/meterline/internal/platform/config"
 	"github.com/meterline/meterline/internal/testenv"
 )
 
@@ -67,4 +68,26 @@ func TestChangelogTuning(t *testing.T) {
 		t.Fatal(err)
 	}
 	f("again", map[string]string{"segment.ms": "1200000", "delete.retention.ms": "7200000", "min.cleanable.dirty.ratio": "0.3"})
+}
+
+// TestEnsureTopicsEmbedded: `meterline dev`'s embedded broker takes the topics and their
+// configs, when it creates them and again when they exist (kfake does not know every topic
+// config a Kafka broker does).
+func TestEnsureTopicsEmbedded(t *testing.T) {
+	e, err := StartEmbedded("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	cl, err := NewClient(e.Brokers(), zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	cfg := config.Default().Kafka
+	for _, when := range []string{"created", "existing"} {
+		if err := EnsureTopics(context.Background(), cl, cfg, zaptest.NewLogger(t)); err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+	}
 }
