@@ -47,12 +47,12 @@ var soakWatch = clock.Or(nil)
 //     values, uncompressed), tombstones included;
 //   - the changelog's bytes on the broker's disk, in all and per partition (DescribeLogDirs),
 //     and the records and bytes a restore reads;
-//   - the time a new processor (a second Service on the same topics) takes to restore every
-//     partition from the changelog, and the cells and document ids it restores (the
-//     changelog's live keys).
+//   - the time a new owner of every partition takes to restore them from the changelog, one
+//     after another (the processor's restore, by a Service of the same configuration), and
+//     the cells and document ids it restores (the changelog's live keys).
 //
-// The changelog topic is created with segment.ms METERLINE_SOAK_SEGMENT and
-// delete.retention.ms METERLINE_SOAK_DELETE_RETENTION (30s each unless set), through the
+// The changelog topic is created with segment.ms (and max.compaction.lag.ms)
+// METERLINE_SOAK_SEGMENT and delete.retention.ms METERLINE_SOAK_DELETE_RETENTION (30s each unless set), through the
 // configuration the product uses (config.Kafka.ChangelogSegment and
 // ChangelogDeleteRetention), so that the broker's cleaner, which goes by the wall clock,
 // compacts it within a run of minutes; the defaults are an hour each.
