@@ -28,7 +28,6 @@ func startProcessor(ctx context.Context, s *stack, brokers []string, store *prov
 		Clock:           s.e.clock,
 		TickInterval:    processor.DefaultTickInterval,
 		RatedV1:         cfg.Metering.RatedV1,
-		RestoreWithin:   cfg.Kafka.ChangelogDeleteRetention,
 	}, store, store, s.e.log.Named("processor"), s.e.reg)
 	if err != nil {
 		return err

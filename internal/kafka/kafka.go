@@ -258,10 +258,9 @@ type topicSpec struct {
 //
 // delete.retention.ms also bounds a restore: a reader that takes longer to read a partition
 // from its start may meet a key's value and miss the tombstone that deleted it, which the
-// cleaner dropped meanwhile. The processor starts a restore pass that takes longer again
-// (processor.Config.RestoreWithin). What a restore reads grows with segment.ms and
-// delete.retention.ms alike, so the margin is the ratio of a partition's read rate to its
-// write rate, whatever the two are set to.
+// cleaner dropped meanwhile. Every tombstone deletes a cell or id the partition's floor has
+// passed, and a restore removes those at its end (processor pruneToFloor), so a long restore
+// loses nothing; what it reads grows with segment.ms and delete.retention.ms alike.
 func ChangelogTuning(cfg config.Kafka) map[string]*string {
 	ms := func(d time.Duration) *string { return kadm.StringPtr(strconv.FormatInt(d.Milliseconds(), 10)) }
 	return map[string]*string{

@@ -83,11 +83,6 @@ type Config struct {
 	// a transaction's cells of a partition are split into records of at most about this many
 	// bytes (and at most MaxBatchCells cells).
 	RatedBatchBytes int
-	// RestoreWithin bounds a restore pass of a partition (no bound when 0): a pass that takes
-	// longer is abandoned and, as any failed restore, tried again. It is the changelog's
-	// delete.retention.ms: the cleaner may drop a tombstone that long after it first reached
-	// it, so a longer pass could read a key's value and miss the tombstone that deleted it.
-	RestoreWithin time.Duration
 }
 
 // DefaultRatedBatchBytes is the default bound of a v2 rated record: half of Kafka's default

@@ -90,8 +90,7 @@ func BenchmarkProcessorSoak(b *testing.B) {
 		}
 	}
 	pcfg := Config{Brokers: cfg.Kafka.Brokers, Topics: topics, Group: group, TransactionalID: group,
-		Acceptance: metering.DefaultAcceptance, Clock: clock.NewManual(start),
-		RestoreWithin: cfg.Kafka.ChangelogDeleteRetention}
+		Acceptance: metering.DefaultAcceptance, Clock: clock.NewManual(start)}
 	out := &produced{changelog: topics.Changelog, rated: topics.RatedBatch}
 	running := pcfg
 	running.KafkaOpts = []kgo.Opt{kgo.WithHooks(out)}
@@ -101,10 +100,9 @@ func BenchmarkProcessorSoak(b *testing.B) {
 	}
 	// What restores a partition: a Service of the same configuration, without the session New
 	// starts (which would join a group and restore what it is assigned, in the background).
-	// Its restores are measured, not bounded: the log says how long they took.
 	restorer := func(opts ...kgo.Opt) *Service {
 		c := pcfg
-		c.KafkaOpts, c.RestoreWithin = opts, 0
+		c.KafkaOpts = opts
 		return &Service{cfg: c, plans: cat, accounts: cat, log: log.Named("restore")}
 	}
 	runCtx, stop := context.WithCancel(ctx)

@@ -173,7 +173,7 @@ type Kafka struct {
 	// ChangelogDeleteRetention is the changelog topic's delete.retention.ms: how long a
 	// tombstone is kept after the cleaning that first reaches it. A restore that reads a
 	// partition for longer could miss a tombstone whose key's value it has read; the processor
-	// abandons and starts again a restore pass that takes longer (processor.Config.RestoreWithin).
+	// then removes what the partition's floor has passed, all that a tombstone deletes.
 	ChangelogDeleteRetention time.Duration
 }
 
@@ -264,7 +264,7 @@ func (c *Config) settings() []setting {
 		i16(&c.Kafka.Replication, "METERLINE_TOPIC_REPLICATION", "topic-replication", "replication factor of the topics Meterline creates; -1 is the broker's default"),
 		dur(&c.Kafka.Retention, "METERLINE_TOPIC_RETENTION", "topic-retention", "retention of the collected-usage topic"),
 		dur(&c.Kafka.ChangelogSegment, "METERLINE_CHANGELOG_SEGMENT", "changelog-segment", "segment.ms and max.compaction.lag.ms of the processor's changelog topic: how long its active segment, which compaction never cleans, is written before it rolls, and how long a rolled one may wait for the cleaner; set on the topic at every start"),
-		dur(&c.Kafka.ChangelogDeleteRetention, "METERLINE_CHANGELOG_DELETE_RETENTION", "changelog-delete-retention", "delete.retention.ms of the processor's changelog topic: how long compaction keeps a tombstone; a restore must read a partition within it (a longer one is started again); set on the topic at every start"),
+		dur(&c.Kafka.ChangelogDeleteRetention, "METERLINE_CHANGELOG_DELETE_RETENTION", "changelog-delete-retention", "delete.retention.ms of the processor's changelog topic: how long compaction keeps a tombstone; set on the topic at every start"),
 		dur(&c.Kafka.ProduceTimeout, "METERLINE_PRODUCE_TIMEOUT", "produce-timeout", "how long the collector waits for Kafka to acknowledge a document before answering 503"),
 		str(&c.ClickHouse.Addr, "METERLINE_CLICKHOUSE_ADDR", "clickhouse-addr", "ClickHouse native protocol address"),
 		str(&c.ClickHouse.Database, "METERLINE_CLICKHOUSE_DATABASE", "clickhouse-database", "ClickHouse database, created when missing"),
