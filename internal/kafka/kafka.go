@@ -311,8 +311,9 @@ func checkTopic(ctx context.Context, adm *kadm.Client, s topicSpec, log *zap.Log
 }
 
 // tune sets the tuned configs of s whose values on the existing topic (rc) differ. A topic
-// whose configs cannot be set is an error: the processor relies on the changelog's
-// delete.retention.ms being the configured one (see ChangelogTuning).
+// whose configs cannot be set (a principal without AlterConfigs) is logged as a warning and
+// kept as it is: its configs bound the bytes on disk, not what is counted (see
+// ChangelogTuning).
 func tune(ctx context.Context, adm *kadm.Client, s topicSpec, rc kadm.ResourceConfig, log *zap.Logger) error {
 	var alter []kadm.AlterConfig
 	for _, key := range slices.Sorted(maps.Keys(s.tuned)) {
@@ -340,8 +341,8 @@ func tune(ctx context.Context, adm *kadm.Client, s topicSpec, rc kadm.ResourceCo
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("topic %s: set %s: %w (give Meterline's principal AlterConfigs on the topic, or set the configuration to the topic's values)",
-			s.name, configList(alter), err)
+		log.Warn("a topic config could not be set: the topic keeps its own, and its bytes on disk are not bounded as configured (give Meterline's principal AlterConfigs on the topic, or set the configuration to the topic's values)",
+			zap.String("topic", s.name), zap.String("configs", configList(alter)), zap.Error(err))
 	}
 	return nil
 }
