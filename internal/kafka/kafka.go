@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -186,10 +187,11 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg config.Kafka, log *za
 			"retention.ms":   kadm.StringPtr(strconv.FormatInt(cfg.Retention.Milliseconds(), 10)),
 		}},
 		// Co-partitioned with the collected topic: the processor writes the state of input
-		// partition p to partition p.
+		// partition p to partition p. Its segment.ms and delete.retention.ms bound its bytes
+		// on disk (see ChangelogTuning) and are set on an existing changelog too.
 		{name: topics.Changelog, partitions: cfg.Partitions, strict: true, configs: map[string]*string{
 			"cleanup.policy": kadm.StringPtr("compact"),
-		}},
+		}, tuned: ChangelogTuning(cfg)},
 		// Compacted, or a source's only state record would age out and the poller start over;
 		// one partition, since its records are few and a reader finds a source's without
 		// knowing a partitioner.
@@ -210,7 +212,9 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg config.Kafka, log *za
 		}},
 	}
 	for _, s := range specs {
-		resp, err := adm.CreateTopic(ctx, s.partitions, cfg.Replication, s.configs, s.name)
+		configs := maps.Clone(s.configs)
+		maps.Copy(configs, s.tuned)
+		resp, err := adm.CreateTopic(ctx, s.partitions, cfg.Replication, configs, s.name)
 		switch {
 		case err == nil && resp.Err == nil:
 			log.Info("created topic", zap.String("topic", s.name), zap.Int32("partitions", s.partitions))
@@ -228,12 +232,42 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg config.Kafka, log *za
 }
 
 // topicSpec is a topic Meterline creates. An existing strict topic must have its partition
-// count and configs; for another one, a different partition count is only logged.
+// count and configs; for another one, a different partition count is only logged. The tuned
+// configs are set when the topic is created and set again on an existing strict topic whose
+// values differ (logged): they follow Meterline's configuration, not the topic's history.
 type topicSpec struct {
 	name       string
 	partitions int32
 	configs    map[string]*string
+	tuned      map[string]*string
 	strict     bool
+}
+
+// ChangelogTuning is the configs that bound the processor changelog's bytes on disk, from
+// cfg. A compacted topic holds, besides its live keys, its active segment (never cleaned:
+// segment.ms bounds its age, default 7 days), the dirty part the cleaner has not reached
+// yet, and every tombstone for delete.retention.ms after the cleaning that first reached it
+// (default 24 hours), and then until the next cleaning. The cleaner cleans a log only once
+// its dirty part is min.cleanable.dirty.ratio (0.5) of it, or once a record has waited
+// max.compaction.lag.ms (default: forever); so max.compaction.lag.ms is set to segment.ms,
+// and a rolled segment, its tombstones too, is cleaned within it whatever the ratio. The
+// processor tombstones every second and minute cell soon after it wrote it
+// (metering.Retention), so at a sustained rate the changelog grows by some records per
+// document for as long as these keep them: about segment.ms plus delete.retention.ms of
+// writes besides its live keys (docs/benchmarks.md, "Bounded state").
+//
+// delete.retention.ms also bounds a restore: a reader that takes longer to read a partition
+// from its start may meet a key's value and miss the tombstone that deleted it, which the
+// cleaner dropped meanwhile. Every tombstone deletes a cell or id the partition's floor has
+// passed, and a restore removes those at its end (processor pruneToFloor), so a long restore
+// loses nothing; what it reads grows with segment.ms and delete.retention.ms alike.
+func ChangelogTuning(cfg config.Kafka) map[string]*string {
+	ms := func(d time.Duration) *string { return kadm.StringPtr(strconv.FormatInt(d.Milliseconds(), 10)) }
+	return map[string]*string{
+		"segment.ms":            ms(cfg.ChangelogSegment),
+		"max.compaction.lag.ms": ms(cfg.ChangelogSegment),
+		"delete.retention.ms":   ms(cfg.ChangelogDeleteRetention),
+	}
 }
 
 // checkTopic checks an existing topic against its spec.
@@ -258,16 +292,9 @@ func checkTopic(ctx context.Context, adm *kadm.Client, s topicSpec, log *zap.Log
 	if !s.strict {
 		return nil
 	}
-	rcs, err := adm.DescribeTopicConfigs(ctx, s.name)
+	rc, err := topicConfigs(ctx, adm, s.name)
 	if err != nil {
-		return fmt.Errorf("describe the configs of topic %s: %w", s.name, err)
-	}
-	rc, err := rcs.On(s.name, nil)
-	if err == nil {
-		err = rc.Err
-	}
-	if err != nil {
-		return fmt.Errorf("describe the configs of topic %s: %w", s.name, err)
+		return err
 	}
 	for _, key := range slices.Sorted(maps.Keys(s.configs)) {
 		want := *s.configs[key]
@@ -280,7 +307,69 @@ func checkTopic(ctx context.Context, adm *kadm.Client, s topicSpec, log *zap.Log
 				s.name, key, got, want, key, want)
 		}
 	}
+	return tune(ctx, adm, s, rc, log)
+}
+
+// tune sets the tuned configs of s whose values on the existing topic (rc) differ. A topic
+// whose configs cannot be set (a principal without AlterConfigs) is logged as a warning and
+// kept as it is: its configs bound the bytes on disk, not what is counted (see
+// ChangelogTuning).
+func tune(ctx context.Context, adm *kadm.Client, s topicSpec, rc kadm.ResourceConfig, log *zap.Logger) error {
+	var alter []kadm.AlterConfig
+	for _, key := range slices.Sorted(maps.Keys(s.tuned)) {
+		want := *s.tuned[key]
+		got := ""
+		if i := slices.IndexFunc(rc.Configs, func(c kadm.Config) bool { return c.Key == key }); i >= 0 {
+			got = rc.Configs[i].MaybeValue()
+		}
+		if got == want {
+			continue
+		}
+		log.Info("setting a topic config", zap.String("topic", s.name), zap.String("config", key),
+			zap.String("from", got), zap.String("to", want))
+		alter = append(alter, kadm.AlterConfig{Op: kadm.SetConfig, Name: key, Value: kadm.StringPtr(want)})
+	}
+	if len(alter) == 0 {
+		return nil
+	}
+	resps, err := adm.AlterTopicConfigs(ctx, alter, s.name)
+	if err == nil {
+		var r kadm.AlterConfigsResponse
+		r, err = resps.On(s.name, nil)
+		if err == nil && r.Err != nil {
+			err = fmt.Errorf("%w: %s", r.Err, r.ErrMessage)
+		}
+	}
+	if err != nil {
+		log.Warn("a topic config could not be set: the topic keeps its own, and its bytes on disk are not bounded as configured (give Meterline's principal AlterConfigs on the topic, or set the configuration to the topic's values)",
+			zap.String("topic", s.name), zap.String("configs", configList(alter)), zap.Error(err))
+	}
 	return nil
+}
+
+// configList is alter as key=value pairs, for messages.
+func configList(alter []kadm.AlterConfig) string {
+	parts := make([]string, len(alter))
+	for i, a := range alter {
+		parts[i] = a.Name + "=" + *a.Value
+	}
+	return strings.Join(parts, ",")
+}
+
+// topicConfigs describes the configs of topic.
+func topicConfigs(ctx context.Context, adm *kadm.Client, topic string) (kadm.ResourceConfig, error) {
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return kadm.ResourceConfig{}, fmt.Errorf("describe the configs of topic %s: %w", topic, err)
+	}
+	rc, err := rcs.On(topic, nil)
+	if err == nil {
+		err = rc.Err
+	}
+	if err != nil {
+		return kadm.ResourceConfig{}, fmt.Errorf("describe the configs of topic %s: %w", topic, err)
+	}
+	return rc, nil
 }
 
 // Embedded is the in-process broker of `meterline dev` (franz-go's kfake). With a data folder

@@ -19,6 +19,7 @@ func (s *Service) restore(ctx context.Context, p int32) (*partState, error) {
 		}
 	}
 	st := s.newPartState()
+	start := time.Now()
 	// Control records (transaction markers) are kept so that the read position is known to
 	// reach the end offset, which a marker may hold.
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -33,7 +34,6 @@ func (s *Service) restore(ctx context.Context, p int32) (*partState, error) {
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
 	n := 0
 	for next := int64(0); next < end.Offset; {
 		fetches := cl.PollFetches(ctx)
@@ -57,6 +57,7 @@ func (s *Service) restore(ctx context.Context, p int32) (*partState, error) {
 			return nil, rerr
 		}
 	}
+	st.pruneToFloor()
 	s.log.Info("restored partition state", zap.Int32("partition", p), zap.Int("records", n),
 		zap.Int("cells", st.cells.Len()), zap.Int("documents", len(st.ids)), zap.Duration("took", time.Since(start)))
 	return st, nil
@@ -82,6 +83,19 @@ func (s *Service) changelogEnd(ctx context.Context, adm *kadm.Client, p int32) (
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// pruneToFloor removes what the partition's floor has passed, as the commit that raised the
+// floor did: the cells that expire at or before it and the ids of documents that ended
+// before it. Every tombstone of the changelog deleted such a cell or id (a transaction's
+// prune deletes what its horizon passed, and its progress record raises the floor to that
+// horizon), so the restored state is the committed one whether or not the restore read the
+// tombstones: the cleaner drops a tombstone delete.retention.ms after it first cleans it, and
+// a restore reading a partition for longer than that may meet a key's value and not the
+// tombstone that followed it.
+func (st *partState) pruneToFloor() {
+	st.cells.Expire(st.floor)
+	st.idExpiry.Pop(st.floor-1, func(id string) { delete(st.ids, id) })
 }
 
 // apply loads one changelog record into the state. Records come in offset order, so the

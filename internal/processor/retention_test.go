@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/meterline/meterline/internal/metering"
+	"github.com/meterline/meterline/internal/platform/clock"
 	"github.com/meterline/meterline/internal/testenv"
 	"github.com/meterline/meterline/internal/usage"
 	meterlinev1 "github.com/meterline/meterline/proto/meterline/v1"
@@ -93,5 +95,57 @@ func testRestoreAfterRetention(t *testing.T, f fixture) {
 	})
 	if len(history) != 2 || !history[0] || history[1] {
 		t.Errorf("A's second cell in the changelog: %v, want a value then a tombstone", history)
+	}
+}
+
+// TestRestoreWithoutTombstones: a restore that misses tombstones (as one reading a partition
+// for longer than delete.retention.ms may, once the cleaner has dropped them) still holds
+// only what the committed state held: the changelog below has an expired second cell and
+// the id of a document that ended before the floor, their tombstones gone, and a progress
+// record whose floor passed both; a live hour cell and a recent id are kept.
+func TestRestoreWithoutTombstones(t *testing.T) {
+	f := newFixture(t, clock.Instants[0])
+	acc := metering.DefaultAcceptance
+	now := f.at.UnixMilli()
+	floor := acc.Horizon(now)
+	second := metering.CellKey{Scope: metering.ScopeInstance, Org: "org-t", Space: "s", Consumer: "c", Instance: "i1",
+		Resource: "object-storage", Plan: "p", Metric: "storage", Level: metering.Second, From: now - 2*time.Hour.Milliseconds()}
+	hour := second
+	hour.Level, hour.From = metering.Hour, now-now%time.Hour.Milliseconds()
+	if acc.Expires(second.Level, second.From+1000) > floor || acc.Expires(hour.Level, hour.From+time.Hour.Milliseconds()) <= floor {
+		t.Fatal("the test's cells do not straddle the floor")
+	}
+	value := []byte{0x0a, 0x01, '5'} // Value{decimal: "5"}
+	var records []*kgo.Record
+	for _, kv := range [][2][]byte{
+		{second.AppendTo(nil), value},
+		{hour.AppendTo(nil), value},
+		{appendDecidedKey(nil, "old"), appendDecided(nil, floor-1)},
+		{appendDecidedKey(nil, "recent"), appendDecided(nil, now-1000)},
+		{[]byte(progressKey), appendProgress(nil, now, floor, metering.CarryProgress{})},
+	} {
+		records = append(records, &kgo.Record{Topic: f.topics.Changelog, Partition: 0, Key: kv[0], Value: kv[1]})
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.cfg.Kafka.Brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(f.ctx, records...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// A Service without the session New starts, which would restore in the background.
+	s := &Service{cfg: f.config(testenv.Name("processor"), 1), plans: f.cat, accounts: f.cat, log: zaptest.NewLogger(t)}
+	st, err := s.restore(f.ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []metering.CellKey
+	st.cells.Expiring(math.MaxInt64, func(c *metering.Cell) { held = append(held, c.Key()) })
+	if st.cells.Len() != 1 || len(held) != 1 || held[0] != hour {
+		t.Errorf("%d cells restored (%v), want only the hour cell %v", st.cells.Len(), held, hour)
+	}
+	if _, ok := st.ids["old"]; ok || len(st.ids) != 1 || st.floor != floor {
+		t.Errorf("ids restored: %v, floor %d; want only \"recent\", floor %d", st.ids, st.floor, floor)
 	}
 }

@@ -164,6 +164,17 @@ type Kafka struct {
 	Replication    int16
 	Retention      time.Duration
 	ProduceTimeout time.Duration
+	// ChangelogSegment is the changelog topic's segment.ms, how long its active segment is
+	// written before it rolls, and its max.compaction.lag.ms, how long a rolled segment may
+	// wait for the cleaner. The cleaner never compacts the active segment, so at a sustained
+	// rate the changelog holds some multiple of this long of records (most of them fine cells
+	// later tombstoned) besides its live keys.
+	ChangelogSegment time.Duration
+	// ChangelogDeleteRetention is the changelog topic's delete.retention.ms: how long a
+	// tombstone is kept after the cleaning that first reaches it. A restore that reads a
+	// partition for longer could miss a tombstone whose key's value it has read; the processor
+	// then removes what the partition's floor has passed, all that a tombstone deletes.
+	ChangelogDeleteRetention time.Duration
 }
 
 // ClickHouse configures the ClickHouse connection.
@@ -200,6 +211,12 @@ func Default() Config {
 			Replication:    -1,
 			Retention:      7 * 24 * time.Hour,
 			ProduceTimeout: 10 * time.Second,
+			// Both an hour, from BenchmarkProcessorSoak (docs/benchmarks.md, "Bounded
+			// state"): the changelog then holds about two hours of writes besides its live
+			// keys, not a day or more as with Kafka's defaults, and a restore, which reads
+			// them, about half the hour at the processor's full rate on 3 partitions.
+			ChangelogSegment:         time.Hour,
+			ChangelogDeleteRetention: time.Hour,
 		},
 		ClickHouse: ClickHouse{
 			Addr:        "127.0.0.1:9000",
@@ -246,6 +263,8 @@ func (c *Config) settings() []setting {
 		i32(&c.Kafka.Partitions, "METERLINE_TOPIC_PARTITIONS", "topic-partitions", "partitions of the topics Meterline creates"),
 		i16(&c.Kafka.Replication, "METERLINE_TOPIC_REPLICATION", "topic-replication", "replication factor of the topics Meterline creates; -1 is the broker's default"),
 		dur(&c.Kafka.Retention, "METERLINE_TOPIC_RETENTION", "topic-retention", "retention of the collected-usage topic"),
+		dur(&c.Kafka.ChangelogSegment, "METERLINE_CHANGELOG_SEGMENT", "changelog-segment", "segment.ms and max.compaction.lag.ms of the processor's changelog topic: how long its active segment, which compaction never cleans, is written before it rolls, and how long a rolled one may wait for the cleaner; set on the topic at every start"),
+		dur(&c.Kafka.ChangelogDeleteRetention, "METERLINE_CHANGELOG_DELETE_RETENTION", "changelog-delete-retention", "delete.retention.ms of the processor's changelog topic: how long compaction keeps a tombstone; set on the topic at every start"),
 		dur(&c.Kafka.ProduceTimeout, "METERLINE_PRODUCE_TIMEOUT", "produce-timeout", "how long the collector waits for Kafka to acknowledge a document before answering 503"),
 		str(&c.ClickHouse.Addr, "METERLINE_CLICKHOUSE_ADDR", "clickhouse-addr", "ClickHouse native protocol address"),
 		str(&c.ClickHouse.Database, "METERLINE_CLICKHOUSE_DATABASE", "clickhouse-database", "ClickHouse database, created when missing"),
@@ -382,6 +401,12 @@ func (c Config) Validate() error {
 	}
 	if c.Kafka.ProduceTimeout <= 0 {
 		bad("METERLINE_PRODUCE_TIMEOUT", "must be positive")
+	}
+	if c.Kafka.ChangelogSegment < time.Second {
+		bad("METERLINE_CHANGELOG_SEGMENT", "must be at least 1s")
+	}
+	if c.Kafka.ChangelogDeleteRetention < time.Second {
+		bad("METERLINE_CHANGELOG_DELETE_RETENTION", "must be at least 1s")
 	}
 	if _, _, err := net.SplitHostPort(c.ClickHouse.Addr); err != nil {
 		bad("METERLINE_CLICKHOUSE_ADDR", "%q is not host:port", c.ClickHouse.Addr)

@@ -40,6 +40,8 @@ var names = []string{
 	"METERLINE_TOPIC_PARTITIONS",
 	"METERLINE_TOPIC_REPLICATION",
 	"METERLINE_TOPIC_RETENTION",
+	"METERLINE_CHANGELOG_SEGMENT",
+	"METERLINE_CHANGELOG_DELETE_RETENTION",
 	"METERLINE_PRODUCE_TIMEOUT",
 	"METERLINE_CLICKHOUSE_ADDR",
 	"METERLINE_CLICKHOUSE_DATABASE",
@@ -102,11 +104,13 @@ func TestLoadDefaults(t *testing.T) {
 		MaxBatchDocuments: 1000,
 		MaxBatchBytes:     8 << 20,
 		Kafka: Kafka{
-			TopicPrefix:    "meterline",
-			Partitions:     12,
-			Replication:    -1,
-			Retention:      7 * 24 * time.Hour,
-			ProduceTimeout: 10 * time.Second,
+			TopicPrefix:              "meterline",
+			Partitions:               12,
+			Replication:              -1,
+			Retention:                7 * 24 * time.Hour,
+			ProduceTimeout:           10 * time.Second,
+			ChangelogSegment:         time.Hour,
+			ChangelogDeleteRetention: time.Hour,
 		},
 		ClickHouse: ClickHouse{
 			Addr:        "127.0.0.1:9000",
@@ -166,6 +170,8 @@ func TestLoad(t *testing.T) {
 	f("replication", map[string]string{"METERLINE_TOPIC_REPLICATION": "3"}, nil, func(c Config) any { return c.Kafka.Replication }, int16(3))
 	f("max body bytes", nil, []string{"--max-body-bytes=2048"}, func(c Config) any { return c.MaxBodyBytes }, int64(2048))
 	f("retention", map[string]string{"METERLINE_TOPIC_RETENTION": "48h"}, nil, func(c Config) any { return c.Kafka.Retention }, 48*time.Hour)
+	f("changelog segment", map[string]string{"METERLINE_CHANGELOG_SEGMENT": "10m"}, nil, func(c Config) any { return c.Kafka.ChangelogSegment }, 10*time.Minute)
+	f("changelog delete retention", nil, []string{"--changelog-delete-retention=2h"}, func(c Config) any { return c.Kafka.ChangelogDeleteRetention }, 2*time.Hour)
 	f("clickhouse", map[string]string{"METERLINE_CLICKHOUSE_ADDR": "ch:9000", "METERLINE_CLICKHOUSE_DATABASE": "usage_2",
 		"METERLINE_CLICKHOUSE_USER": "u", "METERLINE_CLICKHOUSE_PASSWORD": "p"}, []string{"--clickhouse-user=v"},
 		func(c Config) any { return c.ClickHouse }, ClickHouse{Addr: "ch:9000", Database: "usage_2", User: "v", Password: "p", DialTimeout: 5 * time.Second})
@@ -292,6 +298,8 @@ func TestValidate(t *testing.T) {
 	f("topic prefix with a slash", func(c *Config) { c.Kafka.TopicPrefix = "a/b" }, "METERLINE_TOPIC_PREFIX")
 	f("empty topic prefix", func(c *Config) { c.Kafka.TopicPrefix = "" }, "METERLINE_TOPIC_PREFIX")
 	f("retention 59m", func(c *Config) { c.Kafka.Retention = 59 * time.Minute }, "METERLINE_TOPIC_RETENTION")
+	f("changelog segment 999ms", func(c *Config) { c.Kafka.ChangelogSegment = 999 * time.Millisecond }, "METERLINE_CHANGELOG_SEGMENT")
+	f("changelog delete retention 0", func(c *Config) { c.Kafka.ChangelogDeleteRetention = 0 }, "METERLINE_CHANGELOG_DELETE_RETENTION")
 	f("produce timeout 0", func(c *Config) { c.Kafka.ProduceTimeout = 0 }, "METERLINE_PRODUCE_TIMEOUT")
 	f("clickhouse addr", func(c *Config) { c.ClickHouse.Addr = "clickhouse" }, "METERLINE_CLICKHOUSE_ADDR")
 	f("dial timeout -1s", func(c *Config) { c.ClickHouse.DialTimeout = -time.Second }, "METERLINE_CLICKHOUSE_DIAL_TIMEOUT")
