@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
 	"testing"
 	"time"
+
+	"github.com/meterline/meterline/internal/benchtest"
 
 	"github.com/meterline/meterline/internal/metering"
 	"github.com/meterline/meterline/internal/platform/clock"
@@ -28,14 +29,14 @@ var stopwatch = clock.Or(nil)
 // minute cells then grow with the documents).
 // Run it once: go test ./internal/metering/ -run '^$' -bench Soak -benchtime 1x.
 func BenchmarkSoak(b *testing.B) {
-	docs := envInt(b, "METERLINE_SOAK_DOCS", 10_000_000)
-	instances := envInt(b, "METERLINE_SOAK_INSTANCES", 1000)
+	docs := benchtest.EnvInt(b, "METERLINE_SOAK_DOCS", 10_000_000)
+	instances := benchtest.EnvInt(b, "METERLINE_SOAK_INSTANCES", 1000)
 	a := metering.DefaultAcceptance
 	if os.Getenv("METERLINE_SOAK_RETENTION") == "slack" {
 		a.Retention = metering.Retention{}
 	}
 	const txn = 20_000
-	span := int64(envInt(b, "METERLINE_SOAK_HOURS", 48)) * time.Hour.Milliseconds()
+	span := int64(benchtest.EnvInt(b, "METERLINE_SOAK_HOURS", 48)) * time.Hour.Milliseconds()
 	start := time.Date(2026, 12, 30, 0, 0, 0, 0, time.UTC).UnixMilli() // through a year's end
 	names := make([]string, instances)
 	for i := range names {
@@ -98,16 +99,4 @@ func liveHeap() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
-}
-
-func envInt(b *testing.B, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		b.Fatalf("%s=%q is not a positive whole number", name, v)
-	}
-	return n
 }

@@ -66,6 +66,12 @@ func entry(v any, name string) (any, bool) {
 	return nil, false
 }
 
+// mapOrNil reports whether v is a map or nil: a value whose ?. the program reads.
+func mapOrNil(v any) bool {
+	_, ok := entry(v, "")
+	return ok
+}
+
 // or0 is `v || 0`.
 func or0(v any) any {
 	if Truthy(v) {
@@ -86,7 +92,7 @@ func (f *Formula) mapChangeOf(prev, curr any) (ch mapChange, ok bool) {
 	if _, isMap := curr.(map[string]any); !isMap {
 		return ch, false // curr.f of a number or a string is the program's error
 	}
-	if _, ok := entry(prev, ""); !ok {
+	if !mapOrNil(prev) {
 		return ch, false
 	}
 	for i, name := range f.fields {
@@ -107,7 +113,7 @@ func (f *Formula) applyMap(ch *mapChange, a any, measures map[string]any) (any, 
 	if ch.same {
 		return a, normalized(a, measures)
 	}
-	if _, ok := entry(a, ""); !ok {
+	if !mapOrNil(a) {
 		return nil, false
 	}
 	out := make(map[string]any, len(f.fields))

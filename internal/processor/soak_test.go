@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meterline/meterline/internal/benchtest"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -60,9 +62,9 @@ var soakWatch = clock.Or(nil)
 // last one is kept). METERLINE_SOAK_LOG names a file for the processor's log.
 // Run it once: go test ./internal/processor/ -run '^$' -bench ProcessorSoak -benchtime 1x.
 func BenchmarkProcessorSoak(b *testing.B) {
-	docs := soakEnv(b, "METERLINE_SOAK_DOCS", 1_000_000)
-	instances := soakEnv(b, "METERLINE_SOAK_INSTANCES", 1000)
-	span := int64(soakEnv(b, "METERLINE_SOAK_HOURS", 96)) * time.Hour.Milliseconds()
+	docs := benchtest.EnvInt(b, "METERLINE_SOAK_DOCS", 1_000_000)
+	instances := benchtest.EnvInt(b, "METERLINE_SOAK_INSTANCES", 1000)
+	span := int64(benchtest.EnvInt(b, "METERLINE_SOAK_HOURS", 96)) * time.Hour.Milliseconds()
 	cfg := testenv.Get(b).Config(b)
 	cfg.Kafka.Retention = 100000 * time.Hour // the records are stamped at simulated instants months ago
 	cfg.Kafka.ChangelogSegment = soakDuration(b, "METERLINE_SOAK_SEGMENT", 30*time.Second)
@@ -282,19 +284,6 @@ func mibs(ns []int64) []string {
 		out[i] = fmt.Sprintf("%.1f", mib(n))
 	}
 	return out
-}
-
-// soakEnv is the whole number the environment variable name holds, or def when it is unset.
-func soakEnv(b *testing.B, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		b.Fatalf("%s=%q is not a positive whole number", name, v)
-	}
-	return n
 }
 
 // soakDuration is the duration the environment variable name holds, or def when it is unset.
