@@ -272,16 +272,30 @@ func ChangelogTuning(cfg config.Kafka) map[string]*string {
 
 // checkTopic checks an existing topic against its spec.
 func checkTopic(ctx context.Context, adm *kadm.Client, s topicSpec, log *zap.Logger) error {
-	md, err := adm.ListTopics(ctx, s.name)
-	if err != nil {
+	var td kadm.TopicDetail
+	var ok bool
+	err := whileUnknown(ctx, func() error {
+		md, err := adm.ListTopics(ctx, s.name)
+		if err != nil {
+			return err
+		}
+		td, ok = md[s.name]
+		if ok {
+			return td.Err
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
 		return fmt.Errorf("describe topic %s: %w", s.name, err)
 	}
-	td, ok := md[s.name]
 	switch {
 	case s.strict && !ok:
 		return fmt.Errorf("describe topic %s: the broker does not describe it", s.name)
 	case s.strict && td.Err != nil:
 		return fmt.Errorf("describe topic %s: %w", s.name, td.Err)
+	case ok && td.Err != nil:
+		log.Warn("topic could not be described; its partition count is not checked",
+			zap.String("topic", s.name), zap.Error(td.Err))
 	case ok && int32(len(td.Partitions)) != s.partitions && s.strict:
 		return fmt.Errorf("topic %s has %d partitions; Meterline needs %d (partitions cannot be removed: copy its records to a new topic, or use another topic prefix)",
 			s.name, len(td.Partitions), s.partitions)
@@ -356,20 +370,49 @@ func configList(alter []kadm.AlterConfig) string {
 	return strings.Join(parts, ",")
 }
 
-// topicConfigs describes the configs of topic.
+// topicConfigs describes the configs of topic. A topic created a moment ago (by this start,
+// or by another service starting beside it) can be unknown to a broker for a while: a KRaft
+// broker applies the metadata log asynchronously, and a cluster's brokers learn of a topic one
+// after another. Such answers are retried for up to topicKnownWait.
 func topicConfigs(ctx context.Context, adm *kadm.Client, topic string) (kadm.ResourceConfig, error) {
-	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
-	if err != nil {
-		return kadm.ResourceConfig{}, fmt.Errorf("describe the configs of topic %s: %w", topic, err)
-	}
-	rc, err := rcs.On(topic, nil)
-	if err == nil {
-		err = rc.Err
-	}
+	var rc kadm.ResourceConfig
+	err := whileUnknown(ctx, func() error {
+		rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+		if err != nil {
+			return err
+		}
+		rc, err = rcs.On(topic, nil)
+		if err == nil {
+			err = rc.Err
+		}
+		return err
+	})
 	if err != nil {
 		return kadm.ResourceConfig{}, fmt.Errorf("describe the configs of topic %s: %w", topic, err)
 	}
 	return rc, nil
+}
+
+// topicKnownWait bounds how long a topic that exists may be unknown to the broker asked.
+const topicKnownWait = 15 * time.Second
+
+// whileUnknown runs f until it returns anything but UNKNOWN_TOPIC_OR_PARTITION, waiting
+// between tries, for at most topicKnownWait; the last error is returned.
+func whileUnknown(ctx context.Context, f func() error) error {
+	wait, waited := 20*time.Millisecond, time.Duration(0)
+	for {
+		err := f()
+		if !errors.Is(err, kerr.UnknownTopicOrPartition) || waited+wait > topicKnownWait {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		waited += wait
+		wait = min(2*wait, time.Second)
+	}
 }
 
 // Embedded is the in-process broker of `meterline dev` (franz-go's kfake). With a data folder
@@ -490,4 +533,34 @@ func Produce(ctx context.Context, cl *kgo.Client, recs ...*kgo.Record) error {
 		}
 	}
 	return first
+}
+
+// endOffsetsWait bounds how long EndOffsets tries again.
+const endOffsetsWait = 10 * time.Second
+
+// EndOffsets returns the end offset of every partition of topic. A topic created a moment ago
+// may not be in the broker's metadata yet, and a partition may be between leaders: a failed
+// look-up, or one with a partition's error, is tried again for up to endOffsetsWait. An
+// offset is never guessed: a reader that took a partition's unknown end for 0 would think it
+// had read everything before it had read anything.
+func EndOffsets(ctx context.Context, adm *kadm.Client, topic string) (kadm.ListedOffsets, error) {
+	ctx, cancel := context.WithTimeout(ctx, endOffsetsWait)
+	defer cancel()
+	for {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+			if err == nil && len(ends[topic]) == 0 {
+				err = fmt.Errorf("the broker lists no partition of it")
+			}
+		}
+		if err == nil {
+			return ends, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("topic %s: end offsets unknown: %w", topic, errors.Join(err, ctx.Err()))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

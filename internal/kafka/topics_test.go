@@ -2,10 +2,12 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/meterline/meterline/internal/platform/config"
@@ -89,5 +91,35 @@ func TestEnsureTopicsEmbedded(t *testing.T) {
 		if err := EnsureTopics(context.Background(), cl, cfg, zaptest.NewLogger(t)); err != nil {
 			t.Fatalf("%s: %v", when, err)
 		}
+	}
+}
+
+// TestWhileUnknown: a topic unknown to the broker asked is asked about again, and nothing
+// else is: another error, or a stop, ends the tries.
+func TestWhileUnknown(t *testing.T) {
+	ctx := context.Background()
+	tries := 0
+	err := whileUnknown(ctx, func() error {
+		if tries++; tries < 3 {
+			return kerr.UnknownTopicOrPartition
+		}
+		return nil
+	})
+	if err != nil || tries != 3 {
+		t.Errorf("unknown twice, then known: err %v after %d tries, want nil after 3", err, tries)
+	}
+
+	tries = 0
+	err = whileUnknown(ctx, func() error { tries++; return kerr.TopicAuthorizationFailed })
+	if !errors.Is(err, kerr.TopicAuthorizationFailed) || tries != 1 {
+		t.Errorf("another error: %v after %d tries, want it after 1", err, tries)
+	}
+
+	stopped, cancel := context.WithCancel(ctx)
+	cancel()
+	tries = 0
+	err = whileUnknown(stopped, func() error { tries++; return kerr.UnknownTopicOrPartition })
+	if !errors.Is(err, kerr.UnknownTopicOrPartition) || tries != 1 {
+		t.Errorf("stopped: %v after %d tries, want the unknown topic after 1", err, tries)
 	}
 }

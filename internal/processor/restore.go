@@ -2,13 +2,14 @@ package processor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
+
+	"github.com/meterline/meterline/internal/kafka"
 )
 
 // restore reads changelog partition p to its end.
@@ -63,26 +64,17 @@ func (s *Service) restore(ctx context.Context, p int32) (*partState, error) {
 	return st, nil
 }
 
-// changelogEnd returns the end offset of changelog partition p. A topic created a moment ago
-// may not be in the broker's metadata yet: the look-up is tried again for up to 10s.
+// changelogEnd returns the end offset of changelog partition p.
 func (s *Service) changelogEnd(ctx context.Context, adm *kadm.Client, p int32) (kadm.ListedOffset, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	for {
-		ends, err := adm.ListEndOffsets(ctx, s.cfg.Topics.Changelog)
-		if err == nil {
-			end, ok := ends.Lookup(s.cfg.Topics.Changelog, p)
-			if ok && end.Err == nil {
-				return end, nil
-			}
-			err = end.Err
-		}
-		select {
-		case <-ctx.Done():
-			return kadm.ListedOffset{}, fmt.Errorf("changelog partition %d: end offset unknown: %w", p, errors.Join(err, ctx.Err()))
-		case <-time.After(100 * time.Millisecond):
-		}
+	ends, err := kafka.EndOffsets(ctx, adm, s.cfg.Topics.Changelog)
+	if err != nil {
+		return kadm.ListedOffset{}, fmt.Errorf("changelog partition %d: %w", p, err)
 	}
+	end, ok := ends.Lookup(s.cfg.Topics.Changelog, p)
+	if !ok {
+		return kadm.ListedOffset{}, fmt.Errorf("changelog partition %d: the broker lists no such partition", p)
+	}
+	return end, nil
 }
 
 // pruneToFloor removes what the partition's floor has passed, as the commit that raised the

@@ -45,7 +45,7 @@ func OpenStore(ctx context.Context, brokers []string, topic string, log *zap.Log
 	}
 	s := &Store{Catalog: catalog.NewCatalog(), cl: cl, topic: topic, log: log}
 	s.changed = sync.NewCond(&s.mu)
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	ends, err := kafka.EndOffsets(ctx, kadm.NewClient(cl), topic)
 	if err != nil {
 		cl.Close()
 		return nil, fmt.Errorf("provisioning topic %s: %w", topic, err)
