@@ -5,6 +5,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -34,7 +35,7 @@ func Settled(ctx context.Context, adm *kadm.Client, topics ...string) error {
 		}
 		done := true
 		end.Each(func(o kadm.ListedOffset) {
-			if s, ok := stable.Lookup(o.Topic, o.Partition); !ok || s.Offset != o.Offset {
+			if s, ok := stable.Lookup(o.Topic, o.Partition); !ok || o.Err != nil || s.Err != nil || s.Offset != o.Offset {
 				done = false
 			}
 		})
@@ -58,9 +59,22 @@ func Committed(ctx context.Context, brokers []string, topic string) ([]*kgo.Reco
 		return nil, err
 	}
 	defer cl.Close()
-	offsets, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		return nil, err
+	// A partition whose last stable offset is unknown (its leader moving) is asked again:
+	// taken for 0, its records would be left out.
+	var offsets kadm.ListedOffsets
+	for {
+		offsets, err = kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
+		if err == nil {
+			err = offsets.Error()
+		}
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("last stable offsets of %s: %w", topic, errors.Join(err, ctx.Err()))
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	want := map[int32]int64{}
 	offsets.Each(func(o kadm.ListedOffset) {
