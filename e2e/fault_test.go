@@ -3,12 +3,14 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -300,17 +302,40 @@ func (e *testenv) run(args ...string) {
 	}
 }
 
-// freePorts returns n distinct TCP ports free on 127.0.0.1 now.
+// freePorts returns n TCP ports free on 127.0.0.1 now, none returned before in this test
+// binary. They are below the kernel's ephemeral range (ip_local_port_range, 32768 and up by
+// default), where neither a listener on port 0 nor an outgoing connection gets a port: a
+// service stopped and started again on its port (TestFaultRecovery's Kafka and ClickHouse, a
+// killed processor) finds it still free, which a port the kernel had handed out and a test
+// closed is not once another test or client takes it.
 func freePorts(t *testing.T, n int) []string {
 	t.Helper()
+	portsMu.Lock()
+	defer portsMu.Unlock()
 	var ports []string
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 10000 {
+			t.Fatalf("no free port found between %d and %d", minTestPort, maxTestPort)
 		}
-		defer ln.Close()
-		ports = append(ports, fmt.Sprint(ln.Addr().(*net.TCPAddr).Port))
+		p := minTestPort + rand.IntN(maxTestPort-minTestPort)
+		if portsGiven[p] {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		portsGiven[p] = true
+		ports = append(ports, fmt.Sprint(p))
 	}
 	return ports
 }
+
+// The ports freePorts chooses from.
+const minTestPort, maxTestPort = 20000, 32000
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)

@@ -490,7 +490,9 @@ func TestConcurrentLookupsShareAQuery(t *testing.T) {
 	for i := 1; i < n; i++ {
 		post(i)
 	}
-	time.Sleep(100 * time.Millisecond) // the others arrive while the first query runs
+	// The others arrive while the first query runs (on a loaded machine some may come after
+	// it: TestLookupsCoalesce checks the coalescing itself without that race).
+	time.Sleep(100 * time.Millisecond)
 	close(archive.lookupGate)
 	wg.Wait()
 	for i, st := range statuses {
@@ -498,8 +500,8 @@ func TestConcurrentLookupsShareAQuery(t *testing.T) {
 			t.Errorf("POST %d: %d, want %d", i, st, want)
 		}
 	}
-	if archive.lookups != 2 {
-		t.Errorf("%d look-up queries for %d concurrent POSTs, want 2 (the first, then the others together)", archive.lookups, n)
+	if archive.lookups < 2 || archive.lookups >= n {
+		t.Errorf("%d look-up queries for %d concurrent POSTs, want 2 (the first, then the others together) or a few more, fewer than one per POST", archive.lookups, n)
 	}
 }
 

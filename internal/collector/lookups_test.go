@@ -3,6 +3,8 @@ package collector
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,4 +63,68 @@ func TestLookupsLogAnOutageOnce(t *testing.T) {
 	if n := logs.Len(); n != 3 {
 		t.Fatalf("%d log lines after a second outage, want 3: %v", n, logs.All())
 	}
+}
+
+// TestLookupsCoalesce: look-ups that arrive while a query runs are asked together in the
+// next one, and each gets its own answer.
+func TestLookupsCoalesce(t *testing.T) {
+	const n = 20
+	gate, entered := make(chan struct{}), make(chan struct{}, 1)
+	var queries [][]usage.EventRef
+	l := &lookups{timeout: time.Minute, log: zap.NewNop(),
+		existing: func(_ context.Context, refs []usage.EventRef) (map[string]bool, error) {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			<-gate
+			queries = append(queries, refs) // run is never concurrent with itself
+			found := map[string]bool{}
+			for _, r := range refs {
+				found[r.ID] = r.ID[len(r.ID)-1]%2 == 1
+			}
+			return found, nil
+		}}
+	answers := make([]bool, n)
+	var wg sync.WaitGroup
+	ask := func(i int) {
+		wg.Go(func() {
+			answers[i] = l.storedBefore(context.Background(), usage.EventRef{Org: "org", ID: fmt.Sprint("id", i)})
+		})
+	}
+	ask(0)
+	<-entered
+	for i := 1; i < n; i++ {
+		ask(i)
+	}
+	// Every other look-up waits behind the first query.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		l.mu.Lock()
+		waiting := len(l.pending)
+		l.mu.Unlock()
+		if waiting == n-1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d look-ups wait behind the first query, want %d", waiting, n-1)
+		}
+	}
+	close(gate)
+	wg.Wait()
+	if len(queries) != 2 || len(queries[0]) != 1 || len(queries[1]) != n-1 {
+		t.Fatalf("queries of %v look-ups, want [1 %d]", lens(queries), n-1)
+	}
+	for i, got := range answers {
+		if want := i%2 == 1; got != want {
+			t.Errorf("look-up %d answered %v, want %v", i, got, want)
+		}
+	}
+}
+
+func lens(qs [][]usage.EventRef) []int {
+	out := make([]int, len(qs))
+	for i, q := range qs {
+		out[i] = len(q)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -45,16 +46,28 @@ func TestLagCollector(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A scrape asks the broker under lagTimeout; on a loaded broker one may time out (and
+	// read as down), so the scrape is repeated, for up to 30s, until it shows want.
 	check := func(want0, want1 float64) {
 		t.Helper()
-		for p, want := range []float64{want0, want1} {
-			g, err := Gauge(reg, "meterline_kafka_consumer_lag_records", map[string]string{"group": group, "consumer": "test", "topic": topic, "partition": strconv.Itoa(p)})
-			if err != nil || g != want {
-				t.Errorf("partition %d: lag %v (%v), want %v", p, g, err, want)
+		var problems []string
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			problems = problems[:0]
+			for p, want := range []float64{want0, want1} {
+				g, err := Gauge(reg, "meterline_kafka_consumer_lag_records", map[string]string{"group": group, "consumer": "test", "topic": topic, "partition": strconv.Itoa(p)})
+				if err != nil || g != want {
+					problems = append(problems, fmt.Sprintf("partition %d: lag %v (%v), want %v", p, g, err, want))
+				}
+			}
+			if up, err := Gauge(reg, "meterline_kafka_consumer_lag_up", map[string]string{"group": group, "consumer": "test"}); err != nil || up != 1 {
+				problems = append(problems, fmt.Sprintf("up %v (%v), want 1", up, err))
+			}
+			if len(problems) == 0 || time.Now().After(deadline) {
+				break
 			}
 		}
-		if up, err := Gauge(reg, "meterline_kafka_consumer_lag_up", map[string]string{"group": group, "consumer": "test"}); err != nil || up != 1 {
-			t.Errorf("up %v (%v), want 1", up, err)
+		for _, p := range problems {
+			t.Error(p)
 		}
 	}
 	commit(1, 0) // partition 0 holds 4 records, partition 1 three

@@ -235,7 +235,7 @@ func runUntilCaughtUp(t *testing.T, ctx context.Context, s *Service, cl *kgo.Cli
 	for {
 		lags, err := adm.Lag(ctx, group)
 		if err == nil {
-			if l, ok := lags[group]; ok && l.Error() == nil && l.Lag.Total() == 0 && len(l.Lag) > 0 {
+			if l, ok := lags[group]; ok && testenv.NoLag(l) {
 				break
 			}
 		}
@@ -250,7 +250,6 @@ func runUntilCaughtUp(t *testing.T, ctx context.Context, s *Service, cl *kgo.Cli
 	}
 }
 
-// readAll reads every committed record of topic.
 // readRated calls fn with every committed cell of the v2 rated topic, in order.
 func readRated(t *testing.T, ctx context.Context, brokers []string, topic string, fn func(*meterlinev1.RatedUsage)) {
 	t.Helper()
@@ -265,37 +264,26 @@ func readRated(t *testing.T, ctx context.Context, brokers []string, topic string
 	})
 }
 
+// readAll calls fn with every committed record of topic, in order, once no transaction on
+// it is still ending.
 func readAll(t *testing.T, ctx context.Context, brokers []string, topic string, fn func(*kgo.Record)) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := kafka.Settled(rctx, kadm.NewClient(cl), topic); err != nil {
+		t.Fatal(err)
+	}
+	records, err := kafka.Committed(rctx, brokers, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-		}
-	})
-	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for len(want) > 0 {
-		fetches := cl.PollFetches(pctx)
-		if pctx.Err() != nil {
-			t.Fatalf("reading %s: %d partitions not read to their end", topic, len(want))
-		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			fn(r)
-			if r.Offset+2 >= want[r.Partition] { // the last record, before the commit marker
-				delete(want, r.Partition)
-			}
-		})
+	for _, r := range records {
+		fn(r)
 	}
 }
 
@@ -539,9 +527,17 @@ func TestStopCommitsTheProducedTransaction(t *testing.T) {
 	if err := s.Run(ctx); err != nil {
 		t.Fatalf("Run stopped after producing: %v, want nil", err)
 	}
-	offsets, err := kadm.NewClient(f.cl).FetchOffsets(f.ctx, group)
-	if o, ok := offsets.Lookup(f.topics.Collected, r.Partition); err != nil || !ok || o.At <= r.Offset {
-		t.Errorf("the group's offsets after the stop: %v %v, want partition %d's past the document's %d", offsets, err, r.Partition, r.Offset)
+	// The commit is the transaction's: it is fetched once the transaction's markers are
+	// written (RequireStable), which the coordinator does after EndTxn returned.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		offsets, err := kadm.NewClient(f.cl).FetchOffsets(kadm.RequireStable(f.ctx), group)
+		o, ok := offsets.Lookup(f.topics.Collected, r.Partition)
+		if err == nil && ok && o.At > r.Offset {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the group's offsets after the stop: %v %v, want partition %d's past the document's %d", offsets, err, r.Partition, r.Offset)
+		}
 	}
 	counted := false
 	for p := range f.cfg.Kafka.Partitions {

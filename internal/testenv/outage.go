@@ -59,7 +59,7 @@ func CaughtUp(t testing.TB, ctx context.Context, cl *kgo.Client, group string, d
 	adm := kadm.NewClient(cl)
 	for {
 		lags, err := adm.Lag(ctx, group)
-		if l, ok := lags[group]; err == nil && ok && l.Error() == nil && len(l.Lag) > 0 && l.Lag.Total() == 0 {
+		if l, ok := lags[group]; err == nil && ok && NoLag(l) {
 			return
 		}
 		select {
@@ -70,4 +70,21 @@ func CaughtUp(t testing.TB, ctx context.Context, cl *kgo.Client, group string, d
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// NoLag reports whether l shows its group with a commit at the end of every partition it
+// consumes. A partition whose commit or end offset the broker answered with an error (kadm
+// gives it lag -1, which Total leaves out) is not caught up.
+func NoLag(l kadm.DescribedGroupLag) bool {
+	if l.Error() != nil || len(l.Lag) == 0 {
+		return false
+	}
+	for _, ps := range l.Lag {
+		for _, m := range ps {
+			if m.Err != nil || m.Lag != 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
