@@ -544,10 +544,16 @@ const endOffsetsWait = 10 * time.Second
 // offset is never guessed: a reader that took a partition's unknown end for 0 would think it
 // had read everything before it had read anything.
 func EndOffsets(ctx context.Context, adm *kadm.Client, topic string) (kadm.ListedOffsets, error) {
+	return knownOffsets(ctx, topic, adm.ListEndOffsets)
+}
+
+// knownOffsets lists the offsets of every partition of topic with list (an end offset, a
+// last stable offset), as EndOffsets says.
+func knownOffsets(ctx context.Context, topic string, list func(context.Context, ...string) (kadm.ListedOffsets, error)) (kadm.ListedOffsets, error) {
 	ctx, cancel := context.WithTimeout(ctx, endOffsetsWait)
 	defer cancel()
 	for {
-		ends, err := adm.ListEndOffsets(ctx, topic)
+		ends, err := list(ctx, topic)
 		if err == nil {
 			err = ends.Error()
 			if err == nil && len(ends[topic]) == 0 {
@@ -559,7 +565,7 @@ func EndOffsets(ctx context.Context, adm *kadm.Client, topic string) (kadm.Liste
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("topic %s: end offsets unknown: %w", topic, errors.Join(err, ctx.Err()))
+			return nil, fmt.Errorf("topic %s: offsets unknown: %w", topic, errors.Join(err, ctx.Err()))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

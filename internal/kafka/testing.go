@@ -5,7 +5,6 @@ package kafka
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -61,20 +60,9 @@ func Committed(ctx context.Context, brokers []string, topic string) ([]*kgo.Reco
 	defer cl.Close()
 	// A partition whose last stable offset is unknown (its leader moving) is asked again:
 	// taken for 0, its records would be left out.
-	var offsets kadm.ListedOffsets
-	for {
-		offsets, err = kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
-		if err == nil {
-			err = offsets.Error()
-		}
-		if err == nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("last stable offsets of %s: %w", topic, errors.Join(err, ctx.Err()))
-		case <-time.After(100 * time.Millisecond):
-		}
+	offsets, err := knownOffsets(ctx, topic, kadm.NewClient(cl).ListCommittedOffsets)
+	if err != nil {
+		return nil, err
 	}
 	want := map[int32]int64{}
 	offsets.Each(func(o kadm.ListedOffset) {

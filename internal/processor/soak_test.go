@@ -15,13 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meterline/meterline/internal/benchtest"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/meterline/meterline/internal/benchtest"
 	"github.com/meterline/meterline/internal/catalog"
 	"github.com/meterline/meterline/internal/kafka"
 	"github.com/meterline/meterline/internal/metering"
